@@ -1,0 +1,80 @@
+"""create_app(settings): routes, middleware and the lifespan that owns all state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from hubgate.auth import KeyCache
+from hubgate.bootstrap import apply_config
+from hubgate.gateway import Gateway
+from hubgate.http.middleware import edge
+from hubgate.http.routes import GATEWAY, add_routes
+from hubgate.providers.http import HttpTransport
+from hubgate.routing.channels import Channel, ChannelTable
+from hubgate.settings import Settings
+from hubgate.storage.db import create_engine
+from hubgate.storage.keys import KeyRepository
+from hubgate.storage.usage import UsageWriter
+
+log = logging.getLogger("hubgate")
+
+KEY_WATCH_INTERVAL_S = 1.0
+
+
+def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application:
+    """The gateway as an aiohttp application.
+
+    With `bootstrap`, start-up migrates the schema and applies the config file; the
+    multi-worker server does that once in the parent and passes False.
+    """
+    app = web.Application(middlewares=[edge], client_max_size=int(settings.max_body_mb * 1024 * 1024))
+    add_routes(app)
+
+    async def lifespan(app: web.Application) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        if bootstrap:
+            result = await apply_config(settings, engine)
+            for name, secret in result.created_keys:
+                log.warning("created API key %r from the config file: %s (shown once)", name, secret)
+        key_repo = KeyRepository(engine)
+        usage = UsageWriter(
+            engine, batch_size=settings.usage_batch_size, interval_s=settings.usage_flush_interval_s
+        )
+        redis = None
+        if settings.redis_url:
+            from redis.asyncio import Redis
+
+            redis = Redis.from_url(settings.redis_url)
+        channels = ChannelTable(Channel.from_settings(c) for c in settings.channels if c.enabled)
+        gw = Gateway(
+            settings=settings,
+            engine=engine,
+            key_repo=key_repo,
+            keys=KeyCache(key_repo, ttl_s=settings.key_cache_ttl_s),
+            channels=channels,
+            usage=usage,
+            http=HttpTransport(),
+            redis=redis,
+        )
+        app[GATEWAY] = gw
+        usage.start()
+        watcher = asyncio.create_task(gw.keys.watch(KEY_WATCH_INTERVAL_S), name="key-watch")
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await usage.close()
+            await gw.http.close()  # type: ignore[attr-defined]
+            if redis is not None:
+                await redis.aclose()
+            await engine.dispose()
+
+    app.cleanup_ctx.append(lifespan)
+    return app

@@ -1,0 +1,117 @@
+"""Caller authentication: credential extraction and the in-process key cache."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import Mapping
+from datetime import datetime
+
+from hubgate.errors import AuthenticationFailed
+from hubgate.storage.keys import KeyRecord, KeyRepository, hash_key, utcnow
+
+log = logging.getLogger("hubgate.auth")
+
+
+def extract_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+    """The caller's key from any of the places the official SDKs put it."""
+    auth = headers.get("authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return headers.get("x-api-key") or headers.get("x-goog-api-key") or query.get("key") or None
+
+
+class KeyCache:
+    """Serves key lookups from memory; the database is asked once per key per TTL.
+
+    Unknown keys are cached too (briefly, and bounded) so a client hammering with a
+    bad key cannot turn into one database query per request. A background watcher
+    drops everything when any process changes the keys table, so a revoke through
+    the CLI or another replica takes effect within `watch_interval_s`.
+    """
+
+    def __init__(
+        self,
+        repo: KeyRepository,
+        *,
+        ttl_s: float = 30.0,
+        negative_ttl_s: float = 5.0,
+        max_entries: int = 100_000,
+    ) -> None:
+        self._repo = repo
+        self._ttl = ttl_s
+        self._negative_ttl = min(negative_ttl_s, ttl_s)
+        self._max_entries = max_entries
+        self._entries: dict[str, tuple[KeyRecord | None, float]] = {}
+        self._inflight: dict[str, asyncio.Future[KeyRecord | None]] = {}
+        self._revision: object = None
+
+    async def lookup(self, secret: str) -> KeyRecord | None:
+        digest = hash_key(secret)
+        hit = self._entries.get(digest)
+        now = time.monotonic()
+        if hit is not None and hit[1] > now:
+            record = hit[0]
+        else:
+            record = await self._load(digest)
+        if record is None or not hmac.compare_digest(record.key_hash, digest):
+            return None
+        return record
+
+    async def _load(self, digest: str) -> KeyRecord | None:
+        # Concurrent misses for one key share a single query.
+        pending = self._inflight.get(digest)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        fut: asyncio.Future[KeyRecord | None] = asyncio.get_running_loop().create_future()
+        self._inflight[digest] = fut
+        try:
+            record = await self._repo.by_hash(digest)
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved: waiters, if any, re-raise it themselves
+            raise
+        finally:
+            self._inflight.pop(digest, None)
+        fut.set_result(record)
+        if len(self._entries) >= self._max_entries:
+            self._entries.clear()
+        ttl = self._ttl if record is not None else self._negative_ttl
+        self._entries[digest] = (record, time.monotonic() + ttl)
+        return record
+
+    def invalidate(self, secret_hash: str | None = None) -> None:
+        if secret_hash is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(secret_hash, None)
+
+    async def authenticate(self, secret: str | None, now: datetime | None = None) -> KeyRecord:
+        if not secret:
+            raise AuthenticationFailed(
+                "Missing API key. Pass it as 'Authorization: Bearer KEY', 'x-api-key', "
+                "'x-goog-api-key' or '?key='."
+            )
+        record = await self.lookup(secret)
+        if record is None:
+            raise AuthenticationFailed("Incorrect API key provided.")
+        refusal = record.refusal(now or utcnow())
+        if refusal is not None:
+            raise AuthenticationFailed(refusal)
+        return record
+
+    async def watch(self, interval_s: float) -> None:
+        """Poll the keys table's revision and drop the cache when it moves."""
+        while True:
+            try:
+                revision = await self._repo.revision()
+                if self._revision is not None and revision != self._revision:
+                    self.invalidate()
+                self._revision = revision
+            except Exception:
+                log.warning("key revision poll failed", exc_info=True)
+            await asyncio.sleep(interval_s)

@@ -1,0 +1,50 @@
+"""Apply the config file to the database: schema, channels and bootstrap keys."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hubgate.settings import KeySettings, Settings, usd_to_micros
+from hubgate.storage.channels import ChannelRepository
+from hubgate.storage.db import migrate
+from hubgate.storage.keys import KeyRepository
+
+log = logging.getLogger("hubgate.bootstrap")
+
+
+@dataclass
+class BootstrapResult:
+    created_keys: list[tuple[str, str]] = field(default_factory=list)  # (name, secret) of new keys
+
+
+def _key_fields(k: KeySettings) -> dict[str, object]:
+    return {
+        "account": k.account,
+        "models": list(k.models) if k.models is not None else None,
+        "budget_micros": usd_to_micros(k.budget_usd) if k.budget_usd is not None else None,
+        "rpm": k.rpm,
+        "tpm": k.tpm,
+        "expires_at": k.expires_at,
+    }
+
+
+async def apply_config(settings: Settings, engine: AsyncEngine, *, run_migrations: bool = True) -> BootstrapResult:
+    """Create what the file declares and re-apply its settings; running state is left alone."""
+    if run_migrations:
+        await migrate(settings.database_url)
+    result = BootstrapResult()
+    await ChannelRepository(engine).sync_from_config(settings.channels)
+    keys = KeyRepository(engine)
+    for k in settings.keys:
+        fields = _key_fields(k)
+        existing = await keys.by_name(k.name)
+        if existing is None:
+            _, secret = await keys.create(k.name, secret=k.key, source="config", **fields)  # type: ignore[arg-type]
+            if k.key is None:
+                result.created_keys.append((k.name, secret))
+        else:
+            await keys.update_settings(k.name, secret=k.key, **fields)
+    return result

@@ -1,0 +1,278 @@
+"""The `hubgate` command line (SPEC §2)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from hubgate.settings import ConfigError, Settings, load_settings, usd_to_micros
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="hubgate: a self-hosted LLM API gateway.")
+keys_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API keys.")
+channels_app = typer.Typer(no_args_is_help=True, help="List and test upstream channels.")
+app.add_typer(keys_app, name="keys")
+app.add_typer(channels_app, name="channels")
+
+ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="Config file (default: $HUBGATE_CONFIG or ./hubgate.yaml).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+T = TypeVar("T")
+
+
+def _settings(config: str | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        for line in exc.errors:
+            typer.echo(line, err=True)
+        raise typer.Exit(1) from None
+
+
+def _run(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(engine)` against the migrated database."""
+    from hubgate.storage.db import create_engine, migrate
+
+    async def main() -> T:
+        await migrate(settings.database_url)
+        engine = create_engine(settings.database_url)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _parse_time(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        typer.echo(f"{option}: not an ISO 8601 date/time: {value!r}", err=True)
+        raise typer.Exit(2) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default from config: 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from config: 8000).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes sharing the port.")] = None,
+) -> None:
+    """Run the gateway."""
+    from hubgate.server import serve as run_server
+
+    settings = _settings(config)
+    run_server(settings, host or settings.host, port or settings.port, workers or settings.workers)
+
+
+@app.command("check-config")
+def check_config(path: Annotated[str, typer.Argument(help="Config file to validate.")]) -> None:
+    """Validate a config file; print every error with its path."""
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        for line in exc.errors:
+            typer.echo(line)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"{path}: OK ({len(settings.channels)} channels, {len(settings.keys)} keys, "
+        f"{len(settings.accounts)} accounts)"
+    )
+
+
+@app.command()
+def migrate(config: ConfigOpt = None) -> None:
+    """Bring the database schema to the current version."""
+    from hubgate.storage.db import migrate_sync
+
+    settings = _settings(config)
+    migrate_sync(settings.database_url)
+    typer.echo("database schema is up to date")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="Unique key name.")],
+    budget_usd: Annotated[str | None, typer.Option("--budget-usd", help="Spend limit in USD.")] = None,
+    models: Annotated[str | None, typer.Option("--models", help="Comma-separated allow-list.")] = None,
+    rpm: Annotated[int | None, typer.Option("--rpm", min=1)] = None,
+    tpm: Annotated[int | None, typer.Option("--tpm", min=1)] = None,
+    expires: Annotated[str | None, typer.Option("--expires", help="ISO 8601 expiry.")] = None,
+    account: Annotated[str | None, typer.Option("--account")] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key and print its secret once."""
+    from hubgate.storage.keys import KeyExists, KeyRepository
+
+    settings = _settings(config)
+    budget = None
+    if budget_usd is not None:
+        try:
+            budget = usd_to_micros(Decimal(budget_usd))
+        except InvalidOperation:
+            typer.echo(f"--budget-usd: not a number: {budget_usd!r}", err=True)
+            raise typer.Exit(2) from None
+    model_list = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    expires_at = _parse_time(expires, "--expires")
+
+    async def work(engine: Any) -> Any:
+        return await KeyRepository(engine).create(
+            name, account=account, models=model_list, budget_micros=budget, rpm=rpm, tpm=tpm,
+            expires_at=expires_at, source="cli",
+        )
+
+    try:
+        record, secret = _run(settings, work)
+    except KeyExists:
+        typer.echo(f"a key named {name!r} already exists", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps({"name": record.name, "key": secret, "id": record.id}))
+    else:
+        typer.echo(f"created key {record.name!r}; its secret is shown only now:\n{secret}")
+
+
+@keys_app.command("list")
+def keys_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """List API keys (never their secrets)."""
+    from hubgate.storage.keys import KeyRepository
+
+    records = _run(_settings(config), lambda engine: KeyRepository(engine).list())
+    rows = [
+        {
+            "name": r.name,
+            "prefix": r.key_prefix,
+            "account": r.account,
+            "models": sorted(r.models) if r.models is not None else None,
+            "budget_usd": r.budget_micros / 1e6 if r.budget_micros is not None else None,
+            "rpm": r.rpm,
+            "tpm": r.tpm,
+            "expires_at": _iso(r.expires_at),
+            "revoked": r.revoked_at is not None,
+            "source": r.source,
+            "created_at": _iso(r.created_at),
+        }
+        for r in records
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for row in rows:
+        state = "revoked" if row["revoked"] else "active"
+        models = ",".join(row["models"]) if row["models"] else "*"
+        typer.echo(f"{row['name']:<24} {row['prefix']:<14} {state:<8} models={models}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Argument()], config: ConfigOpt = None) -> None:
+    """Revoke a key; running gateways stop accepting it within a second."""
+    from hubgate.storage.keys import KeyRepository
+
+    record = _run(_settings(config), lambda engine: KeyRepository(engine).revoke(name))
+    if record is None:
+        typer.echo(f"no key named {name!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked key {name!r}")
+
+
+@channels_app.command("list")
+def channels_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """List configured channels."""
+    settings = _settings(config)
+    rows = [
+        {
+            "name": c.name,
+            "type": c.type,
+            "base_url": c.base_url,
+            "models": list(c.models),
+            "priority": c.priority,
+            "weight": c.weight,
+            "enabled": c.enabled,
+        }
+        for c in settings.channels
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for r in rows:
+        state = "enabled" if r["enabled"] else "disabled"
+        typer.echo(f"{r['name']:<20} {r['type']:<18} {state:<9} p={r['priority']} w={r['weight']} {','.join(r['models'])}")
+
+
+@channels_app.command("test")
+def channels_test(
+    name: Annotated[str, typer.Argument()],
+    model: Annotated[str | None, typer.Option(help="Model to try (default: the channel's first).")] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send one tiny request through the channel and print latency or the error."""
+    from hubgate.channel_test import test_channel
+
+    settings = _settings(config)
+    chosen = next((c for c in settings.channels if c.name == name), None)
+    if chosen is None:
+        typer.echo(f"no channel named {name!r}", err=True)
+        raise typer.Exit(1)
+    result = asyncio.run(test_channel(chosen, model))
+    if as_json:
+        typer.echo(json.dumps(result.as_dict()))
+    elif result.ok:
+        typer.echo(f"{name}: OK {result.model} HTTP {result.status} in {result.latency_ms} ms")
+    else:
+        typer.echo(f"{name}: FAILED {result.model}: {result.error} ({result.latency_ms} ms)")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def usage(
+    key: Annotated[str | None, typer.Option("--key", help="Only this key.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="ISO 8601 start time.")] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Spend and tokens per key and model."""
+    from hubgate.storage.usage import summarize
+
+    since_at = _parse_time(since, "--since")
+    rows = _run(_settings(config), lambda engine: summarize(engine, key_name=key, since=since_at))
+    out = [
+        {
+            "key": r.key_name,
+            "model": r.model,
+            "requests": r.requests,
+            "errors": r.errors,
+            "prompt_tokens": r.prompt_tokens,
+            "completion_tokens": r.completion_tokens,
+            "cached_tokens": r.cached_tokens,
+            "cost_micros": r.cost_micros,
+        }
+        for r in rows
+    ]
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    typer.echo(f"{'key':<20} {'model':<28} {'requests':>8} {'errors':>6} {'prompt':>10} {'completion':>10} {'cost $':>10}")
+    for r in out:
+        typer.echo(
+            f"{r['key'] or '-':<20} {r['model'] or '-':<28} {r['requests']:>8} {r['errors']:>6} "
+            f"{r['prompt_tokens']:>10} {r['completion_tokens']:>10} {r['cost_micros'] / 1e6:>10.6f}"
+        )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Wire formats: pure codecs and validation, no I/O."""

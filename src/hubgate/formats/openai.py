@@ -1,0 +1,201 @@
+"""OpenAI Chat Completions / Completions / Embeddings: request checks and usage.
+
+Same-format traffic is forwarded as it came, so this module only checks what the
+gateway relies on (model, stream flags, field types the upstream would reject
+anyway) and reads usage; it never rebuilds a body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from hubgate.errors import InvalidRequest
+from hubgate.formats.hub import Usage
+
+CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    model: str
+    stream: bool
+    include_usage: bool
+
+
+def _fail(param: str, message: str) -> InvalidRequest:
+    return InvalidRequest(f"Invalid '{param}': {message}", param=param)
+
+
+def _type_name(value: Any) -> str:
+    return {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def _expect(body: dict[str, Any], name: str, kinds: tuple[type, ...], what: str) -> None:
+    if name in body and body[name] is not None:
+        value = body[name]
+        bad_bool = isinstance(value, bool) and bool not in kinds
+        if bad_bool or not isinstance(value, kinds):
+            raise _fail(name, f"expected {what}, got {_type_name(value)}.")
+
+
+def _common(body: dict[str, Any], model_override: str | None = None) -> RequestInfo:
+    model = model_override if model_override is not None else body.get("model")
+    if model is None:
+        raise InvalidRequest("Missing required parameter: 'model'.", param="model")
+    if not isinstance(model, str) or not model:
+        raise _fail("model", f"expected a non-empty string, got {_type_name(model)}.")
+    _expect(body, "stream", (bool,), "a boolean")
+    _expect(body, "stream_options", (dict,), "an object")
+    for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
+        _expect(body, name, (int, float), "a number")
+    for name in ("max_tokens", "max_completion_tokens", "n", "seed"):
+        _expect(body, name, (int,), "an integer")
+    _expect(body, "user", (str,), "a string")
+    stream = body.get("stream") is True
+    options = body.get("stream_options") or {}
+    include_usage = options.get("include_usage")
+    if include_usage is not None and not isinstance(include_usage, bool):
+        raise _fail("stream_options.include_usage", f"expected a boolean, got {_type_name(include_usage)}.")
+    return RequestInfo(model=model, stream=stream, include_usage=include_usage is True)
+
+
+def check_chat(body: dict[str, Any]) -> RequestInfo:
+    messages = body.get("messages")
+    if messages is None:
+        raise InvalidRequest("Missing required parameter: 'messages'.", param="messages")
+    if not isinstance(messages, list):
+        raise _fail("messages", f"expected an array, got {_type_name(messages)}.")
+    if not messages:
+        raise _fail("messages", "empty array. Expected an array with minimum length 1.")
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise _fail(where, f"expected an object, got {_type_name(message)}.")
+        role = message.get("role")
+        if role not in CHAT_ROLES:
+            raise _fail(f"{where}.role", f"expected one of {', '.join(sorted(CHAT_ROLES))}.")
+        content = message.get("content")
+        if content is not None and not isinstance(content, str | list):
+            raise _fail(f"{where}.content", f"expected a string or an array, got {_type_name(content)}.")
+    _expect(body, "tools", (list,), "an array")
+    _expect(body, "tool_choice", (str, dict), "a string or an object")
+    _expect(body, "response_format", (dict,), "an object")
+    return _common(body)
+
+
+def check_completions(body: dict[str, Any]) -> RequestInfo:
+    prompt = body.get("prompt")
+    if prompt is None:
+        raise InvalidRequest("Missing required parameter: 'prompt'.", param="prompt")
+    if not isinstance(prompt, str | list):
+        raise _fail("prompt", f"expected a string or an array, got {_type_name(prompt)}.")
+    return _common(body)
+
+
+def check_embeddings(body: dict[str, Any], model_override: str | None = None) -> RequestInfo:
+    value = body.get("input")
+    if value is None:
+        raise InvalidRequest("Missing required parameter: 'input'.", param="input")
+    if isinstance(value, str):
+        pass
+    elif isinstance(value, list):
+        if not value:
+            raise _fail("input", "empty array. Expected an array with minimum length 1.")
+        for i, item in enumerate(value):
+            ok = isinstance(item, str | int | list) and not isinstance(item, bool)
+            if not ok:
+                raise _fail(f"input[{i}]", f"expected a string or tokens, got {_type_name(item)}.")
+    else:
+        raise _fail("input", f"expected a string or an array, got {_type_name(value)}.")
+    fmt = body.get("encoding_format")
+    if fmt is not None and fmt not in ("float", "base64"):
+        raise _fail("encoding_format", "expected 'float' or 'base64'.")
+    _expect(body, "dimensions", (int,), "an integer")
+    info = _common(body, model_override)
+    return RequestInfo(model=info.model, stream=False, include_usage=False)
+
+
+def parse_usage(usage: Any) -> Usage | None:
+    """Read an OpenAI `usage` object (prompt_tokens already includes cached tokens)."""
+    if not isinstance(usage, dict):
+        return None
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return Usage(
+        prompt_tokens=_int(usage.get("prompt_tokens")),
+        completion_tokens=_int(usage.get("completion_tokens")),
+        cached_tokens=_int(cached),
+    )
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def usage_from_body(raw: bytes) -> tuple[dict[str, Any], Usage | None]:
+    """Parse a non-streamed JSON answer; raises ValueError when it is not a JSON object."""
+    obj = orjson.loads(raw)
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    return obj, parse_usage(obj.get("usage"))
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkUsage:
+    usage: Usage
+    usage_only: bool  # the extra final chunk that include_usage adds (no choices)
+
+
+_USAGE = b'"usage"'
+
+
+def sse_data(event: bytes) -> bytes | None:
+    """The data payload of one SSE event (lines joined), or None if it has none."""
+    parts = [line[5:].lstrip(b" ") for line in event.split(b"\n") if line.startswith(b"data:")]
+    if not parts:
+        return None
+    return b"\n".join(parts)
+
+
+def chunk_usage(event: bytes) -> ChunkUsage | None:
+    """Usage carried by one streamed chunk, found without parsing chunks that have none.
+
+    With include_usage every chunk carries `"usage": null`; only the byte scan runs
+    for those, the JSON parse runs for the one chunk that counts.
+    """
+    at = event.find(_USAGE)
+    if at < 0:
+        return None
+    rest = event[at + len(_USAGE) :].lstrip(b" \t:")
+    if rest.startswith(b"null"):
+        return None
+    data = sse_data(event)
+    if data is None:
+        return None
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    usage = parse_usage(obj.get("usage"))
+    if usage is None:
+        return None
+    return ChunkUsage(usage=usage, usage_only=not obj.get("choices"))
+
+
+def error_event(message: str, etype: str = "upstream_error", code: str | None = None) -> bytes:
+    """An error delivered inside an OpenAI stream (the SDK raises APIError on it)."""
+    payload = {"error": {"message": message, "type": etype, "param": None, "code": code}}
+    return b"data: " + orjson.dumps(payload) + b"\n\n"

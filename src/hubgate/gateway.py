@@ -1,0 +1,34 @@
+"""The gateway's running state, created in the app lifespan and reached through the app."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hubgate.auth import KeyCache
+from hubgate.providers.base import Transport
+from hubgate.routing.channels import ChannelTable
+from hubgate.settings import Settings
+from hubgate.storage.keys import KeyRepository
+from hubgate.storage.usage import UsageWriter
+
+MAX_ATTEMPTS = 3  # channels tried for one request before giving up
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    engine: AsyncEngine
+    key_repo: KeyRepository
+    keys: KeyCache
+    channels: ChannelTable
+    usage: UsageWriter
+    http: Transport
+    redis: object | None = None
+    started_at: int = field(default_factory=lambda: int(time.time()))
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.settings.max_body_mb * 1024 * 1024)

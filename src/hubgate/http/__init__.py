@@ -1,0 +1,1 @@
+"""The HTTP edge: routes, middleware, body reading, SSE framing."""

@@ -1,0 +1,64 @@
+"""Edge middleware: a request id on every response, errors rendered in the caller's family."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from hubgate.errors import Family, GatewayError, InvalidRequest, NotFound, error_body
+from hubgate.relay import REQUEST_ID
+
+log = logging.getLogger("hubgate.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def family_for_path(path: str) -> Family:
+    """Which API family's error shape a path's callers expect."""
+    if path.endswith("/messages") or "/messages/" in path:
+        return Family.ANTHROPIC
+    if "/v1beta/" in path or ":" in path.rsplit("/", 1)[-1]:
+        return Family.GEMINI
+    return Family.OPENAI
+
+
+def error_response(err: GatewayError, family: Family, request_id: str) -> web.Response:
+    headers = {"x-request-id": request_id, **err.headers}
+    return web.Response(
+        body=error_body(err, family), status=err.status, content_type="application/json", headers=headers
+    )
+
+
+def _from_http_exception(exc: web.HTTPException, request: web.Request) -> GatewayError:
+    if exc.status == 404:
+        return NotFound(f"Unknown request URL: {request.method} {request.path}.", code="unknown_url")
+    if exc.status == 405:
+        err = InvalidRequest(f"Method {request.method} is not allowed for {request.path}.")
+        err.status = 405
+        return err
+    err = InvalidRequest(exc.text or exc.reason)
+    err.status = exc.status
+    return err
+
+
+@web.middleware
+async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = os.urandom(12).hex()
+    request[REQUEST_ID] = request_id
+    try:
+        resp = await handler(request)
+    except GatewayError as err:
+        return error_response(err, family_for_path(request.path), request_id)
+    except web.HTTPException as exc:
+        err = _from_http_exception(exc, request)
+        return error_response(err, family_for_path(request.path), request_id)
+    except Exception:
+        log.exception("unhandled error on %s %s (request %s)", request.method, request.path, request_id)
+        err = GatewayError("The gateway hit an internal error; the request id identifies it in the logs.")
+        return error_response(err, family_for_path(request.path), request_id)
+    if not resp.prepared:
+        resp.headers["x-request-id"] = request_id
+    return resp

@@ -1,0 +1,35 @@
+"""Server-sent events framing: split a byte stream into whole events."""
+
+from __future__ import annotations
+
+
+class EventSplitter:
+    """Feed arbitrary network chunks, get back complete events (each ending in a blank line).
+
+    Events are kept byte for byte, except that CRLF line ends are normalised to LF,
+    which every SSE client accepts.
+    """
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        if b"\r" in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n")
+        buf = self._buf + chunk if self._buf else chunk
+        end = buf.rfind(b"\n\n")
+        if end < 0:
+            self._buf = buf
+            return []
+        self._buf = buf[end + 2 :]
+        whole = buf[: end + 2]
+        if whole.count(b"\n\n") == 1:
+            return [whole]
+        return [e + b"\n\n" for e in whole[:-2].split(b"\n\n")]
+
+    def flush(self) -> bytes:
+        """Whatever trailing bytes never got their blank line (a truncated stream)."""
+        rest, self._buf = self._buf, b""
+        return rest

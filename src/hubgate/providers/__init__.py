@@ -1,0 +1,19 @@
+"""Upstream kinds by channel `type`."""
+
+from __future__ import annotations
+
+from hubgate.providers.azure import AzureProvider
+from hubgate.providers.base import Provider
+from hubgate.providers.echo import EchoProvider
+from hubgate.providers.openai import OpenAIProvider
+
+PROVIDERS: dict[str, Provider] = {
+    "openai": OpenAIProvider(),
+    "openai-compatible": OpenAIProvider(),
+    "azure": AzureProvider(),
+    "echo": EchoProvider(),
+}
+
+
+def provider_for(channel_type: str) -> Provider:
+    return PROVIDERS[channel_type]

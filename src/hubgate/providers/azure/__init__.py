@@ -1,0 +1,31 @@
+"""Azure OpenAI: deployment URLs, `api-version` query and the `api-key` header."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from hubgate.providers.base import Endpoint, Provider, UpstreamRequest
+from hubgate.routing.channels import Channel
+
+DEFAULT_API_VERSION = "2024-10-21"
+
+
+class AzureProvider(Provider):
+    """base_url is the resource endpoint (`https://NAME.openai.azure.com`); the
+    upstream model name (after model_map) is the deployment name."""
+
+    def build(
+        self, channel: Channel, endpoint: Endpoint, upstream_model: str, body: bytes, stream: bool
+    ) -> UpstreamRequest:
+        key = channel.next_key()
+        version = channel.api_version or DEFAULT_API_VERSION
+        url = (
+            f"{channel.base_url}/openai/deployments/{quote(upstream_model, safe='')}/"
+            f"{endpoint.value}?api-version={quote(version, safe='')}"
+        )
+        headers = {"content-type": "application/json", "api-key": key, **channel.headers}
+        if stream:
+            headers["accept"] = "text/event-stream"
+        return UpstreamRequest(
+            url=url, headers=headers, body=body, timeout_s=channel.timeout_s, stream=stream, secret=key
+        )

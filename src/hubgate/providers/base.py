@@ -1,0 +1,93 @@
+"""The seam between the relay and upstreams: build a request, send it, read the answer.
+
+A provider knows one upstream kind (URL layout, auth headers, the wire format it
+speaks). A transport sends an `UpstreamRequest` and returns an `UpstreamResponse`;
+the HTTP transport is the real one, the echo channel answers in-process.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from hubgate.routing.channels import Channel
+
+
+class Endpoint(StrEnum):
+    CHAT = "chat/completions"
+    COMPLETIONS = "completions"
+    EMBEDDINGS = "embeddings"
+
+
+class WireFormat(StrEnum):
+    OPENAI = "openai"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    timeout_s: float
+    stream: bool
+    secret: str  # the upstream key, kept so errors can be scrubbed of it
+
+
+class UpstreamResponse(ABC):
+    status: int
+    headers: Mapping[str, str]
+
+    @abstractmethod
+    async def read(self) -> bytes: ...
+
+    @abstractmethod
+    def iter_chunks(self) -> AsyncIterator[bytes]: ...
+
+    @abstractmethod
+    def close(self) -> None:
+        """Abort: the upstream connection is dropped so the upstream stops working."""
+
+    def release(self) -> None:
+        """The body was read to the end; the connection may be reused."""
+        self.close()
+
+
+class Transport(Protocol):
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse: ...
+
+
+class UpstreamConnectError(Exception):
+    """The upstream could not be reached (refused, reset, DNS): safe to try elsewhere."""
+
+
+class UpstreamReadTimeout(Exception):
+    """The upstream accepted the request but did not answer in time."""
+
+
+class Provider(ABC):
+    """One upstream kind. Subclasses are stateless; channels carry the data."""
+
+    wire_format: WireFormat = WireFormat.OPENAI
+    endpoints: frozenset[Endpoint] = frozenset(Endpoint)
+
+    @abstractmethod
+    def build(
+        self, channel: Channel, endpoint: Endpoint, upstream_model: str, body: bytes, stream: bool
+    ) -> UpstreamRequest: ...
+
+    def transport(self, http: Transport) -> Transport:
+        """The transport this provider's requests travel on (HTTP unless overridden)."""
+        return http
+
+    def test_body(self, endpoint: Endpoint, upstream_model: str) -> bytes:
+        """A tiny request used by `hubgate channels test`."""
+        import orjson
+
+        if endpoint is Endpoint.EMBEDDINGS:
+            return orjson.dumps({"model": upstream_model, "input": "ping"})
+        return orjson.dumps(
+            {"model": upstream_model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
+        )

@@ -1,0 +1,79 @@
+"""The real transport: one shared aiohttp session, pooled keep-alive connections."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+
+import aiohttp
+
+from hubgate.providers.base import (
+    UpstreamConnectError,
+    UpstreamReadTimeout,
+    UpstreamRequest,
+    UpstreamResponse,
+)
+
+
+class HttpResponse(UpstreamResponse):
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self.status = resp.status
+        self.headers: Mapping[str, str] = resp.headers
+
+    async def read(self) -> bytes:
+        try:
+            return await self._resp.read()
+        except TimeoutError as exc:
+            raise UpstreamReadTimeout(str(exc)) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectError(str(exc) or type(exc).__name__) from exc
+        finally:
+            self._resp.release()
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._resp.content.iter_any():
+                yield chunk
+        except TimeoutError as exc:
+            raise UpstreamReadTimeout(str(exc)) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectError(str(exc) or type(exc).__name__) from exc
+
+    def close(self) -> None:
+        self._resp.close()
+
+    def release(self) -> None:
+        self._resp.release()
+
+
+class HttpTransport:
+    def __init__(self, *, limit: int = 1000) -> None:
+        self._connector = aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300, enable_cleanup_closed=True)
+        self._session = aiohttp.ClientSession(
+            connector=self._connector,
+            json_serialize=lambda _: "",  # never used: bodies are sent as bytes
+            skip_auto_headers=("User-Agent",),
+        )
+
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        timeout = aiohttp.ClientTimeout(
+            total=None if request.stream else request.timeout_s,
+            sock_connect=min(request.timeout_s, 10.0),
+            sock_read=request.timeout_s,
+        )
+        try:
+            resp = await self._session.post(
+                request.url, data=request.body, headers=dict(request.headers), timeout=timeout
+            )
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise UpstreamConnectError(f"connect timed out: {exc}") from exc
+        except TimeoutError as exc:
+            raise UpstreamReadTimeout(f"no answer within {request.timeout_s:g}s") from exc
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
+            raise UpstreamConnectError(str(exc) or type(exc).__name__) from exc
+        return HttpResponse(resp)
+
+    async def close(self) -> None:
+        await self._session.close()
+        await asyncio.sleep(0)

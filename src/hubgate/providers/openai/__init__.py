@@ -1,0 +1,28 @@
+"""OpenAI and every server that speaks its API (vLLM, Ollama, DeepSeek, Qwen, ...)."""
+
+from __future__ import annotations
+
+from hubgate.providers.base import Endpoint, Provider, UpstreamRequest
+from hubgate.routing.channels import Channel
+
+
+class OpenAIProvider(Provider):
+    """`{base_url}/chat/completions` with a Bearer key; base_url ends in /v1."""
+
+    def build(
+        self, channel: Channel, endpoint: Endpoint, upstream_model: str, body: bytes, stream: bool
+    ) -> UpstreamRequest:
+        key = channel.next_key()
+        headers = {"content-type": "application/json", **channel.headers}
+        if key:
+            headers["authorization"] = f"Bearer {key}"
+        if stream:
+            headers["accept"] = "text/event-stream"
+        return UpstreamRequest(
+            url=f"{channel.base_url}/{endpoint.value}",
+            headers=headers,
+            body=body,
+            timeout_s=channel.timeout_s,
+            stream=stream,
+            secret=key,
+        )

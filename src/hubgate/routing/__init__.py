@@ -1,0 +1,1 @@
+"""Choosing channels for a model: priority tiers, weights, pinning."""

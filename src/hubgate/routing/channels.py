@@ -1,0 +1,113 @@
+"""Runtime channels and the table that orders candidates for a model."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from hubgate.settings import ChannelSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    name: str
+    type: str
+    base_url: str
+    api_keys: tuple[str, ...]
+    models: frozenset[str]
+    model_map: Mapping[str, str]
+    priority: int = 0
+    weight: int = 1
+    timeout_s: float = 600.0
+    headers: Mapping[str, str] = field(default_factory=dict)
+    api_version: str | None = None
+    _turn: itertools.count[int] = field(default_factory=itertools.count, compare=False, repr=False)
+
+    @classmethod
+    def from_settings(cls, s: ChannelSettings) -> Channel:
+        return cls(
+            name=s.name,
+            type=s.type,
+            base_url=s.base_url or "",
+            api_keys=s.upstream_keys,
+            models=frozenset(s.models),
+            model_map=dict(s.model_map),
+            priority=s.priority,
+            weight=s.weight,
+            timeout_s=s.timeout_s,
+            headers=dict(s.headers),
+            api_version=s.api_version,
+        )
+
+    def upstream_model(self, public: str) -> str:
+        return self.model_map.get(public, public)
+
+    def next_key(self) -> str:
+        """Upstream keys are used in turn."""
+        if not self.api_keys:
+            return ""
+        return self.api_keys[next(self._turn) % len(self.api_keys)]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a requested model name leads: the public model and its candidate channels."""
+
+    model: str
+    channels: tuple[Channel, ...]
+
+
+class ChannelTable:
+    """Immutable index of enabled channels by public model name."""
+
+    def __init__(self, channels: Iterable[Channel], rng: random.Random | None = None) -> None:
+        self._by_name = {c.name: c for c in channels}
+        by_model: dict[str, list[Channel]] = {}
+        for ch in self._by_name.values():
+            for model in ch.models:
+                by_model.setdefault(model, []).append(ch)
+        self._by_model = {m: tuple(chs) for m, chs in by_model.items()}
+        self._rng = rng or random.Random()
+
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        return tuple(self._by_name.values())
+
+    def channel(self, name: str) -> Channel | None:
+        return self._by_name.get(name)
+
+    def models(self) -> list[tuple[str, Channel]]:
+        """Every public model with the first channel that serves it."""
+        return sorted((m, chs[0]) for m, chs in self._by_model.items())
+
+    def resolve(self, requested: str) -> Route | None:
+        """Map a requested name to candidates; `channel/model` pins one channel.
+
+        A name that is itself a served model wins over pinning, so upstream names
+        with slashes (`meta-llama/Llama-3-8B`) keep working.
+        """
+        chs = self._by_model.get(requested)
+        if chs is not None:
+            return Route(requested, self._order(chs))
+        name, sep, model = requested.partition("/")
+        if sep:
+            ch = self._by_name.get(name)
+            if ch is not None and model in ch.models:
+                return Route(model, (ch,))
+        return None
+
+    def _order(self, chs: tuple[Channel, ...]) -> tuple[Channel, ...]:
+        if len(chs) == 1:
+            return chs
+        # Higher priority first; within a tier, a weighted random order
+        # (Efraimidis-Spirakis keys), so the first pick follows the weights and
+        # the rest are the fallbacks. Weight 0 channels only serve as fallbacks.
+        rnd = self._rng.random
+
+        def key(ch: Channel) -> tuple[int, float]:
+            w = ch.weight
+            return (-ch.priority, -(rnd() ** (1.0 / w)) if w > 0 else 1.0)
+
+        return tuple(sorted(chs, key=key))

@@ -1,0 +1,100 @@
+"""`hubgate serve`: prepare the database once, then run one or more worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+import sys
+from typing import Any
+
+from aiohttp import web
+
+from hubgate.app import create_app
+from hubgate.bootstrap import BootstrapResult, apply_config
+from hubgate.settings import Settings
+from hubgate.storage.db import create_engine
+
+log = logging.getLogger("hubgate")
+
+
+def _use_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows
+        return
+    uvloop.install()
+
+
+async def _prepare(settings: Settings) -> BootstrapResult:
+    engine = create_engine(settings.database_url)
+    try:
+        return await apply_config(settings, engine)
+    finally:
+        await engine.dispose()
+
+
+def banner(settings: Settings, host: str, port: int, result: BootstrapResult) -> str:
+    url = f"http://{host}:{port}"
+    lines = [f"hubgate serving on {url}  (database: {settings.database_url.split('@')[-1]})"]
+    lines.append(f"admin key: {settings.admin_key or '(none set; set admin_key or HUBGATE_ADMIN_KEY)'}")
+    for name, secret in result.created_keys:
+        lines.append(f"created API key {name!r} (shown once): {secret}")
+    secret = next((k.key for k in settings.keys if k.key), None) or next(
+        (s for _, s in result.created_keys), None
+    )
+    model = next((m for c in settings.channels if c.enabled for m in c.models), None)
+    if secret and model:
+        body = '{"model": "%s", "messages": [{"role": "user", "content": "Hello, hubgate!"}]}' % model
+        lines.append("try:")
+        lines.append(
+            f"  curl {url}/v1/chat/completions -H 'Authorization: Bearer {secret}' "
+            f"-H 'Content-Type: application/json' -d '{body}'"
+        )
+    else:
+        lines.append("create a key with: hubgate keys create --name me")
+    return "\n".join(lines)
+
+
+def run_worker(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
+    _use_uvloop()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    web.run_app(
+        create_app(settings, bootstrap=False),
+        host=host,
+        port=port,
+        reuse_port=reuse_port,
+        handler_cancellation=True,  # a caller hanging up cancels its upstream request
+        access_log=None,
+        print=None,
+        shutdown_timeout=30.0,
+    )
+
+
+def serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    result = asyncio.run(_prepare(settings))
+    print(banner(settings, host, port, result), flush=True)
+    if workers <= 1:
+        run_worker(settings, host, port, reuse_port=False)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=run_worker, args=(settings, host, port, True), name=f"hubgate-worker-{i}")
+        for i in range(workers)
+    ]
+    for p in procs:
+        p.start()
+
+    def stop(signum: int, _frame: Any) -> None:
+        for p in procs:
+            if p.is_alive() and p.pid is not None:
+                p.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    codes = []
+    for p in procs:
+        p.join()
+        codes.append(p.exitcode or 0)
+    sys.exit(max(codes))

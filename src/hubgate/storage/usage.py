@@ -1,0 +1,155 @@
+"""Usage log: insert-only rows, written in batches by a background task."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hubgate.storage.keys import utcnow
+from hubgate.storage.tables import usage_logs
+
+log = logging.getLogger("hubgate.usage")
+
+
+@dataclass(slots=True)
+class UsageRow:
+    request_id: str
+    endpoint: str
+    status: int
+    stream: bool
+    key_id: int | None = None
+    key_name: str | None = None
+    model: str | None = None
+    upstream_model: str | None = None
+    channel: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cost_micros: int = 0
+    latency_ms: int = 0
+    ttfb_ms: int | None = None
+    attempts: int = 0
+    error: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+
+
+class UsageWriter:
+    """Collects rows in memory and inserts them in batches, off the request path.
+
+    `record` never awaits. A failed insert keeps its rows for the next attempt (up to
+    `max_pending`), and `close` flushes whatever is left, so a graceful shutdown
+    loses nothing.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        batch_size: int = 500,
+        interval_s: float = 1.0,
+        max_pending: int = 200_000,
+    ) -> None:
+        self._engine = engine
+        self._batch_size = batch_size
+        self._interval_s = interval_s
+        self._max_pending = max_pending
+        self._pending: list[UsageRow] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.written = 0
+        self.dropped = 0
+
+    def record(self, row: UsageRow) -> None:
+        if len(self._pending) >= self._max_pending:
+            self.dropped += 1
+            log.error("usage log backlog full (%d rows); dropping a row", self._max_pending)
+            return
+        self._pending.append(row)
+        if len(self._pending) >= self._batch_size:
+            self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="usage-writer")
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._closing:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._interval_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.flush()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("usage log flush failed; %d rows kept for retry", len(self._pending))
+                await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+
+    async def flush(self) -> None:
+        while self._pending:
+            batch = self._pending[: self._batch_size]
+            rows = [asdict(r) for r in batch]
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(usage_logs), rows)
+            # Remove only after the insert committed: a failure keeps the rows.
+            del self._pending[: len(batch)]
+            self.written += len(batch)
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSummary:
+    key_name: str | None
+    model: str | None
+    requests: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cost_micros: int
+
+
+async def summarize(
+    engine: AsyncEngine, *, key_name: str | None = None, since: datetime | None = None
+) -> list[UsageSummary]:
+    """Spend and tokens per key and model."""
+    t = usage_logs.c
+    errors = func.sum((t.status >= 400).cast(usage_logs.c.prompt_tokens.type))
+    query: Any = select(
+        t.key_name,
+        t.model,
+        func.count(),
+        errors,
+        func.sum(t.prompt_tokens),
+        func.sum(t.completion_tokens),
+        func.sum(t.cached_tokens),
+        func.sum(t.cost_micros),
+    ).group_by(t.key_name, t.model)
+    if key_name is not None:
+        query = query.where(t.key_name == key_name)
+    if since is not None:
+        query = query.where(t.created_at >= since)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query.order_by(t.key_name, t.model))).all()
+    return [
+        UsageSummary(r[0], r[1], int(r[2]), *(int(v or 0) for v in r[3:])) for r in rows
+    ]
