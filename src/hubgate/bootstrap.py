@@ -31,7 +31,9 @@ def _key_fields(k: KeySettings) -> dict[str, object]:
     }
 
 
-async def apply_config(settings: Settings, engine: AsyncEngine, *, run_migrations: bool = True) -> BootstrapResult:
+async def apply_config(
+    settings: Settings, engine: AsyncEngine, *, run_migrations: bool = True
+) -> BootstrapResult:
     """Create what the file declares and re-apply its settings; running state is left alone."""
     if run_migrations:
         await migrate(settings.database_url)

@@ -19,7 +19,10 @@ channels_app = typer.Typer(no_args_is_help=True, help="List and test upstream ch
 app.add_typer(keys_app, name="keys")
 app.add_typer(channels_app, name="channels")
 
-ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="Config file (default: $HUBGATE_CONFIG or ./hubgate.yaml).")]
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option("--config", "-c", help="Config file (default: $HUBGATE_CONFIG or ./hubgate.yaml)."),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 T = TypeVar("T")
 
@@ -130,8 +133,14 @@ def keys_create(
 
     async def work(engine: Any) -> Any:
         return await KeyRepository(engine).create(
-            name, account=account, models=model_list, budget_micros=budget, rpm=rpm, tpm=tpm,
-            expires_at=expires_at, source="cli",
+            name,
+            account=account,
+            models=model_list,
+            budget_micros=budget,
+            rpm=rpm,
+            tpm=tpm,
+            expires_at=expires_at,
+            source="cli",
         )
 
     try:
@@ -150,8 +159,8 @@ def keys_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """List API keys (never their secrets)."""
     from hubgate.storage.keys import KeyRepository
 
-    records = _run(_settings(config), lambda engine: KeyRepository(engine).list())
-    rows = [
+    records = _run(_settings(config), lambda engine: KeyRepository(engine).all())
+    rows: list[dict[str, Any]] = [
         {
             "name": r.name,
             "prefix": r.key_prefix,
@@ -192,7 +201,7 @@ def keys_revoke(name: Annotated[str, typer.Argument()], config: ConfigOpt = None
 def channels_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """List configured channels."""
     settings = _settings(config)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": c.name,
             "type": c.type,
@@ -209,7 +218,10 @@ def channels_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
         return
     for r in rows:
         state = "enabled" if r["enabled"] else "disabled"
-        typer.echo(f"{r['name']:<20} {r['type']:<18} {state:<9} p={r['priority']} w={r['weight']} {','.join(r['models'])}")
+        typer.echo(
+            f"{r['name']:<20} {r['type']:<18} {state:<9} p={r['priority']} w={r['weight']} "
+            f"{','.join(r['models'])}"
+        )
 
 
 @channels_app.command("test")
@@ -250,7 +262,7 @@ def usage(
 
     since_at = _parse_time(since, "--since")
     rows = _run(_settings(config), lambda engine: summarize(engine, key_name=key, since=since_at))
-    out = [
+    out: list[dict[str, Any]] = [
         {
             "key": r.key_name,
             "model": r.model,
@@ -266,7 +278,10 @@ def usage(
     if as_json:
         typer.echo(json.dumps(out))
         return
-    typer.echo(f"{'key':<20} {'model':<28} {'requests':>8} {'errors':>6} {'prompt':>10} {'completion':>10} {'cost $':>10}")
+    typer.echo(
+        f"{'key':<20} {'model':<28} {'requests':>8} {'errors':>6} "
+        f"{'prompt':>10} {'completion':>10} {'cost $':>10}"
+    )
     for r in out:
         typer.echo(
             f"{r['key'] or '-':<20} {r['model'] or '-':<28} {r['requests']:>8} {r['errors']:>6} "

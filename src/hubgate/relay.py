@@ -36,7 +36,7 @@ from hubgate.providers.base import (
     UpstreamReadTimeout,
     UpstreamResponse,
 )
-from hubgate.routing.channels import Channel, Route
+from hubgate.routing.channels import Route
 from hubgate.storage.keys import KeyRecord
 from hubgate.storage.usage import UsageRow
 
@@ -224,6 +224,8 @@ async def _stream_back(
                         _meter(row, found.usage)
                         if strip_usage and found.usage_only:
                             continue
+                    if strip_usage:
+                        event = oa.drop_null_usage(event)
                     outgoing.append(event)
                 if not outgoing:
                     continue

@@ -39,14 +39,13 @@ def banner(settings: Settings, host: str, port: int, result: BootstrapResult) ->
     url = f"http://{host}:{port}"
     lines = [f"hubgate serving on {url}  (database: {settings.database_url.split('@')[-1]})"]
     lines.append(f"admin key: {settings.admin_key or '(none set; set admin_key or HUBGATE_ADMIN_KEY)'}")
-    for name, secret in result.created_keys:
-        lines.append(f"created API key {name!r} (shown once): {secret}")
-    secret = next((k.key for k in settings.keys if k.key), None) or next(
-        (s for _, s in result.created_keys), None
-    )
+    for name, created in result.created_keys:
+        lines.append(f"created API key {name!r} (shown once): {created}")
+    secret = next((k.key for k in settings.keys if k.key), None)
+    secret = secret or next((s for _, s in result.created_keys), None)
     model = next((m for c in settings.channels if c.enabled for m in c.models), None)
     if secret and model:
-        body = '{"model": "%s", "messages": [{"role": "user", "content": "Hello, hubgate!"}]}' % model
+        body = f'{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello, hubgate!"}}]}}'
         lines.append("try:")
         lines.append(
             f"  curl {url}/v1/chat/completions -H 'Authorization: Bearer {secret}' "
@@ -59,7 +58,9 @@ def banner(settings: Settings, host: str, port: int, result: BootstrapResult) ->
 
 def run_worker(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
     _use_uvloop()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     web.run_app(
         create_app(settings, bootstrap=False),
         host=host,

@@ -195,6 +195,18 @@ def chunk_usage(event: bytes) -> ChunkUsage | None:
     return ChunkUsage(usage=usage, usage_only=not obj.get("choices"))
 
 
+_NULL_USAGE = (b',"usage":null', b', "usage": null')
+
+
+def drop_null_usage(event: bytes) -> bytes:
+    """Remove the `"usage": null` that include_usage adds to every chunk, for a caller
+    that never asked for usage (so its chunks look as OpenAI would send them)."""
+    for pattern in _NULL_USAGE:
+        if pattern in event:
+            return event.replace(pattern, b"", 1)
+    return event
+
+
 def error_event(message: str, etype: str = "upstream_error", code: str | None = None) -> bytes:
     """An error delivered inside an OpenAI stream (the SDK raises APIError on it)."""
     payload = {"error": {"message": message, "type": etype, "param": None, "code": code}}

@@ -53,12 +53,13 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     except GatewayError as err:
         return error_response(err, family_for_path(request.path), request_id)
     except web.HTTPException as exc:
-        err = _from_http_exception(exc, request)
-        return error_response(err, family_for_path(request.path), request_id)
+        return error_response(_from_http_exception(exc, request), family_for_path(request.path), request_id)
     except Exception:
         log.exception("unhandled error on %s %s (request %s)", request.method, request.path, request_id)
-        err = GatewayError("The gateway hit an internal error; the request id identifies it in the logs.")
-        return error_response(err, family_for_path(request.path), request_id)
+        internal = GatewayError(
+            "The gateway hit an internal error; the request id identifies it in the logs."
+        )
+        return error_response(internal, family_for_path(request.path), request_id)
     if not resp.prepared:
         resp.headers["x-request-id"] = request_id
     return resp

@@ -63,10 +63,11 @@ class ChannelRepository:
                             name=ch.name, source="config", created_at=now, updated_at=now, **values
                         )
                     )
-                    existing[ch.name] = int(result.inserted_primary_key[0])
+                    pk = result.inserted_primary_key
+                    existing[ch.name] = int(pk[0]) if pk else 0
         return existing
 
-    async def list(self) -> list[ChannelRow]:
+    async def all(self) -> list[ChannelRow]:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(channels).order_by(channels.c.id))).all()
         return [

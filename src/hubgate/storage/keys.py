@@ -106,7 +106,7 @@ class KeyRepository:
             row = (await conn.execute(select(api_keys).where(api_keys.c.name == name))).first()
         return _record(row) if row is not None else None
 
-    async def list(self) -> list[KeyRecord]:
+    async def all(self) -> list[KeyRecord]:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(api_keys).order_by(api_keys.c.id))).all()
         return [_record(r) for r in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -85,10 +86,8 @@ class UsageWriter:
     async def _run(self) -> None:
         failures = 0
         while not self._closing:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._interval_s)
-            except TimeoutError:
-                pass
             self._wake.clear()
             try:
                 await self.flush()
@@ -150,6 +149,4 @@ async def summarize(
         query = query.where(t.created_at >= since)
     async with engine.connect() as conn:
         rows = (await conn.execute(query.order_by(t.key_name, t.model))).all()
-    return [
-        UsageSummary(r[0], r[1], int(r[2]), *(int(v or 0) for v in r[3:])) for r in rows
-    ]
+    return [UsageSummary(r[0], r[1], int(r[2]), *(int(v or 0) for v in r[3:])) for r in rows]

@@ -141,7 +141,16 @@ def _generate(body: dict[str, Any], endpoint: Endpoint) -> UpstreamResponse:
         events.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
 
     if endpoint is Endpoint.CHAT:
-        emit([{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}])
+        emit(
+            [
+                {
+                    "index": 0,
+                    "delta": {"role": "assistant", "content": ""},
+                    "logprobs": None,
+                    "finish_reason": None,
+                }
+            ]
+        )
         for word in _words(reply):
             emit([{"index": 0, "delta": {"content": word}, "logprobs": None, "finish_reason": None}])
         emit([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}])
@@ -157,9 +166,11 @@ def _generate(body: dict[str, Any], endpoint: Endpoint) -> UpstreamResponse:
 
 def _embeddings(body: dict[str, Any]) -> UpstreamResponse:
     value = body.get("input")
-    inputs: list[Any] = [value] if isinstance(value, str) or (
-        isinstance(value, list) and value and isinstance(value[0], int)
-    ) else list(value or [])
+    inputs: list[Any] = (
+        [value]
+        if isinstance(value, str) or (isinstance(value, list) and value and isinstance(value[0], int))
+        else list(value or [])
+    )
     dims = body.get("dimensions") or 16
     as_base64 = body.get("encoding_format") == "base64"
     data = []

@@ -1,0 +1,211 @@
+"""Shared fixtures: databases (SQLite and the real PostgreSQL), fake upstreams, a live gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import openai
+import pytest
+from aiohttp import web
+
+from hubgate.app import create_app
+from hubgate.gateway import Gateway
+from hubgate.http.routes import GATEWAY
+from hubgate.settings import Settings, parse_settings
+from hubgate.storage.keys import KeyRepository
+from tests.fakes.openai_upstream import DEFAULT_API_KEY, FakeOpenAI
+
+PG_ADMIN_DSN = os.environ.get("HUBGATE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+ALICE_KEY = "sk-test-alice-0123456789abcdef"
+LIMITED_KEY = "sk-test-limited-0123456789abcdef"
+EXPIRED_KEY = "sk-test-expired-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _pg_available() -> str | None:
+    try:
+        conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    await conn.close()
+    return None
+
+
+async def _pg_admin(statement: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end.
+
+    Under CI=true a missing PostgreSQL fails the run instead of skipping.
+    """
+    problem = asyncio.run(_pg_available())
+    if problem is not None:
+        message = f"PostgreSQL at {PG_ADMIN_DSN} is not reachable ({problem})"
+        if IN_CI:
+            pytest.fail(message + "; CI requires it")
+        pytest.skip(message)
+    name = f"hubgate_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    yield f"{base}/{name}"
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Each storage and end-to-end test runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("db") / "hubgate.db"
+        yield f"sqlite+aiosqlite:///{path}"
+    else:
+        yield request.getfixturevalue("pg_database")
+
+
+@pytest.fixture(scope="session")
+async def fake_openai() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI() as fake:
+        fake.delay_s = 3.0
+        yield fake
+
+
+def gateway_config(fake: FakeOpenAI, database_url: str, dead_port: int) -> dict[str, Any]:
+    fake_models = [
+        "gpt-4o-mini",
+        "cached-gpt",
+        "tool",
+        "fail-500",
+        "fail-429",
+        "fail-400",
+        "leak-key",
+        "bad-json",
+        "slow-stream",
+        "no-usage",
+        "text-embedding-3-small",
+        "gpt-3.5-turbo-instruct",
+    ]
+    return {
+        "database_url": database_url,
+        "max_body_mb": 1,
+        "usage_flush_interval_s": 0.05,
+        "channels": [
+            {
+                "name": "main",
+                "type": "openai",
+                "base_url": fake.base_url,
+                "api_key": DEFAULT_API_KEY,
+                "models": fake_models,
+                "model_map": {"gpt-fast": "gpt-4o-mini"},
+            },
+            {
+                "name": "slowpoke",
+                "type": "openai",
+                "base_url": fake.base_url,
+                "api_key": DEFAULT_API_KEY,
+                "models": ["slow"],
+                "timeout_s": 0.5,
+            },
+            {
+                "name": "azure-east",
+                "type": "azure",
+                "base_url": fake.root_url,
+                "api_key": DEFAULT_API_KEY,
+                "models": ["azure-gpt"],
+                "model_map": {"azure-gpt": "my-deployment"},
+            },
+            # A dead upstream at higher priority: every request for these models
+            # first fails to connect there and must be retried on the next channel.
+            {
+                "name": "dead",
+                "type": "openai",
+                "base_url": f"http://127.0.0.1:{dead_port}/v1",
+                "api_key": "sk-dead-upstream",
+                "models": ["failover-model", "dead-only"],
+                "priority": 10,
+            },
+            {
+                "name": "backup",
+                "type": "openai",
+                "base_url": fake.base_url,
+                "api_key": DEFAULT_API_KEY,
+                "models": ["failover-model"],
+                "model_map": {"failover-model": "gpt-4o-mini"},
+            },
+            {"name": "echo", "type": "echo", "models": ["echo-1", "echo-embed"]},
+        ],
+        "keys": [
+            {"name": "alice", "key": ALICE_KEY},
+            {"name": "limited", "key": LIMITED_KEY, "models": ["gpt-4o-mini"]},
+            {"name": "expired", "key": EXPIRED_KEY, "expires_at": "2020-01-01T00:00:00Z"},
+        ],
+    }
+
+
+@dataclass
+class LiveGateway:
+    url: str
+    app: web.Application
+    settings: Settings
+    fake: FakeOpenAI
+
+    @property
+    def state(self) -> Gateway:
+        return self.app[GATEWAY]
+
+    def client(self, key: str = ALICE_KEY, **kwargs: Any) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(base_url=f"{self.url}/v1", api_key=key, max_retries=0, **kwargs)
+
+    async def new_key(self, **fields: Any) -> tuple[str, str]:
+        """A fresh key (name, secret), so a test's usage rows are its own."""
+        name = f"k-{uuid.uuid4().hex[:10]}"
+        _, secret = await KeyRepository(self.state.engine).create(name, source="test", **fields)
+        return name, secret
+
+    async def usage_rows(self, key_name: str) -> list[dict[str, Any]]:
+        from sqlalchemy import select
+
+        from hubgate.storage.tables import usage_logs
+
+        await self.state.usage.flush()
+        async with self.state.engine.connect() as conn:
+            rows = await conn.execute(
+                select(usage_logs).where(usage_logs.c.key_name == key_name).order_by(usage_logs.c.id)
+            )
+            return [dict(r._mapping) for r in rows]
+
+
+@pytest.fixture(scope="session")
+async def gateway(database_url: str, fake_openai: FakeOpenAI) -> AsyncIterator[LiveGateway]:
+    """A running hubgate (in this process, on a real port) in front of the fake upstream."""
+    settings = parse_settings(gateway_config(fake_openai, database_url, free_port()), env={})
+    app = create_app(settings)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    await runner.setup()
+    port = free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        yield LiveGateway(url=f"http://127.0.0.1:{port}", app=app, settings=settings, fake=fake_openai)
+    finally:
+        await runner.cleanup()
