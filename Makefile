@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck unit bench install lock clean
+.PHONY: run test lint typecheck unit install lock clean
 
 install: $(STAMP)
 
@@ -31,9 +31,6 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck unit
-
-bench: $(STAMP)
-	$(BIN)/python bench/run.py
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock:
