@@ -71,7 +71,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             await usage.close()
-            await gw.http.close()  # type: ignore[attr-defined]
+            await gw.http.close()
             if redis is not None:
                 await redis.aclose()
             await engine.dispose()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.auth import KeyCache
-from hubgate.providers.base import Transport
+from hubgate.providers.http import HttpTransport
 from hubgate.routing.channels import ChannelTable
 from hubgate.settings import Settings
 from hubgate.storage.keys import KeyRepository
@@ -25,7 +25,7 @@ class Gateway:
     keys: KeyCache
     channels: ChannelTable
     usage: UsageWriter
-    http: Transport
+    http: HttpTransport
     redis: object | None = None
     started_at: int = field(default_factory=lambda: int(time.time()))
 
