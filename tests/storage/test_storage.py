@@ -136,3 +136,27 @@ async def test_usage_writer_keeps_rows_when_the_database_fails(
         await writer.flush()
     assert writer.pending == 1  # kept for the next attempt
     await broken.dispose()
+
+
+async def test_concurrent_flushes_write_each_row_once(engine: AsyncEngine) -> None:
+    key = unique("cf")
+    writer = UsageWriter(engine, batch_size=7, interval_s=0.001)
+    writer.start()
+
+    async def produce(start: int) -> None:
+        for i in range(start, start + 100):
+            writer.record(
+                UsageRow(request_id=f"r{i}", endpoint="chat", status=200, stream=False, key_name=key)
+            )
+            if i % 9 == 0:
+                await writer.flush()
+            await asyncio.sleep(0)
+
+    await asyncio.gather(produce(0), produce(100), produce(200))
+    await writer.close()
+    async with engine.connect() as conn:
+        ids = (
+            await conn.execute(select(usage_logs.c.request_id).where(usage_logs.c.key_name == key))
+        ).scalars()
+        got = sorted(ids)
+    assert got == sorted(f"r{i}" for i in range(300))

@@ -62,6 +62,7 @@ class UsageWriter:
         self._max_pending = max_pending
         self._pending: list[UsageRow] = []
         self._wake = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.written = 0
@@ -98,14 +99,18 @@ class UsageWriter:
                 await asyncio.sleep(min(30.0, 0.5 * 2**failures))
 
     async def flush(self) -> None:
-        while self._pending:
-            batch = self._pending[: self._batch_size]
-            rows = [asdict(r) for r in batch]
-            async with self._engine.begin() as conn:
-                await conn.execute(insert(usage_logs), rows)
-            # Remove only after the insert committed: a failure keeps the rows.
-            del self._pending[: len(batch)]
-            self.written += len(batch)
+        # One flush at a time: the background task and close() (or a test) may both
+        # call this, and each batch must be inserted exactly once.
+        async with self._flush_lock:
+            while self._pending:
+                batch = self._pending[: self._batch_size]
+                rows = [asdict(r) for r in batch]
+                async with self._engine.begin() as conn:
+                    await conn.execute(insert(usage_logs), rows)
+                # Remove only after the insert committed: a failure keeps the rows.
+                # Rows recorded meanwhile were appended, so the batch is still in front.
+                del self._pending[: len(batch)]
+                self.written += len(batch)
 
     async def close(self) -> None:
         self._closing = True
