@@ -19,6 +19,7 @@ import openai
 import orjson
 import pytest
 
+from hubgate.storage.usage import UsageRow
 from tests.conftest import ALICE_KEY, EXPIRED_KEY, LIMITED_KEY, LiveGateway
 from tests.fakes.openai_upstream import DEFAULT_API_KEY
 
@@ -492,6 +493,19 @@ async def test_upstream_failure_status_and_usage_row(
     _assert_no_upstream_key(reply, rows)
 
 
+async def test_failed_request_is_metered_once_when_flushes_overlap(gateway: LiveGateway) -> None:
+    """Two flushes of the usage writer running at once (the background task and an explicit
+    flush, as admin/usage reads do) must not write the same pending row twice."""
+    name, _ = await gateway.new_key()
+    writer = gateway.state.usage
+    writer.record(
+        UsageRow(request_id="overlap-" + name, endpoint="chat", status=503, stream=False, key_name=name)
+    )
+    await asyncio.gather(writer.flush(), writer.flush())
+    rows = await gateway.usage_rows(name)
+    assert [r["request_id"] for r in rows] == ["overlap-" + name], rows
+
+
 async def test_upstream_errors_through_the_sdk(gateway: LiveGateway) -> None:
     client = gateway.client(ALICE_KEY)
     with pytest.raises(openai.InternalServerError) as server_error:
@@ -649,6 +663,7 @@ async def test_unknown_path_is_openai_404(
 async def test_wrong_method_is_405(gateway: LiveGateway, http: aiohttp.ClientSession) -> None:
     reply = await call(http, gateway, CHAT, method="GET")
     assert_openai_error(reply, 405, mentions=("GET",))
+    assert reply.headers["allow"] == "POST"
     reply = await call(http, gateway, "/api" + CHAT, method="GET")
     assert_openai_error(reply, 405)
 

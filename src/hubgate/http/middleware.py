@@ -53,7 +53,10 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     except GatewayError as err:
         return error_response(err, family_for_path(request.path), request_id)
     except web.HTTPException as exc:
-        return error_response(_from_http_exception(exc, request), family_for_path(request.path), request_id)
+        resp = error_response(_from_http_exception(exc, request), family_for_path(request.path), request_id)
+        if "Allow" in exc.headers:
+            resp.headers["Allow"] = exc.headers["Allow"]
+        return resp
     except Exception:
         log.exception("unhandled error on %s %s (request %s)", request.method, request.path, request_id)
         internal = GatewayError(
