@@ -1,1 +1,19 @@
-"""Wire formats: pure codecs and validation, no I/O."""
+"""Wire formats: pure codecs and validation, no I/O, no web framework, no database.
+
+`hub.py` holds the canonical shapes. Each translating codec module
+(`openai_chat`, `anthropic`, `gemini`, `openai_responses`) exposes the same names:
+
+    decode_request(body: dict) -> hub.Request          caller's body -> hub (400 naming the field on bad input)
+    encode_request(req: hub.Request, model: str) -> dict   hub -> upstream body (400 when inexpressible)
+    decode_response(body: dict) -> hub.Response        upstream's JSON answer -> hub
+    encode_response(resp: hub.Response, model: str) -> dict   hub -> caller's JSON answer
+    class StreamDecoder                                upstream stream -> hub events
+        feed(event: hub.SSEEvent) -> list[hub.StreamEvent]
+        close() -> list[hub.StreamEvent]               the upstream stream ended
+    class StreamEncoder                                hub events -> caller's stream bytes
+        feed(event: hub.StreamEvent) -> bytes          complete SSE frames (b"" if nothing yet)
+        close() -> bytes                               end of stream ([DONE], message_stop, ...)
+    decode_error(status: int, body: bytes) -> str      the upstream's error message
+
+`openai.py` keeps the checks and usage reading of the same-format passthrough path.
+"""
