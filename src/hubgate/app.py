@@ -13,12 +13,14 @@ from hubgate.auth import KeyCache
 from hubgate.bootstrap import apply_config
 from hubgate.gateway import Gateway
 from hubgate.http.middleware import edge
-from hubgate.http.routes import GATEWAY, add_routes
+from hubgate.http.routes import add_routes
+from hubgate.http.state import GATEWAY
 from hubgate.providers.http import HttpTransport
 from hubgate.routing.channels import Channel, ChannelTable
 from hubgate.settings import Settings
 from hubgate.storage.db import create_engine
 from hubgate.storage.keys import KeyRepository
+from hubgate.storage.responses import ResponseStore
 from hubgate.storage.usage import UsageWriter
 
 log = logging.getLogger("hubgate")
@@ -59,6 +61,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
             channels=channels,
             usage=usage,
             http=HttpTransport(),
+            responses=ResponseStore(engine),
             redis=redis,
         )
         app[GATEWAY] = gw

@@ -29,11 +29,11 @@ class ChannelTestResult:
 async def test_channel(settings: ChannelSettings, model: str | None = None) -> ChannelTestResult:
     channel = Channel.from_settings(settings)
     public = model or settings.models[0]
-    endpoint = Endpoint.EMBEDDINGS if "embed" in public else Endpoint.CHAT
+    endpoint = Endpoint.EMBEDDINGS if "embed" in public else Endpoint.GENERATE
     provider = provider_for(channel.type)
     upstream_model = channel.upstream_model(public)
     request = provider.build(
-        channel, endpoint, upstream_model, provider.test_body(endpoint, upstream_model), stream=False
+        channel, endpoint, upstream_model, provider.test_body(channel, endpoint, upstream_model), stream=False
     )
     http = HttpTransport(limit=1)
     started = time.perf_counter()

@@ -12,6 +12,7 @@ from hubgate.providers.http import HttpTransport
 from hubgate.routing.channels import ChannelTable
 from hubgate.settings import Settings
 from hubgate.storage.keys import KeyRepository
+from hubgate.storage.responses import ResponseStore
 from hubgate.storage.usage import UsageWriter
 
 MAX_ATTEMPTS = 3  # channels tried for one request before giving up
@@ -26,6 +27,7 @@ class Gateway:
     channels: ChannelTable
     usage: UsageWriter
     http: HttpTransport
+    responses: ResponseStore
     redis: object | None = None
     started_at: int = field(default_factory=lambda: int(time.time()))
 

@@ -1,14 +1,18 @@
-"""The hot path: authenticate, check, pick a channel, forward, stream back, meter.
+"""The hot path: authenticate, check, pick a channel, forward or translate, meter.
 
-Same-format traffic (OpenAI caller, OpenAI-speaking upstream) is forwarded with only
-the model name changed; the answer goes back byte for byte, a stream event by event.
+When caller and upstream speak the same format the body goes upstream with only
+the model name changed and the answer comes back byte for byte (a stream event by
+event). Otherwise the caller's codec decodes the body to the hub request, the
+upstream's codec encodes it, and the answer is translated back, a stream through
+a decoder/encoder pair, event by event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -24,11 +28,11 @@ from hubgate.errors import (
     UpstreamHTTPError,
     UpstreamTimeout,
 )
+from hubgate.formats import hub
 from hubgate.formats import openai as oa
-from hubgate.formats.hub import Usage
+from hubgate.formats.registry import WireFormat, codec
 from hubgate.gateway import MAX_ATTEMPTS, Gateway
-from hubgate.http.body import parse_object, read_body
-from hubgate.http.sse import EventSplitter
+from hubgate.http.state import REQUEST_ID
 from hubgate.providers import provider_for
 from hubgate.providers.base import (
     Endpoint,
@@ -36,18 +40,46 @@ from hubgate.providers.base import (
     UpstreamReadTimeout,
     UpstreamResponse,
 )
-from hubgate.routing.channels import Route
+from hubgate.routing.channels import Channel, Route
 from hubgate.storage.keys import KeyRecord
 from hubgate.storage.usage import UsageRow
 
-REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT_CLOSED = 499  # the caller hung up before the answer was complete
 
-CHECKS: dict[Endpoint, Callable[[dict[str, Any]], oa.RequestInfo]] = {
-    Endpoint.CHAT: oa.check_chat,
-    Endpoint.COMPLETIONS: oa.check_completions,
-    Endpoint.EMBEDDINGS: oa.check_embeddings,
-}
+
+@dataclass
+class Call:
+    """One caller request, checked and ready to go to any channel."""
+
+    fmt: WireFormat  # what the caller speaks (OpenAI chat for completions/embeddings too)
+    endpoint: Endpoint  # CHAT, COMPLETIONS, EMBEDDINGS for OpenAI routes; GENERATE otherwise
+    body: dict[str, Any]
+    model: str
+    stream: bool
+    include_usage: bool = True  # OpenAI chat callers see the usage chunk only if they asked
+    gemini_sse: bool = True  # Gemini callers: alt=sse, or the JSON-array stream
+    model_in_body: bool = True  # Gemini bodies carry no model (it is in the URL)
+    # Called with the caller-format final answer (Responses callers store it).
+    on_complete: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+    # Answers when no channel can take the call (count_tokens estimates locally).
+    fallback: Callable[[], Awaitable[web.StreamResponse]] | None = None
+    _hub: hub.Request | None = field(default=None, repr=False)
+
+    def hub_request(self) -> hub.Request:
+        """The body decoded to the hub (once, and only when some channel needs it)."""
+        if self._hub is None:
+            body = self.body if self.model_in_body else dict(self.body, model=self.model)
+            self._hub = codec(self.fmt).decode_request(body)
+        return self._hub
+
+
+@dataclass
+class Attempt:
+    channel: Channel
+    wire: WireFormat
+    upstream_model: str
+    translated: bool
+    secret: str
 
 
 async def authenticate(gw: Gateway, request: web.Request) -> KeyRecord:
@@ -68,19 +100,22 @@ def route_for(gw: Gateway, key: KeyRecord, requested: str) -> Route:
     return route
 
 
-async def relay(gw: Gateway, request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
+Prepare = Callable[[KeyRecord], Awaitable[Call]]
+
+
+async def relay(
+    gw: Gateway, request: web.Request, endpoint_name: str, prepare: Prepare
+) -> web.StreamResponse:
+    """Run one metered exchange; `prepare` reads and checks the body into a `Call`."""
     started = time.perf_counter()
-    row = UsageRow(request_id=request[REQUEST_ID], endpoint=endpoint.name.lower(), status=0, stream=False)
+    row = UsageRow(request_id=request[REQUEST_ID], endpoint=endpoint_name, status=0, stream=False)
     try:
         key = await authenticate(gw, request)
         row.key_id, row.key_name = key.id, key.name
-        body = parse_object(await read_body(request, gw.max_body_bytes))
-        if endpoint is Endpoint.EMBEDDINGS and "model" in request.match_info:
-            body["model"] = request.match_info["model"]
-        info = CHECKS[endpoint](body)
-        row.model, row.stream = info.model, info.stream
-        route = route_for(gw, key, info.model)
-        return await _forward(gw, request, endpoint, body, info, route, row, started)
+        call = await prepare(key)
+        row.model, row.stream = call.model, call.stream
+        route = route_for(gw, key, call.model)
+        return await _dispatch(gw, request, call, route, row, started)
     except GatewayError as err:
         row.status = err.status
         row.error = err.message[:500]
@@ -95,50 +130,79 @@ async def relay(gw: Gateway, request: web.Request, endpoint: Endpoint) -> web.St
             gw.usage.record(row)
 
 
-async def _forward(
-    gw: Gateway,
-    request: web.Request,
-    endpoint: Endpoint,
-    body: dict[str, Any],
-    info: oa.RequestInfo,
-    route: Route,
-    row: UsageRow,
-    started: float,
+def _eligible(call: Call, channel: Channel) -> bool:
+    provider = provider_for(channel.type)
+    if call.endpoint is Endpoint.COUNT_TOKENS:
+        # Counting is the upstream's own tokenizer: only a channel of the caller's format can.
+        return call.endpoint in provider.endpoints and provider.wire_format(channel) is call.fmt
+    if call.endpoint in (Endpoint.COMPLETIONS, Endpoint.EMBEDDINGS):
+        return call.endpoint in provider.endpoints
+    return True
+
+
+def _upstream_body(call: Call, attempt: Attempt) -> bytes:
+    if attempt.translated:
+        return orjson.dumps(codec(attempt.wire).encode_request(call.hub_request(), attempt.upstream_model))
+    payload = dict(call.body)
+    if call.model_in_body:
+        payload["model"] = attempt.upstream_model
+    if call.stream and call.fmt is WireFormat.OPENAI_CHAT and not call.include_usage:
+        # Meter streams even when the caller did not ask for usage: ask upstream
+        # and drop the extra chunk before it reaches the caller.
+        payload["stream_options"] = {**(call.body.get("stream_options") or {}), "include_usage": True}
+    return orjson.dumps(payload)
+
+
+async def _dispatch(
+    gw: Gateway, request: web.Request, call: Call, route: Route, row: UsageRow, started: float
 ) -> web.StreamResponse:
-    # Meter streams even when the caller did not ask for usage: ask for it
-    # upstream and drop the extra chunk before it reaches the caller.
-    strip_usage = info.stream and endpoint is not Endpoint.EMBEDDINGS and not info.include_usage
+    from hubgate import streaming
+
     failure: GatewayError | None = None
-    candidates = route.channels[:MAX_ATTEMPTS]
-    for attempt, channel in enumerate(candidates, 1):
-        row.attempts = attempt
-        last = attempt == len(candidates)
+    candidates = [c for c in route.channels if _eligible(call, c)][:MAX_ATTEMPTS]
+    if not candidates:
+        if call.fallback is not None:
+            return await call.fallback()
+        raise NotFound(f"No channel serves '{call.model}' for this endpoint.", param="model")
+    for number, channel in enumerate(candidates, 1):
+        row.attempts = number
+        last = number == len(candidates)
         provider = provider_for(channel.type)
-        upstream_model = channel.upstream_model(route.model)
-        payload = dict(body, model=upstream_model)
-        if strip_usage:
-            payload["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
-        upstream_req = provider.build(channel, endpoint, upstream_model, orjson.dumps(payload), info.stream)
-        row.channel, row.upstream_model = channel.name, upstream_model
+        wire = provider.wire_format(channel)
+        same = call.endpoint in (Endpoint.COMPLETIONS, Endpoint.EMBEDDINGS, Endpoint.COUNT_TOKENS) or (
+            wire is call.fmt and (call.fmt is not WireFormat.GEMINI or call.gemini_sse or not call.stream)
+        )
+        endpoint = call.endpoint if call.endpoint is not Endpoint.CHAT or same else Endpoint.GENERATE
+        attempt = Attempt(channel, wire, channel.upstream_model(route.model), not same, "")
+        body = _upstream_body(call, attempt)
+        upstream_req = provider.build(channel, endpoint, attempt.upstream_model, body, call.stream)
+        attempt.secret = upstream_req.secret
+        row.channel, row.upstream_model = channel.name, attempt.upstream_model
         resp: UpstreamResponse | None = None
         try:
             resp = await provider.transport(gw.http).send(upstream_req)
             if resp.status >= 400:
-                err = await upstream_error(resp, upstream_req.secret)
+                err = await upstream_error(resp, attempt)
                 if _retryable(resp.status) and not last:
                     failure = err
                     continue
                 raise err
-            if info.stream and resp.headers.get("content-type", "").startswith("text/event-stream"):
-                return await _stream_back(request, resp, row, strip_usage, started)
-            return await _json_back(resp, row)
+            is_sse = resp.headers.get("content-type", "").startswith("text/event-stream")
+            if call.stream and is_sse:
+                if not attempt.translated and call.fmt is WireFormat.OPENAI_CHAT:
+                    return await streaming.passthrough_openai(
+                        request, resp, row, not call.include_usage, started
+                    )
+                return await streaming.relay_stream(request, call, attempt, resp, row, started)
+            return await _json_back(call, attempt, resp, row)
         except UpstreamConnectError as exc:
-            failure = Unavailable(f"The upstream for model '{info.model}' could not be reached: {exc}")
+            failure = Unavailable(f"The upstream for model '{call.model}' could not be reached: {exc}")
         except UpstreamReadTimeout as exc:
-            failure = UpstreamTimeout(f"The upstream for model '{info.model}' did not answer in time: {exc}")
             if resp is not None:
                 resp.close()
-            raise failure from exc
+            raise UpstreamTimeout(
+                f"The upstream for model '{call.model}' did not answer in time: {exc}"
+            ) from exc
     assert failure is not None
     raise failure
 
@@ -147,25 +211,23 @@ def _retryable(status: int) -> bool:
     return status == 429 or status >= 500
 
 
-async def upstream_error(resp: UpstreamResponse, secret: str) -> UpstreamHTTPError:
+async def upstream_error(resp: UpstreamResponse, attempt: Attempt) -> UpstreamHTTPError:
     """The upstream's error, status and message kept, its key scrubbed."""
     raw = await resp.read()
-    message, etype, code, param = "", None, None, None
-    try:
-        err = orjson.loads(raw).get("error")
-        if isinstance(err, dict):
-            message = str(err.get("message") or "")
-            etype = err.get("type") if isinstance(err.get("type"), str) else None
-            code = str(err["code"]) if err.get("code") is not None else None
-            param = err.get("param") if isinstance(err.get("param"), str) else None
-        elif isinstance(err, str):
-            message = err
-    except (orjson.JSONDecodeError, AttributeError):
-        message = raw[:300].decode(errors="replace").strip()
+    etype: str | None = None
+    code: str | None = None
+    param: str | None = None
+    if attempt.wire is WireFormat.OPENAI_CHAT:
+        message, etype, code, param = _openai_error_fields(raw)
+    else:
+        try:
+            message = codec(attempt.wire).decode_error(resp.status, raw)
+        except Exception:
+            message = raw[:300].decode(errors="replace").strip()
     if not message:
         message = f"The upstream answered with HTTP {resp.status}."
-    if secret:
-        message = message.replace(secret, "***")
+    if attempt.secret:
+        message = message.replace(attempt.secret, "***")
     return UpstreamHTTPError(
         resp.status,
         message,
@@ -176,85 +238,47 @@ async def upstream_error(resp: UpstreamResponse, secret: str) -> UpstreamHTTPErr
     )
 
 
-def _meter(row: UsageRow, usage: Usage | None) -> None:
+def _openai_error_fields(raw: bytes) -> tuple[str, str | None, str | None, str | None]:
+    try:
+        err = orjson.loads(raw).get("error")
+    except (orjson.JSONDecodeError, AttributeError):
+        return raw[:300].decode(errors="replace").strip(), None, None, None
+    if isinstance(err, str):
+        return err, None, None, None
+    if not isinstance(err, dict):
+        return "", None, None, None
+    etype = err.get("type") if isinstance(err.get("type"), str) else None
+    code = str(err["code"]) if err.get("code") is not None else None
+    param = err.get("param") if isinstance(err.get("param"), str) else None
+    return str(err.get("message") or ""), etype, code, param
+
+
+def meter(row: UsageRow, usage: hub.Usage | None) -> None:
     if usage is not None:
         row.prompt_tokens = usage.prompt_tokens
         row.completion_tokens = usage.completion_tokens
         row.cached_tokens = usage.cached_tokens
 
 
-async def _json_back(resp: UpstreamResponse, row: UsageRow) -> web.Response:
+async def _json_back(call: Call, attempt: Attempt, resp: UpstreamResponse, row: UsageRow) -> web.Response:
     raw = await resp.read()
     try:
-        _, usage = oa.usage_from_body(raw)
-    except ValueError as exc:
-        raise BadGateway("The upstream answered with a body that is not valid JSON.") from exc
-    _meter(row, usage)
+        obj = orjson.loads(raw)
+        if not isinstance(obj, dict):
+            raise ValueError("not a JSON object")
+        if call.endpoint is Endpoint.COUNT_TOKENS:
+            pass  # nothing generated, nothing to meter
+        elif attempt.wire is WireFormat.OPENAI_CHAT and not attempt.translated:
+            meter(row, oa.parse_usage(obj.get("usage")))
+        else:
+            answer = codec(attempt.wire).decode_response(obj)
+            meter(row, answer.usage)
+            if attempt.translated:
+                obj = codec(call.fmt).encode_response(answer, call.model)
+                raw = orjson.dumps(obj)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise BadGateway("The upstream answered with a body that is not valid for its API.") from exc
+    if call.on_complete is not None:
+        await call.on_complete(obj)
     row.status = 200
     return web.Response(body=raw, status=200, content_type="application/json")
-
-
-async def _stream_back(
-    request: web.Request,
-    resp: UpstreamResponse,
-    row: UsageRow,
-    strip_usage: bool,
-    started: float,
-) -> web.StreamResponse:
-    out = web.StreamResponse(
-        status=200,
-        headers={
-            "content-type": "text/event-stream; charset=utf-8",
-            "cache-control": "no-cache",
-            "x-request-id": request[REQUEST_ID],
-        },
-    )
-    splitter = EventSplitter()
-    done = False
-    try:
-        try:
-            async for chunk in resp.iter_chunks():
-                events = splitter.feed(chunk)
-                if not events:
-                    continue
-                outgoing = []
-                for event in events:
-                    found = oa.chunk_usage(event)
-                    if found is not None:
-                        _meter(row, found.usage)
-                        if strip_usage and found.usage_only:
-                            continue
-                    if strip_usage:
-                        event = oa.drop_null_usage(event)
-                    outgoing.append(event)
-                if not outgoing:
-                    continue
-                if not out.prepared:
-                    await out.prepare(request)
-                    row.ttfb_ms = int((time.perf_counter() - started) * 1000)
-                await out.write(b"".join(outgoing) if len(outgoing) > 1 else outgoing[0])
-            tail = splitter.flush()
-            if not out.prepared:
-                await out.prepare(request)
-            if tail.strip():
-                await out.write(tail)
-            row.status = 200
-        except (UpstreamConnectError, UpstreamReadTimeout) as exc:
-            if not out.prepared:
-                raise  # nothing sent yet: the caller gets a plain error (or the next channel)
-            timed_out = isinstance(exc, UpstreamReadTimeout)
-            row.status = 504 if timed_out else 502
-            row.error = f"upstream stream broke: {exc}"[:500]
-            message = "The upstream stream was interrupted" + (" (timeout)." if timed_out else ".")
-            await out.write(oa.error_event(message))
-        done = True
-        await out.write_eof()
-    except ConnectionResetError:
-        row.status = CLIENT_CLOSED
-        row.error = "client closed the connection"
-    finally:
-        if done:
-            resp.release()
-        else:
-            resp.close()  # drop the upstream connection so it stops generating
-    return out

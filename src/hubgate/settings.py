@@ -11,7 +11,7 @@ from collections.abc import Hashable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -27,8 +27,12 @@ from pydantic import (
 )
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/hubgate.db"
-CHANNEL_TYPES = frozenset({"openai", "openai-compatible", "azure", "echo"})
+CHANNEL_TYPES = frozenset({"openai", "openai-compatible", "azure", "anthropic", "gemini", "echo"})
 AZURE_DEFAULT_API_VERSION = "2024-10-21"
+# `api_version` means the api-version query (azure), the anthropic-version header
+# (anthropic) and the path version (gemini).
+DEFAULT_API_VERSIONS = {"azure": AZURE_DEFAULT_API_VERSION, "anthropic": "2023-06-01", "gemini": "v1beta"}
+OPENAI_FAMILY = frozenset({"openai", "openai-compatible", "azure"})
 LOG_LEVELS = ("debug", "info", "warning", "error")
 ENV_PREFIX = "HUBGATE_"
 
@@ -84,6 +88,7 @@ class ChannelSettings(_Frozen):
     timeout_s: float = Field(default=600, gt=0, allow_inf_nan=False)
     headers: dict[str, str] = {}
     api_version: str | None = Field(default=None, validate_default=True)
+    api: Literal["chat", "responses"] = Field(default="chat", validate_default=True)
     enabled: bool = True
 
     @property
@@ -141,10 +146,20 @@ class ChannelSettings(_Frozen):
     @classmethod
     def _check_api_version(cls, value: str | None, info: ValidationInfo) -> str | None:
         kind = info.data.get("type")
-        if kind == "azure":
-            return value or AZURE_DEFAULT_API_VERSION
+        if kind in DEFAULT_API_VERSIONS:
+            return value or DEFAULT_API_VERSIONS[kind]
         if value is not None and kind is not None:
-            raise ValueError("only applies to channels of type 'azure'")
+            raise ValueError("only applies to channels of type azure, anthropic or gemini")
+        return value
+
+    @field_validator("api")
+    @classmethod
+    def _check_api(cls, value: str, info: ValidationInfo) -> str:
+        kind = info.data.get("type")
+        if value == "responses" and kind is not None and kind not in OPENAI_FAMILY:
+            raise ValueError(
+                "'responses' only applies to channels of type openai, openai-compatible or azure"
+            )
         return value
 
 

@@ -3,7 +3,7 @@
 `hub.py` holds the canonical shapes. Each translating codec module
 (`openai_chat`, `anthropic`, `gemini`, `openai_responses`) exposes the same names:
 
-    decode_request(body: dict) -> hub.Request          caller's body -> hub (400 naming the field on bad input)
+    decode_request(body: dict) -> hub.Request          caller body -> hub (400 naming the bad field)
     encode_request(req: hub.Request, model: str) -> dict   hub -> upstream body (400 when inexpressible)
     decode_response(body: dict) -> hub.Response        upstream's JSON answer -> hub
     encode_response(resp: hub.Response, model: str) -> dict   hub -> caller's JSON answer

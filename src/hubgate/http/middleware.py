@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from hubgate.errors import Family, GatewayError, InvalidRequest, NotFound, error_body
-from hubgate.relay import REQUEST_ID
+from hubgate.http.state import REQUEST_ID
 
 log = logging.getLogger("hubgate.http")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hubgate.formats.hub import SSEEvent
+
 
 class EventSplitter:
     """Feed arbitrary network chunks, get back complete events (each ending in a blank line).
@@ -33,3 +35,18 @@ class EventSplitter:
         """Whatever trailing bytes never got their blank line (a truncated stream)."""
         rest, self._buf = self._buf, b""
         return rest
+
+
+def parse_event(raw: bytes) -> SSEEvent | None:
+    """One framed event -> its `event:` name and joined `data:` lines (None for a
+    comment-only or empty event)."""
+    name: str | None = None
+    data: list[str] = []
+    for line in raw.decode("utf-8", errors="replace").split("\n"):
+        if line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
+        elif line.startswith("event:"):
+            name = line[6:].strip()
+    if not data:
+        return None
+    return SSEEvent(event=name, data="\n".join(data))

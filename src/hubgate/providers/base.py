@@ -13,17 +13,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from hubgate.formats.registry import WireFormat
 from hubgate.routing.channels import Channel
 
 
 class Endpoint(StrEnum):
+    """What the caller asked for. GENERATE is "a model answer in the provider's own
+    wire format" (chat/completions, responses, messages or generateContent)."""
+
     CHAT = "chat/completions"
     COMPLETIONS = "completions"
     EMBEDDINGS = "embeddings"
-
-
-class WireFormat(StrEnum):
-    OPENAI = "openai"
+    GENERATE = "generate"
+    COUNT_TOKENS = "count_tokens"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +72,13 @@ class UpstreamReadTimeout(Exception):
 class Provider(ABC):
     """One upstream kind. Subclasses are stateless; channels carry the data."""
 
-    wire_format: WireFormat = WireFormat.OPENAI
-    endpoints: frozenset[Endpoint] = frozenset(Endpoint)
+    endpoints: frozenset[Endpoint] = frozenset(
+        {Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.EMBEDDINGS, Endpoint.GENERATE}
+    )
+
+    def wire_format(self, channel: Channel) -> WireFormat:
+        """The format this channel's GENERATE endpoint speaks."""
+        return WireFormat.OPENAI_RESPONSES if channel.api == "responses" else WireFormat.OPENAI_CHAT
 
     @abstractmethod
     def build(
@@ -82,12 +89,14 @@ class Provider(ABC):
         """The transport this provider's requests travel on (HTTP unless overridden)."""
         return http
 
-    def test_body(self, endpoint: Endpoint, upstream_model: str) -> bytes:
+    def test_body(self, channel: Channel, endpoint: Endpoint, upstream_model: str) -> bytes:
         """A tiny request used by `hubgate channels test`."""
         import orjson
 
         if endpoint is Endpoint.EMBEDDINGS:
             return orjson.dumps({"model": upstream_model, "input": "ping"})
+        if self.wire_format(channel) is WireFormat.OPENAI_RESPONSES:
+            return orjson.dumps({"model": upstream_model, "input": "ping", "max_output_tokens": 16})
         return orjson.dumps(
             {"model": upstream_model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
         )

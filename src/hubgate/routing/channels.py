@@ -23,6 +23,7 @@ class Channel:
     timeout_s: float = 600.0
     headers: Mapping[str, str] = field(default_factory=dict)
     api_version: str | None = None
+    api: str = "chat"  # openai family: "responses" when GENERATE goes to /responses
     _turn: itertools.count[int] = field(default_factory=itertools.count, compare=False, repr=False)
 
     @classmethod
@@ -39,6 +40,7 @@ class Channel:
             timeout_s=s.timeout_s,
             headers=dict(s.headers),
             api_version=s.api_version,
+            api=s.api,
         )
 
     def upstream_model(self, public: str) -> str:

@@ -86,3 +86,15 @@ usage_logs = Table(
     Index("ix_usage_logs_created_at", "created_at"),
     Index("ix_usage_logs_key_created", "key_id", "created_at"),
 )
+
+responses = Table(
+    "responses",
+    metadata,
+    Column("id", String(96), primary_key=True),
+    Column("key_id", Integer, nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("input_items", JSON, nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_responses_key_id", "key_id"),
+)

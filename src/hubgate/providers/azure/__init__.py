@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from hubgate.providers.base import Endpoint, Provider, UpstreamRequest
+from hubgate.providers.openai import generate_path
 from hubgate.routing.channels import Channel
 
 DEFAULT_API_VERSION = "2024-10-21"
@@ -21,7 +22,7 @@ class AzureProvider(Provider):
         version = channel.api_version or DEFAULT_API_VERSION
         url = (
             f"{channel.base_url}/openai/deployments/{quote(upstream_model, safe='')}/"
-            f"{endpoint.value}?api-version={quote(version, safe='')}"
+            f"{generate_path(channel, endpoint)}?api-version={quote(version, safe='')}"
         )
         headers = {"content-type": "application/json", "api-key": key, **channel.headers}
         if stream:

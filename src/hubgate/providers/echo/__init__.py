@@ -18,7 +18,8 @@ from typing import Any
 
 import orjson
 
-from hubgate.providers.base import Endpoint, Provider, UpstreamRequest, UpstreamResponse
+from hubgate.providers.base import Endpoint, Provider, Transport, UpstreamRequest, UpstreamResponse
+from hubgate.providers.openai import generate_path
 from hubgate.routing.channels import Channel
 
 
@@ -195,7 +196,7 @@ class EchoProvider(Provider):
         self, channel: Channel, endpoint: Endpoint, upstream_model: str, body: bytes, stream: bool
     ) -> UpstreamRequest:
         return UpstreamRequest(
-            url=f"echo://{channel.name}/{endpoint.value}",
+            url=f"echo://{channel.name}/{generate_path(channel, endpoint)}",
             headers={},
             body=body,
             timeout_s=channel.timeout_s,
@@ -203,5 +204,8 @@ class EchoProvider(Provider):
             secret="",
         )
 
-    def transport(self, http: object) -> EchoTransport:  # type: ignore[override]
-        return EchoTransport()
+    def transport(self, http: Transport) -> Transport:
+        return _ECHO
+
+
+_ECHO = EchoTransport()

@@ -6,6 +6,13 @@ from hubgate.providers.base import Endpoint, Provider, UpstreamRequest
 from hubgate.routing.channels import Channel
 
 
+def generate_path(channel: Channel, endpoint: Endpoint) -> str:
+    """The path of an endpoint; GENERATE is chat/completions or responses."""
+    if endpoint is Endpoint.GENERATE:
+        return "responses" if channel.api == "responses" else Endpoint.CHAT.value
+    return endpoint.value
+
+
 class OpenAIProvider(Provider):
     """`{base_url}/chat/completions` with a Bearer key; base_url ends in /v1."""
 
@@ -19,7 +26,7 @@ class OpenAIProvider(Provider):
         if stream:
             headers["accept"] = "text/event-stream"
         return UpstreamRequest(
-            url=f"{channel.base_url}/{endpoint.value}",
+            url=f"{channel.base_url}/{generate_path(channel, endpoint)}",
             headers=headers,
             body=body,
             timeout_s=channel.timeout_s,

@@ -1,0 +1,116 @@
+"""OpenAI Responses routes. hubgate keeps the conversation state itself, whatever the
+upstream speaks: previous_response_id is resolved from our database and the full
+input goes upstream with `store: false`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from hubgate.errors import InvalidRequest, NotFound
+from hubgate.formats.registry import WireFormat
+from hubgate.gateway import Gateway
+from hubgate.http.body import parse_object, read_body
+from hubgate.http.openai_routes import json_response
+from hubgate.http.state import GATEWAY
+from hubgate.providers.base import Endpoint
+from hubgate.relay import Call, authenticate, relay
+from hubgate.storage.keys import KeyRecord
+
+
+def _input_items(value: Any) -> list[Any]:
+    if isinstance(value, str):
+        return [{"type": "message", "role": "user", "content": value}]
+    if isinstance(value, list):
+        return list(value)
+    raise InvalidRequest("Invalid 'input': expected a string or an array of input items.", param="input")
+
+
+async def responses_call(gw: Gateway, key: KeyRecord, body: dict[str, Any]) -> Call:
+    """Check a Responses body and resolve its stored history into a ready Call."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("Missing required parameter: 'model'.", param="model")
+    if "input" not in body:
+        raise InvalidRequest("Missing required parameter: 'input'.", param="input")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise InvalidRequest("Invalid 'stream': expected a boolean.", param="stream")
+    if body.get("background"):
+        raise InvalidRequest("Background responses are not supported by this gateway.", param="background")
+    store = body.get("store", True) is not False
+    items = _input_items(body["input"])
+    previous_id = body.get("previous_response_id")
+    if previous_id is not None:
+        if not isinstance(previous_id, str):
+            raise InvalidRequest("Invalid 'previous_response_id'.", param="previous_response_id")
+        previous = await gw.responses.get(previous_id, key.id)
+        if previous is None:
+            raise InvalidRequest(
+                f"Previous response with id '{previous_id}' not found.", param="previous_response_id"
+            )
+        items = [*previous.conversation, *items]
+    upstream = {k: v for k, v in body.items() if k not in ("previous_response_id", "background")}
+    upstream["input"] = items
+    upstream["store"] = False
+    call = Call(WireFormat.OPENAI_RESPONSES, Endpoint.GENERATE, upstream, model, stream)
+    if store:
+
+        async def save(response: dict[str, Any]) -> None:
+            response.setdefault("previous_response_id", previous_id)
+            response["previous_response_id"] = previous_id
+            response["store"] = True
+            await gw.responses.save(key_id=key.id, model=model, input_items=items, response=response)
+
+        call.on_complete = save
+    return call
+
+
+async def create(request: web.Request) -> web.StreamResponse:
+    gw = request.app[GATEWAY]
+
+    async def prepare(key: KeyRecord) -> Call:
+        body = parse_object(await read_body(request, gw.max_body_bytes))
+        if "messages" in body and "input" not in body:  # a Chat body sent to the Responses route
+            from hubgate.formats import openai as oa
+
+            info = oa.check_chat(body)
+            return Call(
+                WireFormat.OPENAI_CHAT, Endpoint.CHAT, body, info.model, info.stream, info.include_usage
+            )
+        return await responses_call(gw, key, body)
+
+    return await relay(gw, request, "responses", prepare)
+
+
+async def _stored(request: web.Request) -> tuple[Gateway, KeyRecord, str]:
+    gw = request.app[GATEWAY]
+    key = await authenticate(gw, request)
+    return gw, key, request.match_info["response_id"]
+
+
+def _missing(response_id: str) -> NotFound:
+    return NotFound(f"No response found with id '{response_id}'.", param="response_id")
+
+
+async def retrieve(request: web.Request) -> web.Response:
+    gw, key, response_id = await _stored(request)
+    stored = await gw.responses.get(response_id, key.id)
+    if stored is None:
+        raise _missing(response_id)
+    return json_response(stored.response)
+
+
+async def delete(request: web.Request) -> web.Response:
+    gw, key, response_id = await _stored(request)
+    if not await gw.responses.delete(response_id, key.id):
+        raise _missing(response_id)
+    return json_response({"id": response_id, "object": "response", "deleted": True})
+
+
+async def cancel(request: web.Request) -> web.Response:
+    gw, key, response_id = await _stored(request)
+    if await gw.responses.get(response_id, key.id) is None:
+        raise _missing(response_id)
+    raise InvalidRequest("Only responses created with background=true can be cancelled.")

@@ -1,0 +1,10 @@
+"""The application key under which the running Gateway lives."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hubgate.gateway import Gateway
+
+GATEWAY = web.AppKey("gateway", Gateway)
+REQUEST_ID = web.RequestKey("request_id", str)

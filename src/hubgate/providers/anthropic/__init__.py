@@ -1,0 +1,45 @@
+"""Anthropic: `{base_url}/v1/messages`, `x-api-key` and `anthropic-version` headers."""
+
+from __future__ import annotations
+
+from hubgate.formats.registry import WireFormat
+from hubgate.providers.base import Endpoint, Provider, UpstreamRequest
+from hubgate.routing.channels import Channel
+
+DEFAULT_VERSION = "2023-06-01"
+
+
+class AnthropicProvider(Provider):
+    endpoints = frozenset({Endpoint.GENERATE, Endpoint.COUNT_TOKENS})
+
+    def wire_format(self, channel: Channel) -> WireFormat:
+        return WireFormat.ANTHROPIC
+
+    def build(
+        self, channel: Channel, endpoint: Endpoint, upstream_model: str, body: bytes, stream: bool
+    ) -> UpstreamRequest:
+        key = channel.next_key()
+        headers = {
+            "content-type": "application/json",
+            "x-api-key": key,
+            "anthropic-version": channel.api_version or DEFAULT_VERSION,
+            **channel.headers,
+        }
+        if stream:
+            headers["accept"] = "text/event-stream"
+        return UpstreamRequest(
+            url=f"{channel.base_url}/v1/messages"
+            + ("/count_tokens" if endpoint is Endpoint.COUNT_TOKENS else ""),
+            headers=headers,
+            body=body,
+            timeout_s=channel.timeout_s,
+            stream=stream,
+            secret=key,
+        )
+
+    def test_body(self, channel: Channel, endpoint: Endpoint, upstream_model: str) -> bytes:
+        import orjson
+
+        return orjson.dumps(
+            {"model": upstream_model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]}
+        )

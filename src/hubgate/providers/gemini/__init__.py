@@ -1,0 +1,47 @@
+"""Google Gemini (Generative Language API): `models/{model}:generateContent`, `x-goog-api-key`."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from hubgate.formats.registry import WireFormat
+from hubgate.providers.base import Endpoint, Provider, UpstreamRequest
+from hubgate.routing.channels import Channel
+
+DEFAULT_VERSION = "v1beta"
+
+
+class GeminiProvider(Provider):
+    endpoints = frozenset({Endpoint.GENERATE, Endpoint.COUNT_TOKENS})
+
+    def wire_format(self, channel: Channel) -> WireFormat:
+        return WireFormat.GEMINI
+
+    def build(
+        self, channel: Channel, endpoint: Endpoint, upstream_model: str, body: bytes, stream: bool
+    ) -> UpstreamRequest:
+        key = channel.next_key()
+        model = quote(upstream_model.removeprefix("models/"), safe="")
+        if endpoint is Endpoint.COUNT_TOKENS:
+            action = "countTokens"
+        else:
+            action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        headers = {"content-type": "application/json", "x-goog-api-key": key, **channel.headers}
+        return UpstreamRequest(
+            url=f"{channel.base_url}/{channel.api_version or DEFAULT_VERSION}/models/{model}:{action}",
+            headers=headers,
+            body=body,
+            timeout_s=channel.timeout_s,
+            stream=stream,
+            secret=key,
+        )
+
+    def test_body(self, channel: Channel, endpoint: Endpoint, upstream_model: str) -> bytes:
+        import orjson
+
+        return orjson.dumps(
+            {
+                "contents": [{"role": "user", "parts": [{"text": "ping"}]}],
+                "generationConfig": {"maxOutputTokens": 1},
+            }
+        )

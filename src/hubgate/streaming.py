@@ -1,0 +1,232 @@
+"""Streams back to the caller: the OpenAI byte-level fast path, and the generic
+path (same-format passthrough of other formats, or translation event by event)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from hubgate.formats import hub
+from hubgate.formats import openai as oa
+from hubgate.formats.registry import WireFormat, stream_decoder, stream_encoder
+from hubgate.http.sse import EventSplitter, parse_event
+from hubgate.http.state import REQUEST_ID
+from hubgate.providers.base import UpstreamConnectError, UpstreamReadTimeout, UpstreamResponse
+from hubgate.storage.usage import UsageRow
+
+if TYPE_CHECKING:
+    from hubgate.relay import Attempt, Call
+
+CLIENT_CLOSED = 499
+
+
+def _sse_response(request: web.Request) -> web.StreamResponse:
+    return web.StreamResponse(
+        status=200,
+        headers={
+            "content-type": "text/event-stream; charset=utf-8",
+            "cache-control": "no-cache",
+            "x-request-id": request[REQUEST_ID],
+        },
+    )
+
+
+def _meter(row: UsageRow, usage: hub.Usage) -> None:
+    row.prompt_tokens = usage.prompt_tokens
+    row.completion_tokens = usage.completion_tokens
+    row.cached_tokens = usage.cached_tokens
+
+
+async def passthrough_openai(
+    request: web.Request, resp: UpstreamResponse, row: UsageRow, strip_usage: bool, started: float
+) -> web.StreamResponse:
+    """OpenAI chat/completions to an OpenAI-format upstream: events forwarded as they
+    are, usage found by a byte scan, the injected usage chunk removed."""
+    out = _sse_response(request)
+    splitter = EventSplitter()
+    done = False
+    try:
+        try:
+            async for chunk in resp.iter_chunks():
+                events = splitter.feed(chunk)
+                if not events:
+                    continue
+                outgoing = []
+                for event in events:
+                    found = oa.chunk_usage(event)
+                    if found is not None:
+                        _meter(row, found.usage)
+                        if strip_usage and found.usage_only:
+                            continue
+                    if strip_usage:
+                        event = oa.drop_null_usage(event)
+                    outgoing.append(event)
+                if not outgoing:
+                    continue
+                if not out.prepared:
+                    await out.prepare(request)
+                    row.ttfb_ms = int((time.perf_counter() - started) * 1000)
+                await out.write(b"".join(outgoing) if len(outgoing) > 1 else outgoing[0])
+            tail = splitter.flush()
+            if not out.prepared:
+                await out.prepare(request)
+            if tail.strip():
+                await out.write(tail)
+            row.status = 200
+        except (UpstreamConnectError, UpstreamReadTimeout) as exc:
+            if not out.prepared:
+                raise  # nothing sent yet: the caller gets a plain error (or the next channel)
+            await out.write(_broken(row, exc, WireFormat.OPENAI_CHAT))
+        done = True
+        await out.write_eof()
+    except ConnectionResetError:
+        row.status = CLIENT_CLOSED
+        row.error = "client closed the connection"
+    finally:
+        if done:
+            resp.release()
+        else:
+            resp.close()  # drop the upstream connection so it stops generating
+    return out
+
+
+def _broken(row: UsageRow, exc: Exception, fmt: WireFormat) -> bytes:
+    timed_out = isinstance(exc, UpstreamReadTimeout)
+    row.status = 504 if timed_out else 502
+    row.error = f"upstream stream broke: {exc}"[:500]
+    message = "The upstream stream was interrupted" + (" (timeout)." if timed_out else ".")
+    return stream_error_frame(fmt, row.status, message)
+
+
+def stream_error_frame(fmt: WireFormat, status: int, message: str) -> bytes:
+    """An error delivered inside an already-started stream, in the caller's format."""
+    if fmt is WireFormat.ANTHROPIC:
+        payload: dict[str, Any] = {"type": "error", "error": {"type": "api_error", "message": message}}
+        return b"event: error\ndata: " + orjson.dumps(payload) + b"\n\n"
+    if fmt is WireFormat.GEMINI:
+        status_name = "DEADLINE_EXCEEDED" if status == 504 else "UNAVAILABLE"
+        payload = {"error": {"code": status, "message": message, "status": status_name}}
+        return b"data: " + orjson.dumps(payload) + b"\r\n\r\n"
+    if fmt is WireFormat.OPENAI_RESPONSES:
+        payload = {"type": "error", "code": "upstream_error", "message": message, "param": None}
+        return b"event: error\ndata: " + orjson.dumps(payload) + b"\n\n"
+    return oa.error_event(message)
+
+
+class _CompletedWatcher:
+    """Finds the final Responses object in a passthrough Responses stream."""
+
+    def __init__(self) -> None:
+        self.final: dict[str, Any] | None = None
+
+    def see(self, event: hub.SSEEvent) -> None:
+        if event.event in ("response.completed", "response.incomplete") or (
+            event.event is None and '"response.completed"' in event.data
+        ):
+            try:
+                data = orjson.loads(event.data)
+            except orjson.JSONDecodeError:
+                return
+            if isinstance(data, dict) and isinstance(data.get("response"), dict):
+                self.final = data["response"]
+
+
+async def relay_stream(
+    request: web.Request,
+    call: Call,
+    attempt: Attempt,
+    resp: UpstreamResponse,
+    row: UsageRow,
+    started: float,
+) -> web.StreamResponse:
+    """Any other stream: parsed event by event; forwarded when the formats match,
+    re-encoded in the caller's format when they don't. Usage comes from the
+    upstream format's decoder either way."""
+    out = _sse_response(request)
+    if call.fmt is WireFormat.GEMINI and not call.gemini_sse:
+        out.content_type = "application/json"
+    splitter = EventSplitter()
+    decoder = stream_decoder(attempt.wire)
+    encoder = (
+        stream_encoder(call.fmt, call.model, include_usage=call.include_usage, gemini_sse=call.gemini_sse)
+        if attempt.translated
+        else None
+    )
+    watcher = _CompletedWatcher() if call.fmt is WireFormat.OPENAI_RESPONSES and encoder is None else None
+    stored = False
+    done = False
+
+    async def emit(data: bytes) -> None:
+        nonlocal stored
+        if not data:
+            return
+        if call.on_complete is not None and not stored:
+            final = watcher.final if watcher is not None else getattr(encoder, "final_response", None)
+            if final is not None:
+                stored = True
+                await call.on_complete(final)  # stored before the caller sees it complete
+        if not out.prepared:
+            await out.prepare(request)
+            row.ttfb_ms = int((time.perf_counter() - started) * 1000)
+        await out.write(data)
+
+    def translate(events: list[hub.StreamEvent]) -> bytes:
+        parts = []
+        for ev in events:
+            if isinstance(ev, hub.UsageUpdate):
+                _meter(row, ev.usage)
+            elif isinstance(ev, hub.StreamError):
+                row.status = ev.status
+                row.error = ev.message[:500]
+            if encoder is not None:
+                parts.append(encoder.feed(ev))
+        return b"".join(parts)
+
+    try:
+        try:
+            async for chunk in resp.iter_chunks():
+                raw_events = splitter.feed(chunk)
+                if not raw_events:
+                    continue
+                outgoing = []
+                for raw in raw_events:
+                    event = parse_event(raw)
+                    if event is None:
+                        continue
+                    if watcher is not None:
+                        watcher.see(event)
+                    data = translate(decoder.feed(event))
+                    outgoing.append(data if encoder is not None else raw)
+                await emit(b"".join(outgoing))
+            tail = translate(decoder.close())
+            if encoder is not None:
+                tail += encoder.close()
+            await emit(tail)
+            if not out.prepared:
+                await out.prepare(request)
+            if row.status == 0:
+                row.status = 200
+        except (UpstreamConnectError, UpstreamReadTimeout) as exc:
+            if not out.prepared:
+                raise
+            if encoder is not None:
+                status = 504 if isinstance(exc, UpstreamReadTimeout) else 502
+                await out.write(translate([hub.StreamError(status, "The upstream stream was interrupted.")]))
+                row.error = f"upstream stream broke: {exc}"[:500]
+                await out.write(encoder.close())
+            else:
+                await out.write(_broken(row, exc, call.fmt))
+        done = True
+        await out.write_eof()
+    except ConnectionResetError:
+        row.status = CLIENT_CLOSED
+        row.error = "client closed the connection"
+    finally:
+        if done:
+            resp.release()
+        else:
+            resp.close()
+    return out
