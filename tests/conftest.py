@@ -29,6 +29,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ALICE_KEY = "sk-test-alice-0123456789abcdef"
 LIMITED_KEY = "sk-test-limited-0123456789abcdef"
 EXPIRED_KEY = "sk-test-expired-0123456789abcdef"
+MATRIX_KEY = "sk-test-matrix-0123456789abcdef"
 
 
 def free_port() -> int:
@@ -207,5 +208,85 @@ async def gateway(database_url: str, fake_openai: FakeOpenAI) -> AsyncIterator[L
     await site.start()
     try:
         yield LiveGateway(url=f"http://127.0.0.1:{port}", app=app, settings=settings, fake=fake_openai)
+    finally:
+        await runner.cleanup()
+
+
+@dataclass
+class Upstreams:
+    """One fake upstream per wire format, for the caller x upstream matrix."""
+
+    openai: FakeOpenAI
+    anthropic: Any
+    gemini: Any
+    responses: Any
+
+
+@pytest.fixture(scope="session")
+async def upstreams(fake_openai: FakeOpenAI) -> AsyncIterator[Upstreams]:
+    from tests.fakes.anthropic_upstream import FakeAnthropic
+    from tests.fakes.gemini_upstream import FakeGemini
+    from tests.fakes.responses_upstream import FakeResponses
+
+    async with FakeAnthropic() as anthropic, FakeGemini() as gemini, FakeResponses() as responses:
+        yield Upstreams(fake_openai, anthropic, gemini, responses)
+
+
+# Public model names of the matrix gateway: `m-<upstream>` answers, `m-<upstream>-tool`
+# calls a tool, `m-<upstream>-fail` fails with HTTP 500, `m-<upstream>-slow` streams slowly.
+MATRIX_UPSTREAMS = ("openai", "anthropic", "gemini", "responses")
+_MATRIX_UPSTREAM_MODELS = {
+    "openai": "gpt-4o-mini",
+    "anthropic": "claude-sonnet-4-5",
+    "gemini": "gemini-2.5-flash",
+    "responses": "gpt-5-mini",
+}
+
+
+def matrix_config(ups: Upstreams, database_url: str) -> dict[str, Any]:
+    bases = {
+        "openai": ("openai", ups.openai.base_url, ups.openai.api_key, {}),
+        "anthropic": ("anthropic", ups.anthropic.base_url, ups.anthropic.api_key, {}),
+        "gemini": ("gemini", ups.gemini.base_url, ups.gemini.api_key, {}),
+        "responses": ("openai", ups.responses.base_url, ups.responses.api_key, {"api": "responses"}),
+    }
+    channels = []
+    for name, (kind, base_url, key, extra) in bases.items():
+        real = _MATRIX_UPSTREAM_MODELS[name]
+        model_map = {
+            f"m-{name}": real,
+            f"m-{name}-tool": "tool",
+            f"m-{name}-fail": "fail-500",
+            f"m-{name}-slow": "slow-stream",
+            f"m-{name}-cached": f"cached-{real}",
+        }
+        channels.append(
+            {"name": f"up-{name}", "type": kind, "base_url": base_url, "api_key": key,
+             "models": list(model_map), "model_map": model_map, **extra}
+        )  # fmt: skip
+    return {
+        "database_url": database_url,
+        "usage_flush_interval_s": 0.05,
+        "channels": channels,
+        "keys": [{"name": "matrix", "key": MATRIX_KEY}],
+    }
+
+
+async def _serve(settings: Settings) -> tuple[web.AppRunner, web.Application, str]:
+    app = create_app(settings)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, app, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+async def matrix_gateway(database_url: str, upstreams: Upstreams) -> AsyncIterator[LiveGateway]:
+    """A hubgate with one channel per upstream wire format."""
+    settings = parse_settings(matrix_config(upstreams, database_url), env={})
+    runner, app, url = await _serve(settings)
+    try:
+        yield LiveGateway(url=url, app=app, settings=settings, fake=upstreams.openai)
     finally:
         await runner.cleanup()
