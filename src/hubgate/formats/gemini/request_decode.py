@@ -1,0 +1,420 @@
+"""A google-genai caller's GenerateContentRequest -> hub `Request`.
+
+- The model is part of the URL (`/v1beta/models/{model}:generateContent`), not the
+  body: the relay injects it as a `"model"` key before calling `decode_request` (a
+  leading `models/` is stripped). It may also inject `"stream": true` for
+  `:streamGenerateContent`. Neither key is a Gemini field.
+- Contents alternate `user` / `model` (`function` is read as `user`). A user turn's
+  functionResponse parts become a hub `tool` message, its other parts a `user`
+  message, in their order. Images and PDFs / plain text come as inlineData or
+  fileData; audio, video, executableCode, codeExecutionResult and server-side tool
+  parts are refused with 400.
+- functionCall parts without an `id` get a stable synthetic one, `call_<n>` (n counts
+  the calls in the request; `request_encode` leaves such ids out again); a
+  functionResponse without an id answers the earliest unanswered call of that name.
+- `thought: true` parts become ThinkingParts (consecutive ones merge, and the
+  `thoughtSignature` that closes them is kept). A signature on a functionCall part is
+  `ToolCallPart.signature`; a signature on any other part becomes a ThinkingPart with
+  empty text placed just before it. The SDK sends bytes URL-safe base64; signatures and
+  inline data are normalised to standard base64.
+- tools: functionDeclarations (`parameters` as Gemini Schema, read back into JSON
+  Schema, or `parametersJsonSchema` as is). googleSearch, codeExecution, urlContext and
+  other server-side tools, `cachedContent`, `candidateCount` > 1, `text/x.enum` output
+  and non-text response modalities are refused with 400 naming the field.
+  `safetySettings` is ignored: it has no counterpart elsewhere.
+- toolConfig.functionCallingConfig: AUTO / VALIDATED -> auto, NONE -> none, ANY ->
+  required; ANY restricted by `allowedFunctionNames` to one name -> that tool, to
+  several -> required with only those tools declared.
+- thinkingConfig: thinkingBudget (-1 dynamic, 0 off) -> `Reasoning.budget_tokens`,
+  thinkingLevel -> effort, includeThoughts (Gemini's default is false) ->
+  include_thoughts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+from hubgate.errors import InvalidRequest
+from hubgate.formats import hub
+from hubgate.formats.gemini.schema import to_json_schema
+from hubgate.formats.gemini.wire import (
+    JSON,
+    add_thinking,
+    expect_bool,
+    expect_int,
+    expect_list,
+    expect_number,
+    expect_object,
+    expect_str,
+    get,
+    guess_media_type,
+    has,
+    invalid,
+    request_call_id,
+    std_base64,
+    strip_models_prefix,
+)
+
+_SERVER_TOOLS = (
+    "googleSearch",
+    "googleSearchRetrieval",
+    "codeExecution",
+    "urlContext",
+    "fileSearch",
+    "googleMaps",
+    "computerUse",
+    "mcpServers",
+    "retrieval",
+    "enterpriseWebSearch",
+)
+_LEVELS = {
+    "MINIMAL": hub.Effort.MINIMAL,
+    "LOW": hub.Effort.LOW,
+    "MEDIUM": hub.Effort.MEDIUM,
+    "HIGH": hub.Effort.HIGH,
+    "XHIGH": hub.Effort.HIGH,
+}
+
+
+def decode_request(body: dict[str, Any]) -> hub.Request:
+    """A google-genai caller's GenerateContentRequest (with the URL's model injected
+    as `"model"`) -> hub Request. Raises InvalidRequest naming the field."""
+    model = body.get("model")
+    if not isinstance(model, str) or not strip_models_prefix(model):
+        raise InvalidRequest("Missing required parameter: 'model'.", param="model")
+    if get(body, "cachedContent") is not None:
+        raise invalid("cachedContent", "cached contents live on Gemini and cannot be used here.")
+    contents = get(body, "contents")
+    if contents is None:
+        raise InvalidRequest("Missing required parameter: 'contents'.", param="contents")
+    contents = expect_list(contents, "contents")
+    if not contents:
+        raise invalid("contents", "must not be empty.")
+
+    tools, tool_choice = _decode_tools(body)
+    config = get(body, "generationConfig")
+    config = expect_object(config, "generationConfig") if config is not None else {}
+    stream = body.get("stream")
+    return hub.Request(
+        model=strip_models_prefix(model),
+        messages=_Contents().decode(contents),
+        system=_decode_system(get(body, "systemInstruction")),
+        tools=tools,
+        tool_choice=tool_choice,
+        stream=stream is True,
+        **_decode_config(config),
+    )
+
+
+def _decode_system(value: Any) -> tuple[hub.TextPart, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (hub.TextPart(value),)
+    content = expect_object(value, "systemInstruction")
+    parts = expect_list(get(content, "parts") or [], "systemInstruction.parts")
+    out: list[hub.TextPart] = []
+    for j, raw in enumerate(parts):
+        param = f"systemInstruction.parts[{j}]"
+        part = expect_object(raw, param)
+        text = get(part, "text")
+        if not isinstance(text, str):
+            raise invalid(param, "a system instruction may only hold text parts.")
+        out.append(hub.TextPart(text))
+    return tuple(out)
+
+
+@dataclass
+class _Call:
+    id: str
+    name: str
+    answered: bool = False
+
+
+@dataclass
+class _Contents:
+    """Walks `contents` in order, numbering calls and pairing responses with them."""
+
+    calls: list[_Call] = field(default_factory=list)
+
+    def decode(self, contents: list[Any]) -> tuple[hub.Message, ...]:
+        messages: list[hub.Message] = []
+        for i, raw in enumerate(contents):
+            param = f"contents[{i}]"
+            content = expect_object(raw, param)
+            role = content.get("role") or "user"
+            parts = expect_list(get(content, "parts") or [], f"{param}.parts")
+            if role == "model":
+                out = self._model_parts(parts, param)
+                if out:
+                    messages.append(hub.Message("assistant", out))
+            elif role in ("user", "function"):
+                messages.extend(self._user_parts(parts, param))
+            else:
+                raise invalid(f"{param}.role", f"expected 'user' or 'model', got {role!r}.")
+        return tuple(messages)
+
+    def _model_parts(self, parts: list[Any], param: str) -> tuple[hub.Part, ...]:
+        out: list[hub.Part] = []
+        for j, raw in enumerate(parts):
+            p = f"{param}.parts[{j}]"
+            part = expect_object(raw, p)
+            signature = _signature(part, p)
+            call = get(part, "functionCall")
+            if call is not None:
+                out.append(
+                    self._call(expect_object(call, f"{p}.functionCall"), signature, f"{p}.functionCall")
+                )
+                continue
+            if get(part, "functionResponse") is not None:
+                raise invalid(f"{p}.functionResponse", "function responses belong in a 'user' turn.")
+            if get(part, "thought") is True:
+                text = get(part, "text")
+                add_thinking(out, text if isinstance(text, str) else "", signature)
+                continue
+            if signature is not None:
+                add_thinking(out, "", signature)
+            decoded = _content_part(part, p, images_only=False)
+            if decoded is not None:
+                out.append(decoded)
+        return tuple(out)
+
+    def _user_parts(self, parts: list[Any], param: str) -> list[hub.Message]:
+        """A user turn -> tool and user messages, split where the kind of part changes."""
+        messages: list[hub.Message] = []
+        for j, raw in enumerate(parts):
+            p = f"{param}.parts[{j}]"
+            part = expect_object(raw, p)
+            response = get(part, "functionResponse")
+            decoded: hub.Part | None
+            if get(part, "functionCall") is not None:
+                raise invalid(f"{p}.functionCall", "function calls belong in a 'model' turn.")
+            if response is not None:
+                role: Literal["user", "tool"] = "tool"
+                decoded = self._response(expect_object(response, f"{p}.functionResponse"), p)
+            else:
+                role, decoded = "user", _content_part(part, p, images_only=False)
+                if decoded is None:
+                    continue
+            if messages and messages[-1].role == role:
+                messages[-1] = hub.Message(role, (*messages[-1].parts, decoded))
+            else:
+                messages.append(hub.Message(role, (decoded,)))
+        return messages
+
+    def _call(self, call: JSON, signature: str | None, param: str) -> hub.ToolCallPart:
+        name = expect_str(get(call, "name"), f"{param}.name")
+        args = get(call, "args")
+        args = expect_object(args, f"{param}.args") if args is not None else {}
+        call_id = get(call, "id")
+        if not isinstance(call_id, str) or not call_id:
+            call_id = request_call_id(len(self.calls))
+        self.calls.append(_Call(call_id, name))
+        return hub.ToolCallPart(call_id, name, orjson.dumps(args).decode(), signature=signature)
+
+    def _response(self, response: JSON, param: str) -> hub.ToolResultPart:
+        p = f"{param}.functionResponse"
+        name = expect_str(get(response, "name"), f"{p}.name")
+        call = self._match(get(response, "id"), name)
+        if call is None:
+            raise invalid(p, f"no earlier functionCall named {name!r} is waiting for this response.")
+        call.answered = True
+        payload = get(response, "response")
+        payload = expect_object(payload, f"{p}.response") if payload is not None else {}
+        # Gemini's convention: the output under "result" (or "output"), failures under "error"
+        is_error = set(payload) == {"error"}
+        value: Any = payload
+        if len(payload) == 1 and next(iter(payload)) in ("result", "output", "error"):
+            value = next(iter(payload.values()))
+        text = value if isinstance(value, str) else orjson.dumps(value).decode()
+        content: list[hub.TextPart | hub.ImagePart] = [hub.TextPart(text)]
+        for k, raw in enumerate(expect_list(get(response, "parts") or [], f"{p}.parts")):
+            sub = f"{p}.parts[{k}]"
+            image = _content_part(expect_object(raw, sub), sub, images_only=True)
+            if isinstance(image, hub.ImagePart):
+                content.append(image)
+        return hub.ToolResultPart(call.id, tuple(content), is_error=is_error, name=name)
+
+    def _match(self, response_id: Any, name: str) -> _Call | None:
+        if isinstance(response_id, str) and response_id:
+            for call in self.calls:
+                if call.id == response_id:
+                    return call
+        for call in self.calls:
+            if not call.answered and call.name == name:
+                return call
+        return None
+
+
+def _signature(part: JSON, param: str) -> str | None:
+    value = get(part, "thoughtSignature")
+    if value is None:
+        return None
+    return std_base64(expect_str(value, f"{param}.thoughtSignature"))
+
+
+def _content_part(part: JSON, param: str, *, images_only: bool) -> hub.Part | None:
+    """A text / inlineData / fileData part -> hub (None for an empty text part)."""
+    text = get(part, "text")
+    if text is not None and not images_only:
+        text = expect_str(text, f"{param}.text")
+        return hub.TextPart(text) if text else None
+    for key in ("executableCode", "codeExecutionResult", "toolCall", "toolResponse"):
+        if has(part, key):
+            raise invalid(f"{param}.{key}", "server-side tool parts cannot be translated.")
+    inline = get(part, "inlineData")
+    if inline is not None:
+        p = f"{param}.inlineData"
+        inline = expect_object(inline, p)
+        mime = expect_str(get(inline, "mimeType"), f"{p}.mimeType")
+        data = std_base64(expect_str(get(inline, "data"), f"{p}.data"))
+        return _media(mime, p, images_only, data=data, url=None)
+    file = get(part, "fileData")
+    if file is not None:
+        p = f"{param}.fileData"
+        file = expect_object(file, p)
+        uri = expect_str(get(file, "fileUri"), f"{p}.fileUri")
+        given = get(file, "mimeType")
+        file_mime = expect_str(given, f"{p}.mimeType") if given is not None else guess_media_type(uri)
+        if file_mime is None:
+            raise invalid(f"{p}.mimeType", "required when the URI has no known file extension.")
+        return _media(file_mime, p, images_only, data=None, url=uri)
+    if images_only:
+        raise invalid(param, "a function response part must be inlineData or fileData.")
+    raise invalid(param, "a part needs one of text, inlineData, fileData, functionCall or functionResponse.")
+
+
+def _media(mime: str, param: str, images_only: bool, *, data: str | None, url: str | None) -> hub.Part:
+    if mime.startswith("image/"):
+        return hub.ImagePart(url=url, data=data, media_type=mime)
+    if not images_only and (mime == "application/pdf" or mime.startswith("text/")):
+        return hub.DocumentPart(url=url, data=data, media_type=mime)
+    raise invalid(f"{param}.mimeType", f"{mime} content cannot be translated for this model.")
+
+
+def _decode_tools(body: JSON) -> tuple[tuple[hub.Tool, ...], hub.ToolChoice | None]:
+    tools: list[hub.Tool] = []
+    for i, raw in enumerate(expect_list(get(body, "tools") or [], "tools")):
+        entry = expect_object(raw, f"tools[{i}]")
+        for key in _SERVER_TOOLS:
+            if has(entry, key):
+                raise invalid(f"tools[{i}].{key}", "server-side Gemini tools cannot be translated.")
+        declarations = get(entry, "functionDeclarations") or []
+        for k, decl in enumerate(expect_list(declarations, f"tools[{i}].functionDeclarations")):
+            tools.append(_declaration(decl, f"tools[{i}].functionDeclarations[{k}]"))
+
+    tool_config = get(body, "toolConfig")
+    if tool_config is None:
+        return tuple(tools), None
+    calling = get(expect_object(tool_config, "toolConfig"), "functionCallingConfig")
+    if calling is None:
+        return tuple(tools), None
+    p = "toolConfig.functionCallingConfig"
+    calling = expect_object(calling, p)
+    mode = str(get(calling, "mode") or "AUTO").upper()
+    allowed = get(calling, "allowedFunctionNames")
+    names_param = f"{p}.allowedFunctionNames"
+    names = [expect_str(n, names_param) for n in expect_list(allowed or [], names_param)]
+    if mode in ("AUTO", "VALIDATED", "MODE_UNSPECIFIED"):
+        return tuple(tools), hub.ToolChoice("auto")
+    if mode == "NONE":
+        return tuple(tools), hub.ToolChoice("none")
+    if mode != "ANY":
+        raise invalid(f"{p}.mode", f"unknown mode {mode!r}.")
+    if len(names) == 1:
+        return tuple(tools), hub.ToolChoice("tool", names[0])
+    if names:
+        tools = [t for t in tools if t.name in names]
+    return tuple(tools), hub.ToolChoice("required")
+
+
+def _declaration(raw: Any, param: str) -> hub.Tool:
+    decl = expect_object(raw, param)
+    name = expect_str(get(decl, "name"), f"{param}.name")
+    description = get(decl, "description")
+    json_schema = get(decl, "parametersJsonSchema")
+    if json_schema is not None:
+        parameters = expect_object(json_schema, f"{param}.parametersJsonSchema")
+    elif get(decl, "parameters") is not None:
+        parameters = to_json_schema(expect_object(get(decl, "parameters"), f"{param}.parameters"))
+    else:
+        parameters = {"type": "object", "properties": {}}
+    return hub.Tool(
+        name=name,
+        description=expect_str(description, f"{param}.description") if description is not None else None,
+        parameters=parameters,
+    )
+
+
+def _decode_config(config: JSON) -> dict[str, Any]:
+    """generationConfig -> hub.Request keyword arguments."""
+    out: dict[str, Any] = {}
+    p = "generationConfig"
+    count = get(config, "candidateCount")
+    if count is not None and expect_int(count, f"{p}.candidateCount") > 1:
+        raise invalid(f"{p}.candidateCount", "only one candidate can be generated here.")
+    for key, name in (("temperature", "temperature"), ("topP", "top_p")):
+        value = get(config, key)
+        if value is not None:
+            out[name] = expect_number(value, f"{p}.{key}")
+    for key, name in (("presencePenalty", "presence_penalty"), ("frequencyPenalty", "frequency_penalty")):
+        value = get(config, key)
+        if value is not None:
+            out[name] = expect_number(value, f"{p}.{key}")
+    for key, name in (("topK", "top_k"), ("maxOutputTokens", "max_tokens"), ("seed", "seed")):
+        value = get(config, key)
+        if value is not None:
+            out[name] = expect_int(value, f"{p}.{key}")
+    stop = get(config, "stopSequences")
+    if stop is not None:
+        out["stop"] = tuple(
+            expect_str(s, f"{p}.stopSequences") for s in expect_list(stop, f"{p}.stopSequences")
+        )
+    modalities = get(config, "responseModalities")
+    for m in expect_list(modalities or [], f"{p}.responseModalities"):
+        if str(m).upper() != "TEXT":
+            raise invalid(f"{p}.responseModalities", f"{m} output cannot be produced here.")
+    out["response_format"] = _decode_format(config)
+    thinking = get(config, "thinkingConfig")
+    if thinking is not None:
+        out["reasoning"] = _decode_thinking(expect_object(thinking, f"{p}.thinkingConfig"))
+    return out
+
+
+def _decode_format(config: JSON) -> hub.ResponseFormat | None:
+    p = "generationConfig"
+    mime = get(config, "responseMimeType")
+    if mime is None or mime == "text/plain":
+        return None
+    if mime != "application/json":
+        raise invalid(f"{p}.responseMimeType", f"{mime!r} output cannot be produced here.")
+    json_schema = get(config, "responseJsonSchema")
+    if json_schema is not None:
+        return hub.ResponseFormat("json_schema", expect_object(json_schema, f"{p}.responseJsonSchema"))
+    schema = get(config, "responseSchema")
+    if schema is not None:
+        return hub.ResponseFormat("json_schema", to_json_schema(expect_object(schema, f"{p}.responseSchema")))
+    return hub.ResponseFormat("json_object")
+
+
+def _decode_thinking(thinking: JSON) -> hub.Reasoning:
+    p = "generationConfig.thinkingConfig"
+    include = get(thinking, "includeThoughts")
+    include_thoughts = expect_bool(include, f"{p}.includeThoughts") if include is not None else False
+    budget = get(thinking, "thinkingBudget")
+    level = get(thinking, "thinkingLevel")
+    effort: hub.Effort | None = None
+    budget_tokens: int | None = None
+    if budget is not None:
+        budget_tokens = expect_int(budget, f"{p}.thinkingBudget")
+        if budget_tokens == 0:
+            effort = hub.Effort.NONE
+    if level is not None:
+        key = expect_str(level, f"{p}.thinkingLevel").upper()
+        if key not in _LEVELS and key != "THINKING_LEVEL_UNSPECIFIED":
+            raise invalid(f"{p}.thinkingLevel", f"unknown level {level!r}.")
+        effort = _LEVELS.get(key, effort)
+    return hub.Reasoning(effort=effort, budget_tokens=budget_tokens, include_thoughts=include_thoughts)
