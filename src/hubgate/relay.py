@@ -63,7 +63,15 @@ class Call:
     on_complete: Callable[[dict[str, Any]], Awaitable[None]] | None = None
     # Answers when no channel can take the call (count_tokens estimates locally).
     fallback: Callable[[], Awaitable[web.StreamResponse]] | None = None
+    # Extra keyword arguments for the caller codec's encoder (Responses echo fields).
+    encode_extras: dict[str, Any] = field(default_factory=dict)
     _hub: hub.Request | None = field(default=None, repr=False)
+
+    def encoder_options(self) -> dict[str, Any]:
+        """What the caller's encoder needs beyond the model (Responses echoes the request)."""
+        if self.fmt is not WireFormat.OPENAI_RESPONSES:
+            return {}
+        return {**self.encode_extras, "request": self.hub_request()}
 
     def hub_request(self) -> hub.Request:
         """The body decoded to the hub (once, and only when some channel needs it)."""
@@ -274,11 +282,12 @@ async def _json_back(call: Call, attempt: Attempt, resp: UpstreamResponse, row: 
             answer = codec(attempt.wire).decode_response(obj)
             meter(row, answer.usage)
             if attempt.translated:
-                obj = codec(call.fmt).encode_response(answer, call.model)
+                obj = codec(call.fmt).encode_response(answer, call.model, **call.encoder_options())
                 raw = orjson.dumps(obj)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BadGateway("The upstream answered with a body that is not valid for its API.") from exc
     if call.on_complete is not None:
-        await call.on_complete(obj)
+        await call.on_complete(obj)  # may fill in state fields (Responses' store, previous id)
+        raw = orjson.dumps(obj)
     row.status = 200
     return web.Response(body=raw, status=200, content_type="application/json")

@@ -151,7 +151,13 @@ async def relay_stream(
     splitter = EventSplitter()
     decoder = stream_decoder(attempt.wire)
     encoder = (
-        stream_encoder(call.fmt, call.model, include_usage=call.include_usage, gemini_sse=call.gemini_sse)
+        stream_encoder(
+            call.fmt,
+            call.model,
+            include_usage=call.include_usage,
+            gemini_sse=call.gemini_sse,
+            **call.encoder_options(),
+        )
         if attempt.translated
         else None
     )

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from hubgate.errors import InvalidRequest, NotFound
+from hubgate.formats import openai_responses as responses_codec
 from hubgate.formats.registry import WireFormat
 from hubgate.gateway import Gateway
 from hubgate.http.body import parse_object, read_body
@@ -19,32 +20,22 @@ from hubgate.relay import Call, authenticate, relay
 from hubgate.storage.keys import KeyRecord
 
 
-def _input_items(value: Any) -> list[Any]:
-    if isinstance(value, str):
-        return [{"type": "message", "role": "user", "content": value}]
-    if isinstance(value, list):
-        return list(value)
-    raise InvalidRequest("Invalid 'input': expected a string or an array of input items.", param="input")
-
-
 async def responses_call(gw: Gateway, key: KeyRecord, body: dict[str, Any]) -> Call:
     """Check a Responses body and resolve its stored history into a ready Call."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("Missing required parameter: 'model'.", param="model")
-    if "input" not in body:
-        raise InvalidRequest("Missing required parameter: 'input'.", param="input")
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise InvalidRequest("Invalid 'stream': expected a boolean.", param="stream")
-    if body.get("background"):
-        raise InvalidRequest("Background responses are not supported by this gateway.", param="background")
-    store = body.get("store", True) is not False
-    items = _input_items(body["input"])
-    previous_id = body.get("previous_response_id")
+    options = responses_codec.request_options(body)
+    previous_id = options.previous_response_id
+    if "input" not in body and previous_id is None:
+        raise InvalidRequest("Missing required parameter: 'input'.", param="input")
+    if not isinstance(body.get("input", []), str | list):
+        raise InvalidRequest("Invalid 'input': expected a string or an array of input items.", param="input")
+    items = responses_codec.input_items(body)
     if previous_id is not None:
-        if not isinstance(previous_id, str):
-            raise InvalidRequest("Invalid 'previous_response_id'.", param="previous_response_id")
         previous = await gw.responses.get(previous_id, key.id)
         if previous is None:
             raise InvalidRequest(
@@ -55,10 +46,10 @@ async def responses_call(gw: Gateway, key: KeyRecord, body: dict[str, Any]) -> C
     upstream["input"] = items
     upstream["store"] = False
     call = Call(WireFormat.OPENAI_RESPONSES, Endpoint.GENERATE, upstream, model, stream)
-    if store:
+    call.encode_extras = {"options": options}
+    if options.store:
 
         async def save(response: dict[str, Any]) -> None:
-            response.setdefault("previous_response_id", previous_id)
             response["previous_response_id"] = previous_id
             response["store"] = True
             await gw.responses.save(key_id=key.id, model=model, input_items=items, response=response)
