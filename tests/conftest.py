@@ -260,6 +260,10 @@ def matrix_config(ups: Upstreams, database_url: str) -> dict[str, Any]:
             f"m-{name}-slow": "slow-stream",
             f"m-{name}-cached": f"cached-{real}",
         }
+        if name == "openai":
+            model_map["embed-o"] = "text-embedding-3-small"
+        if name == "gemini":
+            model_map["embed-g"] = "gemini-embedding-001"
         channels.append(
             {"name": f"up-{name}", "type": kind, "base_url": base_url, "api_key": key,
              "models": list(model_map), "model_map": model_map, **extra}

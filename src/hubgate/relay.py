@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from hubgate import relay_embeddings
 from hubgate.auth import extract_key
 from hubgate.errors import (
     BadGateway,
@@ -59,6 +60,7 @@ class Call:
     include_usage: bool = True  # OpenAI chat callers see the usage chunk only if they asked
     gemini_sse: bool = True  # Gemini callers: alt=sse, or the JSON-array stream
     model_in_body: bool = True  # Gemini bodies carry no model (it is in the URL)
+    gemini_embed_single: bool = False  # embedContent (carried as a batch of one)
     # Called with the caller-format final answer (Responses callers store it).
     on_complete: Callable[[dict[str, Any]], Awaitable[None]] | None = None
     # Answers when no channel can take the call (count_tokens estimates locally).
@@ -149,6 +151,8 @@ def _eligible(call: Call, channel: Channel) -> bool:
 
 
 def _upstream_body(call: Call, attempt: Attempt) -> bytes:
+    if call.endpoint is Endpoint.EMBEDDINGS:
+        return relay_embeddings.upstream_body(call, attempt)
     if attempt.translated:
         return orjson.dumps(codec(attempt.wire).encode_request(call.hub_request(), attempt.upstream_model))
     payload = dict(call.body)
@@ -177,9 +181,12 @@ async def _dispatch(
         last = number == len(candidates)
         provider = provider_for(channel.type)
         wire = provider.wire_format(channel)
-        same = call.endpoint in (Endpoint.COMPLETIONS, Endpoint.EMBEDDINGS, Endpoint.COUNT_TOKENS) or (
-            wire is call.fmt and (call.fmt is not WireFormat.GEMINI or call.gemini_sse or not call.stream)
-        )
+        if call.endpoint is Endpoint.EMBEDDINGS:
+            same = relay_embeddings.family(wire) == relay_embeddings.family(call.fmt)
+        else:
+            same = call.endpoint in (Endpoint.COMPLETIONS, Endpoint.COUNT_TOKENS) or (
+                wire is call.fmt and (call.fmt is not WireFormat.GEMINI or call.gemini_sse or not call.stream)
+            )
         endpoint = call.endpoint if call.endpoint is not Endpoint.CHAT or same else Endpoint.GENERATE
         attempt = Attempt(channel, wire, channel.upstream_model(route.model), not same, "")
         body = _upstream_body(call, attempt)
@@ -276,6 +283,11 @@ async def _json_back(call: Call, attempt: Attempt, resp: UpstreamResponse, row: 
             raise ValueError("not a JSON object")
         if call.endpoint is Endpoint.COUNT_TOKENS:
             pass  # nothing generated, nothing to meter
+        elif call.endpoint is Endpoint.EMBEDDINGS:
+            answer_obj, usage = relay_embeddings.answer(call, attempt, obj)
+            meter(row, usage)
+            if answer_obj is not obj:  # translated or unwrapped: otherwise the bytes pass as they are
+                obj, raw = answer_obj, orjson.dumps(answer_obj)
         elif attempt.wire is WireFormat.OPENAI_CHAT and not attempt.translated:
             meter(row, oa.parse_usage(obj.get("usage")))
         else:

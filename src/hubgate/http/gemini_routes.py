@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from hubgate.errors import InvalidRequest, NotFound
+from hubgate.formats import embeddings as emb
 from hubgate.formats.registry import WireFormat, codec
 from hubgate.gateway import Gateway
 from hubgate.http.body import parse_object, read_body
@@ -49,6 +50,18 @@ async def model_action(request: web.Request) -> web.StreamResponse:
         return await relay(gw, request, "generate_content", prepare)
     if action == "countTokens":
         return await relay(gw, request, "count_tokens", _count_tokens_prepare(gw, request, model))
+    if action in ("embedContent", "batchEmbedContents"):
+        single = action == "embedContent"
+
+        async def prepare_embed(key: KeyRecord) -> Call:
+            body = parse_object(await read_body(request, gw.max_body_bytes))
+            batch = emb.gemini_single_to_batch(body, model) if single else body
+            emb.check_gemini_batch(batch)
+            call = Call(WireFormat.GEMINI, Endpoint.EMBEDDINGS, batch, model, False, model_in_body=False)
+            call.gemini_embed_single = single
+            return call
+
+        return await relay(gw, request, "embeddings", prepare_embed)
     raise NotFound(f"Method '{action}' is not supported for models/{model}.")
 
 

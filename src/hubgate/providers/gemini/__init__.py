@@ -12,7 +12,7 @@ DEFAULT_VERSION = "v1beta"
 
 
 class GeminiProvider(Provider):
-    endpoints = frozenset({Endpoint.GENERATE, Endpoint.COUNT_TOKENS})
+    endpoints = frozenset({Endpoint.GENERATE, Endpoint.COUNT_TOKENS, Endpoint.EMBEDDINGS})
 
     def wire_format(self, channel: Channel) -> WireFormat:
         return WireFormat.GEMINI
@@ -24,6 +24,8 @@ class GeminiProvider(Provider):
         model = quote(upstream_model.removeprefix("models/"), safe="")
         if endpoint is Endpoint.COUNT_TOKENS:
             action = "countTokens"
+        elif endpoint is Endpoint.EMBEDDINGS:
+            action = "batchEmbedContents"
         else:
             action = "streamGenerateContent?alt=sse" if stream else "generateContent"
         headers = {"content-type": "application/json", "x-goog-api-key": key, **channel.headers}
