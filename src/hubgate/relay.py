@@ -67,6 +67,10 @@ class Call:
     fallback: Callable[[], Awaitable[web.StreamResponse]] | None = None
     # Extra keyword arguments for the caller codec's encoder (Responses echo fields).
     encode_extras: dict[str, Any] = field(default_factory=dict)
+    # Compaction on a channel that cannot compact: the hub request actually sent, and
+    # how its answer becomes the caller's.
+    hub_override: hub.Request | None = None
+    answer_override: Callable[[hub.Response], dict[str, Any]] | None = None
     _hub: hub.Request | None = field(default=None, repr=False)
 
     def encoder_options(self) -> dict[str, Any]:
@@ -77,6 +81,8 @@ class Call:
 
     def hub_request(self) -> hub.Request:
         """The body decoded to the hub (once, and only when some channel needs it)."""
+        if self._hub is None and self.hub_override is not None:
+            self._hub = self.hub_override
         if self._hub is None:
             body = self.body if self.model_in_body else dict(self.body, model=self.model)
             self._hub = codec(self.fmt).decode_request(body)
@@ -183,11 +189,13 @@ async def _dispatch(
         wire = provider.wire_format(channel)
         if call.endpoint is Endpoint.EMBEDDINGS:
             same = relay_embeddings.family(wire) == relay_embeddings.family(call.fmt)
+        elif call.endpoint is Endpoint.COMPACT:
+            same = wire is WireFormat.OPENAI_RESPONSES
         else:
             same = call.endpoint in (Endpoint.COMPLETIONS, Endpoint.COUNT_TOKENS) or (
                 wire is call.fmt and (call.fmt is not WireFormat.GEMINI or call.gemini_sse or not call.stream)
             )
-        endpoint = call.endpoint if call.endpoint is not Endpoint.CHAT or same else Endpoint.GENERATE
+        endpoint = Endpoint.GENERATE if not same and call.endpoint in _GENERATING else call.endpoint
         attempt = Attempt(channel, wire, channel.upstream_model(route.model), not same, "")
         body = _upstream_body(call, attempt)
         upstream_req = provider.build(channel, endpoint, attempt.upstream_model, body, call.stream)
@@ -220,6 +228,9 @@ async def _dispatch(
             ) from exc
     assert failure is not None
     raise failure
+
+
+_GENERATING = (Endpoint.CHAT, Endpoint.GENERATE, Endpoint.COMPACT)
 
 
 def _retryable(status: int) -> bool:
@@ -283,6 +294,8 @@ async def _json_back(call: Call, attempt: Attempt, resp: UpstreamResponse, row: 
             raise ValueError("not a JSON object")
         if call.endpoint is Endpoint.COUNT_TOKENS:
             pass  # nothing generated, nothing to meter
+        elif call.endpoint is Endpoint.COMPACT and not attempt.translated:
+            meter(row, _responses_usage(obj.get("usage")))
         elif call.endpoint is Endpoint.EMBEDDINGS:
             answer_obj, usage = relay_embeddings.answer(call, attempt, obj)
             meter(row, usage)
@@ -293,7 +306,10 @@ async def _json_back(call: Call, attempt: Attempt, resp: UpstreamResponse, row: 
         else:
             answer = codec(attempt.wire).decode_response(obj)
             meter(row, answer.usage)
-            if attempt.translated:
+            if attempt.translated and call.answer_override is not None:
+                obj = call.answer_override(answer)
+                raw = orjson.dumps(obj)
+            elif attempt.translated:
                 obj = codec(call.fmt).encode_response(answer, call.model, **call.encoder_options())
                 raw = orjson.dumps(obj)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -303,3 +319,15 @@ async def _json_back(call: Call, attempt: Attempt, resp: UpstreamResponse, row: 
         raw = orjson.dumps(obj)
     row.status = 200
     return web.Response(body=raw, status=200, content_type="application/json")
+
+
+def _responses_usage(usage: Any) -> hub.Usage | None:
+    """A Responses-API usage object (compaction answers are not response objects)."""
+    if not isinstance(usage, dict):
+        return None
+    details = usage.get("input_tokens_details") or {}
+    return hub.Usage(
+        prompt_tokens=int(usage.get("input_tokens") or 0),
+        completion_tokens=int(usage.get("output_tokens") or 0),
+        cached_tokens=int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
+    )

@@ -219,6 +219,7 @@ class FakeResponses:
         app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
         app.on_response_prepare.append(self._add_headers)
         app.router.add_post("/v1/responses", self._create)
+        app.router.add_post("/v1/responses/compact", self._compact)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
         await runner.setup()
@@ -614,6 +615,44 @@ class FakeResponses:
         in_progress = self._response(body, model, response_id, created, "in_progress", [], plan)
         events = self._events(plan, in_progress, final, obfuscate)
         return await self._send(request, events, slow=model == "slow-stream")
+
+    async def _compact(self, request: web.Request) -> web.StreamResponse:
+        """Native compaction: the user messages, then one opaque compaction item."""
+        self._authenticate(request)
+        body, _model = self._body(request)
+        items = body.get("input")
+        if not isinstance(items, list) or not items:
+            return _json_response(
+                {"error": {"message": "input is required", "type": "invalid_request_error", "param": "input",
+                           "code": None}},
+                status=400,
+            )  # fmt: skip
+        users = [
+            {"type": "message", "id": _hex_id("msg"), "role": "user", "status": "completed",
+             "content": i["content"] if isinstance(i["content"], list)
+             else [{"type": "input_text", "text": i["content"]}]}
+            for i in items
+            if isinstance(i, dict) and i.get("role") == "user"
+        ]  # fmt: skip
+        words = sum(len(str(i).split()) for i in items)
+        return _json_response(
+            {
+                "id": _hex_id("resp"),
+                "object": "response.compaction",
+                "created_at": int(time.time()),
+                "output": [
+                    *users,
+                    {"type": "compaction", "id": _hex_id("cmp"), "encrypted_content": "gAAAA-opaque"},
+                ],
+                "usage": {
+                    "input_tokens": words,
+                    "input_tokens_details": {"cached_tokens": 0},
+                    "output_tokens": 7,
+                    "output_tokens_details": {"reasoning_tokens": 0},
+                    "total_tokens": words + 7,
+                },
+            }
+        )
 
     def _events(self, plan: _Plan, in_progress: JSONDict, final: JSONDict, obfuscate: bool) -> list[JSONDict]:
         """The full event sequence, without sequence numbers."""

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from hubgate.errors import InvalidRequest, NotFound
 from hubgate.formats import openai_responses as responses_codec
+from hubgate.formats.openai_responses import compaction
 from hubgate.formats.registry import WireFormat
 from hubgate.gateway import Gateway
 from hubgate.http.body import parse_object, read_body
@@ -105,3 +106,40 @@ async def cancel(request: web.Request) -> web.Response:
     if await gw.responses.get(response_id, key.id) is None:
         raise _missing(response_id)
     raise InvalidRequest("Only responses created with background=true can be cancelled.")
+
+
+async def compact(request: web.Request) -> web.StreamResponse:
+    """Compact a conversation: natively on a Responses channel, by a model-written
+    summary on any other (see formats/openai_responses/compaction.py)."""
+    gw = request.app[GATEWAY]
+
+    async def prepare(key: KeyRecord) -> Call:
+        body = parse_object(await read_body(request, gw.max_body_bytes))
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise InvalidRequest("Missing required parameter: 'model'.", param="model")
+        if body.get("input") is not None and not isinstance(body["input"], str | list):
+            raise InvalidRequest(
+                "Invalid 'input': expected a string or an array of input items.", param="input"
+            )
+        items = responses_codec.input_items(body)
+        previous_id = body.get("previous_response_id")
+        if previous_id is not None:
+            previous = await gw.responses.get(str(previous_id), key.id)
+            if previous is None:
+                raise InvalidRequest(
+                    f"Previous response with id '{previous_id}' not found.", param="previous_response_id"
+                )
+            items = [*previous.conversation, *items]
+        if not items:
+            raise InvalidRequest("Nothing to compact: give 'input' or 'previous_response_id'.", param="input")
+        upstream: dict[str, Any] = {"model": model, "input": items}
+        if isinstance(body.get("instructions"), str):
+            upstream["instructions"] = body["instructions"]
+        call = Call(WireFormat.OPENAI_RESPONSES, Endpoint.COMPACT, upstream, model, False)
+        conversation = responses_codec.decode_request(upstream)
+        call.hub_override = compaction.summary_request(conversation)
+        call.answer_override = lambda answer: compaction.compacted(answer, items, model)
+        return call
+
+    return await relay(gw, request, "compact", prepare)

@@ -51,6 +51,7 @@ def add_routes(app: web.Application) -> None:
             r.add_post(f"{prefix}{v}/engines/{{model}}/embeddings", openai_routes.embeddings)
             r.add_get(f"{prefix}{v}/models", openai_routes.list_models)
             r.add_post(f"{prefix}{v}/responses", responses_routes.create)
+            r.add_post(f"{prefix}{v}/responses/compact", responses_routes.compact)
             r.add_get(f"{prefix}{v}/responses/{{response_id}}", responses_routes.retrieve)
             r.add_delete(f"{prefix}{v}/responses/{{response_id}}", responses_routes.delete)
             r.add_post(f"{prefix}{v}/responses/{{response_id}}/cancel", responses_routes.cancel)

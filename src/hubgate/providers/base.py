@@ -26,6 +26,7 @@ class Endpoint(StrEnum):
     EMBEDDINGS = "embeddings"
     GENERATE = "generate"
     COUNT_TOKENS = "count_tokens"
+    COMPACT = "responses/compact"  # Responses-API channels compact natively
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from hubgate.formats.openai_responses._common import (
     thinking_from_encrypted,
     type_name,
 )
+from hubgate.formats.openai_responses.compaction import unseal
 from hubgate.formats.openai_responses.options import request_options
 
 __all__ = ["decode_request"]
@@ -143,6 +144,14 @@ def _decode_item(conv: _Conversation, item: JSON, where: str) -> None:
         thinking = _decode_reasoning_item(item, where)
         if thinking is not None:
             conv.add("assistant", [thinking])
+    elif kind == "compaction":
+        summary = unseal(required_str(item, "encrypted_content", where))
+        if summary is None:
+            fail(
+                path(where, "encrypted_content"),
+                "this compaction item was made by an OpenAI Responses upstream and can only be sent to one.",
+            )
+        conv.add("user", [hub.TextPart(f"Summary of the earlier conversation:\n{summary}")])
     elif kind is None or kind == "item_reference":
         fail(
             where,

@@ -10,7 +10,7 @@ def generate_path(channel: Channel, endpoint: Endpoint) -> str:
     """The path of an endpoint; GENERATE is chat/completions or responses."""
     if endpoint is Endpoint.GENERATE:
         return "responses" if channel.api == "responses" else Endpoint.CHAT.value
-    return endpoint.value
+    return endpoint.value  # chat/completions, completions, embeddings, responses/compact
 
 
 class OpenAIProvider(Provider):
