@@ -10,18 +10,21 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from hubgate.auth import KeyCache
+from hubgate.billing import AccountCache, Billing
 from hubgate.bootstrap import apply_config
 from hubgate.gateway import Gateway
 from hubgate.http.middleware import edge
 from hubgate.http.routes import add_routes
 from hubgate.http.state import GATEWAY
+from hubgate.metering.prices import price_from_settings
 from hubgate.providers.http import HttpTransport
 from hubgate.routing.channels import Channel, ChannelTable
 from hubgate.settings import Settings
+from hubgate.storage.accounts import AccountRepository
 from hubgate.storage.db import create_engine
 from hubgate.storage.keys import KeyRepository
 from hubgate.storage.responses import ResponseStore
-from hubgate.storage.usage import UsageWriter
+from hubgate.storage.usage import UsageRow, UsageWriter
 
 log = logging.getLogger("hubgate")
 
@@ -44,8 +47,25 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
             for name, secret in result.created_keys:
                 log.warning("created API key %r from the config file: %s (shown once)", name, secret)
         key_repo = KeyRepository(engine)
+        keys = KeyCache(key_repo, ttl_s=settings.key_cache_ttl_s)
+        accounts = AccountRepository(engine)
+        default_account = await accounts.ensure_default()
+        billing = Billing(
+            AccountCache(accounts, ttl_s=settings.key_cache_ttl_s),
+            default_account_id=default_account.id,
+            prices={name: price_from_settings(p) for name, p in settings.pricing.items()},
+            groups=settings.groups,
+        )
+
+        def settled(batch: list[UsageRow]) -> None:
+            moved_keys, _ = billing.settle(batch)
+            keys.invalidate_ids(moved_keys)
+
         usage = UsageWriter(
-            engine, batch_size=settings.usage_batch_size, interval_s=settings.usage_flush_interval_s
+            engine,
+            batch_size=settings.usage_batch_size,
+            interval_s=settings.usage_flush_interval_s,
+            on_flushed=settled,
         )
         redis = None
         if settings.redis_url:
@@ -57,11 +77,13 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
             settings=settings,
             engine=engine,
             key_repo=key_repo,
-            keys=KeyCache(key_repo, ttl_s=settings.key_cache_ttl_s),
+            keys=keys,
             channels=channels,
             usage=usage,
             http=HttpTransport(),
             responses=ResponseStore(engine),
+            accounts=accounts,
+            billing=billing,
             redis=redis,
         )
         app[GATEWAY] = gw

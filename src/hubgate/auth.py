@@ -49,6 +49,8 @@ class KeyCache:
         self._entries: dict[str, tuple[KeyRecord | None, float]] = {}
         self._inflight: dict[str, asyncio.Future[KeyRecord | None]] = {}
         self._revision: object = None
+        self._digest_by_id: dict[int, str] = {}
+        self._generation = 0  # bumped by every invalidation; stale loads are not cached
 
     async def lookup(self, secret: str) -> KeyRecord | None:
         digest = hash_key(secret)
@@ -69,6 +71,7 @@ class KeyCache:
             return await asyncio.shield(pending)
         fut: asyncio.Future[KeyRecord | None] = asyncio.get_running_loop().create_future()
         self._inflight[digest] = fut
+        generation = self._generation
         try:
             record = await self._repo.by_hash(digest)
         except BaseException as exc:
@@ -78,17 +81,34 @@ class KeyCache:
         finally:
             self._inflight.pop(digest, None)
         fut.set_result(record)
+        if generation != self._generation:
+            return record  # the keys changed while we read: use it once, don't keep it
         if len(self._entries) >= self._max_entries:
             self._entries.clear()
+            self._digest_by_id.clear()
         ttl = self._ttl if record is not None else self._negative_ttl
         self._entries[digest] = (record, time.monotonic() + ttl)
+        if record is not None:
+            self._digest_by_id[record.id] = digest
         return record
 
     def invalidate(self, secret_hash: str | None = None) -> None:
+        self._generation += 1
         if secret_hash is None:
             self._entries.clear()
+            self._digest_by_id.clear()
         else:
             self._entries.pop(secret_hash, None)
+
+    def invalidate_ids(self, key_ids: set[int]) -> None:
+        """Drop the cached records of these keys (their spend just moved)."""
+        if not key_ids:
+            return
+        self._generation += 1
+        for key_id in key_ids:
+            digest = self._digest_by_id.pop(key_id, None)
+            if digest is not None:
+                self._entries.pop(digest, None)
 
     async def authenticate(self, secret: str | None, now: datetime | None = None) -> KeyRecord:
         if not secret:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.settings import KeySettings, Settings, usd_to_micros
+from hubgate.storage.accounts import AccountRepository
 from hubgate.storage.channels import ChannelRepository
 from hubgate.storage.db import migrate
 from hubgate.storage.keys import KeyRepository
@@ -25,6 +26,8 @@ def _key_fields(k: KeySettings) -> dict[str, object]:
         "account": k.account,
         "models": list(k.models) if k.models is not None else None,
         "budget_micros": usd_to_micros(k.budget_usd) if k.budget_usd is not None else None,
+        "budget_period": k.budget_period,
+        "price_multiplier": k.price_multiplier,
         "rpm": k.rpm,
         "tpm": k.tpm,
         "expires_at": k.expires_at,
@@ -39,9 +42,24 @@ async def apply_config(
         await migrate(settings.database_url)
     result = BootstrapResult()
     await ChannelRepository(engine).sync_from_config(settings.channels)
+    accounts = AccountRepository(engine)
+    default = await accounts.ensure_default()
+    account_ids = {default.name: default.id}
+    for a in settings.accounts:
+        existing_account = await accounts.by_name(a.name)
+        if existing_account is None:
+            # balance_usd is the initial credit only: the database owns the balance after that.
+            created = await accounts.create(
+                a.name, group=a.group, credit_micros=usd_to_micros(a.balance_usd), source="config"
+            )
+            account_ids[a.name] = created.id
+        else:
+            await accounts.update(existing_account.id, group_name=a.group)
+            account_ids[a.name] = existing_account.id
     keys = KeyRepository(engine)
     for k in settings.keys:
         fields = _key_fields(k)
+        fields["account_id"] = account_ids[k.account or default.name]
         existing = await keys.by_name(k.name)
         if existing is None:
             _, secret = await keys.create(k.name, secret=k.key, source="config", **fields)  # type: ignore[arg-type]

@@ -113,14 +113,24 @@ def keys_create(
     rpm: Annotated[int | None, typer.Option("--rpm", min=1)] = None,
     tpm: Annotated[int | None, typer.Option("--tpm", min=1)] = None,
     expires: Annotated[str | None, typer.Option("--expires", help="ISO 8601 expiry.")] = None,
-    account: Annotated[str | None, typer.Option("--account")] = None,
+    account: Annotated[
+        str | None, typer.Option("--account", help="Owning account (default: default).")
+    ] = None,
+    budget_period: Annotated[
+        str | None, typer.Option("--budget-period", help="daily, weekly or monthly (default: lifetime).")
+    ] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create an API key and print its secret once."""
+    from hubgate.metering.budget import PERIODS
+    from hubgate.storage.accounts import AccountRepository
     from hubgate.storage.keys import KeyExists, KeyRepository
 
     settings = _settings(config)
+    if budget_period is not None and budget_period not in PERIODS:
+        typer.echo(f"--budget-period: expected one of {', '.join(PERIODS)}", err=True)
+        raise typer.Exit(2)
     budget = None
     if budget_usd is not None:
         try:
@@ -132,11 +142,17 @@ def keys_create(
     expires_at = _parse_time(expires, "--expires")
 
     async def work(engine: Any) -> Any:
+        accounts = AccountRepository(engine)
+        owner = await accounts.by_name(account) if account else await accounts.ensure_default()
+        if owner is None:
+            raise LookupError(account)
         return await KeyRepository(engine).create(
             name,
-            account=account,
+            account=owner.name,
+            account_id=owner.id,
             models=model_list,
             budget_micros=budget,
+            budget_period=budget_period,
             rpm=rpm,
             tpm=tpm,
             expires_at=expires_at,
@@ -145,6 +161,9 @@ def keys_create(
 
     try:
         record, secret = _run(settings, work)
+    except LookupError:
+        typer.echo(f"no account named {account!r}", err=True)
+        raise typer.Exit(1) from None
     except KeyExists:
         typer.echo(f"a key named {name!r} already exists", err=True)
         raise typer.Exit(1) from None

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.auth import KeyCache
+from hubgate.billing import Billing
 from hubgate.providers.http import HttpTransport
 from hubgate.routing.channels import ChannelTable
 from hubgate.settings import Settings
+from hubgate.storage.accounts import AccountRepository
 from hubgate.storage.keys import KeyRepository
 from hubgate.storage.responses import ResponseStore
 from hubgate.storage.usage import UsageWriter
@@ -28,6 +30,8 @@ class Gateway:
     usage: UsageWriter
     http: HttpTransport
     responses: ResponseStore
+    accounts: AccountRepository
+    billing: Billing
     redis: object | None = None
     started_at: int = field(default_factory=lambda: int(time.time()))
 

@@ -42,6 +42,7 @@ from hubgate.providers.base import (
     UpstreamResponse,
 )
 from hubgate.routing.channels import Channel, Route
+from hubgate.storage.accounts import AccountRecord
 from hubgate.storage.keys import KeyRecord
 from hubgate.storage.usage import UsageRow
 
@@ -84,7 +85,8 @@ class Call:
         if self._hub is None and self.hub_override is not None:
             self._hub = self.hub_override
         if self._hub is None:
-            body = self.body if self.model_in_body else dict(self.body, model=self.model)
+            # Gemini bodies carry neither model nor stream: both come from the URL.
+            body = self.body if self.model_in_body else dict(self.body, model=self.model, stream=self.stream)
             self._hub = codec(self.fmt).decode_request(body)
         return self._hub
 
@@ -125,9 +127,12 @@ async def relay(
     """Run one metered exchange; `prepare` reads and checks the body into a `Call`."""
     started = time.perf_counter()
     row = UsageRow(request_id=request[REQUEST_ID], endpoint=endpoint_name, status=0, stream=False)
+    key: KeyRecord | None = None
+    account: AccountRecord | None = None
     try:
         key = await authenticate(gw, request)
         row.key_id, row.key_name = key.id, key.name
+        account = await gw.billing.admit(key)
         call = await prepare(key)
         row.model, row.stream = call.model, call.stream
         route = route_for(gw, key, call.model)
@@ -142,7 +147,8 @@ async def relay(
         raise
     finally:
         row.latency_ms = int((time.perf_counter() - started) * 1000)
-        if row.key_id is not None:  # unauthenticated noise is not metered
+        if key is not None:  # unauthenticated noise is not metered
+            gw.billing.charge(row, key, account)
             gw.usage.record(row)
 
 
@@ -284,6 +290,8 @@ def meter(row: UsageRow, usage: hub.Usage | None) -> None:
         row.prompt_tokens = usage.prompt_tokens
         row.completion_tokens = usage.completion_tokens
         row.cached_tokens = usage.cached_tokens
+        row.cache_write_tokens = usage.cache_write_tokens
+        row.reasoning_tokens = usage.reasoning_tokens
 
 
 async def _json_back(call: Call, attempt: Attempt, resp: UpstreamResponse, row: UsageRow) -> web.Response:

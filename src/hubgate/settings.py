@@ -179,6 +179,8 @@ class KeySettings(_Frozen):
     key: Secret | None = None
     models: tuple[NonEmpty, ...] | None = None
     budget_usd: Money | None = None
+    budget_period: Literal["daily", "weekly", "monthly"] | None = None  # None: the budget is for life
+    price_multiplier: Money | None = None  # on top of the account group's multiplier
     rpm: int | None = Field(default=None, ge=1)
     tpm: int | None = Field(default=None, ge=1)
     expires_at: datetime | None = None

@@ -35,9 +35,9 @@ def _sse_response(request: web.Request) -> web.StreamResponse:
 
 
 def _meter(row: UsageRow, usage: hub.Usage) -> None:
-    row.prompt_tokens = usage.prompt_tokens
-    row.completion_tokens = usage.completion_tokens
-    row.cached_tokens = usage.cached_tokens
+    from hubgate.relay import meter
+
+    meter(row, usage)
 
 
 async def passthrough_openai(

@@ -1,1 +1,1 @@
-"""Token counting and (later) prices and cost."""
+"""Metering: model prices, offline token counts, and cost in integer micro-dollars."""

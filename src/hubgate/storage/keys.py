@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -56,6 +57,12 @@ class KeyRecord:
     revoked_at: datetime | None
     source: str
     created_at: datetime
+    account_id: int | None = None
+    budget_period: str | None = None  # daily | weekly | monthly; None: the budget is for life
+    period_spent_micros: int = 0
+    period_started_at: datetime | None = None
+    price_multiplier: Decimal | None = None
+    allowed_ips: tuple[str, ...] | None = None
 
     def allows(self, model: str) -> bool:
         return self.models is None or model in self.models
@@ -85,6 +92,12 @@ def _record(row: Any) -> KeyRecord:
         revoked_at=as_utc(row.revoked_at),
         source=row.source,
         created_at=as_utc(row.created_at) or utcnow(),
+        account_id=row.account_id,
+        budget_period=row.budget_period,
+        period_spent_micros=int(row.period_spent_micros or 0),
+        period_started_at=as_utc(row.period_started_at),
+        price_multiplier=Decimal(row.price_multiplier) if row.price_multiplier is not None else None,
+        allowed_ips=tuple(row.allowed_ips) if row.allowed_ips is not None else None,
     )
 
 
@@ -123,6 +136,10 @@ class KeyRepository:
         tpm: int | None = None,
         expires_at: datetime | None = None,
         source: str = "cli",
+        account_id: int | None = None,
+        budget_period: str | None = None,
+        price_multiplier: Decimal | None = None,
+        allowed_ips: list[str] | None = None,
     ) -> tuple[KeyRecord, str]:
         """Create a key; returns the record and the secret, which is never stored."""
         secret = secret or new_secret()
@@ -142,6 +159,12 @@ class KeyRepository:
             "source": source,
             "created_at": now,
             "updated_at": now,
+            "account_id": account_id,
+            "budget_period": budget_period,
+            "period_spent_micros": 0,
+            "period_started_at": None,
+            "price_multiplier": price_multiplier,
+            "allowed_ips": allowed_ips,
         }
         async with self._engine.begin() as conn:
             exists = (await conn.execute(select(api_keys.c.id).where(api_keys.c.name == name))).first()

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
 )
@@ -39,6 +40,12 @@ api_keys = Table(
     Column("source", String(16), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("account_id", Integer, nullable=True),
+    Column("budget_period", String(16), nullable=True),  # daily | weekly | monthly | None (lifetime)
+    Column("period_spent_micros", BigInteger, nullable=False, server_default="0"),
+    Column("period_started_at", DateTime(timezone=True), nullable=True),
+    Column("price_multiplier", Numeric(12, 6), nullable=True),
+    Column("allowed_ips", JSON, nullable=True),
 )
 
 channels = Table(
@@ -83,8 +90,14 @@ usage_logs = Table(
     Column("ttfb_ms", Integer, nullable=True),
     Column("attempts", Integer, nullable=False),
     Column("error", String(512), nullable=True),
+    Column("account_id", Integer, nullable=True),
+    Column("cache_write_tokens", Integer, nullable=False, server_default="0"),
+    Column("reasoning_tokens", Integer, nullable=False, server_default="0"),
+    Column("estimated", Boolean, nullable=False, server_default="0"),
     Index("ix_usage_logs_created_at", "created_at"),
     Index("ix_usage_logs_key_created", "key_id", "created_at"),
+    Index("ix_usage_logs_model_created", "model", "created_at"),
+    Index("ix_usage_logs_account_created", "account_id", "created_at"),
 )
 
 responses = Table(
@@ -97,4 +110,79 @@ responses = Table(
     Column("response", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_responses_key_id", "key_id"),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("group_name", String(64), nullable=False, server_default="default"),
+    Column("limited", Boolean, nullable=False, server_default="1"),
+    Column("balance_micros", BigInteger, nullable=False, server_default="0"),
+    Column("disabled", Boolean, nullable=False, server_default="0"),
+    Column("source", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+credit_ledger = Table(
+    "credit_ledger",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, nullable=False),
+    Column("amount_micros", BigInteger, nullable=False),  # credits positive, debits negative
+    Column("kind", String(16), nullable=False),  # initial | credit | debit | redeem
+    Column("reference", String(128), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_credit_ledger_account", "account_id", "created_at"),
+)
+
+redemption_codes = Table(
+    "redemption_codes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("code_prefix", String(16), nullable=False),
+    Column("batch", String(64), nullable=False),
+    Column("amount_micros", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("redeemed_at", DateTime(timezone=True), nullable=True),
+    Column("redeemed_by", Integer, nullable=True),
+    Index("ix_redemption_codes_batch", "batch"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(128), nullable=True),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+)
+
+# --- admin API (migration 0004): runtime overrides of the config file's groups and pricing ---
+
+group_multipliers = Table(
+    "group_multipliers",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("multiplier", Numeric(12, 6), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+price_overrides = Table(
+    "price_overrides",
+    metadata,
+    Column("model", String(128), primary_key=True),  # USD per 1M tokens; per_request in USD
+    Column("input", Numeric(14, 6), nullable=False),
+    Column("output", Numeric(14, 6), nullable=False),
+    Column("cached_input", Numeric(14, 6), nullable=True),
+    Column("cache_write", Numeric(14, 6), nullable=True),
+    Column("per_request", Numeric(14, 6), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

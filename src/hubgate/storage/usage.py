@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import DateTime, bindparam, case, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from hubgate.metering.budget import period_start
 from hubgate.storage.keys import utcnow
-from hubgate.storage.tables import usage_logs
+from hubgate.storage.tables import accounts, api_keys, usage_logs
 
 log = logging.getLogger("hubgate.usage")
 
@@ -38,6 +41,10 @@ class UsageRow:
     attempts: int = 0
     error: str | None = None
     created_at: datetime = field(default_factory=utcnow)
+    account_id: int | None = None
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated: bool = False
 
 
 class UsageWriter:
@@ -55,11 +62,13 @@ class UsageWriter:
         batch_size: int = 500,
         interval_s: float = 1.0,
         max_pending: int = 200_000,
+        on_flushed: Callable[[list[UsageRow]], None] | None = None,
     ) -> None:
         self._engine = engine
         self._batch_size = batch_size
         self._interval_s = interval_s
         self._max_pending = max_pending
+        self._on_flushed = on_flushed
         self._pending: list[UsageRow] = []
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
@@ -107,10 +116,15 @@ class UsageWriter:
                 rows = [asdict(r) for r in batch]
                 async with self._engine.begin() as conn:
                     await conn.execute(insert(usage_logs), rows)
+                    # The counters move in the same transaction as the rows that justify
+                    # them: spent == sum(costs) and balance == credits - sum(costs), always.
+                    await _move_counters(conn, batch)
                 # Remove only after the insert committed: a failure keeps the rows.
                 # Rows recorded meanwhile were appended, so the batch is still in front.
                 del self._pending[: len(batch)]
                 self.written += len(batch)
+                if self._on_flushed is not None:
+                    self._on_flushed(batch)
 
     async def close(self) -> None:
         self._closing = True
@@ -118,6 +132,63 @@ class UsageWriter:
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
         await self.flush()
+
+
+async def _move_counters(conn: AsyncConnection, batch: list[UsageRow]) -> None:
+    keys: dict[int, int] = defaultdict(int)
+    accounts_: dict[int, int] = defaultdict(int)
+    for row in batch:
+        if row.cost_micros:
+            if row.key_id is not None:
+                keys[row.key_id] += row.cost_micros
+            if row.account_id is not None:
+                accounts_[row.account_id] += row.cost_micros
+    if keys:
+        now = utcnow()
+        k = api_keys.c
+        ts = DateTime(timezone=True)
+        started = case(
+            (k.budget_period == "daily", bindparam("day", type_=ts)),
+            (k.budget_period == "weekly", bindparam("week", type_=ts)),
+            (k.budget_period == "monthly", bindparam("month", type_=ts)),
+            else_=None,
+        )
+        stmt = (
+            update(api_keys)
+            .where(k.id == bindparam("kid"))
+            .values(
+                spent_micros=k.spent_micros + bindparam("delta"),
+                period_spent_micros=case(
+                    (k.budget_period.is_(None), k.period_spent_micros + bindparam("delta")),
+                    (
+                        or_(k.period_started_at.is_(None), k.period_started_at < started),
+                        bindparam("delta"),
+                    ),
+                    else_=k.period_spent_micros + bindparam("delta"),
+                ),
+                period_started_at=started,
+            )
+        )
+        bounds = {p: period_start(p, now) for p in ("daily", "weekly", "monthly")}
+        params = [
+            {
+                "kid": kid,
+                "delta": keys[kid],
+                "day": bounds["daily"],
+                "week": bounds["weekly"],
+                "month": bounds["monthly"],
+            }
+            for kid in sorted(keys)  # one lock order for every writer: no deadlocks between replicas
+        ]
+        await conn.execute(stmt, params)
+    if accounts_:
+        a = accounts.c
+        stmt_a = (
+            update(accounts)
+            .where(a.id == bindparam("aid"))
+            .values(balance_micros=a.balance_micros - bindparam("delta"))
+        )
+        await conn.execute(stmt_a, [{"aid": aid, "delta": accounts_[aid]} for aid in sorted(accounts_)])
 
 
 @dataclass(frozen=True, slots=True)
