@@ -35,11 +35,13 @@ async def billing_gateway(database_url: str, fake_openai: FakeOpenAI) -> AsyncIt
             {"name": "b-dead", "type": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1",
              "api_key": "sk-dead", "models": ["p-failover"], "priority": 5},
             {"name": "b-main", "type": "openai", "base_url": fake_openai.base_url, "api_key": DEFAULT_API_KEY,
-             "models": ["p-model", "p-failover", "p-slow", "p-fail", "p-cached"],
+             "models": ["p-model", "p-failover", "p-slow", "p-fail", "p-cached", "p-nousage", "p-late"],
              "model_map": {"p-model": "gpt-4o-mini", "p-failover": "gpt-4o-mini", "p-slow": "slow-stream",
-                           "p-fail": "fail-500", "p-cached": "cached-gpt"}},
+                           "p-fail": "fail-500", "p-cached": "cached-gpt", "p-nousage": "no-usage",
+                           "p-late": "slow"}},
         ],
-        "pricing": {"gpt-4o-mini": PRICE, "slow-stream": PRICE, "cached-gpt": PRICE},
+        "pricing": {"gpt-4o-mini": PRICE, "slow-stream": PRICE, "cached-gpt": PRICE, "no-usage": PRICE,
+                    "slow": PRICE},
         "groups": {"default": 1.0, "vip": 0.5},
         "accounts": [{"name": f"acct-{uuid.uuid4().hex[:6]}", "balance_usd": 100, "group": "vip"}],
     }  # fmt: skip
@@ -245,3 +247,61 @@ async def test_budget_period_rolls_over(billing_gateway: LiveGateway) -> None:
         ).one()
     assert spent == rows[0]["cost_micros"] + rows[1]["cost_micros"]
     assert period == rows[1]["cost_micros"]  # the new day counts only its own spend
+
+
+async def _wait_rows(gw: LiveGateway, name: str, count: int = 1) -> list[dict[str, Any]]:
+    """Rows that need an estimate are recorded once the count is done (off the request path)."""
+    for _ in range(100):
+        rows = await gw.usage_rows(name)
+        if len(rows) >= count:
+            return rows
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no usage row for {name}")
+
+
+async def test_missing_usage_is_estimated_with_the_real_tokenizer(billing_gateway: LiveGateway) -> None:
+    from hubgate.metering.tokenizer import count_tokens_sync
+
+    name, secret = await _key(billing_gateway)
+    chunks = await _chat(billing_gateway, secret).chat.completions.create(
+        model="p-nousage", messages=[{"role": "user", "content": "hi there"}], stream=True,
+        stream_options={"include_usage": True},
+    )  # fmt: skip
+    text = "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
+    (row,) = await _wait_rows(billing_gateway, name)
+    assert row["estimated"] is True and row["status"] == 200
+    assert row["completion_tokens"] == count_tokens_sync(text, "no-usage") > 0
+    assert row["prompt_tokens"] > 0
+    assert row["cost_micros"] == row["prompt_tokens"] * 1000 + row["completion_tokens"] * 2000
+
+
+async def test_cut_off_stream_bills_only_what_was_delivered(billing_gateway: LiveGateway) -> None:
+    from hubgate.metering.tokenizer import count_tokens_sync
+
+    name, secret = await _key(billing_gateway)
+    chunks = await _chat(billing_gateway, secret).chat.completions.create(
+        model="p-slow", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    seen = ""
+    async for chunk in chunks:
+        seen += chunk.choices[0].delta.content or "" if chunk.choices else ""
+        if seen:
+            break
+    await chunks.close()
+    (row,) = await _wait_rows(billing_gateway, name)
+    assert row["status"] == 499 and row["estimated"] is True
+    # Only what reached the caller (a chunk or two of a 20-chunk answer) is billed.
+    assert 0 < row["completion_tokens"] <= count_tokens_sync(seen, "slow-stream") + 2
+    assert row["completion_tokens"] < 15
+
+
+async def test_stream_aborted_before_any_output_bills_nothing(billing_gateway: LiveGateway) -> None:
+    name, secret = await _key(billing_gateway)
+    client = billing_gateway.client(secret, timeout=0.3)
+    with pytest.raises(openai.APITimeoutError):
+        await client.chat.completions.create(
+            model="p-late", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+    (row,) = await _wait_rows(billing_gateway, name)
+    assert row["status"] == 499
+    assert (row["completion_tokens"], row["cost_micros"], row["estimated"]) == (0, 0, False)

@@ -95,6 +95,8 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            if gw.background:  # estimates still counting: their rows must not be lost
+                await asyncio.gather(*gw.background, return_exceptions=True)
             await usage.close()
             await gw.http.close()
             if redis is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ class Gateway:
     billing: Billing
     redis: object | None = None
     started_at: int = field(default_factory=lambda: int(time.time()))
+    background: set[asyncio.Task[None]] = field(default_factory=set)  # usage estimates in progress
 
     @property
     def max_body_bytes(self) -> int:

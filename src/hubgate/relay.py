@@ -10,6 +10,7 @@ a decoder/encoder pair, event by event.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -31,9 +32,12 @@ from hubgate.errors import (
 )
 from hubgate.formats import hub
 from hubgate.formats import openai as oa
-from hubgate.formats.registry import WireFormat, codec
+from hubgate.formats.registry import WireFormat, codec, stream_decoder
 from hubgate.gateway import MAX_ATTEMPTS, Gateway
+from hubgate.http.sse import parse_event
 from hubgate.http.state import REQUEST_ID
+from hubgate.metering.tokenizer import count_tokens
+from hubgate.metering.usage import DeliveredText, estimate_prompt_tokens, estimate_usage
 from hubgate.providers import provider_for
 from hubgate.providers.base import (
     Endpoint,
@@ -47,6 +51,7 @@ from hubgate.storage.keys import KeyRecord
 from hubgate.storage.usage import UsageRow
 
 CLIENT_CLOSED = 499  # the caller hung up before the answer was complete
+log = logging.getLogger("hubgate.relay")
 
 
 @dataclass
@@ -72,6 +77,11 @@ class Call:
     # how its answer becomes the caller's.
     hub_override: hub.Request | None = None
     answer_override: Callable[[hub.Response], dict[str, Any]] | None = None
+    # For estimating usage when the upstream reports none: whether an upstream
+    # answered at all, what reached the caller, and (OpenAI fast path) the raw events.
+    reached: bool = False
+    delivered: DeliveredText = field(default_factory=DeliveredText)
+    raw_events: list[bytes] = field(default_factory=list)
     _hub: hub.Request | None = field(default=None, repr=False)
 
     def encoder_options(self) -> dict[str, Any]:
@@ -129,6 +139,7 @@ async def relay(
     row = UsageRow(request_id=request[REQUEST_ID], endpoint=endpoint_name, status=0, stream=False)
     key: KeyRecord | None = None
     account: AccountRecord | None = None
+    call: Call | None = None
     try:
         key = await authenticate(gw, request)
         row.key_id, row.key_name = key.id, key.name
@@ -148,8 +159,14 @@ async def relay(
     finally:
         row.latency_ms = int((time.perf_counter() - started) * 1000)
         if key is not None:  # unauthenticated noise is not metered
-            gw.billing.charge(row, key, account)
-            gw.usage.record(row)
+            if call is not None and needs_estimate(call, row):
+                # Counting tokens is CPU work: done off the request's path, then recorded.
+                task = asyncio.create_task(_estimate_then_record(gw, row, key, account, call))
+                gw.background.add(task)
+                task.add_done_callback(gw.background.discard)
+            else:
+                gw.billing.charge(row, key, account)
+                gw.usage.record(row)
 
 
 def _eligible(call: Call, channel: Channel) -> bool:
@@ -216,12 +233,11 @@ async def _dispatch(
                     failure = err
                     continue
                 raise err
+            call.reached = True
             is_sse = resp.headers.get("content-type", "").startswith("text/event-stream")
             if call.stream and is_sse:
                 if not attempt.translated and call.fmt is WireFormat.OPENAI_CHAT:
-                    return await streaming.passthrough_openai(
-                        request, resp, row, not call.include_usage, started
-                    )
+                    return await streaming.passthrough_openai(request, call, resp, row, started)
                 return await streaming.relay_stream(request, call, attempt, resp, row, started)
             return await _json_back(call, attempt, resp, row)
         except UpstreamConnectError as exc:
@@ -311,9 +327,12 @@ async def _json_back(call: Call, attempt: Attempt, resp: UpstreamResponse, row: 
                 obj, raw = answer_obj, orjson.dumps(answer_obj)
         elif attempt.wire is WireFormat.OPENAI_CHAT and not attempt.translated:
             meter(row, oa.parse_usage(obj.get("usage")))
+            if row.prompt_tokens == row.completion_tokens == 0 and call.endpoint is Endpoint.CHAT:
+                call.delivered.add_response(codec(WireFormat.OPENAI_CHAT).decode_response(obj))
         else:
             answer = codec(attempt.wire).decode_response(obj)
             meter(row, answer.usage)
+            call.delivered.add_response(answer)
             if attempt.translated and call.answer_override is not None:
                 obj = call.answer_override(answer)
                 raw = orjson.dumps(obj)
@@ -339,3 +358,59 @@ def _responses_usage(usage: Any) -> hub.Usage | None:
         completion_tokens=int(usage.get("output_tokens") or 0),
         cached_tokens=int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
     )
+
+
+_ESTIMATED_ENDPOINTS = (Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.GENERATE)
+
+
+def needs_estimate(call: Call, row: UsageRow) -> bool:
+    """An upstream answered (fully or in part) but reported no usage."""
+    return (
+        call.reached
+        and call.endpoint in _ESTIMATED_ENDPOINTS
+        and row.prompt_tokens == 0
+        and row.completion_tokens == 0
+    )
+
+
+async def _estimate_then_record(
+    gw: Gateway, row: UsageRow, key: KeyRecord, account: AccountRecord | None, call: Call
+) -> None:
+    try:
+        if call.raw_events:  # the OpenAI fast path kept what it forwarded
+            decoder = stream_decoder(WireFormat.OPENAI_CHAT)
+            for raw in call.raw_events:
+                event = parse_event(raw)
+                if event is not None:
+                    for ev in decoder.feed(event):
+                        call.delivered.add(ev)
+        try:
+            prompt = await estimate_prompt_tokens(call.hub_request(), row.upstream_model)
+        except GatewayError:  # e.g. legacy completions, which have no hub form
+            prompt = await count_tokens(_body_text(call.body), row.upstream_model)
+        meter(row, await estimate_usage(prompt, call.delivered, model=row.upstream_model))
+        row.estimated = True
+    except Exception:
+        log.exception("usage estimate failed for request %s", row.request_id)
+    finally:
+        gw.billing.charge(row, key, account)
+        gw.usage.record(row)
+
+
+def _body_text(body: dict[str, Any]) -> str:
+    """Every string in a request body except its model name: a fallback for counting."""
+    out: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if k != "model":
+                    walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(body)
+    return "\n".join(out)

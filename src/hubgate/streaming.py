@@ -41,10 +41,13 @@ def _meter(row: UsageRow, usage: hub.Usage) -> None:
 
 
 async def passthrough_openai(
-    request: web.Request, resp: UpstreamResponse, row: UsageRow, strip_usage: bool, started: float
+    request: web.Request, call: Call, resp: UpstreamResponse, row: UsageRow, started: float
 ) -> web.StreamResponse:
     """OpenAI chat/completions to an OpenAI-format upstream: events forwarded as they
-    are, usage found by a byte scan, the injected usage chunk removed."""
+    are, usage found by a byte scan, the injected usage chunk removed. Until usage
+    shows up the forwarded events are kept, to estimate from if it never does."""
+    strip_usage = not call.include_usage
+    kept = call.raw_events
     out = _sse_response(request)
     splitter = EventSplitter()
     done = False
@@ -70,6 +73,8 @@ async def passthrough_openai(
                     await out.prepare(request)
                     row.ttfb_ms = int((time.perf_counter() - started) * 1000)
                 await out.write(b"".join(outgoing) if len(outgoing) > 1 else outgoing[0])
+                if row.completion_tokens == 0:
+                    kept += outgoing
             tail = splitter.flush()
             if not out.prepared:
                 await out.prepare(request)
@@ -182,6 +187,7 @@ async def relay_stream(
     def translate(events: list[hub.StreamEvent]) -> bytes:
         parts = []
         for ev in events:
+            call.delivered.add(ev)
             if isinstance(ev, hub.UsageUpdate):
                 _meter(row, ev.usage)
             elif isinstance(ev, hub.StreamError):
