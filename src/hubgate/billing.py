@@ -110,6 +110,7 @@ class Billing:
             completion_tokens=row.completion_tokens,
             cached_tokens=row.cached_tokens,
             cache_write_tokens=row.cache_write_tokens,
+            cache_write_1h_tokens=row.cache_write_1h_tokens,
             reasoning_tokens=row.reasoning_tokens,
         )
         if usage.total_tokens == 0:
@@ -126,7 +127,9 @@ class Billing:
         multiplier = self._groups.get(account.group, Decimal(1)) if account is not None else Decimal(1)
         if key.price_multiplier is not None:
             multiplier *= key.price_multiplier
-        row.cost_micros = cost_micros(usage, price, multiplier=multiplier)
+        row.cost_micros = cost_micros(
+            usage, price, multiplier=multiplier, cache_write_1h_tokens=usage.cache_write_1h_tokens
+        )
         if row.cost_micros:
             self.pending_keys[key.id] += row.cost_micros
             self.pending_accounts[row.account_id] += row.cost_micros

@@ -307,6 +307,7 @@ def meter(row: UsageRow, usage: hub.Usage | None) -> None:
         row.completion_tokens = usage.completion_tokens
         row.cached_tokens = usage.cached_tokens
         row.cache_write_tokens = usage.cache_write_tokens
+        row.cache_write_1h_tokens = usage.cache_write_1h_tokens
         row.reasoning_tokens = usage.reasoning_tokens
 
 

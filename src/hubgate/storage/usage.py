@@ -45,6 +45,7 @@ class UsageRow:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     estimated: bool = False
+    cache_write_1h_tokens: int = 0  # priced apart; part of cache_write_tokens (not a column)
 
 
 class UsageWriter:
@@ -113,7 +114,7 @@ class UsageWriter:
         async with self._flush_lock:
             while self._pending:
                 batch = self._pending[: self._batch_size]
-                rows = [asdict(r) for r in batch]
+                rows = [_columns(r) for r in batch]
                 async with self._engine.begin() as conn:
                     await conn.execute(insert(usage_logs), rows)
                     # The counters move in the same transaction as the rows that justify
@@ -132,6 +133,12 @@ class UsageWriter:
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
         await self.flush()
+
+
+def _columns(row: UsageRow) -> dict[str, Any]:
+    values = asdict(row)
+    del values["cache_write_1h_tokens"]
+    return values
 
 
 async def _move_counters(conn: AsyncConnection, batch: list[UsageRow]) -> None:

@@ -138,19 +138,21 @@ def usage_from_wire(usage: JSON) -> hub.Usage:
     write = _count(usage, "cache_creation_input_tokens")
     details = usage.get("output_tokens_details")
     thinking = _count(details, "thinking_tokens") if isinstance(details, dict) else 0
+    ttl = usage.get("cache_creation")
+    write_1h = min(write, _count(ttl, "ephemeral_1h_input_tokens")) if isinstance(ttl, dict) else 0
     return hub.Usage(
         prompt_tokens=_count(usage, "input_tokens") + read + write,
         completion_tokens=_count(usage, "output_tokens"),
         cached_tokens=read,
         cache_write_tokens=write,
+        cache_write_1h_tokens=write_1h,
         reasoning_tokens=thinking,
     )
 
 
 def usage_to_wire(usage: hub.Usage) -> JSON:
     """Hub usage -> Anthropic: `input_tokens` is what is left once cache reads and writes
-    are taken out (never negative). `cache_creation` (the TTL split) is omitted: the hub
-    does not know it."""
+    are taken out (never negative); `cache_creation` carries the 1-hour share of writes."""
     uncached = max(0, usage.prompt_tokens - usage.cached_tokens - usage.cache_write_tokens)
     wire: JSON = {
         "input_tokens": uncached,
@@ -158,6 +160,11 @@ def usage_to_wire(usage: hub.Usage) -> JSON:
         "cache_read_input_tokens": usage.cached_tokens,
         "output_tokens": usage.completion_tokens,
     }
+    if usage.cache_write_1h_tokens:
+        wire["cache_creation"] = {
+            "ephemeral_5m_input_tokens": usage.cache_write_tokens - usage.cache_write_1h_tokens,
+            "ephemeral_1h_input_tokens": usage.cache_write_1h_tokens,
+        }
     if usage.reasoning_tokens:
         wire["output_tokens_details"] = {"thinking_tokens": usage.reasoning_tokens}
     return wire
