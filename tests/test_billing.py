@@ -305,3 +305,12 @@ async def test_stream_aborted_before_any_output_bills_nothing(billing_gateway: L
     (row,) = await _wait_rows(billing_gateway, name)
     assert row["status"] == 499
     assert (row["completion_tokens"], row["cost_micros"], row["estimated"]) == (0, 0, False)
+
+
+async def test_key_ip_allow_list(billing_gateway: LiveGateway) -> None:
+    _, inside = await _key(billing_gateway, allowed_ips=["127.0.0.0/8"])
+    await _ask(_chat(billing_gateway, inside))
+    _, outside = await _key(billing_gateway, allowed_ips=["10.0.0.0/8", "2001:db8::/32"])
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        await _ask(_chat(billing_gateway, outside))
+    assert info.value.body["code"] == "ip_not_allowed"  # type: ignore[index]

@@ -111,7 +111,10 @@ class Attempt:
 
 
 async def authenticate(gw: Gateway, request: web.Request) -> KeyRecord:
-    return await gw.keys.authenticate(extract_key(request.headers, request.query))
+    key = await gw.keys.authenticate(extract_key(request.headers, request.query))
+    if not key.admits_ip(request.remote):
+        raise PermissionDenied("This API key may not be used from this address.", code="ip_not_allowed")
+    return key
 
 
 def route_for(gw: Gateway, key: KeyRecord, requested: str) -> Route:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,6 +67,18 @@ class KeyRecord:
 
     def allows(self, model: str) -> bool:
         return self.models is None or model in self.models
+
+    def admits_ip(self, address: str | None) -> bool:
+        """Whether a caller address is inside the key's allowed CIDR ranges (if it has any)."""
+        if self.allowed_ips is None:
+            return True
+        if not address:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in self.allowed_ips)
 
     def refusal(self, now: datetime) -> str | None:
         """Why this key may not be used right now, or None if it may."""
