@@ -31,6 +31,7 @@ async def billing_gateway(database_url: str, fake_openai: FakeOpenAI) -> AsyncIt
     config: dict[str, Any] = {
         "database_url": database_url,
         "usage_flush_interval_s": 0.05,
+        "cooldown_after_failures": 0,
         "channels": [
             {"name": "b-dead", "type": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1",
              "api_key": "sk-dead", "models": ["p-failover"], "priority": 5},

@@ -17,8 +17,10 @@ from hubgate.http.middleware import edge
 from hubgate.http.routes import add_routes
 from hubgate.http.state import GATEWAY
 from hubgate.metering.prices import price_from_settings
+from hubgate.observability.metrics import Metrics
 from hubgate.providers.http import HttpTransport
 from hubgate.routing.channels import Channel, ChannelTable
+from hubgate.routing.health import Health, HealthPolicy
 from hubgate.settings import Settings
 from hubgate.storage.accounts import AccountRepository
 from hubgate.storage.db import create_engine
@@ -84,10 +86,20 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
             responses=ResponseStore(engine),
             accounts=accounts,
             billing=billing,
+            health=Health(
+                HealthPolicy(
+                    failures_to_open=settings.cooldown_after_failures,
+                    base_cooldown_s=settings.cooldown_base_s,
+                    max_cooldown_s=settings.cooldown_max_s,
+                )
+            ),
             redis=redis,
+            metrics=Metrics.from_env(backlog=lambda: usage.pending),  # observability
         )
+        gw.health.on_cooldown = gw.metrics.cooldown  # observability
         app[GATEWAY] = gw
         usage.start()
+        gw.metrics.start()  # observability
         watcher = asyncio.create_task(gw.keys.watch(KEY_WATCH_INTERVAL_S), name="key-watch")
         try:
             yield
@@ -98,6 +110,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
             if gw.background:  # estimates still counting: their rows must not be lost
                 await asyncio.gather(*gw.background, return_exceptions=True)
             await usage.close()
+            await gw.metrics.close()  # observability
             await gw.http.close()
             if redis is not None:
                 await redis.aclose()

@@ -70,6 +70,14 @@ class Billing:
         self.pending_accounts: dict[int, int] = defaultdict(int)
         self._unpriced: set[str] = set()
 
+    def set_group(self, name: str, multiplier: Decimal) -> None:
+        """Price the group's accounts with `multiplier` from the next request on (admin API)."""
+        self._groups[name] = multiplier
+
+    def set_price(self, model: str, price: Price) -> None:
+        """Charge `model` at `price` from the next request on; wins over built-in and config prices."""
+        self._prices[model] = price
+
     def account_id(self, key: KeyRecord) -> int:
         return key.account_id if key.account_id is not None else self.default_account_id
 

@@ -32,9 +32,8 @@ async def test_channel(settings: ChannelSettings, model: str | None = None) -> C
     endpoint = Endpoint.EMBEDDINGS if "embed" in public else Endpoint.GENERATE
     provider = provider_for(channel.type)
     upstream_model = channel.upstream_model(public)
-    request = provider.build(
-        channel, endpoint, upstream_model, provider.test_body(channel, endpoint, upstream_model), stream=False
-    )
+    body = provider.test_body(channel, endpoint, upstream_model)
+    request = provider.build(channel, endpoint, upstream_model, body, stream=False, key=channel.next_key())
     http = HttpTransport(limit=1)
     started = time.perf_counter()
     status: int | None = None

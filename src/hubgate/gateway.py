@@ -10,15 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.auth import KeyCache
 from hubgate.billing import Billing
+from hubgate.observability.metrics import Metrics
 from hubgate.providers.http import HttpTransport
 from hubgate.routing.channels import ChannelTable
+from hubgate.routing.health import Health
 from hubgate.settings import Settings
 from hubgate.storage.accounts import AccountRepository
 from hubgate.storage.keys import KeyRepository
 from hubgate.storage.responses import ResponseStore
 from hubgate.storage.usage import UsageWriter
-
-MAX_ATTEMPTS = 3  # channels tried for one request before giving up
 
 
 @dataclass
@@ -33,9 +33,11 @@ class Gateway:
     responses: ResponseStore
     accounts: AccountRepository
     billing: Billing
+    health: Health
     redis: object | None = None
     started_at: int = field(default_factory=lambda: int(time.time()))
     background: set[asyncio.Task[None]] = field(default_factory=set)  # usage estimates in progress
+    metrics: Metrics = field(default_factory=Metrics)  # observability: Prometheus, fed by the relay
 
     @property
     def max_body_bytes(self) -> int:

@@ -33,7 +33,7 @@ from hubgate.errors import (
 from hubgate.formats import hub
 from hubgate.formats import openai as oa
 from hubgate.formats.registry import WireFormat, codec, stream_decoder
-from hubgate.gateway import MAX_ATTEMPTS, Gateway
+from hubgate.gateway import Gateway
 from hubgate.http.sse import parse_event
 from hubgate.http.state import REQUEST_ID
 from hubgate.metering.tokenizer import count_tokens
@@ -46,6 +46,7 @@ from hubgate.providers.base import (
     UpstreamResponse,
 )
 from hubgate.routing.channels import Channel, Route
+from hubgate.routing.health import Outcome
 from hubgate.storage.accounts import AccountRecord
 from hubgate.storage.keys import KeyRecord
 from hubgate.storage.usage import UsageRow
@@ -197,69 +198,113 @@ def _upstream_body(call: Call, attempt: Attempt) -> bytes:
     return orjson.dumps(payload)
 
 
+def _same_format(call: Call, wire: WireFormat) -> bool:
+    """Whether the body can pass through unchanged (but for the model) to this wire."""
+    if call.endpoint is Endpoint.EMBEDDINGS:
+        return relay_embeddings.family(wire) == relay_embeddings.family(call.fmt)
+    if call.endpoint is Endpoint.COMPACT:
+        return wire is WireFormat.OPENAI_RESPONSES
+    if call.endpoint in (Endpoint.COMPLETIONS, Endpoint.COUNT_TOKENS):
+        return True
+    return wire is call.fmt and (call.fmt is not WireFormat.GEMINI or call.gemini_sse or not call.stream)
+
+
 async def _dispatch(
     gw: Gateway, request: web.Request, call: Call, route: Route, row: UsageRow, started: float
 ) -> web.StreamResponse:
     from hubgate import streaming
 
     failure: GatewayError | None = None
-    candidates = [c for c in route.channels if _eligible(call, c)][:MAX_ATTEMPTS]
-    if not candidates:
+    eligible = [c for c in route.channels if _eligible(call, c)]
+    if not eligible:
         if call.fallback is not None:
             return await call.fallback()
         raise NotFound(f"No channel serves '{call.model}' for this endpoint.", param="model")
-    for number, channel in enumerate(candidates, 1):
-        row.attempts = number
-        last = number == len(candidates)
+    # Channels in priority/weight order, each at most once, skipping what is cooling
+    # down; at most max_attempts tries. A key the upstream refused (auth, balance) is
+    # set aside and the same channel is tried again with its next key.
+    attempts = 0
+    position = 0
+    while position < len(eligible) and attempts < gw.settings.max_attempts:
+        channel = eligible[position]
+        upstream_model = channel.upstream_model(route.model)
+        secret = gw.health.pick(channel.name, channel.keys_in_turn(), upstream_model)
+        if secret is None:
+            position += 1
+            continue
+        attempts += 1
+        row.attempts = attempts
         provider = provider_for(channel.type)
         wire = provider.wire_format(channel)
-        if call.endpoint is Endpoint.EMBEDDINGS:
-            same = relay_embeddings.family(wire) == relay_embeddings.family(call.fmt)
-        elif call.endpoint is Endpoint.COMPACT:
-            same = wire is WireFormat.OPENAI_RESPONSES
-        else:
-            same = call.endpoint in (Endpoint.COMPLETIONS, Endpoint.COUNT_TOKENS) or (
-                wire is call.fmt and (call.fmt is not WireFormat.GEMINI or call.gemini_sse or not call.stream)
-            )
+        same = _same_format(call, wire)
         endpoint = Endpoint.GENERATE if not same and call.endpoint in _GENERATING else call.endpoint
-        attempt = Attempt(channel, wire, channel.upstream_model(route.model), not same, "")
+        attempt = Attempt(channel, wire, upstream_model, not same, secret)
         body = _upstream_body(call, attempt)
-        upstream_req = provider.build(channel, endpoint, attempt.upstream_model, body, call.stream)
-        attempt.secret = upstream_req.secret
-        row.channel, row.upstream_model = channel.name, attempt.upstream_model
+        upstream_req = provider.build(channel, endpoint, upstream_model, body, call.stream, secret)
+        row.channel, row.upstream_model = channel.name, upstream_model
         resp: UpstreamResponse | None = None
         try:
             resp = await provider.transport(gw.http).send(upstream_req)
             if resp.status >= 400:
                 err = await upstream_error(resp, attempt)
-                if _retryable(resp.status) and not last:
+                outcome = _outcome(resp.status, err)
+                if outcome is not None:
+                    gw.health.record(channel.name, secret, upstream_model, outcome, _seconds(err.retry_after))
+                if outcome is not None and attempts < gw.settings.max_attempts:
                     failure = err
+                    if outcome is not Outcome.AUTH or not gw.health.enabled:
+                        position += 1
                     continue
                 raise err
+            gw.health.record(channel.name, secret, upstream_model, Outcome.OK)
             call.reached = True
             is_sse = resp.headers.get("content-type", "").startswith("text/event-stream")
             if call.stream and is_sse:
                 if not attempt.translated and call.fmt is WireFormat.OPENAI_CHAT:
-                    return await streaming.passthrough_openai(request, call, resp, row, started)
-                return await streaming.relay_stream(request, call, attempt, resp, row, started)
+                    answer = await streaming.passthrough_openai(request, call, resp, row, started)
+                else:
+                    answer = await streaming.relay_stream(request, call, attempt, resp, row, started)
+                if row.status in (502, 504):  # the stream broke after it started
+                    gw.health.record(channel.name, secret, upstream_model, Outcome.FAILED)
+                return answer
             return await _json_back(call, attempt, resp, row)
         except UpstreamConnectError as exc:
+            position += 1
+            gw.health.record(channel.name, secret, upstream_model, Outcome.FAILED)
             failure = Unavailable(f"The upstream for model '{call.model}' could not be reached: {exc}")
         except UpstreamReadTimeout as exc:
             if resp is not None:
                 resp.close()
-            raise UpstreamTimeout(
-                f"The upstream for model '{call.model}' did not answer in time: {exc}"
-            ) from exc
-    assert failure is not None
+            position += 1
+            gw.health.record(channel.name, secret, upstream_model, Outcome.FAILED)
+            failure = UpstreamTimeout(f"The upstream for model '{call.model}' did not answer in time: {exc}")
+    if failure is None:
+        raise Unavailable(
+            f"Every channel for model '{call.model}' is cooling down or disabled after upstream failures; "
+            "retry shortly."
+        )
     raise failure
 
 
+def _outcome(status: int, err: UpstreamHTTPError) -> Outcome | None:
+    """How an upstream error counts for health; None: the request itself was bad (no retry)."""
+    if status in (401, 402, 403) or err.code == "insufficient_quota":
+        return Outcome.AUTH
+    if status == 429:
+        return Outcome.THROTTLED
+    if status >= 500:
+        return Outcome.FAILED
+    return None
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 _GENERATING = (Endpoint.CHAT, Endpoint.GENERATE, Endpoint.COMPACT)
-
-
-def _retryable(status: int) -> bool:
-    return status == 429 or status >= 500
 
 
 async def upstream_error(resp: UpstreamResponse, attempt: Attempt) -> UpstreamHTTPError:

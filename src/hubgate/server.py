@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 from typing import Any
@@ -13,6 +14,8 @@ from aiohttp import web
 
 from hubgate.app import create_app
 from hubgate.bootstrap import BootstrapResult, apply_config
+from hubgate.observability.logging import LOG_FORMAT_ENV, configure_logging
+from hubgate.observability.multiprocess import shared_metrics_dir, worker_exited
 from hubgate.settings import Settings
 from hubgate.storage.db import create_engine
 
@@ -58,9 +61,8 @@ def banner(settings: Settings, host: str, port: int, result: BootstrapResult) ->
 
 def run_worker(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
     _use_uvloop()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # observability: text or JSON lines (HUBGATE_LOG_FORMAT until it is a setting)
+    configure_logging(settings.log_level, os.environ.get(LOG_FORMAT_ENV, "text"))
     web.run_app(
         create_app(settings, bootstrap=False),
         host=host,
@@ -74,12 +76,15 @@ def run_worker(settings: Settings, host: str, port: int, reuse_port: bool) -> No
 
 
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    if os.environ.get(LOG_FORMAT_ENV) == "json":  # observability: start-up lines are JSON too
+        configure_logging(settings.log_level, "json")
     result = asyncio.run(_prepare(settings))
     print(banner(settings, host, port, result), flush=True)
     if workers <= 1:
         run_worker(settings, host, port, reuse_port=False)
         return
     ctx = multiprocessing.get_context("spawn")
+    metrics_dir = shared_metrics_dir()  # observability: workers sum their metrics there; gone at exit
     procs = [
         ctx.Process(target=run_worker, args=(settings, host, port, True), name=f"hubgate-worker-{i}")
         for i in range(workers)
@@ -98,4 +103,5 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     for p in procs:
         p.join()
         codes.append(p.exitcode or 0)
+        worker_exited(p.pid, metrics_dir)  # observability
     sys.exit(max(codes))

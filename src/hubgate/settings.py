@@ -215,6 +215,10 @@ class Settings(_Frozen):
     log_level: str = "info"
     usage_flush_interval_s: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     usage_batch_size: int = Field(default=500, ge=1)
+    max_attempts: int = Field(default=3, ge=1, le=10)  # channels tried per request
+    cooldown_after_failures: int = Field(default=3, ge=0)  # 0: no cooldowns, no keys set aside
+    cooldown_base_s: float = Field(default=5.0, gt=0, allow_inf_nan=False)
+    cooldown_max_s: float = Field(default=300.0, gt=0, allow_inf_nan=False)
     key_cache_ttl_s: float = Field(default=30.0, ge=0, allow_inf_nan=False)
     channels: tuple[ChannelSettings, ...] = ()
     accounts: tuple[AccountSettings, ...] = ()

@@ -223,8 +223,8 @@ class Usage:
     completion_tokens: int = 0
     cached_tokens: int = 0  # cache reads, part of prompt_tokens
     cache_write_tokens: int = 0  # cache writes, part of prompt_tokens
-    cache_write_1h_tokens: int = 0  # of those, writes cached for an hour (priced apart by Anthropic)
     reasoning_tokens: int = 0  # part of completion_tokens
+    cache_write_1h_tokens: int = 0  # of the cache writes, those kept an hour (Anthropic prices them apart)
 
     @property
     def total_tokens(self) -> int:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from hubgate.admin import router as admin  # admin API + /v1/dashboard self-service
 from hubgate.http import anthropic_routes, gemini_routes, openai_routes, responses_routes
 from hubgate.http.openai_routes import json_response
 from hubgate.http.state import GATEWAY
+from hubgate.observability.endpoint import metrics_endpoint
 from hubgate.storage.db import ping
 
 __all__ = ["GATEWAY", "add_routes"]
@@ -40,9 +42,11 @@ async def readyz(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     r = app.router
+    admin.add_routes(app)  # /admin/* (SPEC §6) and /v1/dashboard/* (key self-service)
     for prefix in ("", "/api"):
         r.add_get(f"{prefix}/healthz", healthz)
         r.add_get(f"{prefix}/readyz", readyz)
+        r.add_get(f"{prefix}/metrics", metrics_endpoint)  # observability: Prometheus, unauthenticated
         # `/v1/...` is the documented form; the bare form serves clients whose base URL lacks /v1.
         for v in ("/v1", ""):
             r.add_post(f"{prefix}{v}/chat/completions", openai_routes.chat)

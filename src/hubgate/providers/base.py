@@ -83,7 +83,13 @@ class Provider(ABC):
 
     @abstractmethod
     def build(
-        self, channel: Channel, endpoint: Endpoint, upstream_model: str, body: bytes, stream: bool
+        self,
+        channel: Channel,
+        endpoint: Endpoint,
+        upstream_model: str,
+        body: bytes,
+        stream: bool,
+        key: str,
     ) -> UpstreamRequest: ...
 
     def transport(self, http: Transport) -> Transport:

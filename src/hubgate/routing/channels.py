@@ -52,6 +52,14 @@ class Channel:
             return ""
         return self.api_keys[next(self._turn) % len(self.api_keys)]
 
+    def keys_in_turn(self) -> list[str]:
+        """Every upstream key, starting with the one whose turn it is (then the
+        fallbacks when that one is set aside); [""] for keyless channels."""
+        if not self.api_keys:
+            return [""]
+        start = next(self._turn) % len(self.api_keys)
+        return [*self.api_keys[start:], *self.api_keys[:start]]
+
 
 @dataclass(frozen=True, slots=True)
 class Route:

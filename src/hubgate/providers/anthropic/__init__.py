@@ -16,9 +16,14 @@ class AnthropicProvider(Provider):
         return WireFormat.ANTHROPIC
 
     def build(
-        self, channel: Channel, endpoint: Endpoint, upstream_model: str, body: bytes, stream: bool
+        self,
+        channel: Channel,
+        endpoint: Endpoint,
+        upstream_model: str,
+        body: bytes,
+        stream: bool,
+        key: str,
     ) -> UpstreamRequest:
-        key = channel.next_key()
         headers = {
             "content-type": "application/json",
             "x-api-key": key,

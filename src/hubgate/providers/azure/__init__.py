@@ -16,9 +16,14 @@ class AzureProvider(Provider):
     upstream model name (after model_map) is the deployment name."""
 
     def build(
-        self, channel: Channel, endpoint: Endpoint, upstream_model: str, body: bytes, stream: bool
+        self,
+        channel: Channel,
+        endpoint: Endpoint,
+        upstream_model: str,
+        body: bytes,
+        stream: bool,
+        key: str,
     ) -> UpstreamRequest:
-        key = channel.next_key()
         version = channel.api_version or DEFAULT_API_VERSION
         url = (
             f"{channel.base_url}/openai/deployments/{quote(upstream_model, safe='')}/"

@@ -193,7 +193,13 @@ def _embeddings(body: dict[str, Any]) -> UpstreamResponse:
 
 class EchoProvider(Provider):
     def build(
-        self, channel: Channel, endpoint: Endpoint, upstream_model: str, body: bytes, stream: bool
+        self,
+        channel: Channel,
+        endpoint: Endpoint,
+        upstream_model: str,
+        body: bytes,
+        stream: bool,
+        key: str,
     ) -> UpstreamRequest:
         return UpstreamRequest(
             url=f"echo://{channel.name}/{generate_path(channel, endpoint)}",

@@ -18,9 +18,14 @@ class GeminiProvider(Provider):
         return WireFormat.GEMINI
 
     def build(
-        self, channel: Channel, endpoint: Endpoint, upstream_model: str, body: bytes, stream: bool
+        self,
+        channel: Channel,
+        endpoint: Endpoint,
+        upstream_model: str,
+        body: bytes,
+        stream: bool,
+        key: str,
     ) -> UpstreamRequest:
-        key = channel.next_key()
         model = quote(upstream_model.removeprefix("models/"), safe="")
         if endpoint is Endpoint.COUNT_TOKENS:
             action = "countTokens"

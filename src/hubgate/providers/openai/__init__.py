@@ -17,9 +17,14 @@ class OpenAIProvider(Provider):
     """`{base_url}/chat/completions` with a Bearer key; base_url ends in /v1."""
 
     def build(
-        self, channel: Channel, endpoint: Endpoint, upstream_model: str, body: bytes, stream: bool
+        self,
+        channel: Channel,
+        endpoint: Endpoint,
+        upstream_model: str,
+        body: bytes,
+        stream: bool,
+        key: str,
     ) -> UpstreamRequest:
-        key = channel.next_key()
         headers = {"content-type": "application/json", **channel.headers}
         if key:
             headers["authorization"] = f"Bearer {key}"

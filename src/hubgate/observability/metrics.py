@@ -1,0 +1,293 @@
+"""Prometheus metrics: one `Metrics` per process, fed one finished `UsageRow` per request.
+
+Every metric lives in the instance's own `CollectorRegistry` (nothing is registered
+in prometheus_client's global one). Label children are cached in plain dicts keyed
+by the raw row values, so `observe` costs a few dict lookups and counter increments.
+
+Multi-worker (`hubgate serve --workers N`): prometheus_client chooses where values
+live when it is imported. With PROMETHEUS_MULTIPROC_DIR set (the parent sets it,
+see `observability.multiprocess`), every worker writes its values to its own mmap
+files in that directory and `/metrics`, whichever worker answers, sums all of them
+through a `MultiProcessCollector`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+if TYPE_CHECKING:
+    from hubgate.storage.usage import UsageRow
+
+log = logging.getLogger("hubgate.metrics")
+
+MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE: Final = CONTENT_TYPE_PLAIN_0_0_4  # text/plain; version=0.0.4; charset=utf-8
+
+# 1 ms .. 120 s: cached answers and errors at the low end, long generations at the top.
+LATENCY_BUCKETS: Final = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0,
+)  # fmt: skip
+TOKEN_KINDS: Final = ("prompt", "completion", "cached", "cache_write", "reasoning")
+GAUGE_REFRESH_S: Final = 1.0  # multi-worker: how stale a worker's share of a gauge may get
+
+
+# What one request's labels resolve to: (endpoint, key, model, channel, status, stream).
+_Signature = tuple[str, str | None, str | None, str | None, int, bool]
+
+
+class _Series:
+    """The label children one request signature feeds, resolved once (conditional ones
+    on first use), so that observing a row is one dict lookup plus the increments."""
+
+    __slots__ = (
+        "attempts",
+        "channel",
+        "cost",
+        "duration",
+        "endpoint",
+        "failovers",
+        "model",
+        "requests",
+        "spend",
+        "tokens",
+        "ttfb",
+    )
+
+    def __init__(self, requests: Counter, duration: Histogram, sig: _Signature) -> None:
+        self.requests = requests
+        self.duration = duration
+        self.endpoint, key, model, channel = sig[0], sig[1] or "", sig[2] or "", sig[3] or ""
+        self.model, self.channel = model, channel
+        self.spend = (key, model, channel)
+        self.ttfb: Histogram | None = None
+        self.attempts: Counter | None = None
+        self.failovers: Counter | None = None
+        self.cost: Counter | None = None
+        self.tokens: list[Counter | None] = [None] * len(TOKEN_KINDS)
+
+
+class _CallbackGauge:
+    """A gauge read from a callback at scrape time (single-process mode)."""
+
+    def __init__(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._read = read
+
+    def describe(self) -> Iterable[Metric]:
+        return [GaugeMetricFamily(self._name, self._documentation)]
+
+    def collect(self) -> Iterable[Metric]:
+        return [GaugeMetricFamily(self._name, self._documentation, value=self._read())]
+
+
+def multiprocess_values() -> bool:
+    """Whether prometheus_client was imported in multiprocess mode (values in mmap files)."""
+    return bool(getattr(values.ValueClass, "_multiprocess", False))
+
+
+class Metrics:
+    """The gateway's Prometheus metrics.
+
+    `backlog` reports the usage rows waiting for the database. `multiprocess_dir`
+    turns on multi-worker aggregation; it must be the PROMETHEUS_MULTIPROC_DIR that
+    was set when prometheus_client was imported (`from_env` does this).
+    """
+
+    def __init__(
+        self, *, backlog: Callable[[], int] | None = None, multiprocess_dir: str | None = None
+    ) -> None:
+        if multiprocess_dir is not None and not multiprocess_values():
+            raise RuntimeError(
+                f"{MULTIPROC_ENV} must be set before prometheus_client is imported for multi-worker metrics"
+            )
+        self.multiprocess_dir = multiprocess_dir
+        self.registry = reg = CollectorRegistry()
+        self._requests = Counter(
+            "hubgate_requests",
+            "Metered requests, by API endpoint, public model, final channel and HTTP status "
+            "(status 499: the caller hung up).",
+            ("endpoint", "model", "channel", "status"),
+            registry=reg,
+        )
+        self._tokens = Counter(
+            "hubgate_tokens",
+            "Tokens by key, model, channel and kind (cached and cache_write are part of prompt, "
+            "reasoning is part of completion).",
+            ("key", "model", "channel", "kind"),
+            registry=reg,
+        )
+        self._cost = Counter(
+            "hubgate_cost_micros",
+            "Cost charged, in micro-dollars, by key, model and channel.",
+            ("key", "model", "channel"),
+            registry=reg,
+        )
+        self._attempts = Counter(
+            "hubgate_upstream_attempts",
+            "Upstream attempts, counted under the channel that made the request's last attempt.",
+            ("channel",),
+            registry=reg,
+        )
+        self._failovers = Counter(
+            "hubgate_failovers",
+            "Requests that needed more than one upstream attempt, by public model.",
+            ("model",),
+            registry=reg,
+        )
+        self._duration = Histogram(
+            "hubgate_request_duration_seconds",
+            "Time from the request's arrival to its last byte (a stream's end).",
+            ("endpoint", "stream"),
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self._ttfb = Histogram(
+            "hubgate_time_to_first_byte_seconds",
+            "Time from a streamed request's arrival to its first byte from upstream.",
+            ("endpoint",),
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self._rate_limited = Counter(
+            "hubgate_rate_limited",
+            "Requests refused by a rate limit, by key and limit.",
+            ("key", "limit"),
+            registry=reg,
+        )
+        self._cooldowns = Counter(
+            "hubgate_cooldowns",
+            "Times a channel was set aside after failures.",
+            ("channel",),
+            registry=reg,
+        )
+        backlog_doc = "Usage rows waiting to be written to the database."
+        self._backlog = backlog
+        self._backlog_gauge: Gauge | None = None
+        if backlog is not None and multiprocess_dir is not None:
+            # A callback cannot be read across processes: each worker stores its own
+            # value (refreshed by `start` and on scrape) and the collector sums the live ones.
+            self._backlog_gauge = Gauge(
+                "hubgate_usage_backlog_rows", backlog_doc, registry=reg, multiprocess_mode="livesum"
+            )
+        elif backlog is not None:
+            reg.register(_CallbackGauge("hubgate_usage_backlog_rows", backlog_doc, backlog))
+        if multiprocess_dir is not None:
+            self._exposed = CollectorRegistry()
+            MultiProcessCollector(self._exposed, path=multiprocess_dir)  # type: ignore[no-untyped-call]
+        else:
+            self._exposed = reg
+        self._refresher: asyncio.Task[None] | None = None
+        # Label children by the raw row values: no str() or label validation per call.
+        self._series: dict[_Signature, _Series] = {}
+
+    @classmethod
+    def from_env(cls, *, backlog: Callable[[], int] | None = None) -> Metrics:
+        """Multi-worker aggregation when PROMETHEUS_MULTIPROC_DIR is set, else this process alone."""
+        return cls(backlog=backlog, multiprocess_dir=os.environ.get(MULTIPROC_ENV) or None)
+
+    def observe(self, row: UsageRow) -> None:
+        """Count one finished request. Never raises: it runs in the relay's `finally`."""
+        try:
+            self._observe(row)
+        except Exception:
+            log.exception("metrics: could not observe request %s", row.request_id)
+
+    def _observe(self, row: UsageRow) -> None:
+        sig = (row.endpoint, row.key_name, row.model, row.channel, row.status, row.stream)
+        series = self._series.get(sig)
+        if series is None:
+            series = self._series[sig] = self._resolve(sig)
+        series.requests.inc()
+        series.duration.observe(row.latency_ms / 1000)
+        if row.ttfb_ms is not None:
+            if series.ttfb is None:
+                series.ttfb = self._ttfb.labels(series.endpoint)
+            series.ttfb.observe(row.ttfb_ms / 1000)
+        attempts = row.attempts
+        if attempts > 0:
+            if series.attempts is None:
+                series.attempts = self._attempts.labels(series.channel)
+            series.attempts.inc(attempts)
+            if attempts > 1:
+                if series.failovers is None:
+                    series.failovers = self._failovers.labels(series.model)
+                series.failovers.inc()
+        counts = (
+            row.prompt_tokens,
+            row.completion_tokens,
+            row.cached_tokens,
+            row.cache_write_tokens,
+            row.reasoning_tokens,
+        )
+        if max(counts) > 0:
+            tokens = series.tokens
+            for i, n in enumerate(counts):
+                if n > 0:
+                    counter = tokens[i]
+                    if counter is None:
+                        counter = tokens[i] = self._tokens.labels(*series.spend, TOKEN_KINDS[i])
+                    counter.inc(n)
+        if row.cost_micros > 0:
+            if series.cost is None:
+                series.cost = self._cost.labels(*series.spend)
+            series.cost.inc(row.cost_micros)
+
+    def _resolve(self, sig: _Signature) -> _Series:
+        endpoint, _, model, channel, status, stream = sig
+        # Status 0: the request ended in an unexpected exception, which the edge answers with 500.
+        requests = self._requests.labels(endpoint, model or "", channel or "", str(status or 500))
+        duration = self._duration.labels(endpoint, "true" if stream else "false")
+        return _Series(requests, duration, sig)
+
+    def rate_limited(self, key: str, limit: str) -> None:
+        """Count a request refused by one of a key's limits (e.g. limit="rpm")."""
+        self._rate_limited.labels(key, limit).inc()
+
+    def cooldown(self, channel: str) -> None:
+        """Count a channel being set aside after failures."""
+        self._cooldowns.labels(channel).inc()
+
+    def refresh(self) -> None:
+        """Store this worker's current gauge values (multi-worker mode; a no-op otherwise)."""
+        if self._backlog_gauge is not None and self._backlog is not None:
+            self._backlog_gauge.set(self._backlog())
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition (format 0.0.4) of every worker's metrics."""
+        self.refresh()
+        return generate_latest(self._exposed)
+
+    def start(self) -> None:
+        """Multi-worker mode: keep this worker's gauges fresh between scrapes of other workers."""
+        if self._backlog_gauge is not None and self._refresher is None:
+            self._refresher = asyncio.create_task(self._refresh_forever(), name="metrics-refresh")
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            try:
+                self.refresh()
+            except Exception:
+                log.exception("metrics: gauge refresh failed")
+            await asyncio.sleep(GAUGE_REFRESH_S)
+
+    async def close(self) -> None:
+        """Stop refreshing; a worker's gauges leave the sum when it stops."""
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+            self._refresher = None
+        if self.multiprocess_dir is not None:
+            mark_process_dead(os.getpid(), self.multiprocess_dir)  # type: ignore[no-untyped-call]

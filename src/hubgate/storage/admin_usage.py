@@ -1,0 +1,156 @@
+"""Usage reports: spend, tokens, requests and errors grouped by key, model, channel and day,
+and the raw usage rows, newest first.
+
+Days are UTC calendar days on both backends: SQLite stores UTC text (`date()` cuts
+it), PostgreSQL converts the timestamptz to UTC before cutting, whatever the
+session's TimeZone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, literal_column, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hubgate.storage.keys import as_utc
+from hubgate.storage.tables import usage_logs
+
+GROUP_FIELDS = ("key", "model", "channel", "day")
+_SUMS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_micros",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageFilter:
+    """Which usage rows a report covers; None means any."""
+
+    key: str | None = None
+    model: str | None = None
+    channel: str | None = None
+    status: int | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+
+
+@dataclass(frozen=True, slots=True)
+class UsageGroup:
+    """One group of a report; the fields not grouped by are None."""
+
+    key: str | None
+    model: str | None
+    channel: str | None
+    day: str | None  # YYYY-MM-DD, UTC
+    requests: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    cost_micros: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite compares timestamps as UTC text, so a bound value must be UTC too.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _day(dialect: str) -> ColumnElement[Any]:
+    created = usage_logs.c.created_at
+    if dialect == "postgresql":
+        # Literal columns, not bound parameters: GROUP BY must repeat the exact expression.
+        utc = func.timezone(literal_column("'UTC'"), created)
+        return func.to_char(utc, literal_column("'YYYY-MM-DD'"))
+    return func.date(created)
+
+
+def _where(query: Any, flt: UsageFilter) -> Any:
+    t = usage_logs.c
+    if flt.key is not None:
+        query = query.where(t.key_name == flt.key)
+    if flt.model is not None:
+        query = query.where(t.model == flt.model)
+    if flt.channel is not None:
+        query = query.where(t.channel == flt.channel)
+    if flt.status is not None:
+        query = query.where(t.status == flt.status)
+    if flt.since is not None:
+        query = query.where(t.created_at >= _utc(flt.since))
+    if flt.until is not None:
+        query = query.where(t.created_at < _utc(flt.until))
+    return query
+
+
+def _measures() -> list[ColumnElement[Any]]:
+    t = usage_logs.c
+    return [
+        func.count().label("requests"),
+        func.coalesce(func.sum(case((t.status >= 400, 1), else_=0)), 0).label("errors"),
+        *(func.coalesce(func.sum(t[name]), 0).label(name) for name in _SUMS),
+    ]
+
+
+def _group(row: Any, grouped: Sequence[str]) -> UsageGroup:
+    m = row._mapping
+    day = m.get("day") if "day" in grouped else None
+    return UsageGroup(
+        key=m["key"] if "key" in grouped else None,
+        model=m["model"] if "model" in grouped else None,
+        channel=m["channel"] if "channel" in grouped else None,
+        day=str(day) if day is not None else None,
+        requests=int(m["requests"]),
+        errors=int(m["errors"]),
+        **{name: int(m[name]) for name in _SUMS},
+    )
+
+
+async def aggregate(
+    engine: AsyncEngine, group_by: Sequence[str], flt: UsageFilter, *, limit: int = 10_000
+) -> tuple[list[UsageGroup], UsageGroup]:
+    """The groups (ordered by the grouping fields) and the totals over every matching row."""
+    unknown = [g for g in group_by if g not in GROUP_FIELDS]
+    if unknown:
+        raise ValueError(f"cannot group by {', '.join(unknown)}")
+    t = usage_logs.c
+    columns = {"key": t.key_name, "model": t.model, "channel": t.channel, "day": _day(engine.dialect.name)}
+    keys = [columns[g] for g in group_by]
+    query = _where(select(*(c.label(g) for c, g in zip(keys, group_by, strict=True)), *_measures()), flt)
+    if keys:
+        query = query.group_by(*keys).order_by(*(k.asc().nulls_last() for k in keys)).limit(limit)
+    totals_query = _where(select(*_measures()), flt)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all() if keys else []
+        totals = (await conn.execute(totals_query)).one()
+    return [_group(r, group_by) for r in rows], _group(totals, ())
+
+
+async def logs_page(
+    engine: AsyncEngine, flt: UsageFilter, *, limit: int, cursor: int | None = None
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Usage rows newest first, keyset-paged by id; returns the rows and the next cursor."""
+    t = usage_logs.c
+    query = _where(select(usage_logs), flt).order_by(t.id.desc()).limit(limit + 1)
+    if cursor is not None:
+        query = query.where(t.id < cursor)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    out = []
+    for r in rows[:limit]:
+        row = {str(k): v for k, v in r._mapping.items()}  # keys are quoted_name, a str subclass
+        row["created_at"] = as_utc(row["created_at"])
+        out.append(row)
+    return out, (int(out[-1]["id"]) if len(rows) > limit else None)
