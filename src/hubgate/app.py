@@ -13,14 +13,16 @@ from hubgate.auth import KeyCache
 from hubgate.billing import AccountCache, Billing
 from hubgate.bootstrap import apply_config
 from hubgate.gateway import Gateway
+from hubgate.http.client_ip import networks
 from hubgate.http.middleware import edge
 from hubgate.http.routes import add_routes
-from hubgate.http.state import GATEWAY
+from hubgate.http.state import GATEWAY, RATE_HEADERS
 from hubgate.metering.prices import price_from_settings
 from hubgate.observability.metrics import Metrics
 from hubgate.providers.http import HttpTransport
 from hubgate.routing.channels import Channel, ChannelTable
 from hubgate.routing.health import Health, HealthPolicy
+from hubgate.routing.limits import Limiter, LocalStore, RedisStore
 from hubgate.settings import Settings
 from hubgate.storage.accounts import AccountRepository
 from hubgate.storage.db import create_engine
@@ -33,6 +35,13 @@ log = logging.getLogger("hubgate")
 KEY_WATCH_INTERVAL_S = 1.0
 
 
+async def _rate_limit_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer to a key with limits carries its x-ratelimit-* headers."""
+    headers = request.get(RATE_HEADERS)
+    if headers:
+        response.headers.update(headers)
+
+
 def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application:
     """The gateway as an aiohttp application.
 
@@ -40,6 +49,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
     multi-worker server does that once in the parent and passes False.
     """
     app = web.Application(middlewares=[edge], client_max_size=int(settings.max_body_mb * 1024 * 1024))
+    app.on_response_prepare.append(_rate_limit_headers)
     add_routes(app)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
@@ -86,6 +96,10 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
             responses=ResponseStore(engine),
             accounts=accounts,
             billing=billing,
+            limiter=Limiter(
+                RedisStore(redis, prefix=f"{settings.redis_prefix}rl:") if redis is not None else LocalStore()
+            ),
+            trusted_proxies=networks(settings.trusted_proxies),
             health=Health(
                 HealthPolicy(
                     failures_to_open=settings.cooldown_after_failures,
@@ -97,6 +111,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
             metrics=Metrics.from_env(backlog=lambda: usage.pending),  # observability
         )
         gw.health.on_cooldown = gw.metrics.cooldown  # observability
+        gw.limiter.on_refusal = gw.metrics.rate_limited  # observability
         app[GATEWAY] = gw
         usage.start()
         gw.metrics.start()  # observability

@@ -27,6 +27,8 @@ def _key_fields(k: KeySettings) -> dict[str, object]:
         "models": list(k.models) if k.models is not None else None,
         "budget_micros": usd_to_micros(k.budget_usd) if k.budget_usd is not None else None,
         "budget_period": k.budget_period,
+        "max_concurrency": k.max_concurrency,
+        "allowed_ips": list(k.allowed_ips) if k.allowed_ips is not None else None,
         "price_multiplier": k.price_multiplier,
         "rpm": k.rpm,
         "tpm": k.tpm,

@@ -91,13 +91,14 @@ class RateLimited(GatewayError):
     openai_type = "rate_limit_error"
     code = "rate_limit_exceeded"
 
-    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+    def __init__(self, message: str, *, retry_after: int = 1, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self._headers = headers or {}
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"retry-after": str(self.retry_after)}
+        return {**self._headers, "retry-after": str(self.retry_after)}
 
 
 class UpstreamFailure(GatewayError):

@@ -10,10 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.auth import KeyCache
 from hubgate.billing import Billing
+from hubgate.http.client_ip import Network
 from hubgate.observability.metrics import Metrics
 from hubgate.providers.http import HttpTransport
 from hubgate.routing.channels import ChannelTable
 from hubgate.routing.health import Health
+from hubgate.routing.limits import Limiter
 from hubgate.settings import Settings
 from hubgate.storage.accounts import AccountRepository
 from hubgate.storage.keys import KeyRepository
@@ -34,6 +36,8 @@ class Gateway:
     accounts: AccountRepository
     billing: Billing
     health: Health
+    limiter: Limiter
+    trusted_proxies: tuple[Network, ...] = ()
     redis: object | None = None
     started_at: int = field(default_factory=lambda: int(time.time()))
     background: set[asyncio.Task[None]] = field(default_factory=set)  # usage estimates in progress

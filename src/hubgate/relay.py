@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,8 +34,9 @@ from hubgate.formats import hub
 from hubgate.formats import openai as oa
 from hubgate.formats.registry import WireFormat, codec, stream_decoder
 from hubgate.gateway import Gateway
+from hubgate.http.client_ip import client_ip
 from hubgate.http.sse import parse_event
-from hubgate.http.state import REQUEST_ID
+from hubgate.http.state import CLIENT_IP, RATE_HEADERS, REQUEST_ID
 from hubgate.metering.tokenizer import count_tokens
 from hubgate.metering.usage import DeliveredText, estimate_prompt_tokens, estimate_usage
 from hubgate.providers import provider_for
@@ -47,6 +48,7 @@ from hubgate.providers.base import (
 )
 from hubgate.routing.channels import Channel, Route
 from hubgate.routing.health import Outcome
+from hubgate.routing.limits import Admission
 from hubgate.storage.accounts import AccountRecord
 from hubgate.storage.keys import KeyRecord
 from hubgate.storage.usage import UsageRow
@@ -113,7 +115,7 @@ class Attempt:
 
 async def authenticate(gw: Gateway, request: web.Request) -> KeyRecord:
     key = await gw.keys.authenticate(extract_key(request.headers, request.query))
-    if not key.admits_ip(request.remote):
+    if not key.admits_ip(request.get(CLIENT_IP) or client_ip(request, gw.trusted_proxies)):
         raise PermissionDenied("This API key may not be used from this address.", code="ip_not_allowed")
     return key
 
@@ -144,10 +146,14 @@ async def relay(
     key: KeyRecord | None = None
     account: AccountRecord | None = None
     call: Call | None = None
+    admission: Admission | None = None
     try:
         key = await authenticate(gw, request)
         row.key_id, row.key_name = key.id, key.name
         account = await gw.billing.admit(key)
+        if key.rpm is not None or key.tpm is not None or key.max_concurrency is not None:
+            admission = await gw.limiter.admit(key)
+            request[RATE_HEADERS] = admission.headers
         call = await prepare(key)
         row.model, row.stream = call.model, call.stream
         route = route_for(gw, key, call.model)
@@ -165,12 +171,14 @@ async def relay(
         if key is not None:  # unauthenticated noise is not metered
             if call is not None and needs_estimate(call, row):
                 # Counting tokens is CPU work: done off the request's path, then recorded.
-                task = asyncio.create_task(_estimate_then_record(gw, row, key, account, call))
-                gw.background.add(task)
-                task.add_done_callback(gw.background.discard)
+                _background(gw, _estimate_then_record(gw, row, key, account, call, admission))
             else:
                 gw.billing.charge(row, key, account)
                 gw.usage.record(row)
+                if admission is not None:
+                    _background(
+                        gw, gw.limiter.finish(key, admission, row.prompt_tokens + row.completion_tokens)
+                    )
 
 
 def _eligible(call: Call, channel: Channel) -> bool:
@@ -422,8 +430,20 @@ def needs_estimate(call: Call, row: UsageRow) -> bool:
     )
 
 
+def _background(gw: Gateway, work: Coroutine[Any, Any, None]) -> None:
+    """Book-keeping after the answer: tracked so a graceful shutdown waits for it."""
+    task = asyncio.create_task(work)
+    gw.background.add(task)
+    task.add_done_callback(gw.background.discard)
+
+
 async def _estimate_then_record(
-    gw: Gateway, row: UsageRow, key: KeyRecord, account: AccountRecord | None, call: Call
+    gw: Gateway,
+    row: UsageRow,
+    key: KeyRecord,
+    account: AccountRecord | None,
+    call: Call,
+    admission: Admission | None,
 ) -> None:
     try:
         if call.raw_events:  # the OpenAI fast path kept what it forwarded
@@ -444,6 +464,8 @@ async def _estimate_then_record(
     finally:
         gw.billing.charge(row, key, account)
         gw.usage.record(row)
+        if admission is not None:
+            await gw.limiter.finish(key, admission, row.prompt_tokens + row.completion_tokens)
 
 
 def _body_text(body: dict[str, Any]) -> str:

@@ -5,6 +5,7 @@ literal `$`); every top-level scalar can be overridden by `HUBGATE_<NAME>`, and 
 wins. Every problem is reported at once as `path: message`, e.g. `channels[1].weight: ...`.
 """
 
+import ipaddress
 import os
 import re
 from collections.abc import Hashable, Iterator, Mapping
@@ -41,7 +42,7 @@ _SQLITE, _POSTGRES = "sqlite+aiosqlite://", "postgresql+asyncpg://"
 _DATABASE_SCHEMES = {_SQLITE: _SQLITE, "sqlite://": _SQLITE, _POSTGRES: _POSTGRES}
 _DATABASE_SCHEMES |= {"postgresql://": _POSTGRES, "postgres://": _POSTGRES}
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
-_SECTIONS = frozenset({"channels", "accounts", "groups", "keys", "pricing"})
+_SECTIONS = frozenset({"channels", "accounts", "groups", "keys", "pricing", "trusted_proxies"})
 _SKIP_REFERENCES = "hubgate.skip_references"  # validation context flag: parse_settings checks them itself
 _VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?")
 _PLAIN_KEY = re.compile(r"[A-Za-z_][\w-]*")
@@ -183,7 +184,16 @@ class KeySettings(_Frozen):
     price_multiplier: Money | None = None  # on top of the account group's multiplier
     rpm: int | None = Field(default=None, ge=1)
     tpm: int | None = Field(default=None, ge=1)
+    max_concurrency: int | None = Field(default=None, ge=1)
+    allowed_ips: tuple[str, ...] | None = None  # CIDR ranges the key may be used from
     expires_at: datetime | None = None
+
+    @field_validator("allowed_ips")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for cidr in value or ():
+            ipaddress.ip_network(cidr, strict=False)  # ValueError names the bad range
+        return value
 
     @field_validator("expires_at")
     @classmethod
@@ -219,6 +229,10 @@ class Settings(_Frozen):
     cooldown_after_failures: int = Field(default=3, ge=0)  # 0: no cooldowns, no keys set aside
     cooldown_base_s: float = Field(default=5.0, gt=0, allow_inf_nan=False)
     cooldown_max_s: float = Field(default=300.0, gt=0, allow_inf_nan=False)
+    ip_rate_limit_rpm: int | None = Field(default=None, ge=1)  # per client address, whole API
+    ip_rate_limit_burst: int = Field(default=20, ge=1)
+    trusted_proxies: tuple[str, ...] = ()  # CIDRs whose X-Forwarded-For is believed
+    redis_prefix: str = "hubgate:"  # namespace of every Redis key (several gateways may share a Redis)
     key_cache_ttl_s: float = Field(default=30.0, ge=0, allow_inf_nan=False)
     channels: tuple[ChannelSettings, ...] = ()
     accounts: tuple[AccountSettings, ...] = ()

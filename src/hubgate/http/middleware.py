@@ -9,7 +9,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from hubgate.errors import Family, GatewayError, InvalidRequest, NotFound, error_body
-from hubgate.http.state import REQUEST_ID
+from hubgate.http.client_ip import client_ip
+from hubgate.http.state import CLIENT_IP, GATEWAY, REQUEST_ID
+from hubgate.observability.logging import bind_request_id
 
 log = logging.getLogger("hubgate.http")
 
@@ -44,11 +46,29 @@ def _from_http_exception(exc: web.HTTPException, request: web.Request) -> Gatewa
     return err
 
 
+_UNLIMITED_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/api/healthz", "/api/readyz", "/api/metrics"}
+)
+
+
+async def _limit_client(request: web.Request) -> None:
+    """The optional per-client-address limit for the whole API (429 when over)."""
+    gw = request.app[GATEWAY]
+    rpm = gw.settings.ip_rate_limit_rpm
+    if rpm is None or request.path in _UNLIMITED_PATHS:
+        return
+    address = client_ip(request, gw.trusted_proxies) or "unknown"
+    request[CLIENT_IP] = address
+    await gw.limiter.admit_ip(address, rpm, gw.settings.ip_rate_limit_burst)
+
+
 @web.middleware
 async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = os.urandom(12).hex()
     request[REQUEST_ID] = request_id
+    bind_request_id(request_id)  # log lines of this request carry its id
     try:
+        await _limit_client(request)
         resp = await handler(request)
     except GatewayError as err:
         return error_response(err, family_for_path(request.path), request_id)

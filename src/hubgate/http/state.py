@@ -8,3 +8,5 @@ from hubgate.gateway import Gateway
 
 GATEWAY = web.AppKey("gateway", Gateway)
 REQUEST_ID = web.RequestKey("request_id", str)
+RATE_HEADERS = web.RequestKey("rate_headers", dict)  # x-ratelimit-* for the answer
+CLIENT_IP = web.RequestKey("client_ip", str)

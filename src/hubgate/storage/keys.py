@@ -64,6 +64,7 @@ class KeyRecord:
     period_started_at: datetime | None = None
     price_multiplier: Decimal | None = None
     allowed_ips: tuple[str, ...] | None = None
+    max_concurrency: int | None = None
 
     def allows(self, model: str) -> bool:
         return self.models is None or model in self.models
@@ -111,6 +112,7 @@ def _record(row: Any) -> KeyRecord:
         period_started_at=as_utc(row.period_started_at),
         price_multiplier=Decimal(row.price_multiplier) if row.price_multiplier is not None else None,
         allowed_ips=tuple(row.allowed_ips) if row.allowed_ips is not None else None,
+        max_concurrency=row.max_concurrency,
     )
 
 
@@ -153,6 +155,7 @@ class KeyRepository:
         budget_period: str | None = None,
         price_multiplier: Decimal | None = None,
         allowed_ips: list[str] | None = None,
+        max_concurrency: int | None = None,
     ) -> tuple[KeyRecord, str]:
         """Create a key; returns the record and the secret, which is never stored."""
         secret = secret or new_secret()
@@ -178,6 +181,7 @@ class KeyRepository:
             "period_started_at": None,
             "price_multiplier": price_multiplier,
             "allowed_ips": allowed_ips,
+            "max_concurrency": max_concurrency,
         }
         async with self._engine.begin() as conn:
             exists = (await conn.execute(select(api_keys.c.id).where(api_keys.c.name == name))).first()

@@ -46,6 +46,7 @@ api_keys = Table(
     Column("period_started_at", DateTime(timezone=True), nullable=True),
     Column("price_multiplier", Numeric(12, 6), nullable=True),
     Column("allowed_ips", JSON, nullable=True),
+    Column("max_concurrency", Integer, nullable=True),
 )
 
 channels = Table(

@@ -1,0 +1,266 @@
+"""Per-key rpm / tpm / concurrency limits and the per-client-IP limit.
+
+Requests and tokens per minute use a sliding-window counter: the previous minute's
+count weighted by how much of it still overlaps the last 60 s, plus this minute's.
+Tokens are added when a request's usage is known, so a key may finish requests
+already admitted but starts no new one over its tpm. The per-IP limit is a token
+bucket (a steady rate with a burst allowance).
+
+Two stores behind one interface: in-process (the default) and Redis, where every
+check is one atomic Lua script so all replicas share the counters.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from hubgate.errors import RateLimited
+from hubgate.storage.keys import KeyRecord
+
+WINDOW_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    current: int  # index of the current minute
+    overlap: float  # share of the previous minute still inside the last 60 s
+
+    @classmethod
+    def at(cls, now: float) -> Window:
+        return cls(int(now // WINDOW_S), 1.0 - (now % WINDOW_S) / WINDOW_S)
+
+
+def _retry_after(prev: float, cur: float, cost: float, limit: float, now: float) -> int:
+    """Seconds until prev*overlap + cur + cost fits under limit."""
+    into = now % WINDOW_S
+    if cur + cost > limit or prev <= 0:
+        return max(1, math.ceil(WINDOW_S - into))
+    needed_overlap = (limit - cost - cur) / prev  # overlap must fall to this
+    wait = (1.0 - needed_overlap) * WINDOW_S - into
+    return max(1, math.ceil(wait))
+
+
+class Store(Protocol):
+    async def window_take(self, name: str, limit: int, cost: int, now: float) -> tuple[bool, float, int]:
+        """Check `cost` against the sliding window and take it if it fits: (ok, used, retry_after)."""
+
+    async def window_add(self, name: str, amount: int, now: float) -> None: ...
+
+    async def bucket_take(self, name: str, rate_per_s: float, burst: int, now: float) -> tuple[bool, int]:
+        """Take one token from a bucket: (ok, retry_after)."""
+
+    async def concurrency(self, name: str, delta: int, limit: int | None) -> bool:
+        """Add delta (+1 to enter, -1 to leave); entering fails over `limit`."""
+
+
+class LocalStore:
+    """Counters in this process: exact for one process, per-process with several."""
+
+    def __init__(self) -> None:
+        self._windows: dict[tuple[str, int], float] = defaultdict(float)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._running: dict[str, int] = defaultdict(int)
+
+    def _used(self, name: str, w: Window) -> tuple[float, float]:
+        return self._windows.get((name, w.current - 1), 0.0), self._windows.get((name, w.current), 0.0)
+
+    def _trim(self, w: Window) -> None:
+        if len(self._windows) > 50_000:
+            for key in [k for k in self._windows if k[1] < w.current - 1]:
+                del self._windows[key]
+
+    async def window_take(self, name: str, limit: int, cost: int, now: float) -> tuple[bool, float, int]:
+        w = Window.at(now)
+        prev, cur = self._used(name, w)
+        used = prev * w.overlap + cur
+        if used + cost > limit:
+            return False, used, _retry_after(prev, cur, cost, limit, now)
+        if cost:
+            self._windows[(name, w.current)] = cur + cost
+            self._trim(w)
+        return True, used + cost, 0
+
+    async def window_add(self, name: str, amount: int, now: float) -> None:
+        self._windows[(name, Window.at(now).current)] += amount
+
+    async def bucket_take(self, name: str, rate_per_s: float, burst: int, now: float) -> tuple[bool, int]:
+        tokens, last = self._buckets.get(name, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - last) * rate_per_s)
+        if tokens < 1.0:
+            self._buckets[name] = (tokens, now)
+            return False, max(1, math.ceil((1.0 - tokens) / rate_per_s))
+        self._buckets[name] = (tokens - 1.0, now)
+        if len(self._buckets) > 100_000:
+            self._buckets.clear()
+        return True, 0
+
+    async def concurrency(self, name: str, delta: int, limit: int | None) -> bool:
+        if delta > 0 and limit is not None and self._running[name] >= limit:
+            return False
+        self._running[name] += delta
+        if self._running[name] <= 0:
+            del self._running[name]
+        return True
+
+
+_WINDOW_TAKE = """
+local prev = tonumber(redis.call('GET', KEYS[1]) or '0')
+local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
+local used = prev * tonumber(ARGV[1]) + cur
+local cost = tonumber(ARGV[2])
+if used + cost > tonumber(ARGV[3]) then
+  return {0, tostring(used), tostring(prev), tostring(cur)}
+end
+if cost > 0 then
+  redis.call('INCRBY', KEYS[2], cost)
+  redis.call('EXPIRE', KEYS[2], 180)
+end
+return {1, tostring(used + cost), tostring(prev), tostring(cur)}
+"""
+
+_BUCKET_TAKE = """
+local state = redis.call('HMGET', KEYS[1], 't', 'at')
+local now = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local tokens = tonumber(state[1] or ARGV[3])
+local at = tonumber(state[2] or ARGV[1])
+tokens = math.min(burst, tokens + (now - at) * rate)
+local ok = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  ok = 1
+end
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 'at', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 60)
+return {ok, tostring(tokens)}
+"""
+
+_ENTER = """
+local n = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], 900)
+if tonumber(ARGV[1]) >= 0 and n > tonumber(ARGV[1]) then
+  redis.call('DECR', KEYS[1])
+  return 0
+end
+return 1
+"""
+
+
+class RedisStore:
+    """The same counters in Redis, each check one atomic script: shared by all replicas."""
+
+    def __init__(self, redis: Any, prefix: str = "hubgate:rl:") -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._window = redis.register_script(_WINDOW_TAKE)
+        self._bucket = redis.register_script(_BUCKET_TAKE)
+        self._enter = redis.register_script(_ENTER)
+
+    def _keys(self, name: str, w: Window) -> list[str]:
+        return [f"{self._prefix}{name}:{w.current - 1}", f"{self._prefix}{name}:{w.current}"]
+
+    async def window_take(self, name: str, limit: int, cost: int, now: float) -> tuple[bool, float, int]:
+        w = Window.at(now)
+        ok, used, prev, cur = await self._window(keys=self._keys(name, w), args=[w.overlap, cost, limit])
+        if int(ok):
+            return True, float(used), 0
+        return False, float(used), _retry_after(float(prev), float(cur), cost, limit, now)
+
+    async def window_add(self, name: str, amount: int, now: float) -> None:
+        key = self._keys(name, Window.at(now))[1]
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.incrby(key, amount)
+        pipe.expire(key, 180)
+        await pipe.execute()
+
+    async def bucket_take(self, name: str, rate_per_s: float, burst: int, now: float) -> tuple[bool, int]:
+        ok, tokens = await self._bucket(keys=[f"{self._prefix}ip:{name}"], args=[now, rate_per_s, burst])
+        if int(ok):
+            return True, 0
+        return False, max(1, math.ceil((1.0 - float(tokens)) / rate_per_s))
+
+    async def concurrency(self, name: str, delta: int, limit: int | None) -> bool:
+        key = f"{self._prefix}{name}:running"
+        if delta > 0:
+            return bool(int(await self._enter(keys=[key], args=[limit if limit is not None else -1])))
+        await self._redis.decr(key)
+        return True
+
+
+@dataclass
+class Admission:
+    """What a key's limits said about one request: headers for the answer, and
+    whether a concurrency slot must be given back."""
+
+    headers: dict[str, str]
+    holds_slot: bool = False
+
+
+class Limiter:
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self._clock = clock
+        self.on_refusal: Callable[[str, str], None] | None = None  # metrics hook: (key name, limit)
+
+    def _refuse(
+        self, key: KeyRecord, limit: str, message: str, retry_after: int, headers: dict[str, str]
+    ) -> RateLimited:
+        if self.on_refusal is not None:
+            self.on_refusal(key.name, limit)
+        if limit == "tpm":
+            headers = {
+                **headers,
+                "x-ratelimit-limit-tokens": str(key.tpm),
+                "x-ratelimit-remaining-tokens": "0",
+            }
+        elif limit == "rpm":
+            headers = {
+                **headers,
+                "x-ratelimit-limit-requests": str(key.rpm),
+                "x-ratelimit-remaining-requests": "0",
+            }
+        return RateLimited(message, retry_after=retry_after, headers=headers)
+
+    async def admit(self, key: KeyRecord) -> Admission:
+        """Take one request from the key's rpm, check its tpm and concurrency (429 if over)."""
+        now = self._clock()
+        headers: dict[str, str] = {}
+        if key.tpm is not None:
+            ok, used, retry = await self.store.window_take(f"{key.id}:t", key.tpm, 0, now)
+            if not ok or used >= key.tpm:
+                message = f"Rate limit reached: {key.tpm} tokens per minute."
+                raise self._refuse(key, "tpm", message, max(retry, 1), headers)
+            headers["x-ratelimit-limit-tokens"] = str(key.tpm)
+            headers["x-ratelimit-remaining-tokens"] = str(max(0, int(key.tpm - used)))
+        if key.rpm is not None:
+            ok, used, retry = await self.store.window_take(f"{key.id}:r", key.rpm, 1, now)
+            if not ok:
+                message = f"Rate limit reached: {key.rpm} requests per minute."
+                raise self._refuse(key, "rpm", message, retry, headers)
+            headers["x-ratelimit-limit-requests"] = str(key.rpm)
+            headers["x-ratelimit-remaining-requests"] = str(max(0, int(key.rpm - used)))
+        holds = False
+        if key.max_concurrency is not None:
+            if not await self.store.concurrency(f"{key.id}:c", 1, key.max_concurrency):
+                message = f"Too many concurrent requests: at most {key.max_concurrency}."
+                raise self._refuse(key, "concurrency", message, 1, headers)
+            holds = True
+        return Admission(headers, holds)
+
+    async def finish(self, key: KeyRecord, admission: Admission | None, tokens: int) -> None:
+        """Give back the concurrency slot and count the request's tokens against tpm."""
+        if admission is not None and admission.holds_slot:
+            await self.store.concurrency(f"{key.id}:c", -1, None)
+        if key.tpm is not None and tokens > 0:
+            await self.store.window_add(f"{key.id}:t", tokens, self._clock())
+
+    async def admit_ip(self, address: str, rpm: int, burst: int) -> None:
+        ok, retry = await self.store.bucket_take(address, rpm / WINDOW_S, burst, self._clock())
+        if not ok:
+            raise RateLimited(f"Too many requests from {address}; slow down.", retry_after=retry)

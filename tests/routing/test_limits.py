@@ -1,0 +1,113 @@
+"""Sliding-window limits and the IP token bucket, in-process and on the real Redis."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from redis.asyncio import Redis
+
+from hubgate.errors import RateLimited
+from hubgate.routing.limits import Limiter, LocalStore, RedisStore, Store
+from hubgate.storage.keys import KeyRecord
+
+REDIS_URL = os.environ.get("HUBGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0  # a minute boundary
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def key(**limits: int | None) -> KeyRecord:
+    return KeyRecord(
+        id=abs(hash(uuid.uuid4())) % 10**9, name="k", key_hash="h", key_prefix="p", account=None, models=None,
+        budget_micros=None, spent_micros=0, rpm=limits.get("rpm"), tpm=limits.get("tpm"), expires_at=None,
+        revoked_at=None, source="test", created_at=datetime.now(UTC), max_concurrency=limits.get("conc"),
+    )  # fmt: skip
+
+
+@pytest.fixture(params=["local", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    if request.param == "local":
+        yield LocalStore()
+        return
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        await redis.ping()
+    except Exception as exc:
+        await redis.aclose()
+        if IN_CI:
+            pytest.fail(f"Redis at {REDIS_URL} is required under CI: {exc}")
+        pytest.skip(f"Redis not reachable: {exc}")
+    yield RedisStore(redis, prefix=f"hubgate-test:{uuid.uuid4().hex}:")
+    await redis.aclose()
+
+
+async def test_rpm_sliding_window(store: Store) -> None:
+    clock = Clock()
+    limiter = Limiter(store, clock=clock)
+    k = key(rpm=3)
+    for remaining in ("2", "1", "0"):
+        admitted = await limiter.admit(k)
+        assert admitted.headers["x-ratelimit-remaining-requests"] == remaining
+    with pytest.raises(RateLimited) as info:
+        await limiter.admit(k)
+    assert 1 <= info.value.retry_after <= 60
+    clock.now += 60  # the old minute now weighs fully: 3 * 1.0 + 0 -> still full
+    with pytest.raises(RateLimited):
+        await limiter.admit(k)
+    clock.now += 30  # half of it remains: 1.5 used
+    await limiter.admit(k)
+    clock.now += 120
+    for _ in range(3):
+        await limiter.admit(k)
+
+
+async def test_tpm_counts_tokens_when_usage_is_known(store: Store) -> None:
+    clock = Clock()
+    limiter = Limiter(store, clock=clock)
+    k = key(tpm=100)
+    first = await limiter.admit(k)
+    assert first.headers["x-ratelimit-remaining-tokens"] == "100"
+    await limiter.finish(k, first, 120)  # the request turned out bigger than the budget
+    with pytest.raises(RateLimited) as info:
+        await limiter.admit(k)
+    assert "tokens per minute" in info.value.message
+    clock.now += 120
+    await limiter.admit(k)
+
+
+async def test_concurrency_cap_and_release(store: Store) -> None:
+    limiter = Limiter(store, clock=Clock())
+    k = key(conc=2)
+    a, b = await limiter.admit(k), await limiter.admit(k)
+    with pytest.raises(RateLimited):
+        await limiter.admit(k)
+    await limiter.finish(k, a, 0)
+    c = await limiter.admit(k)
+    await limiter.finish(k, b, 0)
+    await limiter.finish(k, c, 0)
+
+
+async def test_ip_bucket_allows_a_burst_then_the_rate(store: Store) -> None:
+    clock = Clock()
+    limiter = Limiter(store, clock=clock)
+    ip = f"203.0.113.{uuid.uuid4().int % 250}"
+    for _ in range(5):
+        await limiter.admit_ip(ip, rpm=60, burst=5)
+    with pytest.raises(RateLimited) as info:
+        await limiter.admit_ip(ip, rpm=60, burst=5)
+    assert info.value.retry_after == 1
+    clock.now += 2.0  # one token a second
+    await limiter.admit_ip(ip, rpm=60, burst=5)
+    await limiter.admit_ip(ip, rpm=60, burst=5)
+    with pytest.raises(RateLimited):
+        await limiter.admit_ip(ip, rpm=60, burst=5)
