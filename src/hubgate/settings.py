@@ -86,7 +86,11 @@ class ChannelSettings(_Frozen):
     models: tuple[NonEmpty, ...]
     priority: int = 0
     weight: int = Field(default=1, ge=0)
-    timeout_s: float = Field(default=600, gt=0, allow_inf_nan=False)
+    timeout_s: float = Field(default=600, gt=0, allow_inf_nan=False)  # a whole non-streamed answer
+    connect_timeout_s: float = Field(default=10, gt=0, allow_inf_nan=False)
+    first_byte_timeout_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)  # default: timeout_s
+    idle_timeout_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)  # between stream chunks
+    stream_timeout_s: float = Field(default=300, gt=0, allow_inf_nan=False)  # a whole stream
     headers: dict[str, str] = {}
     api_version: str | None = Field(default=None, validate_default=True)
     api: Literal["chat", "responses"] = Field(default="chat", validate_default=True)

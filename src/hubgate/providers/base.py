@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from hubgate.formats.registry import WireFormat
-from hubgate.routing.channels import Channel
+from hubgate.routing.channels import Channel, Timeouts
 
 
 class Endpoint(StrEnum):
@@ -34,7 +34,7 @@ class UpstreamRequest:
     url: str
     headers: Mapping[str, str]
     body: bytes
-    timeout_s: float
+    timeouts: Timeouts
     stream: bool
     secret: str  # the upstream key, kept so errors can be scrubbed of it
 

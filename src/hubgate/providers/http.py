@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
@@ -16,8 +17,9 @@ from hubgate.providers.base import (
 
 
 class HttpResponse(UpstreamResponse):
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+    def __init__(self, resp: aiohttp.ClientResponse, deadline: float | None = None) -> None:
         self._resp = resp
+        self._deadline = deadline  # a stream's total cap (monotonic clock)
         self.status = resp.status
         self.headers: Mapping[str, str] = resp.headers
 
@@ -32,8 +34,11 @@ class HttpResponse(UpstreamResponse):
             self._resp.release()
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
+        deadline = self._deadline
         try:
             async for chunk in self._resp.content.iter_any():
+                if deadline is not None and time.monotonic() > deadline:
+                    raise UpstreamReadTimeout("the stream ran past its total time limit")
                 yield chunk
         except TimeoutError as exc:
             raise UpstreamReadTimeout(str(exc)) from exc
@@ -57,22 +62,25 @@ class HttpTransport:
         )
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        limits = request.timeouts
         timeout = aiohttp.ClientTimeout(
-            total=None if request.stream else request.timeout_s,
-            sock_connect=min(request.timeout_s, 10.0),
-            sock_read=request.timeout_s,
+            total=None if request.stream else limits.total_s,
+            sock_connect=limits.connect_s,
+            sock_read=limits.idle_s if request.stream else None,
         )
         try:
-            resp = await self._session.post(
-                request.url, data=request.body, headers=dict(request.headers), timeout=timeout
-            )
+            async with asyncio.timeout(limits.first_byte_s):  # until the status line and headers
+                resp = await self._session.post(
+                    request.url, data=request.body, headers=dict(request.headers), timeout=timeout
+                )
         except aiohttp.ConnectionTimeoutError as exc:
             raise UpstreamConnectError(f"connect timed out: {exc}") from exc
         except TimeoutError as exc:
-            raise UpstreamReadTimeout(f"no answer within {request.timeout_s:g}s") from exc
+            raise UpstreamReadTimeout(f"no answer within {limits.first_byte_s:g} s") from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
             raise UpstreamConnectError(str(exc) or type(exc).__name__) from exc
-        return HttpResponse(resp)
+        deadline = time.monotonic() + limits.stream_s if request.stream else None
+        return HttpResponse(resp, deadline)
 
     async def close(self) -> None:
         await self._session.close()

@@ -11,6 +11,19 @@ from hubgate.settings import ChannelSettings
 
 
 @dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Per-channel time limits. `total_s` bounds a whole non-streamed answer;
+    `stream_s` a whole stream; `first_byte_s` the wait for the answer to start;
+    `idle_s` the silence between two reads of a stream."""
+
+    connect_s: float = 10.0
+    first_byte_s: float = 300.0
+    idle_s: float = 120.0
+    total_s: float = 600.0
+    stream_s: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
 class Channel:
     name: str
     type: str
@@ -21,6 +34,7 @@ class Channel:
     priority: int = 0
     weight: int = 1
     timeout_s: float = 600.0
+    timeouts: Timeouts = field(default_factory=Timeouts)
     headers: Mapping[str, str] = field(default_factory=dict)
     api_version: str | None = None
     api: str = "chat"  # openai family: "responses" when GENERATE goes to /responses
@@ -38,6 +52,13 @@ class Channel:
             priority=s.priority,
             weight=s.weight,
             timeout_s=s.timeout_s,
+            timeouts=Timeouts(
+                connect_s=min(s.connect_timeout_s, s.timeout_s),
+                first_byte_s=min(s.first_byte_timeout_s or s.timeout_s, s.timeout_s),
+                idle_s=min(s.idle_timeout_s or s.timeout_s, s.timeout_s),
+                total_s=s.timeout_s,
+                stream_s=s.stream_timeout_s,
+            ),
             headers=dict(s.headers),
             api_version=s.api_version,
             api=s.api,

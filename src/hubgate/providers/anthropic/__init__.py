@@ -37,7 +37,7 @@ class AnthropicProvider(Provider):
             + ("/count_tokens" if endpoint is Endpoint.COUNT_TOKENS else ""),
             headers=headers,
             body=body,
-            timeout_s=channel.timeout_s,
+            timeouts=channel.timeouts,
             stream=stream,
             secret=key,
         )

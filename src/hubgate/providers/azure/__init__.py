@@ -33,5 +33,5 @@ class AzureProvider(Provider):
         if stream:
             headers["accept"] = "text/event-stream"
         return UpstreamRequest(
-            url=url, headers=headers, body=body, timeout_s=channel.timeout_s, stream=stream, secret=key
+            url=url, headers=headers, body=body, timeouts=channel.timeouts, stream=stream, secret=key
         )

@@ -205,7 +205,7 @@ class EchoProvider(Provider):
             url=f"echo://{channel.name}/{generate_path(channel, endpoint)}",
             headers={},
             body=body,
-            timeout_s=channel.timeout_s,
+            timeouts=channel.timeouts,
             stream=stream,
             secret="",
         )

@@ -38,7 +38,7 @@ class GeminiProvider(Provider):
             url=f"{channel.base_url}/{channel.api_version or DEFAULT_VERSION}/models/{model}:{action}",
             headers=headers,
             body=body,
-            timeout_s=channel.timeout_s,
+            timeouts=channel.timeouts,
             stream=stream,
             secret=key,
         )

@@ -34,7 +34,7 @@ class OpenAIProvider(Provider):
             url=f"{channel.base_url}/{generate_path(channel, endpoint)}",
             headers=headers,
             body=body,
-            timeout_s=channel.timeout_s,
+            timeouts=channel.timeouts,
             stream=stream,
             secret=key,
         )
