@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -20,19 +19,22 @@ from hubgate.http.state import GATEWAY, RATE_HEADERS
 from hubgate.metering.prices import price_from_settings
 from hubgate.observability.metrics import Metrics
 from hubgate.providers.http import HttpTransport
-from hubgate.routing.channels import Channel, ChannelTable
 from hubgate.routing.health import Health, HealthPolicy
 from hubgate.routing.limits import Limiter, LocalStore, RedisStore
+from hubgate.routing.runtime import channel_table, load_runtime
 from hubgate.settings import Settings
 from hubgate.storage.accounts import AccountRepository
+from hubgate.storage.channels import AdminChannels
 from hubgate.storage.db import create_engine
 from hubgate.storage.keys import KeyRepository
 from hubgate.storage.responses import ResponseStore
+from hubgate.storage.secrets import SecretBox
 from hubgate.storage.usage import UsageRow, UsageWriter
 
 log = logging.getLogger("hubgate")
 
 KEY_WATCH_INTERVAL_S = 1.0
+CHANNEL_WATCH_INTERVAL_S = 1.0
 
 
 async def _rate_limit_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -40,6 +42,20 @@ async def _rate_limit_headers(request: web.Request, response: web.StreamResponse
     headers = request.get(RATE_HEADERS)
     if headers:
         response.headers.update(headers)
+
+
+async def _watch_channels(gw: Gateway, admin: AdminChannels) -> None:
+    """Rebuild the channel table when any replica changes a channel (within a second)."""
+    seen: object = None
+    while True:
+        try:
+            revision = await admin.revision()
+            if seen is not None and revision != seen:
+                gw.channels = channel_table(gw.settings, await load_runtime(admin))
+            seen = revision
+        except Exception:
+            log.warning("channel revision poll failed", exc_info=True)
+        await asyncio.sleep(CHANNEL_WATCH_INTERVAL_S)
 
 
 def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application:
@@ -84,7 +100,9 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
             from redis.asyncio import Redis
 
             redis = Redis.from_url(settings.redis_url)
-        channels = ChannelTable(Channel.from_settings(c) for c in settings.channels if c.enabled)
+        box = SecretBox(settings.secret_key)
+        admin_channels = AdminChannels(engine, box)
+        channels = channel_table(settings, await load_runtime(admin_channels))
         gw = Gateway(
             settings=settings,
             engine=engine,
@@ -94,6 +112,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
             usage=usage,
             http=HttpTransport(),
             responses=ResponseStore(engine),
+            admin_channels=admin_channels,
             accounts=accounts,
             billing=billing,
             limiter=Limiter(
@@ -115,13 +134,16 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
         app[GATEWAY] = gw
         usage.start()
         gw.metrics.start()  # observability
-        watcher = asyncio.create_task(gw.keys.watch(KEY_WATCH_INTERVAL_S), name="key-watch")
+        watchers = [
+            asyncio.create_task(gw.keys.watch(KEY_WATCH_INTERVAL_S), name="key-watch"),
+            asyncio.create_task(_watch_channels(gw, admin_channels), name="channel-watch"),
+        ]
         try:
             yield
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for watcher in watchers:
+                watcher.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
             if gw.background:  # estimates still counting: their rows must not be lost
                 await asyncio.gather(*gw.background, return_exceptions=True)
             await usage.close()

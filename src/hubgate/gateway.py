@@ -18,6 +18,7 @@ from hubgate.routing.health import Health
 from hubgate.routing.limits import Limiter
 from hubgate.settings import Settings
 from hubgate.storage.accounts import AccountRepository
+from hubgate.storage.channels import AdminChannels
 from hubgate.storage.keys import KeyRepository
 from hubgate.storage.responses import ResponseStore
 from hubgate.storage.usage import UsageWriter
@@ -38,6 +39,7 @@ class Gateway:
     health: Health
     limiter: Limiter
     trusted_proxies: tuple[Network, ...] = ()
+    admin_channels: AdminChannels | None = None
     redis: object | None = None
     started_at: int = field(default_factory=lambda: int(time.time()))
     background: set[asyncio.Task[None]] = field(default_factory=set)  # usage estimates in progress

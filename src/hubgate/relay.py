@@ -175,6 +175,7 @@ async def relay(
             else:
                 gw.billing.charge(row, key, account)
                 gw.usage.record(row)
+                gw.metrics.observe(row)
                 if admission is not None:
                     _background(
                         gw, gw.limiter.finish(key, admission, row.prompt_tokens + row.completion_tokens)
@@ -464,6 +465,7 @@ async def _estimate_then_record(
     finally:
         gw.billing.charge(row, key, account)
         gw.usage.record(row)
+        gw.metrics.observe(row)
         if admission is not None:
             await gw.limiter.finish(key, admission, row.prompt_tokens + row.completion_tokens)
 

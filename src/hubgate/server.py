@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import os
 import signal
 import sys
 from typing import Any
@@ -14,7 +13,7 @@ from aiohttp import web
 
 from hubgate.app import create_app
 from hubgate.bootstrap import BootstrapResult, apply_config
-from hubgate.observability.logging import LOG_FORMAT_ENV, configure_logging
+from hubgate.observability.logging import configure_logging
 from hubgate.observability.multiprocess import shared_metrics_dir, worker_exited
 from hubgate.settings import Settings
 from hubgate.storage.db import create_engine
@@ -61,8 +60,8 @@ def banner(settings: Settings, host: str, port: int, result: BootstrapResult) ->
 
 def run_worker(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
     _use_uvloop()
-    # observability: text or JSON lines (HUBGATE_LOG_FORMAT until it is a setting)
-    configure_logging(settings.log_level, os.environ.get(LOG_FORMAT_ENV, "text"))
+    # text or JSON lines (`log_format`, or HUBGATE_LOG_FORMAT)
+    configure_logging(settings.log_level, settings.log_format)
     web.run_app(
         create_app(settings, bootstrap=False),
         host=host,
@@ -76,7 +75,7 @@ def run_worker(settings: Settings, host: str, port: int, reuse_port: bool) -> No
 
 
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
-    if os.environ.get(LOG_FORMAT_ENV) == "json":  # observability: start-up lines are JSON too
+    if settings.log_format == "json":  # start-up lines are JSON too
         configure_logging(settings.log_level, "json")
     result = asyncio.run(_prepare(settings))
     print(banner(settings, host, port, result), flush=True)

@@ -1,15 +1,18 @@
-"""Channel rows: the config file's channels, kept in the database for listing and state."""
+"""Channel rows: the config file's channels (listing and running state) and the channels
+created at run time through the admin API (full settings, upstream secrets sealed)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.settings import ChannelSettings
-from hubgate.storage.keys import utcnow
+from hubgate.storage.keys import as_utc, utcnow
+from hubgate.storage.secrets import SecretBox
 from hubgate.storage.tables import channels
 
 
@@ -24,6 +27,10 @@ class ChannelRow:
     weight: int
     enabled: bool
     source: str
+    last_test_status: int | None = None
+    last_test_latency_ms: int | None = None
+    last_test_error: str | None = None
+    last_tested_at: datetime | None = None
 
 
 def _settings_values(ch: ChannelSettings) -> dict[str, Any]:
@@ -81,6 +88,124 @@ class ChannelRepository:
                 weight=r.weight,
                 enabled=r.enabled,
                 source=r.source,
+                last_test_status=r.last_test_status,
+                last_test_latency_ms=r.last_test_latency_ms,
+                last_test_error=r.last_test_error,
+                last_tested_at=as_utc(r.last_tested_at),
             )
             for r in rows
         ]
+
+
+class ChannelExists(Exception):
+    pass
+
+
+def _public_settings(ch: ChannelSettings) -> dict[str, Any]:
+    return ch.model_dump(mode="json", exclude={"api_key", "api_keys", "headers"})
+
+
+class RuntimeChannels:
+    """What the database adds to the config file: admin channels, and on/off switches."""
+
+    def __init__(self, admin: list[ChannelSettings], enabled: dict[str, bool]) -> None:
+        self.admin = admin
+        self.enabled = enabled
+
+
+class AdminChannels:
+    """Create, change and remove channels at run time; secrets go in sealed."""
+
+    def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
+        self._engine = engine
+        self._box = box
+
+    async def create(self, ch: ChannelSettings) -> None:
+        now = utcnow()
+        sealed = self._box.seal({"api_keys": list(ch.upstream_keys), "headers": dict(ch.headers)})
+        async with self._engine.begin() as conn:
+            taken = (await conn.execute(select(channels.c.id).where(channels.c.name == ch.name))).first()
+            if taken is not None:
+                raise ChannelExists(ch.name)
+            await conn.execute(
+                insert(channels).values(
+                    name=ch.name,
+                    source="admin",
+                    created_at=now,
+                    updated_at=now,
+                    settings=_public_settings(ch),
+                    secrets_enc=sealed,
+                    **_settings_values(ch),
+                )
+            )
+
+    async def settings_of(self, name: str) -> tuple[str, ChannelSettings | None] | None:
+        """(source, settings with secrets) of a stored channel; settings None for config ones."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(channels).where(channels.c.name == name))).first()
+        if row is None:
+            return None
+        if row.source != "admin" or row.settings is None:
+            return row.source, None
+        return row.source, self._load(row)
+
+    def _load(self, row: Any) -> ChannelSettings:
+        secrets = self._box.open(row.secrets_enc) if row.secrets_enc else {"api_keys": [], "headers": {}}
+        data = dict(row.settings, enabled=bool(row.enabled), headers=secrets.get("headers") or {})
+        keys = secrets.get("api_keys") or []
+        if keys:
+            data["api_keys"] = keys
+        return ChannelSettings.model_validate(data)
+
+    async def replace(self, ch: ChannelSettings) -> None:
+        sealed = self._box.seal({"api_keys": list(ch.upstream_keys), "headers": dict(ch.headers)})
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(channels)
+                .where(channels.c.name == ch.name, channels.c.source == "admin")
+                .values(
+                    settings=_public_settings(ch),
+                    secrets_enc=sealed,
+                    updated_at=utcnow(),
+                    **_settings_values(ch),
+                )
+            )
+
+    async def set_enabled(self, name: str, enabled: bool) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(channels).where(channels.c.name == name).values(enabled=enabled, updated_at=utcnow())
+            )
+        return bool(result.rowcount)
+
+    async def delete(self, name: str) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(channels).where(channels.c.name == name, channels.c.source == "admin")
+            )
+        return bool(result.rowcount)
+
+    async def record_test(self, name: str, status: int | None, latency_ms: int, error: str | None) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(channels)
+                .where(channels.c.name == name)
+                .values(
+                    last_test_status=status,
+                    last_test_latency_ms=latency_ms,
+                    last_test_error=(error or None) and error[:512],
+                    last_tested_at=utcnow(),
+                )
+            )
+
+    async def runtime(self) -> RuntimeChannels:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(channels).order_by(channels.c.id))).all()
+        admin = [self._load(r) for r in rows if r.source == "admin" and r.settings is not None]
+        return RuntimeChannels(admin, {r.name: bool(r.enabled) for r in rows})
+
+    async def revision(self) -> tuple[Any, int]:
+        """Moves whenever any replica creates, changes, switches or removes a channel."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(func.max(channels.c.updated_at), func.count()))).one()
+        return row[0], int(row[1])

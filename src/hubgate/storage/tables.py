@@ -15,6 +15,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
+    Text,
 )
 
 metadata = MetaData()
@@ -67,6 +68,12 @@ channels = Table(
     Column("source", String(16), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("settings", JSON, nullable=True),  # admin channels: ChannelSettings without secrets
+    Column("secrets_enc", Text, nullable=True),  # admin channels: sealed {"api_keys", "headers"}
+    Column("last_test_status", Integer, nullable=True),
+    Column("last_test_latency_ms", Integer, nullable=True),
+    Column("last_test_error", String(512), nullable=True),
+    Column("last_tested_at", DateTime(timezone=True), nullable=True),
 )
 
 usage_logs = Table(

@@ -1,0 +1,138 @@
+"""`Metrics.observe`: what one finished request adds to the exposition."""
+
+from __future__ import annotations
+
+import logging
+
+import prometheus_client
+import pytest
+
+from hubgate.observability.metrics import LATENCY_BUCKETS, TOKEN_KINDS, Metrics
+from tests.observability.helpers import bench_rows, names, parse, row, time_observe, value
+
+
+def test_a_request_counts_once_under_its_labels() -> None:
+    metrics = Metrics()
+    metrics.observe(row())
+    metrics.observe(row(status=502, stream=False, ttfb_ms=None, attempts=1, prompt_tokens=0,
+                        completion_tokens=0, cached_tokens=0, cache_write_tokens=0,
+                        reasoning_tokens=0, cost_micros=0))  # fmt: skip
+    s = parse(metrics.render())
+    labels = {"endpoint": "chat", "model": "gpt-x", "channel": "main"}
+    assert value(s, "hubgate_requests_total", **labels, status="200") == 1
+    assert value(s, "hubgate_requests_total", **labels, status="502") == 1
+    assert value(s, "hubgate_upstream_attempts_total", channel="main") == 3
+    assert value(s, "hubgate_failovers_total", model="gpt-x") == 1
+
+
+def test_tokens_and_cost_by_key_model_channel_and_kind() -> None:
+    metrics = Metrics()
+    metrics.observe(row())
+    metrics.observe(row(reasoning_tokens=0, cost_micros=66))
+    s = parse(metrics.render())
+    spend = {"key": "alice", "model": "gpt-x", "channel": "main"}
+    expected = {"prompt": 200, "completion": 40, "cached": 60, "cache_write": 10, "reasoning": 7}
+    assert set(expected) == set(TOKEN_KINDS)
+    for kind, n in expected.items():
+        assert value(s, "hubgate_tokens_total", **spend, kind=kind) == n, kind
+    assert value(s, "hubgate_cost_micros_total", **spend) == 1234 + 66
+
+
+def test_kinds_never_used_make_no_series() -> None:
+    metrics = Metrics()
+    metrics.observe(row(reasoning_tokens=0, cache_write_tokens=0, cost_micros=0))
+    s = parse(metrics.render())
+    kinds = {dict(labels)["kind"] for name, labels in s if name == "hubgate_tokens_total"}
+    assert kinds == {"prompt", "completion", "cached"}
+    assert "hubgate_cost_micros_total" not in names(s)
+
+
+def test_latency_and_time_to_first_byte_histograms() -> None:
+    metrics = Metrics()
+    metrics.observe(row(latency_ms=800, ttfb_ms=120))
+    metrics.observe(row(latency_ms=3, ttfb_ms=None, stream=False))
+    s = parse(metrics.render())
+    streamed = {"endpoint": "chat", "stream": "true"}
+    assert value(s, "hubgate_request_duration_seconds_bucket", **streamed, le="0.5") == 0
+    assert value(s, "hubgate_request_duration_seconds_bucket", **streamed, le="1.0") == 1
+    assert value(s, "hubgate_request_duration_seconds_bucket", **streamed, le="+Inf") == 1
+    assert value(s, "hubgate_request_duration_seconds_sum", **streamed) == pytest.approx(0.8)
+    plain = {"endpoint": "chat", "stream": "false"}
+    assert value(s, "hubgate_request_duration_seconds_bucket", **plain, le="0.0025") == 0
+    assert value(s, "hubgate_request_duration_seconds_bucket", **plain, le="0.005") == 1
+    assert value(s, "hubgate_time_to_first_byte_seconds_bucket", endpoint="chat", le="0.1") == 0
+    assert value(s, "hubgate_time_to_first_byte_seconds_bucket", endpoint="chat", le="0.25") == 1
+    assert value(s, "hubgate_time_to_first_byte_seconds_count", endpoint="chat") == 1  # only the stream
+    bounds = {dict(labels)["le"] for name, labels in s if name == "hubgate_time_to_first_byte_seconds_bucket"}
+    assert bounds == {str(b) for b in LATENCY_BUCKETS} | {"+Inf"}  # 1 ms .. 120 s
+
+
+def test_missing_labels_and_unexpected_failures() -> None:
+    metrics = Metrics()
+    # Authenticated, then refused before routing: no model, no channel, no attempt.
+    metrics.observe(row(model=None, channel=None, status=404, attempts=0, prompt_tokens=0,
+                        completion_tokens=0, cached_tokens=0, cache_write_tokens=0,
+                        reasoning_tokens=0, cost_micros=0, ttfb_ms=None))  # fmt: skip
+    metrics.observe(row(status=0))  # an unexpected exception: the caller got a 500
+    s = parse(metrics.render())
+    assert value(s, "hubgate_requests_total", endpoint="chat", model="", channel="", status="404") == 1
+    assert (
+        value(s, "hubgate_requests_total", endpoint="chat", model="gpt-x", channel="main", status="500") == 1
+    )
+    assert value(s, "hubgate_upstream_attempts_total", channel="") is None
+
+
+def test_rate_limits_and_cooldowns() -> None:
+    metrics = Metrics()
+    metrics.rate_limited("alice", "rpm")
+    metrics.rate_limited("alice", "rpm")
+    metrics.rate_limited("bob", "tpm")
+    metrics.cooldown("main")
+    s = parse(metrics.render())
+    assert value(s, "hubgate_rate_limited_total", key="alice", limit="rpm") == 2
+    assert value(s, "hubgate_rate_limited_total", key="bob", limit="tpm") == 1
+    assert value(s, "hubgate_cooldowns_total", channel="main") == 1
+
+
+def test_backlog_gauge_is_read_at_scrape_time() -> None:
+    backlog = [3]
+    metrics = Metrics(backlog=lambda: backlog[0])
+    assert value(parse(metrics.render()), "hubgate_usage_backlog_rows") == 3
+    backlog[0] = 250
+    assert value(parse(metrics.render()), "hubgate_usage_backlog_rows") == 250
+    assert "hubgate_usage_backlog_rows" not in names(parse(Metrics().render()))
+
+
+def test_instances_share_nothing() -> None:
+    first, second = Metrics(), Metrics()
+    first.observe(row())
+    assert value(parse(first.render()), "hubgate_failovers_total", model="gpt-x") == 1
+    assert value(parse(second.render()), "hubgate_failovers_total", model="gpt-x") is None
+    default = parse(prometheus_client.generate_latest(prometheus_client.REGISTRY))
+    assert not any(name.startswith("hubgate_") for name in names(default))
+
+
+def test_observe_never_raises(caplog: pytest.LogCaptureFixture) -> None:
+    metrics = Metrics()
+    broken = row(latency_ms="soon")  # a bug upstream of metrics must not fail the request
+    with caplog.at_level(logging.ERROR, logger="hubgate.metrics"):
+        metrics.observe(broken)
+    assert "could not observe request req-test" in caplog.text
+    metrics.observe(row())
+    assert value(parse(metrics.render()), "hubgate_failovers_total", model="gpt-x") == 1
+
+
+def test_multiprocess_dir_needs_the_variable_at_import() -> None:
+    # This process imported prometheus_client without PROMETHEUS_MULTIPROC_DIR.
+    with pytest.raises(RuntimeError, match="PROMETHEUS_MULTIPROC_DIR"):
+        Metrics(multiprocess_dir="/tmp")
+
+
+def test_observe_cost(capsys: pytest.CaptureFixture[str]) -> None:
+    """Prints the per-call cost; timing depends on the machine, so it never fails on it."""
+    metrics = Metrics(backlog=lambda: 0)
+    us = time_observe(metrics.observe, bench_rows(), 50_000)
+    with capsys.disabled():
+        print(f"\n[bench] Metrics.observe, single process: {us:.2f} µs per call (budget 10 µs)")
+    assert value(parse(metrics.render()), "hubgate_requests_total", endpoint="chat", model="model-0",
+                 channel="channel-0", status="200") is not None  # fmt: skip
