@@ -22,6 +22,7 @@ from hubgate.providers.http import HttpTransport
 from hubgate.routing.health import Health, HealthPolicy
 from hubgate.routing.limits import Limiter, LocalStore, RedisStore
 from hubgate.routing.runtime import channel_table, load_runtime
+from hubgate.routing.shared_health import SharedHealth
 from hubgate.settings import Settings
 from hubgate.storage.accounts import AccountRepository
 from hubgate.storage.channels import AdminChannels
@@ -138,12 +139,18 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
             asyncio.create_task(gw.keys.watch(KEY_WATCH_INTERVAL_S), name="key-watch"),
             asyncio.create_task(_watch_channels(gw, admin_channels), name="channel-watch"),
         ]
+        shared_health = None
+        if redis is not None:  # cooldowns seen by one replica are honoured by all
+            shared_health = SharedHealth(gw.health, redis, settings.redis_prefix)
+            watchers.append(asyncio.create_task(shared_health.run(), name="health-sync"))
         try:
             yield
         finally:
             for watcher in watchers:
                 watcher.cancel()
             await asyncio.gather(*watchers, return_exceptions=True)
+            if shared_health is not None:
+                await shared_health.close()
             if gw.background:  # estimates still counting: their rows must not be lost
                 await asyncio.gather(*gw.background, return_exceptions=True)
             await usage.close()

@@ -161,3 +161,42 @@ async def test_two_gateways_share_limits_and_revocations(
     finally:
         await one[0].cleanup()
         await two[0].cleanup()
+
+
+async def test_cooldowns_are_shared_through_redis(
+    pg_database: str, fake_openai: FakeOpenAI, redis_url: str
+) -> None:
+    config = {
+        "database_url": pg_database,
+        "redis_url": redis_url,
+        "redis_prefix": f"hg-test-{uuid.uuid4().hex}:",
+        "usage_flush_interval_s": 0.05,
+        "cooldown_after_failures": 2,
+        "cooldown_base_s": 60,
+        "channels": [
+            {"name": "sh-flaky", "type": "openai", "base_url": fake_openai.base_url,
+             "api_key": DEFAULT_API_KEY, "models": ["sh-model"], "model_map": {"sh-model": "fail-500"},
+             "priority": 10},
+            {"name": "sh-steady", "type": "openai", "base_url": fake_openai.base_url,
+             "api_key": DEFAULT_API_KEY, "models": ["sh-model"], "model_map": {"sh-model": "gpt-4o-mini"}},
+        ],
+    }  # fmt: skip
+    settings = parse_settings(config, env={})
+    one, two = await _serve(settings), await _serve(settings)
+    try:
+        gw_one = LiveGateway(url=one[2], app=one[1], settings=settings, fake=fake_openai)
+        gw_two = LiveGateway(url=two[2], app=two[1], settings=settings, fake=fake_openai)
+        name, secret = await gw_one.new_key()
+        for _ in range(2):  # two failovers on replica one open the flaky channel's cooldown
+            await gw_one.client(secret).chat.completions.create(
+                model="sh-model", messages=[{"role": "user", "content": "x"}]
+            )
+        await asyncio.sleep(1.5)  # replica two reads the shared state once a second
+        await gw_two.client(secret).chat.completions.create(
+            model="sh-model", messages=[{"role": "user", "content": "x"}]
+        )
+        rows = await gw_two.usage_rows(name)
+        assert [r["attempts"] for r in rows] == [2, 2, 1]  # replica two skipped the cooling channel
+    finally:
+        await one[0].cleanup()
+        await two[0].cleanup()

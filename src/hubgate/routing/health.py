@@ -70,6 +70,10 @@ class Health:
         self._clock = clock
         self._targets: dict[TargetKey, Target] = {}
         self.on_cooldown: Callable[[str], None] | None = None  # metrics hook: channel name
+        # Sharing with other replicas: `on_change` publishes this process's transitions
+        # (state, seconds left); `remote` holds what the others published.
+        self.on_change: Callable[[TargetKey, State, float], None] | None = None
+        self.remote: dict[TargetKey, tuple[State, float]] = {}  # state, until (wall clock)
 
     @property
     def enabled(self) -> bool:
@@ -81,9 +85,19 @@ class Health:
             target = self._targets[key] = Target(recent=deque(maxlen=self.policy.window))
         return target
 
+    def _remote_blocks(self, key: TargetKey) -> bool:
+        shared = self.remote.get(key)
+        if shared is None:
+            return False
+        state, until = shared
+        return state is State.DISABLED or (state is State.OPEN and time.time() < until)
+
     def usable(self, channel: str, secret: str, model: str) -> bool:
         """Whether a request may go to this target now (and claims the probe if half-open)."""
-        target = self._targets.get((channel, key_id(secret), model))
+        key = (channel, key_id(secret), model)
+        if self.remote and self._remote_blocks(key):
+            return False
+        target = self._targets.get(key)
         if target is None or target.state is State.CLOSED:
             return True
         if target.state is State.DISABLED:
@@ -114,16 +128,21 @@ class Health:
         target = self._target((channel, key_id(secret), model))
         target.probing = False
         policy = self.policy
+        key = (channel, key_id(secret), model)
         if outcome is Outcome.OK:
             target.recent.append(True)
+            was = target.state
             target.state = State.CLOSED
             target.consecutive_failures = 0
             target.trips = 0
+            if was is not State.CLOSED:
+                self._publish(key, target)
             return
         if outcome is Outcome.AUTH:
             target.state = State.DISABLED
             target.reason = "the upstream refused this key (auth or balance)"
             self._notify(channel)
+            self._publish(key, target)
             return
         target.recent.append(False)
         target.consecutive_failures += 1
@@ -135,6 +154,7 @@ class Health:
         if outcome is Outcome.THROTTLED or target.state is State.HALF_OPEN or too_many:
             self._open(target, retry_after if outcome is Outcome.THROTTLED else None)
             self._notify(channel)
+            self._publish(key, target)
 
     def _open(self, target: Target, at_least: float | None) -> None:
         policy = self.policy
@@ -147,18 +167,28 @@ class Health:
         target.consecutive_failures = 0
         target.recent.clear()
 
+    def _publish(self, key: TargetKey, target: Target) -> None:
+        if self.on_change is not None:
+            left = max(0.0, target.open_until - self._clock()) if target.state is State.OPEN else 0.0
+            self.on_change(key, target.state, left)
+
     def _notify(self, channel: str) -> None:
         if self.on_cooldown is not None:
             self.on_cooldown(channel)
 
     def enable(self, channel: str | None = None) -> None:
         """Re-enable disabled keys and end cooldowns (admin action or a passing check)."""
-        for (name, _, _), target in self._targets.items():
-            if channel is None or name == channel:
+        for key, target in self._targets.items():
+            if channel is None or key[0] == channel:
                 target.state = State.CLOSED
                 target.consecutive_failures = 0
                 target.trips = 0
                 target.probing = False
+                self._publish(key, target)
+        for key in [k for k in self.remote if channel is None or k[0] == channel]:
+            del self.remote[key]
+            if self.on_change is not None:
+                self.on_change(key, State.CLOSED, 0.0)
 
     def snapshot(self) -> list[dict[str, object]]:
         """Targets not in plain health, for admin listings (keys by id, never in clear)."""
