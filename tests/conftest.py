@@ -296,3 +296,23 @@ async def matrix_gateway(database_url: str, upstreams: Upstreams) -> AsyncIterat
         yield LiveGateway(url=url, app=app, settings=settings, fake=upstreams.openai)
     finally:
         await runner.cleanup()
+
+
+REDIS_URL = os.environ.get("HUBGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+async def redis_url() -> AsyncIterator[str]:
+    """The real Redis (required under CI=true)."""
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        await redis.ping()
+    except Exception as exc:
+        if IN_CI:
+            pytest.fail(f"Redis at {REDIS_URL} is required under CI: {exc}")
+        pytest.skip(f"Redis not reachable: {exc}")
+    finally:
+        await redis.aclose()
+    yield REDIS_URL

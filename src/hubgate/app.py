@@ -16,6 +16,7 @@ from hubgate.http.client_ip import networks
 from hubgate.http.middleware import edge
 from hubgate.http.routes import add_routes
 from hubgate.http.state import GATEWAY, RATE_HEADERS
+from hubgate.jobs import health_checks
 from hubgate.metering.prices import price_from_settings
 from hubgate.observability.metrics import Metrics
 from hubgate.providers.http import HttpTransport
@@ -139,6 +140,10 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
             asyncio.create_task(gw.keys.watch(KEY_WATCH_INTERVAL_S), name="key-watch"),
             asyncio.create_task(_watch_channels(gw, admin_channels), name="channel-watch"),
         ]
+        if settings.health_check_interval_s is not None:
+            watchers.append(
+                asyncio.create_task(health_checks(gw, settings.health_check_interval_s), name="health-check")
+            )
         shared_health = None
         if redis is not None:  # cooldowns seen by one replica are honoured by all
             shared_health = SharedHealth(gw.health, redis, settings.redis_prefix)

@@ -250,15 +250,33 @@ def channels_test(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Send one tiny request through the channel and print latency or the error."""
-    from hubgate.channel_test import test_channel
+    """Send one tiny request through the channel, print and record latency or the error."""
+    from hubgate.channel_test import ChannelTestResult, test_channel
+    from hubgate.storage.channels import AdminChannels
+    from hubgate.storage.secrets import SecretBox, SecretsUnavailable
 
     settings = _settings(config)
-    chosen = next((c for c in settings.channels if c.name == name), None)
-    if chosen is None:
+
+    async def work(engine: Any) -> ChannelTestResult | None:
+        admin = AdminChannels(engine, SecretBox(settings.secret_key))
+        chosen = next((c for c in settings.channels if c.name == name), None)
+        if chosen is None:  # perhaps one created through the admin API
+            stored = await admin.settings_of(name)
+            chosen = stored[1] if stored is not None else None
+        if chosen is None:
+            return None
+        outcome = await test_channel(chosen, model)
+        await admin.record_test(name, outcome.status, outcome.latency_ms, outcome.error)
+        return outcome
+
+    try:
+        result = _run(settings, work)
+    except SecretsUnavailable as exc:
+        typer.echo(f"{name}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if result is None:
         typer.echo(f"no channel named {name!r}", err=True)
         raise typer.Exit(1)
-    result = asyncio.run(test_channel(chosen, model))
     if as_json:
         typer.echo(json.dumps(result.as_dict()))
     elif result.ok:

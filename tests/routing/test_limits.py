@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -13,9 +12,7 @@ from redis.asyncio import Redis
 from hubgate.errors import RateLimited
 from hubgate.routing.limits import Limiter, LocalStore, RedisStore, Store
 from hubgate.storage.keys import KeyRecord
-
-REDIS_URL = os.environ.get("HUBGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from tests.conftest import IN_CI, REDIS_URL
 
 
 class Clock:

@@ -11,12 +11,10 @@ from typing import Any
 import aiohttp
 import openai
 import pytest
-from redis.asyncio import Redis
 
 from hubgate.settings import parse_settings
 from tests.conftest import LiveGateway, _serve
 from tests.fakes.openai_upstream import DEFAULT_API_KEY, FakeOpenAI
-from tests.routing.test_limits import IN_CI, REDIS_URL
 
 
 def _config(database_url: str, fake: FakeOpenAI, **extra: Any) -> dict[str, Any]:
@@ -111,20 +109,6 @@ async def test_ip_limit_trusts_forwarded_for_only_from_trusted_proxies(limited_g
         assert (await _post(http, gw, secret, "192.0.2.251"))[0] == 200  # another client is unaffected
         async with http.get(f"{gw.url}/healthz") as resp:
             assert resp.status == 200  # health checks are never limited
-
-
-@pytest.fixture
-async def redis_url() -> AsyncIterator[str]:
-    redis = Redis.from_url(REDIS_URL)
-    try:
-        await redis.ping()
-    except Exception as exc:
-        if IN_CI:
-            pytest.fail(f"Redis at {REDIS_URL} is required under CI: {exc}")
-        pytest.skip(f"Redis not reachable: {exc}")
-    finally:
-        await redis.aclose()
-    yield REDIS_URL
 
 
 async def test_two_gateways_share_limits_and_revocations(
