@@ -85,7 +85,7 @@ def test_keys_create_list_revoke(config: str) -> None:
     code, out = invoke("keys", "list", "--config", config, "--json")
     listed = {k["name"]: k for k in json.loads(out)}
     assert created["key"] not in out  # the secret is never shown again
-    assert listed[name]["budget_usd"] == 2.5 and listed[name]["models"] == ["a", "b"]
+    assert listed[name]["budget_usd"] == "2.500000" and listed[name]["models"] == ["a", "b"]
     assert listed[name]["rpm"] == 60 and not listed[name]["revoked"]
     code, out = invoke("keys", "revoke", name, "--config", config)
     assert code == 0

@@ -176,6 +176,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """List API keys (never their secrets)."""
+    from hubgate.admin.common import usd
     from hubgate.storage.keys import KeyRepository
 
     records = _run(_settings(config), lambda engine: KeyRepository(engine).all())
@@ -185,7 +186,7 @@ def keys_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
             "prefix": r.key_prefix,
             "account": r.account,
             "models": sorted(r.models) if r.models is not None else None,
-            "budget_usd": r.budget_micros / 1e6 if r.budget_micros is not None else None,
+            "budget_usd": usd(r.budget_micros) if r.budget_micros is not None else None,
             "rpm": r.rpm,
             "tpm": r.tpm,
             "expires_at": _iso(r.expires_at),
@@ -291,38 +292,48 @@ def channels_test(
 def usage(
     key: Annotated[str | None, typer.Option("--key", help="Only this key.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="ISO 8601 start time.")] = None,
+    group_by: Annotated[
+        str, typer.Option("--group-by", help="Comma-separated: key, model, channel, day.")
+    ] = "key,model",
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Spend and tokens per key and model."""
-    from hubgate.storage.usage import summarize
+    """Spend and tokens grouped by key, model, channel and/or day."""
+    from hubgate.storage.admin_usage import GROUP_FIELDS, UsageFilter, aggregate
 
+    fields = [f.strip() for f in group_by.split(",") if f.strip()]
+    unknown = [f for f in fields if f not in GROUP_FIELDS]
+    if unknown or not fields:
+        typer.echo(f"--group-by: expected some of {', '.join(GROUP_FIELDS)}", err=True)
+        raise typer.Exit(2)
     since_at = _parse_time(since, "--since")
-    rows = _run(_settings(config), lambda engine: summarize(engine, key_name=key, since=since_at))
+    groups, _ = _run(
+        _settings(config), lambda engine: aggregate(engine, fields, UsageFilter(key=key, since=since_at))
+    )
     out: list[dict[str, Any]] = [
         {
-            "key": r.key_name,
-            "model": r.model,
-            "requests": r.requests,
-            "errors": r.errors,
-            "prompt_tokens": r.prompt_tokens,
-            "completion_tokens": r.completion_tokens,
-            "cached_tokens": r.cached_tokens,
-            "cost_micros": r.cost_micros,
+            **{f: getattr(g, f) for f in fields},
+            "requests": g.requests,
+            "errors": g.errors,
+            "prompt_tokens": g.prompt_tokens,
+            "completion_tokens": g.completion_tokens,
+            "cached_tokens": g.cached_tokens,
+            "cost_micros": g.cost_micros,
         }
-        for r in rows
+        for g in groups
     ]
     if as_json:
         typer.echo(json.dumps(out))
         return
     typer.echo(
-        f"{'key':<20} {'model':<28} {'requests':>8} {'errors':>6} "
-        f"{'prompt':>10} {'completion':>10} {'cost $':>10}"
+        " ".join(f"{f:<24}" for f in fields)
+        + f" {'requests':>8} {'errors':>6} {'prompt':>10} {'completion':>10} {'cost $':>12}"
     )
     for r in out:
         typer.echo(
-            f"{r['key'] or '-':<20} {r['model'] or '-':<28} {r['requests']:>8} {r['errors']:>6} "
-            f"{r['prompt_tokens']:>10} {r['completion_tokens']:>10} {r['cost_micros'] / 1e6:>10.6f}"
+            " ".join(f"{r[f] or '-':<24}" for f in fields)
+            + f" {r['requests']:>8} {r['errors']:>6} {r['prompt_tokens']:>10} {r['completion_tokens']:>10}"
+            + f" {Decimal(r['cost_micros']) / 1_000_000:>12.6f}"
         )
 
 

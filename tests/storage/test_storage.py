@@ -13,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.auth import KeyCache
 from hubgate.errors import AuthenticationFailed
+from hubgate.storage.admin_usage import UsageFilter, aggregate
 from hubgate.storage.db import create_engine, migrate
 from hubgate.storage.keys import KeyExists, KeyRepository, hash_key
 from hubgate.storage.tables import usage_logs
-from hubgate.storage.usage import UsageRow, UsageWriter, summarize
+from hubgate.storage.usage import UsageRow, UsageWriter
 
 
 @pytest.fixture(scope="session")
@@ -119,7 +120,7 @@ async def test_usage_writer_batches_and_loses_nothing_on_close(engine: AsyncEngi
     async with engine.connect() as conn:
         count = (await conn.execute(select(func.count()).where(usage_logs.c.key_name == key))).scalar_one()
     assert count == 1234
-    (summary,) = await summarize(engine, key_name=key)
+    (summary,), _ = await aggregate(engine, ["key", "model"], UsageFilter(key=key))
     assert (summary.requests, summary.prompt_tokens, summary.completion_tokens) == (1234, 3702, 2468)
 
 

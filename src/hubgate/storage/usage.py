@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import DateTime, bindparam, case, insert, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hubgate.metering.budget import period_start
@@ -196,40 +196,3 @@ async def _move_counters(conn: AsyncConnection, batch: list[UsageRow]) -> None:
             .values(balance_micros=a.balance_micros - bindparam("delta"))
         )
         await conn.execute(stmt_a, [{"aid": aid, "delta": accounts_[aid]} for aid in sorted(accounts_)])
-
-
-@dataclass(frozen=True, slots=True)
-class UsageSummary:
-    key_name: str | None
-    model: str | None
-    requests: int
-    errors: int
-    prompt_tokens: int
-    completion_tokens: int
-    cached_tokens: int
-    cost_micros: int
-
-
-async def summarize(
-    engine: AsyncEngine, *, key_name: str | None = None, since: datetime | None = None
-) -> list[UsageSummary]:
-    """Spend and tokens per key and model."""
-    t = usage_logs.c
-    errors = func.sum((t.status >= 400).cast(usage_logs.c.prompt_tokens.type))
-    query: Any = select(
-        t.key_name,
-        t.model,
-        func.count(),
-        errors,
-        func.sum(t.prompt_tokens),
-        func.sum(t.completion_tokens),
-        func.sum(t.cached_tokens),
-        func.sum(t.cost_micros),
-    ).group_by(t.key_name, t.model)
-    if key_name is not None:
-        query = query.where(t.key_name == key_name)
-    if since is not None:
-        query = query.where(t.created_at >= since)
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query.order_by(t.key_name, t.model))).all()
-    return [UsageSummary(r[0], r[1], int(r[2]), *(int(v or 0) for v in r[3:])) for r in rows]
