@@ -16,7 +16,7 @@ from hubgate.http.client_ip import networks
 from hubgate.http.middleware import edge
 from hubgate.http.routes import add_routes
 from hubgate.http.state import GATEWAY, RATE_HEADERS
-from hubgate.jobs import health_checks
+from hubgate.jobs import health_checks, usage_retention
 from hubgate.metering.prices import price_from_settings
 from hubgate.observability.metrics import Metrics
 from hubgate.providers.http import HttpTransport
@@ -143,6 +143,12 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
         if settings.health_check_interval_s is not None:
             watchers.append(
                 asyncio.create_task(health_checks(gw, settings.health_check_interval_s), name="health-check")
+            )
+        if settings.usage_retention_days is not None:
+            watchers.append(
+                asyncio.create_task(
+                    usage_retention(gw, settings.usage_retention_days), name="usage-retention"
+                )
             )
         shared_health = None
         if redis is not None:  # cooldowns seen by one replica are honoured by all

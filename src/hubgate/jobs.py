@@ -18,6 +18,7 @@ from sqlalchemy import text
 from hubgate.channel_test import test_channel
 from hubgate.gateway import Gateway
 from hubgate.storage.db import is_sqlite
+from hubgate.storage.retention import cutoff, roll_up
 
 log = logging.getLogger("hubgate.jobs")
 
@@ -74,3 +75,22 @@ async def health_checks(gw: Gateway, interval_s: float) -> None:
             await run_exclusive(gw, "health-check", interval_s * 0.9, lambda: check_channels(gw))
         except Exception:
             log.exception("channel health check round failed")
+
+
+RETENTION_INTERVAL_S = 3600.0
+
+
+async def usage_retention(gw: Gateway, days: int, interval_s: float = RETENTION_INTERVAL_S) -> None:
+    """Hourly, on one replica: roll whole days older than `days` up into usage_daily."""
+    while True:
+        try:
+
+            async def job() -> None:
+                removed = await roll_up(gw.engine, cutoff(days))
+                if removed:
+                    log.info("usage retention rolled up %d rows older than %d days", removed, days)
+
+            await run_exclusive(gw, "usage-retention", interval_s * 0.9, job)
+        except Exception:
+            log.exception("usage retention round failed")
+        await asyncio.sleep(interval_s)

@@ -237,6 +237,7 @@ class Settings(_Frozen):
     ip_rate_limit_burst: int = Field(default=20, ge=1)
     trusted_proxies: tuple[str, ...] = ()  # CIDRs whose X-Forwarded-For is believed
     health_check_interval_s: float | None = Field(default=None, gt=0)  # off by default: checks cost money
+    usage_retention_days: int | None = Field(default=None, ge=1)  # older usage rows -> daily roll-ups
     log_format: Literal["text", "json"] = "text"
     redis_prefix: str = "hubgate:"  # namespace of every Redis key (several gateways may share a Redis)
     key_cache_ttl_s: float = Field(default=30.0, ge=0, allow_inf_nan=False)

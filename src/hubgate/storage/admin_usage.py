@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.storage.keys import as_utc
-from hubgate.storage.tables import usage_logs
+from hubgate.storage.tables import usage_daily, usage_logs
 
 GROUP_FIELDS = ("key", "model", "channel", "day")
 _SUMS = (
@@ -69,7 +69,8 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _day(dialect: str) -> ColumnElement[Any]:
+def day_of(dialect: str) -> ColumnElement[Any]:
+    """The UTC calendar day (YYYY-MM-DD) of a usage row, on either backend."""
     created = usage_logs.c.created_at
     if dialect == "postgresql":
         # Literal columns, not bound parameters: GROUP BY must repeat the exact expression.
@@ -126,7 +127,7 @@ async def aggregate(
     if unknown:
         raise ValueError(f"cannot group by {', '.join(unknown)}")
     t = usage_logs.c
-    columns = {"key": t.key_name, "model": t.model, "channel": t.channel, "day": _day(engine.dialect.name)}
+    columns = {"key": t.key_name, "model": t.model, "channel": t.channel, "day": day_of(engine.dialect.name)}
     keys = [columns[g] for g in group_by]
     query = _where(select(*(c.label(g) for c, g in zip(keys, group_by, strict=True)), *_measures()), flt)
     if keys:
@@ -135,7 +136,59 @@ async def aggregate(
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all() if keys else []
         totals = (await conn.execute(totals_query)).one()
-    return [_group(r, group_by) for r in rows], _group(totals, ())
+        rolled = await _rolled_up(conn, group_by, flt)
+    groups = [_group(r, group_by) for r in rows]
+    if rolled:  # days the retention job rolled up are still in every report
+        total = _group(totals, ())
+        for g in rolled:
+            total = _add(total, g)
+        return _merge(groups, rolled)[:limit], total
+    return groups, _group(totals, ())
+
+
+async def _rolled_up(conn: Any, group_by: Sequence[str], flt: UsageFilter) -> list[UsageGroup]:
+    """The same report over `usage_daily` (day-granular; rows carry no status)."""
+    if flt.status is not None:
+        return []
+    d = usage_daily.c
+    columns = {"key": d.key_name, "model": d.model, "channel": d.channel, "day": d.day}
+    query = select(
+        *(columns[g].label(g) for g in group_by),
+        func.coalesce(func.sum(d.requests), 0).label("requests"),
+        func.coalesce(func.sum(d.errors), 0).label("errors"),
+        *(func.coalesce(func.sum(d[name]), 0).label(name) for name in _SUMS),
+    )
+    for name, value in (("key", flt.key), ("model", flt.model), ("channel", flt.channel)):
+        if value is not None:
+            query = query.where(columns[name] == value)
+    if flt.since is not None:
+        query = query.where(d.day >= _utc(flt.since).strftime("%Y-%m-%d"))
+    if flt.until is not None:
+        query = query.where(d.day < _utc(flt.until).strftime("%Y-%m-%d"))
+    if group_by:
+        query = query.group_by(*(columns[g] for g in group_by))
+    found = [_group(r, group_by) for r in (await conn.execute(query)).all()]
+    return [g for g in found if g.requests]
+
+
+def _ident(g: UsageGroup) -> tuple[str | None, ...]:
+    return (g.key, g.model, g.channel, g.day)
+
+
+def _add(a: UsageGroup, b: UsageGroup) -> UsageGroup:
+    return UsageGroup(
+        key=a.key, model=a.model, channel=a.channel, day=a.day,
+        requests=a.requests + b.requests, errors=a.errors + b.errors,
+        **{name: getattr(a, name) + getattr(b, name) for name in _SUMS},
+    )  # fmt: skip
+
+
+def _merge(live: list[UsageGroup], rolled: list[UsageGroup]) -> list[UsageGroup]:
+    merged: dict[tuple[str | None, ...], UsageGroup] = {_ident(g): g for g in live}
+    for g in rolled:
+        ident = _ident(g)
+        merged[ident] = _add(merged[ident], g) if ident in merged else g
+    return sorted(merged.values(), key=lambda g: tuple((v is None, v or "") for v in _ident(g)))
 
 
 async def logs_page(

@@ -194,3 +194,25 @@ price_overrides = Table(
     Column("per_request", Numeric(14, 6), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+usage_daily = Table(
+    "usage_daily",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("day", String(10), nullable=False),  # YYYY-MM-DD, UTC
+    Column("key_id", Integer, nullable=True),
+    Column("key_name", String(64), nullable=True),
+    Column("account_id", Integer, nullable=True),
+    Column("model", String(128), nullable=True),
+    Column("channel", String(64), nullable=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("errors", BigInteger, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("completion_tokens", BigInteger, nullable=False),
+    Column("cached_tokens", BigInteger, nullable=False),
+    Column("cache_write_tokens", BigInteger, nullable=False),
+    Column("reasoning_tokens", BigInteger, nullable=False),
+    Column("cost_micros", BigInteger, nullable=False),
+    Index("ix_usage_daily_day", "day"),
+    Index("ix_usage_daily_key_day", "key_id", "day"),
+)
