@@ -43,6 +43,7 @@ from hubgate.providers import provider_for
 from hubgate.providers.base import (
     Endpoint,
     UpstreamConnectError,
+    UpstreamInvalid,
     UpstreamReadTimeout,
     UpstreamResponse,
 )
@@ -252,21 +253,22 @@ async def _dispatch(
         upstream_req = provider.build(channel, endpoint, upstream_model, body, call.stream, secret)
         row.channel, row.upstream_model = channel.name, upstream_model
         resp: UpstreamResponse | None = None
+        # Health is judged on the whole answer, not its headers: a stream or body that
+        # breaks after a 200 counts as a failure too. A caller's hang-up counts for nothing.
+        verdict: Outcome | None = None
         try:
             resp = await provider.transport(gw.http).send(upstream_req)
             if resp.status >= 400:
                 err = await upstream_error(resp, attempt)
-                outcome = _outcome(resp.status, err)
-                if outcome is not None:
-                    gw.health.record(channel.name, secret, upstream_model, outcome, _seconds(err.retry_after))
-                if outcome is not None and attempts < gw.settings.max_attempts:
+                verdict = _outcome(resp.status, err)
+                if verdict is not None:
+                    gw.health.record(channel.name, secret, upstream_model, verdict, _seconds(err.retry_after))
+                if verdict is not None and attempts < gw.settings.max_attempts:
                     failure = err
-                    if outcome is not Outcome.AUTH or not gw.health.enabled:
+                    if verdict is not Outcome.AUTH or not gw.health.enabled:
                         position += 1
                     continue
                 raise err
-            gw.health.record(channel.name, secret, upstream_model, Outcome.OK)
-            call.reached = True
             is_sse = resp.headers.get("content-type", "").startswith("text/event-stream")
             if call.stream and is_sse:
                 if not attempt.translated and call.fmt is WireFormat.OPENAI_CHAT:
@@ -274,19 +276,35 @@ async def _dispatch(
                 else:
                     answer = await streaming.relay_stream(request, call, attempt, resp, row, started)
                 if row.status in (502, 504):  # the stream broke after it started
-                    gw.health.record(channel.name, secret, upstream_model, Outcome.FAILED)
+                    verdict = Outcome.FAILED
+                elif row.status == 200:
+                    verdict = Outcome.OK
                 return answer
-            return await _json_back(call, attempt, resp, row)
+            answer = await _json_back(call, attempt, resp, row)
+            verdict = Outcome.OK
+            return answer
         except UpstreamConnectError as exc:
             position += 1
-            gw.health.record(channel.name, secret, upstream_model, Outcome.FAILED)
+            verdict = Outcome.FAILED
             failure = Unavailable(f"The upstream for model '{call.model}' could not be reached: {exc}")
         except UpstreamReadTimeout as exc:
             if resp is not None:
                 resp.close()
             position += 1
-            gw.health.record(channel.name, secret, upstream_model, Outcome.FAILED)
-            failure = UpstreamTimeout(f"The upstream for model '{call.model}' did not answer in time: {exc}")
+            verdict = Outcome.FAILED
+            detail = str(exc) or "timed out"
+            failure = UpstreamTimeout(
+                f"The upstream for model '{call.model}' did not answer in time ({detail})."
+            )
+        except UpstreamInvalid as exc:  # a 200 whose body or stream was not valid for its API
+            position += 1
+            verdict = Outcome.FAILED
+            failure = BadGateway(f"The upstream for model '{call.model}' answered with an invalid {exc}.")
+        finally:
+            if verdict is None:
+                gw.health.release(channel.name, secret, upstream_model)
+            elif resp is None or resp.status < 400:
+                gw.health.record(channel.name, secret, upstream_model, verdict)
     if failure is None:
         raise Unavailable(
             f"Every channel for model '{call.model}' is cooling down or disabled after upstream failures; "
@@ -369,6 +387,8 @@ def meter(row: UsageRow, usage: hub.Usage | None) -> None:
 
 
 async def _json_back(call: Call, attempt: Attempt, resp: UpstreamResponse, row: UsageRow) -> web.Response:
+    """The upstream's JSON answer for the caller. A body that is not valid for the
+    upstream's API raises UpstreamInvalid: nothing was sent, so the next channel may try."""
     raw = await resp.read()
     try:
         obj = orjson.loads(raw)
@@ -397,8 +417,9 @@ async def _json_back(call: Call, attempt: Attempt, resp: UpstreamResponse, row: 
             elif attempt.translated:
                 obj = codec(call.fmt).encode_response(answer, call.model, **call.encoder_options())
                 raw = orjson.dumps(obj)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise BadGateway("The upstream answered with a body that is not valid for its API.") from exc
+    except (ValueError, KeyError, TypeError, AttributeError, BadGateway) as exc:
+        raise UpstreamInvalid("JSON body") from exc
+    call.reached = True
     if call.on_complete is not None:
         await call.on_complete(obj)  # may fill in state fields (Responses' store, previous id)
         raw = orjson.dumps(obj)

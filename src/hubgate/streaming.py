@@ -14,7 +14,12 @@ from hubgate.formats import openai as oa
 from hubgate.formats.registry import WireFormat, stream_decoder, stream_encoder
 from hubgate.http.sse import EventSplitter, parse_event
 from hubgate.http.state import REQUEST_ID
-from hubgate.providers.base import UpstreamConnectError, UpstreamReadTimeout, UpstreamResponse
+from hubgate.providers.base import (
+    UpstreamConnectError,
+    UpstreamInvalid,
+    UpstreamReadTimeout,
+    UpstreamResponse,
+)
 from hubgate.storage.usage import UsageRow
 
 if TYPE_CHECKING:
@@ -57,8 +62,13 @@ async def passthrough_openai(
                 events = splitter.feed(chunk)
                 if not events:
                     continue
-                outgoing = []
+                outgoing: list[bytes] = []
                 for event in events:
+                    if not oa.plausible_event(event):
+                        if not out.prepared:
+                            raise UpstreamInvalid("event stream")  # nothing sent: another channel may try
+                        await out.write(b"".join(outgoing) + _invalid(row, WireFormat.OPENAI_CHAT))
+                        raise _StopStream
                     found = oa.chunk_usage(event)
                     if found is not None:
                         _meter(row, found.usage)
@@ -71,6 +81,7 @@ async def passthrough_openai(
                     continue
                 if not out.prepared:
                     await out.prepare(request)
+                    call.reached = True
                     row.ttfb_ms = int((time.perf_counter() - started) * 1000)
                 await out.write(b"".join(outgoing) if len(outgoing) > 1 else outgoing[0])
                 if row.completion_tokens == 0:
@@ -85,6 +96,8 @@ async def passthrough_openai(
             if not out.prepared:
                 raise  # nothing sent yet: the caller gets a plain error (or the next channel)
             await out.write(_broken(row, exc, WireFormat.OPENAI_CHAT))
+        except _StopStream:
+            pass
         done = True
         await out.write_eof()
     except ConnectionResetError:
@@ -96,6 +109,16 @@ async def passthrough_openai(
         else:
             resp.close()  # drop the upstream connection so it stops generating
     return out
+
+
+class _StopStream(Exception):
+    """The upstream stream turned invalid after bytes reached the caller: end it here."""
+
+
+def _invalid(row: UsageRow, fmt: WireFormat) -> bytes:
+    row.status = 502
+    row.error = "upstream sent an invalid event stream"
+    return stream_error_frame(fmt, 502, "The upstream sent an invalid event stream.")
 
 
 def _broken(row: UsageRow, exc: Exception, fmt: WireFormat) -> bytes:
@@ -119,6 +142,19 @@ def stream_error_frame(fmt: WireFormat, status: int, message: str) -> bytes:
         payload = {"type": "error", "code": "upstream_error", "message": message, "param": None}
         return b"event: error\ndata: " + orjson.dumps(payload) + b"\n\n"
     return oa.error_event(message)
+
+
+_CONTENT = (hub.TextDelta, hub.ThinkingDelta, hub.ToolCallStart, hub.ToolCallDelta, hub.Finish)
+
+
+def _fails_first(events: list[hub.StreamEvent]) -> bool:
+    """The upstream's stream errs before any answer content: safe to try elsewhere."""
+    for ev in events:
+        if isinstance(ev, hub.StreamError):
+            return True
+        if isinstance(ev, _CONTENT):
+            return False
+    return False
 
 
 class _CompletedWatcher:
@@ -169,6 +205,7 @@ async def relay_stream(
     watcher = _CompletedWatcher() if call.fmt is WireFormat.OPENAI_RESPONSES and encoder is None else None
     stored = False
     done = False
+    produced = False  # some answer content has come from the upstream
 
     async def emit(data: bytes) -> None:
         nonlocal stored
@@ -181,6 +218,7 @@ async def relay_stream(
                 await call.on_complete(final)  # stored before the caller sees it complete
         if not out.prepared:
             await out.prepare(request)
+            call.reached = True
             row.ttfb_ms = int((time.perf_counter() - started) * 1000)
         await out.write(data)
 
@@ -210,7 +248,11 @@ async def relay_stream(
                         continue
                     if watcher is not None:
                         watcher.see(event)
-                    data = translate(decoder.feed(event))
+                    decoded = decoder.feed(event)
+                    if not out.prepared and not produced and _fails_first(decoded):
+                        raise UpstreamInvalid("event stream")  # nothing sent: another channel may try
+                    produced = produced or any(isinstance(ev, _CONTENT) for ev in decoded)
+                    data = translate(decoded)
                     outgoing.append(data if encoder is not None else raw)
                 await emit(b"".join(outgoing))
             tail = translate(decoder.close())

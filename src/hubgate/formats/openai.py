@@ -198,6 +198,17 @@ def chunk_usage(event: bytes) -> ChunkUsage | None:
     return ChunkUsage(usage=usage, usage_only=not obj.get("choices"))
 
 
+def plausible_event(event: bytes) -> bool:
+    """A cheap structural check of one forwarded SSE event: a JSON object, [DONE], or
+    a comment/field line. Catches garbage without parsing every chunk."""
+    if event.startswith((b":", b"event:", b"id:", b"retry:")):
+        return True
+    if not event.startswith(b"data:"):
+        return False
+    body = event[5:].strip()
+    return body == b"[DONE]" or (body.startswith(b"{") and body.endswith(b"}"))
+
+
 _NULL_USAGE = (b',"usage":null', b', "usage": null')
 
 

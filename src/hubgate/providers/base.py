@@ -66,6 +66,10 @@ class UpstreamConnectError(Exception):
     """The upstream could not be reached (refused, reset, DNS): safe to try elsewhere."""
 
 
+class UpstreamInvalid(Exception):
+    """The upstream answered 200 with a body or stream that is not valid for its API."""
+
+
 class UpstreamReadTimeout(Exception):
     """The upstream accepted the request but did not answer in time."""
 

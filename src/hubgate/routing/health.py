@@ -113,6 +113,12 @@ class Health:
         target.probing = True
         return True
 
+    def release(self, channel: str, secret: str, model: str) -> None:
+        """An attempt ended with no verdict (the caller hung up): free a claimed probe."""
+        target = self._targets.get((channel, key_id(secret), model))
+        if target is not None:
+            target.probing = False
+
     def pick(self, channel: str, secrets: Iterable[str], model: str) -> str | None:
         """The first usable upstream key of a channel, in the order given."""
         for secret in secrets:
