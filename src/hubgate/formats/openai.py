@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 
 from hubgate.errors import InvalidRequest
+from hubgate.formats._checks import invalid as _invalid
+from hubgate.formats._checks import type_name
 from hubgate.formats.hub import Usage
 
 CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -25,28 +27,12 @@ class RequestInfo:
     include_usage: bool
 
 
-def _fail(param: str, message: str) -> InvalidRequest:
-    return InvalidRequest(f"Invalid '{param}': {message}", param=param)
-
-
-def _type_name(value: Any) -> str:
-    return {
-        dict: "an object",
-        list: "an array",
-        str: "a string",
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
-
-
 def _expect(body: dict[str, Any], name: str, kinds: tuple[type, ...], what: str) -> None:
     if name in body and body[name] is not None:
         value = body[name]
         bad_bool = isinstance(value, bool) and bool not in kinds
         if bad_bool or not isinstance(value, kinds):
-            raise _fail(name, f"expected {what}, got {_type_name(value)}.")
+            raise _invalid(name, f"expected {what}, got {type_name(value)}.")
 
 
 def _common(body: dict[str, Any], model_override: str | None = None) -> RequestInfo:
@@ -54,7 +40,7 @@ def _common(body: dict[str, Any], model_override: str | None = None) -> RequestI
     if model is None:
         raise InvalidRequest("Missing required parameter: 'model'.", param="model")
     if not isinstance(model, str) or not model:
-        raise _fail("model", f"expected a non-empty string, got {_type_name(model)}.")
+        raise _invalid("model", f"expected a non-empty string, got {type_name(model)}.")
     _expect(body, "stream", (bool,), "a boolean")
     _expect(body, "stream_options", (dict,), "an object")
     for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
@@ -66,7 +52,7 @@ def _common(body: dict[str, Any], model_override: str | None = None) -> RequestI
     options = body.get("stream_options") or {}
     include_usage = options.get("include_usage")
     if include_usage is not None and not isinstance(include_usage, bool):
-        raise _fail("stream_options.include_usage", f"expected a boolean, got {_type_name(include_usage)}.")
+        raise _invalid("stream_options.include_usage", f"expected a boolean, got {type_name(include_usage)}.")
     return RequestInfo(model=model, stream=stream, include_usage=include_usage is True)
 
 
@@ -75,19 +61,19 @@ def check_chat(body: dict[str, Any]) -> RequestInfo:
     if messages is None:
         raise InvalidRequest("Missing required parameter: 'messages'.", param="messages")
     if not isinstance(messages, list):
-        raise _fail("messages", f"expected an array, got {_type_name(messages)}.")
+        raise _invalid("messages", f"expected an array, got {type_name(messages)}.")
     if not messages:
-        raise _fail("messages", "empty array. Expected an array with minimum length 1.")
+        raise _invalid("messages", "empty array. Expected an array with minimum length 1.")
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(message, dict):
-            raise _fail(where, f"expected an object, got {_type_name(message)}.")
+            raise _invalid(where, f"expected an object, got {type_name(message)}.")
         role = message.get("role")
         if role not in CHAT_ROLES:
-            raise _fail(f"{where}.role", f"expected one of {', '.join(sorted(CHAT_ROLES))}.")
+            raise _invalid(f"{where}.role", f"expected one of {', '.join(sorted(CHAT_ROLES))}.")
         content = message.get("content")
         if content is not None and not isinstance(content, str | list):
-            raise _fail(f"{where}.content", f"expected a string or an array, got {_type_name(content)}.")
+            raise _invalid(f"{where}.content", f"expected a string or an array, got {type_name(content)}.")
     _expect(body, "tools", (list,), "an array")
     _expect(body, "tool_choice", (str, dict), "a string or an object")
     _expect(body, "response_format", (dict,), "an object")
@@ -99,7 +85,7 @@ def check_completions(body: dict[str, Any]) -> RequestInfo:
     if prompt is None:
         raise InvalidRequest("Missing required parameter: 'prompt'.", param="prompt")
     if not isinstance(prompt, str | list):
-        raise _fail("prompt", f"expected a string or an array, got {_type_name(prompt)}.")
+        raise _invalid("prompt", f"expected a string or an array, got {type_name(prompt)}.")
     return _common(body)
 
 
@@ -111,16 +97,16 @@ def check_embeddings(body: dict[str, Any], model_override: str | None = None) ->
         pass
     elif isinstance(value, list):
         if not value:
-            raise _fail("input", "empty array. Expected an array with minimum length 1.")
+            raise _invalid("input", "empty array. Expected an array with minimum length 1.")
         for i, item in enumerate(value):
             ok = isinstance(item, str | int | list) and not isinstance(item, bool)
             if not ok:
-                raise _fail(f"input[{i}]", f"expected a string or tokens, got {_type_name(item)}.")
+                raise _invalid(f"input[{i}]", f"expected a string or tokens, got {type_name(item)}.")
     else:
-        raise _fail("input", f"expected a string or an array, got {_type_name(value)}.")
+        raise _invalid("input", f"expected a string or an array, got {type_name(value)}.")
     fmt = body.get("encoding_format")
     if fmt is not None and fmt not in ("float", "base64"):
-        raise _fail("encoding_format", "expected 'float' or 'base64'.")
+        raise _invalid("encoding_format", "expected 'float' or 'base64'.")
     _expect(body, "dimensions", (int,), "an integer")
     info = _common(body, model_override)
     return RequestInfo(model=info.model, stream=False, include_usage=False)

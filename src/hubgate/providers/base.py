@@ -96,6 +96,18 @@ class Provider(ABC):
         key: str,
     ) -> UpstreamRequest: ...
 
+    @staticmethod
+    def request(
+        channel: Channel, url: str, auth: Mapping[str, str], body: bytes, stream: bool, key: str
+    ) -> UpstreamRequest:
+        """A JSON POST with the provider's auth headers and the channel's extra headers."""
+        headers = {"content-type": "application/json", **auth, **channel.headers}
+        if stream:
+            headers["accept"] = "text/event-stream"
+        return UpstreamRequest(
+            url=url, headers=headers, body=body, timeouts=channel.timeouts, stream=stream, secret=key
+        )
+
     def transport(self, http: Transport) -> Transport:
         """The transport this provider's requests travel on (HTTP unless overridden)."""
         return http

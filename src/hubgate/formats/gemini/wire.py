@@ -14,7 +14,8 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from hubgate.errors import InvalidRequest
+from hubgate.formats._checks import invalid as invalid
+from hubgate.formats._checks import type_name as type_name
 from hubgate.formats.hub import FinishReason, Part, ThinkingPart, Usage
 
 JSON = dict[str, Any]
@@ -37,22 +38,6 @@ def get(obj: Mapping[str, Any], name: str) -> Any:
 
 def has(obj: Mapping[str, Any], name: str) -> bool:
     return name in obj or snake(name) in obj
-
-
-def type_name(value: Any) -> str:
-    return {
-        dict: "an object",
-        list: "an array",
-        str: "a string",
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
-
-
-def invalid(param: str, message: str) -> InvalidRequest:
-    return InvalidRequest(f"Invalid '{param}': {message}", param=param)
 
 
 def expect_object(value: Any, param: str) -> JSON:

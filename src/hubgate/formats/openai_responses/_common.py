@@ -9,6 +9,8 @@ from typing import Any, NoReturn
 
 from hubgate.errors import InvalidRequest
 from hubgate.formats import hub
+from hubgate.formats._checks import invalid as invalid
+from hubgate.formats._checks import type_name as type_name
 
 JSON = dict[str, Any]
 
@@ -22,19 +24,7 @@ REDACTED_PREFIX = "hubgate.redacted_thinking:"
 
 
 def fail(param: str, message: str) -> NoReturn:
-    raise InvalidRequest(f"Invalid '{param}': {message}", param=param)
-
-
-def type_name(value: Any) -> str:
-    return {
-        dict: "an object",
-        list: "an array",
-        str: "a string",
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
+    raise invalid(param, message)
 
 
 def expect_dict(value: Any, param: str) -> JSON:

@@ -24,23 +24,9 @@ class AnthropicProvider(Provider):
         stream: bool,
         key: str,
     ) -> UpstreamRequest:
-        headers = {
-            "content-type": "application/json",
-            "x-api-key": key,
-            "anthropic-version": channel.api_version or DEFAULT_VERSION,
-            **channel.headers,
-        }
-        if stream:
-            headers["accept"] = "text/event-stream"
-        return UpstreamRequest(
-            url=f"{channel.base_url}/v1/messages"
-            + ("/count_tokens" if endpoint is Endpoint.COUNT_TOKENS else ""),
-            headers=headers,
-            body=body,
-            timeouts=channel.timeouts,
-            stream=stream,
-            secret=key,
-        )
+        path = "/v1/messages/count_tokens" if endpoint is Endpoint.COUNT_TOKENS else "/v1/messages"
+        auth = {"x-api-key": key, "anthropic-version": channel.api_version or DEFAULT_VERSION}
+        return self.request(channel, channel.base_url + path, auth, body, stream, key)
 
     def test_body(self, channel: Channel, endpoint: Endpoint, upstream_model: str) -> bytes:
         import orjson

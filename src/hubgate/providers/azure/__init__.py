@@ -29,9 +29,4 @@ class AzureProvider(Provider):
             f"{channel.base_url}/openai/deployments/{quote(upstream_model, safe='')}/"
             f"{generate_path(channel, endpoint)}?api-version={quote(version, safe='')}"
         )
-        headers = {"content-type": "application/json", "api-key": key, **channel.headers}
-        if stream:
-            headers["accept"] = "text/event-stream"
-        return UpstreamRequest(
-            url=url, headers=headers, body=body, timeouts=channel.timeouts, stream=stream, secret=key
-        )
+        return self.request(channel, url, {"api-key": key}, body, stream, key)

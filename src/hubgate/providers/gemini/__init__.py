@@ -33,15 +33,8 @@ class GeminiProvider(Provider):
             action = "batchEmbedContents"
         else:
             action = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        headers = {"content-type": "application/json", "x-goog-api-key": key, **channel.headers}
-        return UpstreamRequest(
-            url=f"{channel.base_url}/{channel.api_version or DEFAULT_VERSION}/models/{model}:{action}",
-            headers=headers,
-            body=body,
-            timeouts=channel.timeouts,
-            stream=stream,
-            secret=key,
-        )
+        url = f"{channel.base_url}/{channel.api_version or DEFAULT_VERSION}/models/{model}:{action}"
+        return self.request(channel, url, {"x-goog-api-key": key}, body, stream, key)
 
     def test_body(self, channel: Channel, endpoint: Endpoint, upstream_model: str) -> bytes:
         import orjson

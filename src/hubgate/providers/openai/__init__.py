@@ -25,16 +25,6 @@ class OpenAIProvider(Provider):
         stream: bool,
         key: str,
     ) -> UpstreamRequest:
-        headers = {"content-type": "application/json", **channel.headers}
-        if key:
-            headers["authorization"] = f"Bearer {key}"
-        if stream:
-            headers["accept"] = "text/event-stream"
-        return UpstreamRequest(
-            url=f"{channel.base_url}/{generate_path(channel, endpoint)}",
-            headers=headers,
-            body=body,
-            timeouts=channel.timeouts,
-            stream=stream,
-            secret=key,
-        )
+        auth = {"authorization": f"Bearer {key}"} if key else {}
+        url = f"{channel.base_url}/{generate_path(channel, endpoint)}"
+        return self.request(channel, url, auth, body, stream, key)
