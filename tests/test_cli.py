@@ -93,6 +93,8 @@ def test_keys_create_list_revoke(config: str) -> None:
     assert {k["name"]: k for k in json.loads(out)}[name]["revoked"]
     code, out = invoke("keys", "revoke", "nobody-here", "--config", config)
     assert code == 1
+    code, out = invoke("keys", "list", "--config", config, "--json", "--limit", "1", "--offset", "0")
+    assert code == 0 and len(json.loads(out)) == 1
 
 
 def test_keys_create_rejects_bad_values(config: str) -> None:

@@ -174,12 +174,18 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """List API keys (never their secrets)."""
+def keys_list(
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many keys.")] = None,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many keys first.")] = 0,
+) -> None:
+    """List API keys (never their secrets), oldest first; page with --limit/--offset."""
     from hubgate.admin.common import usd
     from hubgate.storage.keys import KeyRepository
 
     records = _run(_settings(config), lambda engine: KeyRepository(engine).all())
+    records = records[offset : offset + limit if limit is not None else None]
     rows: list[dict[str, Any]] = [
         {
             "name": r.name,
