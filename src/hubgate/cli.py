@@ -184,8 +184,7 @@ def keys_list(
     from hubgate.admin.common import usd
     from hubgate.storage.keys import KeyRepository
 
-    records = _run(_settings(config), lambda engine: KeyRepository(engine).all())
-    records = records[offset : offset + limit if limit is not None else None]
+    records = _run(_settings(config), lambda engine: KeyRepository(engine).all(limit=limit, offset=offset))
     rows: list[dict[str, Any]] = [
         {
             "name": r.name,

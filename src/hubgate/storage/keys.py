@@ -134,9 +134,10 @@ class KeyRepository:
             row = (await conn.execute(select(api_keys).where(api_keys.c.name == name))).first()
         return _record(row) if row is not None else None
 
-    async def all(self) -> list[KeyRecord]:
+    async def all(self, *, limit: int | None = None, offset: int = 0) -> list[KeyRecord]:
+        query = select(api_keys).order_by(api_keys.c.id).offset(offset).limit(limit)
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(select(api_keys).order_by(api_keys.c.id))).all()
+            rows = (await conn.execute(query)).all()
         return [_record(r) for r in rows]
 
     async def create(
