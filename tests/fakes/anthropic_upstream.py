@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import math
@@ -37,13 +36,12 @@ import re
 import secrets
 import string
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from .openai_upstream import Recorded
+from ._server import PARSED, Recorded, Reject, StreamingFakeServer, json_response, sse_response
 
 __all__ = ["DEFAULT_API_KEY", "THINKING_TEXT", "TOOL_INPUT", "FakeAnthropic", "Recorded"]
 
@@ -60,18 +58,9 @@ DOCS = (
 )
 
 _ALNUM = string.ascii_letters + string.digits
-_PARSED_KEY: web.RequestKey[tuple[bool, Any]] = web.RequestKey("fake_anthropic_parsed", tuple)
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 _USER_BLOCKS = frozenset({"text", "image", "document", "tool_result", "search_result"})
 _ASSISTANT_BLOCKS = frozenset({"text", "thinking", "redacted_thinking", "tool_use"})
-
-
-class _Reject(Exception):
-    """Raised inside a handler to answer with an error response."""
-
-    def __init__(self, response: web.Response) -> None:
-        super().__init__(response.status)
-        self.response = response
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -86,23 +75,17 @@ def _request_id() -> str:
     return f"req_011C{_rand(20)}"
 
 
-def _json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(payload), status=status, content_type="application/json", headers=headers
-    )
-
-
 def _error(
     status: int, message: str, type_: str = "invalid_request_error", headers: dict[str, str] | None = None
 ) -> web.Response:
     """Anthropic's error shape; its `request_id` is also the `request-id` header."""
     request_id = _request_id()
     body = {"type": "error", "error": {"type": type_, "message": message}, "request_id": request_id}
-    return _json_response(body, status, {"request-id": request_id, **(headers or {})})
+    return json_response(body, status, {"request-id": request_id, **(headers or {})})
 
 
-def _bad(message: str) -> _Reject:
-    return _Reject(_error(400, message))
+def _bad(message: str) -> Reject:
+    return Reject(_error(400, message))
 
 
 def _words(text: str) -> int:
@@ -142,111 +125,29 @@ def _block_text(block: JSONDict) -> str:
 # the server
 
 
-class FakeAnthropic:
+class FakeAnthropic(StreamingFakeServer):
     """An Anthropic Messages API upstream on 127.0.0.1, run as an async context manager."""
 
+    base_path = ""
+
     def __init__(self, api_key: str = DEFAULT_API_KEY) -> None:
+        super().__init__()
         self.api_key = api_key
-        self.requests: list[Recorded] = []
-        self.stream_disconnects = 0
-        self.stream_completed = 0
-        self.base_url = ""
-        self.port = 0
         self._secret = secrets.token_bytes(32)
-        self._disconnects_seen = 0
-        self._disconnect_event = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------------
-
-    async def __aenter__(self) -> FakeAnthropic:
-        app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.on_response_prepare.append(self._add_headers)
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/v1/models/{model_id}", self._model)
-        app.router.add_route("*", "/{tail:.*}", self._not_found)
-        runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runner = runner
-        self.port = int(runner.addresses[0][1])
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    def reset(self) -> None:
-        """Forget recorded requests and zero the counters."""
-        self.requests.clear()
-        self.stream_disconnects = 0
-        self.stream_completed = 0
-        self._disconnects_seen = 0
-        self._disconnect_event.clear()
-
-    async def wait_for_disconnect(self, timeout: float = 5.0) -> bool:  # noqa: ASYNC109 (public API)
-        """True once a streaming client disconnect is observed (False on timeout); each call
-        consumes one disconnect, so one that happened before the call still counts."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self.stream_disconnects <= self._disconnects_seen:
-            self._disconnect_event.clear()
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._disconnect_event.wait(), remaining)
-        self._disconnects_seen += 1
-        return True
 
     def sign(self, thinking: str) -> str:
         """The signature this instance gives a thinking text (and accepts back)."""
         digest = hmac.new(self._secret, thinking.encode(), hashlib.sha256).digest()
         return base64.b64encode(b"fake-anthropic-signature:" + digest).decode()
 
-    def _note_disconnect(self) -> None:
-        self.stream_disconnects += 1
-        self._disconnect_event.set()
-
-    # -- middleware / hooks ----------------------------------------------------------------------------
-
-    @web.middleware
-    async def _record(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
-        raw = await request.read()
-        parsed: tuple[bool, Any] = (True, None)
-        if raw:
-            try:
-                parsed = (True, orjson.loads(raw))
-            except orjson.JSONDecodeError:
-                parsed = (False, None)
-        request[_PARSED_KEY] = parsed
-        self.requests.append(
-            Recorded(
-                method=request.method,
-                path=request.path,
-                query=dict(request.query),
-                headers={k.lower(): v for k, v in request.headers.items()},
-                json=parsed[1],
-                body=raw,
-            )
-        )
-        try:
-            response: web.StreamResponse = await handler(request)
-        except _Reject as rejected:
-            return rejected.response
-        return response
+    # -- hooks -----------------------------------------------------------------------------------------
 
     @staticmethod
     async def _add_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -262,15 +163,15 @@ class FakeAnthropic:
         if not key and auth[:7].lower() == "bearer ":
             key = auth[7:].strip()
         if not key:
-            raise _Reject(_error(401, "x-api-key header is required", "authentication_error"))
+            raise Reject(_error(401, "x-api-key header is required", "authentication_error"))
         if key != self.api_key:
-            raise _Reject(_error(401, "invalid x-api-key", "authentication_error"))
+            raise Reject(_error(401, "invalid x-api-key", "authentication_error"))
         if not request.headers.get("anthropic-version"):
             raise _bad("anthropic-version: header is required")
 
     def _body(self, request: web.Request) -> JSONDict:
         self._authenticate(request)
-        ok, body = request[_PARSED_KEY]
+        ok, body = request[PARSED]
         if not ok or not isinstance(body, dict):
             raise _bad(
                 "There was an issue with the format or content of your request: body is not a JSON object"
@@ -279,9 +180,9 @@ class FakeAnthropic:
         if not isinstance(model, str) or not model:
             raise _bad("model: Field required")
         if model == "fail-500":
-            raise _Reject(_error(500, "Internal server error", "api_error"))
+            raise Reject(_error(500, "Internal server error", "api_error"))
         if model == "fail-429":
-            raise _Reject(
+            raise Reject(
                 _error(
                     429,
                     "This request would exceed the rate limit for your organization of 50 requests per "
@@ -297,7 +198,7 @@ class FakeAnthropic:
         if model == "fail-400":
             raise _bad("prompt is too long: 215000 tokens > 200000 maximum")
         if model == "overloaded":
-            raise _Reject(_error(529, "Overloaded", "overloaded_error"))
+            raise Reject(_error(529, "Overloaded", "overloaded_error"))
         return body
 
     # -- request validation ----------------------------------------------------------------------------
@@ -508,7 +409,7 @@ class FakeAnthropic:
         usage = self._usage(model, input_tokens, output_tokens)
         message_id = f"msg_01{_rand(22)}"
         if body.get("stream") is not True:
-            return _json_response(
+            return json_response(
                 {
                     "id": message_id,
                     "type": "message",
@@ -668,33 +569,23 @@ class FakeAnthropic:
     async def _send_sse(
         self, request: web.Request, events: list[tuple[str, JSONDict]], delay_before: Callable[[int], float]
     ) -> web.StreamResponse:
-        response = web.StreamResponse(
-            status=200,
-            headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"},
-        )
-        try:
-            await response.prepare(request)
+        response = sse_response()
+
+        async def write() -> None:
             for i, (name, payload) in enumerate(events):
                 delay = delay_before(i)
                 if delay > 0:
                     await asyncio.sleep(delay)
                 await response.write(f"event: {name}\ndata: ".encode() + orjson.dumps(payload) + b"\n\n")
-            await response.write_eof()
-        except asyncio.CancelledError:
-            self._note_disconnect()
-            raise
-        except ConnectionResetError:
-            self._note_disconnect()
-            return response
-        self.stream_completed += 1
-        return response
+
+        return await self._send_stream(request, response, write)
 
     # -- /v1/messages/count_tokens, /v1/models, 404 ----------------------------------------------------
 
     async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
         body = self._body(request)
         turns = self._turns(body)
-        return _json_response({"input_tokens": self._input_tokens(body, turns)})
+        return json_response({"input_tokens": self._input_tokens(body, turns)})
 
     @staticmethod
     def _model_info(model_id: str) -> JSONDict:
@@ -710,7 +601,7 @@ class FakeAnthropic:
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
         self._authenticate(request)
-        return _json_response(
+        return json_response(
             {
                 "data": [self._model_info(m) for m in MODELS],
                 "has_more": False,
@@ -724,7 +615,7 @@ class FakeAnthropic:
         model_id = request.match_info["model_id"]
         if model_id not in MODELS:
             return _error(404, f"model: {model_id}", "not_found_error")
-        return _json_response(self._model_info(model_id))
+        return json_response(self._model_info(model_id))
 
     async def _not_found(self, request: web.Request) -> web.StreamResponse:
         return _error(404, "Not Found", "not_found_error")

@@ -38,13 +38,12 @@ import struct
 import time
 from collections import Counter
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from tests.fakes.openai_upstream import Recorded
+from ._server import FakeServer, json_response, sse_response
 
 __all__ = [
     "DRIP_CAP_S",
@@ -138,17 +137,11 @@ def parse_fault(model: str) -> Fault | None:
     return Fault("status", int(match["status"]), int(retry) if retry is not None else None)
 
 
-def _json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(payload), status=status, content_type="application/json", headers=headers
-    )
-
-
 def _error(status: int, retry_after: int | None = None) -> web.Response:
     message, type_, code, param = _ERRORS.get(status, (error_message(status), "server_error", None, None))
     headers = {"retry-after": str(retry_after)} if retry_after is not None else None
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
-    return _json_response(body, status, headers)
+    return json_response(body, status, headers)
 
 
 def _reset(request: web.Request) -> None:
@@ -163,49 +156,29 @@ def _reset(request: web.Request) -> None:
     transport.abort()
 
 
-class FakeFaulty:
-    """The fault-injecting upstream on 127.0.0.1, run as an async context manager."""
+class FakeFaulty(FakeServer):
+    """The fault-injecting upstream on 127.0.0.1, run as an async context manager.
+
+    Only chat requests are recorded (by the handler itself; there is no recording middleware), and
+    the request body size limit is aiohttp's default.
+    """
+
+    record_all = False
+    client_max_size = 1024**2
 
     def __init__(self, api_key: str = FAULTY_API_KEY) -> None:
+        super().__init__()
         self.api_key = api_key
-        self.requests: list[Recorded] = []
         self.hits: Counter[str] = Counter()  # chat requests per model name (tag included)
         self.disconnects: Counter[str] = Counter()  # the client hung up on a slow or endless answer
         self.completed: Counter[str] = Counter()  # answers sent in full
-        self.base_url = ""
-        self.root_url = ""
-        self.port = 0
-        self._runner: web.AppRunner | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------------
-
-    async def __aenter__(self) -> FakeFaulty:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_route("*", "/{tail:.*}", self._not_found)
-        runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runner = runner
-        self.port = int(runner.addresses[0][1])
-        self.root_url = f"http://127.0.0.1:{self.port}"
-        self.base_url = f"{self.root_url}/v1"
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     def reset(self) -> None:
         """Forget recorded requests and zero every counter."""
-        self.requests.clear()
+        super().reset()
         self.hits.clear()
         self.disconnects.clear()
         self.completed.clear()
@@ -222,21 +195,7 @@ class FakeFaulty:
     # -- the endpoint ----------------------------------------------------------------------------------
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        try:
-            body: Any = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            body = None
-        self.requests.append(
-            Recorded(
-                method=request.method,
-                path=request.path,
-                query=dict(request.query),
-                headers={k.lower(): v for k, v in request.headers.items()},
-                json=body,
-                body=raw,
-            )
-        )
+        _, body = await self._read(request)
         auth = request.headers.get("Authorization", "")
         if auth != f"Bearer {self.api_key}":
             return _error(401)
@@ -246,7 +205,7 @@ class FakeFaulty:
         self.hits[model] += 1
         fault = parse_fault(model)
         if fault is None:
-            return _json_response(
+            return json_response(
                 {
                     "error": {
                         "message": f"The model `{model}` does not exist or you do not have access to it.",
@@ -287,7 +246,7 @@ class FakeFaulty:
         if kind == "ok":
             if not stream:
                 self.completed[model] += 1
-                return _json_response(self._completion(model))
+                return json_response(self._completion(model))
             return await self._ok_stream(request, model, include_usage)
         if not stream:
             return await self._broken_json(request, fault, model)
@@ -346,16 +305,9 @@ class FakeFaulty:
             delta = {"role": "assistant", **delta}
         return FakeFaulty._chunk(ident, model, delta)
 
-    @staticmethod
-    def _sse(status: int = 200) -> web.StreamResponse:
-        return web.StreamResponse(
-            status=status,
-            headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"},
-        )
-
     async def _ok_stream(self, request: web.Request, model: str, include_usage: bool) -> web.StreamResponse:
         ident = f"chatcmpl-{secrets.token_hex(12)}"
-        out = self._sse()
+        out = sse_response()
         await out.prepare(request)
         await out.write(self._chunk(ident, model, {"role": "assistant", "content": ""}))
         for word in re.findall(r"\S+\s*", REPLY):
@@ -372,7 +324,7 @@ class FakeFaulty:
 
     async def _broken_stream(self, request: web.Request, fault: Fault, model: str) -> web.StreamResponse:
         ident = f"chatcmpl-{secrets.token_hex(12)}"
-        out = self._sse()
+        out = sse_response()
         await out.prepare(request)
         if fault.kind == "drip":
             started = time.monotonic()
@@ -414,7 +366,7 @@ class FakeFaulty:
 
     async def _bad_sse(self, request: web.Request, model: str) -> web.StreamResponse:
         ident = f"chatcmpl-{secrets.token_hex(12)}"
-        out = self._sse()
+        out = sse_response()
         await out.prepare(request)
         await out.write(self._content(ident, model, 0) + self._content(ident, model, 1))
         await asyncio.sleep(0.05)  # the good chunks reach the caller first: the fault is after the first byte
@@ -425,7 +377,7 @@ class FakeFaulty:
         return out
 
     async def _not_found(self, request: web.Request) -> web.StreamResponse:
-        return _json_response(
+        return json_response(
             {
                 "error": {
                     "message": f"Invalid URL ({request.method} {request.path})",

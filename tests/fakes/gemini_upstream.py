@@ -40,15 +40,13 @@ import math
 import re
 import secrets
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from tests.fakes.openai_upstream import Recorded
+from ._server import PARSED, Recorded, Reject, StreamingFakeServer, json_response
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -117,7 +115,6 @@ QUOTA_DETAILS: list[JSONDict] = [
     {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1s"},
 ]
 _SNAKE = re.compile(r"_([a-z])")
-_PARSED_KEY: web.RequestKey[tuple[bool, Any]] = web.RequestKey("fake_gemini_parsed", tuple)
 
 
 @dataclass
@@ -130,18 +127,8 @@ class IssuedCall:
     signature: bytes
 
 
-class _Reject(Exception):
-    def __init__(self, response: web.Response) -> None:
-        super().__init__(response.status)
-        self.response = response
-
-
 # ---------------------------------------------------------------------------------------------------------
 # helpers
-
-
-def _json_response(payload: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
 
 
 _STATUS = {
@@ -158,7 +145,7 @@ def _error(code: int, message: str, details: list[JSONDict] | None = None) -> we
     error: JSONDict = {"code": code, "message": message, "status": _STATUS.get(code, "UNKNOWN")}
     if details:
         error["details"] = details
-    return _json_response({"error": error}, code)
+    return json_response({"error": error}, code)
 
 
 def _bad_request(violations: list[tuple[str, str]]) -> web.Response:
@@ -275,110 +262,33 @@ def schema_violations(schema: Any, path: str) -> list[tuple[str, str]]:
 # the server
 
 
-class FakeGemini:
+class FakeGemini(StreamingFakeServer):
     """A Gemini API upstream on 127.0.0.1, run as an async context manager."""
 
+    base_path = ""
+
     def __init__(self, api_key: str = DEFAULT_API_KEY) -> None:
+        super().__init__()
         self.api_key = api_key
-        self.requests: list[Recorded] = []
         self.issued_calls: list[IssuedCall] = []
-        self.stream_disconnects = 0
-        self.stream_completed = 0
-        self.base_url = ""
-        self.port = 0
-        self._disconnects_seen = 0
-        self._disconnect_event = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------------
-
-    async def __aenter__(self) -> FakeGemini:
-        app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         for version in ("v1beta", "v1"):
             app.router.add_get(f"/{version}/models", self._list_models)
             app.router.add_get(f"/{version}/models/{{model}}", self._get_model)
             app.router.add_post(f"/{version}/models/{{spec}}", self._dispatch)
-        app.router.add_route("*", "/{tail:.*}", self._not_found)
-        runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runner = runner
-        self.port = int(runner.addresses[0][1])
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     def reset(self) -> None:
         """Forget recorded requests, issued calls and counters."""
-        self.requests.clear()
+        super().reset()
         self.issued_calls.clear()
-        self.stream_disconnects = 0
-        self.stream_completed = 0
-        self._disconnects_seen = 0
-        self._disconnect_event.clear()
 
-    async def wait_for_disconnect(self, timeout: float = 5.0) -> bool:  # noqa: ASYNC109 (public API)
-        """True once a streaming client disconnect is observed (False on timeout); each call consumes one."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self.stream_disconnects <= self._disconnects_seen:
-            self._disconnect_event.clear()
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._disconnect_event.wait(), remaining)
-        self._disconnects_seen += 1
-        return True
-
-    def _note_disconnect(self) -> None:
-        self.stream_disconnects += 1
-        self._disconnect_event.set()
-
-    # -- middleware ------------------------------------------------------------------------------------
-
-    @web.middleware
-    async def _record(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
-        raw = await request.read()
-        parsed: tuple[bool, Any] = (True, None)
-        if raw:
-            try:
-                parsed = (True, orjson.loads(raw))
-            except orjson.JSONDecodeError:
-                parsed = (False, None)
-        request[_PARSED_KEY] = parsed
-        self.requests.append(
-            Recorded(
-                method=request.method,
-                path=request.path,
-                query=dict(request.query),
-                headers={k.lower(): v for k, v in request.headers.items()},
-                json=parsed[1],
-                body=raw,
-            )
-        )
-        try:
-            response: web.StreamResponse = await handler(request)
-        except _Reject as rejected:
-            return rejected.response
-        return response
+    # -- checks ----------------------------------------------------------------------------------------
 
     def _check_key(self, request: web.Request) -> None:
         key = request.headers.get("x-goog-api-key") or request.query.get("key")
         if not key:
-            raise _Reject(
+            raise Reject(
                 _error(
                     403,
                     "Method doesn't allow unregistered callers (callers without established identity). "
@@ -387,7 +297,7 @@ class FakeGemini:
             )
         if key != self.api_key:
             message = "API key not valid. Please pass a valid API key."
-            raise _Reject(
+            raise Reject(
                 _error(
                     400,
                     message,
@@ -408,9 +318,9 @@ class FakeGemini:
             )
 
     def _body(self, request: web.Request) -> JSONDict:
-        ok, body = request[_PARSED_KEY]
+        ok, body = request[PARSED]
         if not ok or not isinstance(body, dict):
-            raise _Reject(_error(400, "Invalid JSON payload received. Unexpected token."))
+            raise Reject(_error(400, "Invalid JSON payload received. Unexpected token."))
         return body
 
     # -- dispatch --------------------------------------------------------------------------------------
@@ -436,7 +346,7 @@ class FakeGemini:
 
     def _fail_model(self, model: str) -> None:
         if model == "fail-500":
-            raise _Reject(
+            raise Reject(
                 _error(
                     500,
                     "An internal error has occurred. Please retry or report in "
@@ -444,7 +354,7 @@ class FakeGemini:
                 )
             )
         if model == "fail-429":
-            raise _Reject(
+            raise Reject(
                 _error(
                     429,
                     "You exceeded your current quota, please check your plan and billing details. For more "
@@ -453,14 +363,14 @@ class FakeGemini:
                 )
             )
         if model == "fail-400":
-            raise _Reject(_error(400, "Request contains an invalid argument."))
+            raise Reject(_error(400, "Request contains an invalid argument."))
 
     # -- generateContent -------------------------------------------------------------------------------
 
     def _validate(self, body: JSONDict) -> None:
         contents = _get(body, "contents")
         if not isinstance(contents, list) or not contents:
-            raise _Reject(_error(400, "* GenerateContentRequest.contents: contents is not specified\n"))
+            raise Reject(_error(400, "* GenerateContentRequest.contents: contents is not specified\n"))
         violations: list[tuple[str, str]] = []
         tools = _get(body, "tools")
         for i, tool in enumerate(tools if isinstance(tools, list) else []):
@@ -474,7 +384,7 @@ class FakeGemini:
                     and str(params.get("type", "")).upper() == "OBJECT"
                     and not _get(params, "properties")
                 ):
-                    raise _Reject(
+                    raise Reject(
                         _error(
                             400,
                             f"* GenerateContentRequest.{path}.properties: "
@@ -487,7 +397,7 @@ class FakeGemini:
                 _get(config, "responseSchema"), "generation_config.response_schema"
             )
         if violations:
-            raise _Reject(_bad_request(violations))
+            raise Reject(_bad_request(violations))
         self._check_signatures(contents)
 
     def _check_signatures(self, contents: list[Any]) -> None:
@@ -523,7 +433,7 @@ class FakeGemini:
                 first_in_step = False
                 if not ok:
                     message = MISSING_SIGNATURE.format(name=call.get("name"), position=position)
-                    raise _Reject(_error(400, message))
+                    raise Reject(_error(400, message))
 
     def _issued_for(self, call: JSONDict) -> IssuedCall | None:
         call_id = call.get("id")
@@ -640,7 +550,7 @@ class FakeGemini:
                     parts[-1] = {"text": parts[-1]["text"] + part["text"]}
                 else:
                     parts.append(dict(part))
-        return _json_response(self._envelope(parts, model, secrets.token_urlsafe(16), True, usage))
+        return json_response(self._envelope(parts, model, secrets.token_urlsafe(16), True, usage))
 
     async def _stream(self, request: web.Request, model: str, version: str) -> web.StreamResponse:
         body = self._body(request)
@@ -653,8 +563,8 @@ class FakeGemini:
             status=200,
             headers={"Content-Type": "text/event-stream" if sse else "application/json; charset=UTF-8"},
         )
-        try:
-            await response.prepare(request)
+
+        async def write() -> None:
             for i, parts in enumerate(chunks):
                 if model == "slow-stream" and 2 <= i < 2 + SLOW_STREAM_TICKS:
                     await asyncio.sleep(SLOW_STREAM_INTERVAL_S)
@@ -667,15 +577,8 @@ class FakeGemini:
                     await response.write(lead + orjson.dumps(envelope, option=orjson.OPT_INDENT_2))
             if not sse:
                 await response.write(b"\n]" if chunks else b"[]")
-            await response.write_eof()
-        except asyncio.CancelledError:
-            self._note_disconnect()
-            raise
-        except ConnectionResetError:
-            self._note_disconnect()
-            return response
-        self.stream_completed += 1
-        return response
+
+        return await self._send_stream(request, response, write)
 
     # -- countTokens / embeddings ----------------------------------------------------------------------
 
@@ -687,21 +590,21 @@ class FakeGemini:
         if not isinstance(contents, list):
             return _error(400, "* CountTokensRequest.contents: contents is not specified\n")
         total = sum(_words(t) for c in contents for t in _texts(c)) + 3 * len(contents)
-        return _json_response(
+        return json_response(
             {"totalTokens": total, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}]}
         )
 
     @staticmethod
     def _embedding_for(req: Any) -> JSONDict:
         if not isinstance(req, dict) or not isinstance(_get(req, "content"), dict):
-            raise _Reject(_error(400, "* EmbedContentRequest.content: content is not specified\n"))
+            raise Reject(_error(400, "* EmbedContentRequest.content: content is not specified\n"))
         dims = _get(req, "outputDimensionality") or EMBEDDING_DIMS
         return {"values": _embedding(_texts(_get(req, "content")), int(dims))}
 
     async def _embed(self, request: web.Request, model: str, version: str) -> web.StreamResponse:
         body = self._body(request)
         self._fail_model(model)
-        return _json_response({"embedding": self._embedding_for(body)})
+        return json_response({"embedding": self._embedding_for(body)})
 
     async def _batch_embed(self, request: web.Request, model: str, version: str) -> web.StreamResponse:
         body = self._body(request)
@@ -717,7 +620,7 @@ class FakeGemini:
                     f"Model names should be the same: models/{model} from the request URL, but {named} "
                     f"in requests[{i}].",
                 )
-        return _json_response({"embeddings": [self._embedding_for(req) for req in requests]})
+        return json_response({"embeddings": [self._embedding_for(req) for req in requests]})
 
     # -- models and 404 --------------------------------------------------------------------------------
 
@@ -740,7 +643,7 @@ class FakeGemini:
 
     async def _list_models(self, request: web.Request) -> web.StreamResponse:
         self._check_key(request)
-        return _json_response({"models": [self._model_entry(m) for m in MODELS]})
+        return json_response({"models": [self._model_entry(m) for m in MODELS]})
 
     async def _get_model(self, request: web.Request) -> web.StreamResponse:
         self._check_key(request)
@@ -748,7 +651,7 @@ class FakeGemini:
         if name not in MODELS:
             version = request.path.split("/", 2)[1]
             return _error(404, f"models/{name} is not found for API version {version}, or is not supported.")
-        return _json_response(self._model_entry(name))
+        return json_response(self._model_entry(name))
 
     async def _not_found(self, request: web.Request) -> web.StreamResponse:
         return _error(404, f"Method not found: {request.method} {request.path}")

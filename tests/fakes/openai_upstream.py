@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import math
 import re
@@ -28,12 +27,12 @@ import string
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import orjson
 from aiohttp import web
+
+from ._server import PARSED, Recorded, Reject, StreamingFakeServer, json_response, sse_response
 
 __all__ = ["DEFAULT_API_KEY", "FakeOpenAI", "Recorded"]
 
@@ -48,30 +47,9 @@ EMBEDDING_DIMS = 8
 MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-3.5-turbo-instruct", "text-embedding-3-small")
 
 _ALNUM = string.ascii_letters + string.digits
-_PARSED_KEY: web.RequestKey[tuple[bool, Any]] = web.RequestKey("fake_openai_parsed", tuple)
 _AZURE_FILTERS: JSONDict = {
     name: {"filtered": False, "severity": "safe"} for name in ("hate", "self_harm", "sexual", "violence")
 }
-
-
-@dataclass
-class Recorded:
-    """One request as the fake received it."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]  # lower-case names
-    json: Any  # parsed body, or None when empty / not JSON
-    body: bytes  # raw body
-
-
-class _Reject(Exception):
-    """Raised inside a handler to answer with an error response."""
-
-    def __init__(self, response: web.Response) -> None:
-        super().__init__(response.status)
-        self.response = response
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -80,12 +58,6 @@ class _Reject(Exception):
 
 def _rand(n: int) -> str:
     return "".join(secrets.choice(_ALNUM) for _ in range(n))
-
-
-def _json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(payload), status=status, content_type="application/json", headers=headers
-    )
 
 
 def _error(
@@ -98,7 +70,7 @@ def _error(
     headers: dict[str, str] | None = None,
 ) -> web.Response:
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
-    return _json_response(body, status, headers)
+    return json_response(body, status, headers)
 
 
 def _mask_key(key: str) -> str:
@@ -182,32 +154,22 @@ def _tool_name(body: JSONDict) -> str | None:
 # the server
 
 
-class FakeOpenAI:
+class FakeOpenAI(StreamingFakeServer):
     """An OpenAI + Azure OpenAI upstream on 127.0.0.1, run as an async context manager.
 
     ``azure=True`` makes the responses look like Azure OpenAI's (``prompt_filter_results`` /
     ``content_filter_results``, and a leading streamed chunk with ``choices: []`` carrying only the
-    prompt filter results). The Azure routes are served in both modes.
+    prompt filter results). The Azure routes are served in both modes. :meth:`reset` keeps settings
+    such as ``delay_s``.
     """
 
     def __init__(self, api_key: str = DEFAULT_API_KEY, *, azure: bool = False) -> None:
+        super().__init__()
         self.api_key = api_key
         self.azure = azure
         self.delay_s: float = 5.0
-        self.requests: list[Recorded] = []
-        self.stream_disconnects = 0
-        self.stream_completed = 0
-        self.base_url = ""
-        self.root_url = ""
-        self.port = 0
-        self._disconnects_seen = 0
-        self._disconnect_event = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------------
-
-    async def __aenter__(self) -> FakeOpenAI:
-        app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.on_response_prepare.append(self._add_headers)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/completions", self._completions)
@@ -216,86 +178,6 @@ class FakeOpenAI:
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._chat)
         app.router.add_post("/openai/deployments/{deployment}/completions", self._completions)
         app.router.add_post("/openai/deployments/{deployment}/embeddings", self._embeddings)
-        app.router.add_route("*", "/{tail:.*}", self._not_found)
-        runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runner = runner
-        self.port = int(runner.addresses[0][1])
-        self.root_url = f"http://127.0.0.1:{self.port}"
-        self.base_url = f"{self.root_url}/v1"
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    def reset(self) -> None:
-        """Forget recorded requests and zero the counters (settings such as ``delay_s`` are kept)."""
-        self.requests.clear()
-        self.stream_disconnects = 0
-        self.stream_completed = 0
-        self._disconnects_seen = 0
-        self._disconnect_event.clear()
-
-    async def wait_for_disconnect(self, timeout: float = 5.0) -> bool:  # noqa: ASYNC109 (public API)
-        """True once a streaming client disconnect is observed (False on timeout).
-
-        Each call consumes one disconnect: a disconnect that happened before the call counts, so there
-        is no race between the test hanging up and starting to wait.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self.stream_disconnects <= self._disconnects_seen:
-            self._disconnect_event.clear()
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._disconnect_event.wait(), remaining)
-        self._disconnects_seen += 1
-        return True
-
-    def _note_disconnect(self) -> None:
-        self.stream_disconnects += 1
-        self._disconnect_event.set()
-
-    # -- middleware / hooks ----------------------------------------------------------------------------
-
-    @web.middleware
-    async def _record(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
-        raw = await request.read()
-        parsed: tuple[bool, Any] = (True, None)
-        if raw:
-            try:
-                parsed = (True, orjson.loads(raw))
-            except orjson.JSONDecodeError:
-                parsed = (False, None)
-        request[_PARSED_KEY] = parsed
-        self.requests.append(
-            Recorded(
-                method=request.method,
-                path=request.path,
-                query=dict(request.query),
-                headers={k.lower(): v for k, v in request.headers.items()},
-                json=parsed[1],
-                body=raw,
-            )
-        )
-        try:
-            response: web.StreamResponse = await handler(request)
-        except _Reject as rejected:
-            return rejected.response
-        return response
 
     @staticmethod
     async def _add_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -308,10 +190,10 @@ class FakeOpenAI:
     async def _prepare(self, request: web.Request) -> tuple[JSONDict, str]:
         """Auth, parse and failure-model checks shared by the POST endpoints; returns (body, model)."""
         deployment = request.match_info.get("deployment")
-        ok, body = request[_PARSED_KEY]
+        ok, body = request[PARSED]
         if deployment is not None:
             if not request.query.get("api-version"):
-                raise _Reject(
+                raise Reject(
                     _error(400, "Missing required query parameter: 'api-version'.", param="api-version")
                 )
             key = request.headers.get("api-key", "")
@@ -322,7 +204,7 @@ class FakeOpenAI:
             model = body.get("model") if isinstance(body, dict) else None
 
         if model == "leak-key":
-            raise _Reject(
+            raise Reject(
                 _error(
                     401,
                     f"Incorrect API key provided: {key}. You can find your API key at "
@@ -331,7 +213,7 @@ class FakeOpenAI:
                 )
             )
         if not key:
-            raise _Reject(
+            raise Reject(
                 _error(
                     401,
                     "You didn't provide an API key. You need to provide your API key in an Authorization "
@@ -343,7 +225,7 @@ class FakeOpenAI:
                 )
             )
         if key != self.api_key:
-            raise _Reject(
+            raise Reject(
                 _error(
                     401,
                     f"Incorrect API key provided: {_mask_key(key)}. You can find your API key at "
@@ -352,7 +234,7 @@ class FakeOpenAI:
                 )
             )
         if not ok or not isinstance(body, dict):
-            raise _Reject(
+            raise Reject(
                 _error(
                     400,
                     "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
@@ -362,10 +244,10 @@ class FakeOpenAI:
                 )
             )
         if not isinstance(model, str) or not model:
-            raise _Reject(_error(400, "you must provide a model parameter"))
+            raise Reject(_error(400, "you must provide a model parameter"))
 
         if model == "fail-500":
-            raise _Reject(
+            raise Reject(
                 _error(
                     500,
                     "The server had an error while processing your request. Sorry about that!",
@@ -373,7 +255,7 @@ class FakeOpenAI:
                 )
             )
         if model == "fail-429":
-            raise _Reject(
+            raise Reject(
                 _error(
                     429,
                     "Rate limit reached for requests",
@@ -388,7 +270,7 @@ class FakeOpenAI:
                 )
             )
         if model == "fail-400":
-            raise _Reject(
+            raise Reject(
                 _error(
                     400,
                     "Invalid 'messages': empty array. Expected an array with minimum length 1, "
@@ -398,11 +280,11 @@ class FakeOpenAI:
                 )
             )
         if model == "bad-json":
-            raise _Reject(web.Response(body=b"<html>oops</html>", content_type="application/json"))
+            raise Reject(web.Response(body=b"<html>oops</html>", content_type="application/json"))
 
         stream = body.get("stream") is True
         if body.get("stream_options") is not None and not stream:
-            raise _Reject(
+            raise Reject(
                 _error(
                     400,
                     "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
@@ -436,15 +318,9 @@ class FakeOpenAI:
         delay_before: Callable[[int], float] = lambda _: 0.0,
     ) -> web.StreamResponse:
         """Send ``chunks`` as SSE ``data:`` events followed by ``data: [DONE]``."""
-        response = web.StreamResponse(
-            status=200,
-            headers={
-                "Content-Type": "text/event-stream; charset=utf-8",
-                "Cache-Control": "no-cache",
-            },
-        )
-        try:
-            await response.prepare(request)
+        response = sse_response()
+
+        async def write() -> None:
             for i, chunk in enumerate(chunks):
                 delay = delay_before(i)
                 if delay > 0:
@@ -455,15 +331,8 @@ class FakeOpenAI:
                     chunk["obfuscation"] = _rand(1 + secrets.randbelow(12))
                 await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
             await response.write(b"data: [DONE]\n\n")
-            await response.write_eof()
-        except asyncio.CancelledError:
-            self._note_disconnect()
-            raise
-        except ConnectionResetError:
-            self._note_disconnect()
-            return response
-        self.stream_completed += 1
-        return response
+
+        return await self._send_stream(request, response, write)
 
     # -- /chat/completions -----------------------------------------------------------------------------
 
@@ -556,7 +425,7 @@ class FakeOpenAI:
                 "service_tier": "default",
                 "system_fingerprint": SYSTEM_FINGERPRINT,
             }
-            return _json_response(result)
+            return json_response(result)
 
         include_usage, obfuscation = self._stream_flags(body, model)
 
@@ -689,7 +558,7 @@ class FakeOpenAI:
                     {"prompt_index": i, "content_filter_results": _AZURE_FILTERS} for i in range(len(prompts))
                 ]
             result["usage"] = usage
-            return _json_response(result)
+            return json_response(result)
 
         include_usage, obfuscation = self._stream_flags(body, model)
         chunks: list[JSONDict] = []
@@ -772,7 +641,7 @@ class FakeOpenAI:
                 embedding = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode("ascii")
             data.append({"object": "embedding", "index": index, "embedding": embedding})
             prompt_tokens += _words(item) if isinstance(item, str) else len(item)
-        return _json_response(
+        return json_response(
             {
                 "object": "list",
                 "data": data,
@@ -793,7 +662,7 @@ class FakeOpenAI:
                 "https://platform.openai.com/account/api-keys.",
                 code="invalid_api_key",
             )
-        return _json_response(
+        return json_response(
             {
                 "object": "list",
                 "data": [

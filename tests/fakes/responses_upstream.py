@@ -27,21 +27,18 @@ unknown one is a 400).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import re
 import secrets
 import string
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from .openai_upstream import Recorded
+from ._server import PARSED, Recorded, Reject, StreamingFakeServer, json_response, sse_response
 
 __all__ = ["DEFAULT_API_KEY", "TOOL_ARGUMENTS", "FakeResponses", "Recorded"]
 
@@ -54,7 +51,6 @@ SLOW_STREAM_TICKS = 20
 SLOW_STREAM_INTERVAL_S = 0.5
 
 _ALNUM = string.ascii_letters + string.digits
-_PARSED_KEY: web.RequestKey[tuple[bool, Any]] = web.RequestKey("fake_responses_parsed", tuple)
 _INCLUDABLE = frozenset(
     {
         "file_search_call.results",
@@ -69,12 +65,6 @@ _INCLUDABLE = frozenset(
 )
 
 
-class _Reject(Exception):
-    def __init__(self, response: web.Response) -> None:
-        super().__init__(response.status)
-        self.response = response
-
-
 # ---------------------------------------------------------------------------------------------------------
 # small helpers
 
@@ -87,12 +77,6 @@ def _hex_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(25)}"
 
 
-def _json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(payload), status=status, content_type="application/json", headers=headers
-    )
-
-
 def _error(
     status: int,
     message: str,
@@ -103,7 +87,7 @@ def _error(
     headers: dict[str, str] | None = None,
 ) -> web.Response:
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
-    return _json_response(body, status, headers)
+    return json_response(body, status, headers)
 
 
 def _mask_key(key: str) -> str:
@@ -196,106 +180,24 @@ class _Plan:
 # the server
 
 
-class FakeResponses:
-    """An OpenAI Responses API upstream on 127.0.0.1, run as an async context manager."""
+class FakeResponses(StreamingFakeServer):
+    """An OpenAI Responses API upstream on 127.0.0.1, run as an async context manager.
+
+    :meth:`reset` keeps the issued reasoning and the stored responses.
+    """
 
     def __init__(self, api_key: str = DEFAULT_API_KEY) -> None:
+        super().__init__()
         self.api_key = api_key
-        self.requests: list[Recorded] = []
-        self.stream_disconnects = 0
-        self.stream_completed = 0
-        self.base_url = ""
-        self.root_url = ""
-        self.port = 0
         self.issued: set[str] = set()  # encrypted reasoning this fake handed out
         self.stored: dict[str, JSONDict] = {}  # responses kept for previous_response_id
-        self._disconnects_seen = 0
-        self._disconnect_event = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------------
-
-    async def __aenter__(self) -> FakeResponses:
-        app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.on_response_prepare.append(self._add_headers)
         app.router.add_post("/v1/responses", self._create)
         app.router.add_post("/v1/responses/compact", self._compact)
-        app.router.add_route("*", "/{tail:.*}", self._not_found)
-        runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runner = runner
-        self.port = int(runner.addresses[0][1])
-        self.root_url = f"http://127.0.0.1:{self.port}"
-        self.base_url = f"{self.root_url}/v1"
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    def reset(self) -> None:
-        """Forget recorded requests and zero the counters (issued reasoning and stored responses stay)."""
-        self.requests.clear()
-        self.stream_disconnects = 0
-        self.stream_completed = 0
-        self._disconnects_seen = 0
-        self._disconnect_event.clear()
-
-    async def wait_for_disconnect(self, timeout: float = 5.0) -> bool:  # noqa: ASYNC109 (public API)
-        """True once a streaming client disconnect is observed (False on timeout); each call consumes one."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self.stream_disconnects <= self._disconnects_seen:
-            self._disconnect_event.clear()
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._disconnect_event.wait(), remaining)
-        self._disconnects_seen += 1
-        return True
-
-    def _note_disconnect(self) -> None:
-        self.stream_disconnects += 1
-        self._disconnect_event.set()
-
-    # -- middleware / hooks ----------------------------------------------------------------------------
-
-    @web.middleware
-    async def _record(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
-        raw = await request.read()
-        parsed: tuple[bool, Any] = (True, None)
-        if raw:
-            try:
-                parsed = (True, orjson.loads(raw))
-            except orjson.JSONDecodeError:
-                parsed = (False, None)
-        request[_PARSED_KEY] = parsed
-        self.requests.append(
-            Recorded(
-                method=request.method,
-                path=request.path,
-                query=dict(request.query),
-                headers={k.lower(): v for k, v in request.headers.items()},
-                json=parsed[1],
-                body=raw,
-            )
-        )
-        try:
-            response: web.StreamResponse = await handler(request)
-        except _Reject as rejected:
-            return rejected.response
-        return response
+    # -- hooks -----------------------------------------------------------------------------------------
 
     @staticmethod
     async def _add_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -312,7 +214,7 @@ class FakeResponses:
         auth = request.headers.get("Authorization", "")
         key = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
         if not key:
-            raise _Reject(
+            raise Reject(
                 _error(
                     401,
                     "You didn't provide an API key. You need to provide your API key in an Authorization "
@@ -324,7 +226,7 @@ class FakeResponses:
                 )
             )
         if key != self.api_key:
-            raise _Reject(
+            raise Reject(
                 _error(
                     401,
                     f"Incorrect API key provided: {_mask_key(key)}. You can find your API key at "
@@ -334,9 +236,9 @@ class FakeResponses:
             )
 
     def _body(self, request: web.Request) -> tuple[JSONDict, str]:
-        ok, body = request[_PARSED_KEY]
+        ok, body = request[PARSED]
         if not ok or not isinstance(body, dict):
-            raise _Reject(
+            raise Reject(
                 _error(
                     400,
                     "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
@@ -346,7 +248,7 @@ class FakeResponses:
             )
         model = body.get("model")
         if not isinstance(model, str) or not model:
-            raise _Reject(
+            raise Reject(
                 _error(
                     400,
                     "Missing required parameter: 'model'.",
@@ -355,7 +257,7 @@ class FakeResponses:
                 )
             )
         if model == "fail-500":
-            raise _Reject(
+            raise Reject(
                 _error(
                     500,
                     "The server had an error while processing your request. Sorry about that!",
@@ -364,7 +266,7 @@ class FakeResponses:
                 )
             )
         if model == "fail-429":
-            raise _Reject(
+            raise Reject(
                 _error(
                     429,
                     "Rate limit reached for requests",
@@ -379,7 +281,7 @@ class FakeResponses:
         """The request checks the real API makes that tests rely on."""
         previous = body.get("previous_response_id")
         if previous is not None and previous not in self.stored:
-            raise _Reject(
+            raise Reject(
                 _error(
                     400,
                     f"Previous response with id '{previous}' not found.",
@@ -389,7 +291,7 @@ class FakeResponses:
             )
         raw = body.get("input")
         if raw is None and previous is None:
-            raise _Reject(
+            raise Reject(
                 _error(
                     400,
                     "Missing required parameter: 'input'.",
@@ -398,19 +300,19 @@ class FakeResponses:
                 )
             )
         if raw is not None and not isinstance(raw, str | list):
-            raise _Reject(_error(400, "Invalid type for 'input'.", param="input", code="invalid_type"))
+            raise Reject(_error(400, "Invalid type for 'input'.", param="input", code="invalid_type"))
         for i, name in enumerate(body.get("include") or []):
             if name not in _INCLUDABLE:
-                raise _Reject(
+                raise Reject(
                     _error(400, f"Invalid value: '{name}'.", param=f"include[{i}]", code="invalid_value")
                 )
         for i, tool in enumerate(body.get("tools") or []):
             if not isinstance(tool, dict) or "type" not in tool:
-                raise _Reject(
+                raise Reject(
                     _error(400, f"Missing required parameter: 'tools[{i}].type'.", param=f"tools[{i}].type")
                 )
             if tool["type"] == "function" and not isinstance(tool.get("name"), str):
-                raise _Reject(
+                raise Reject(
                     _error(400, f"Missing required parameter: 'tools[{i}].name'.", param=f"tools[{i}].name")
                 )
         self._check_items(body)
@@ -422,14 +324,14 @@ class FakeResponses:
             calls |= {o["call_id"] for o in previous["output"] if o["type"] == "function_call"}
         for i, item in enumerate(_input_items(body)):
             if not isinstance(item, dict):
-                raise _Reject(_error(400, f"Invalid type for 'input[{i}]'.", param=f"input[{i}]"))
+                raise Reject(_error(400, f"Invalid type for 'input[{i}]'.", param=f"input[{i}]"))
             kind = _item_type(item)
             if kind == "reasoning":
                 encrypted = item.get("encrypted_content")
                 if encrypted is None:
-                    raise _Reject(self._not_persisted(item.get("id")))
+                    raise Reject(self._not_persisted(item.get("id")))
                 if encrypted not in self.issued:
-                    raise _Reject(
+                    raise Reject(
                         _error(
                             400,
                             f"The encrypted content for item {item.get('id')} could not be verified.",
@@ -437,11 +339,11 @@ class FakeResponses:
                         )
                     )
             elif kind == "item_reference":
-                raise _Reject(self._not_persisted(item.get("id")))
+                raise Reject(self._not_persisted(item.get("id")))
             elif kind == "function_call":
                 calls.add(str(item.get("call_id")))
             elif kind == "function_call_output" and item.get("call_id") not in calls:
-                raise _Reject(
+                raise Reject(
                     _error(
                         400,
                         f"No tool call found for function call output with call_id {item.get('call_id')}.",
@@ -607,7 +509,7 @@ class FakeResponses:
         if body.get("store", True) is not False:
             self.stored[response_id] = final
         if body.get("stream") is not True:
-            return _json_response(final)
+            return json_response(final)
         stream_options = body.get("stream_options")
         obfuscate = not (
             isinstance(stream_options, dict) and stream_options.get("include_obfuscation") is False
@@ -622,7 +524,7 @@ class FakeResponses:
         body, _model = self._body(request)
         items = body.get("input")
         if not isinstance(items, list) or not items:
-            return _json_response(
+            return json_response(
                 {"error": {"message": "input is required", "type": "invalid_request_error", "param": "input",
                            "code": None}},
                 status=400,
@@ -635,7 +537,7 @@ class FakeResponses:
             if isinstance(i, dict) and i.get("role") == "user"
         ]  # fmt: skip
         words = sum(len(str(i).split()) for i in items)
-        return _json_response(
+        return json_response(
             {
                 "id": _hex_id("resp"),
                 "object": "response.compaction",
@@ -738,13 +640,10 @@ class FakeResponses:
         return events
 
     async def _send(self, request: web.Request, events: list[JSONDict], *, slow: bool) -> web.StreamResponse:
-        response = web.StreamResponse(
-            status=200,
-            headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"},
-        )
-        text_deltas = 0
-        try:
-            await response.prepare(request)
+        response = sse_response()
+
+        async def write() -> None:
+            text_deltas = 0
             for seq, event in enumerate(events):
                 if slow and event["type"] == "response.output_text.delta":
                     text_deltas += 1
@@ -753,15 +652,8 @@ class FakeResponses:
                 event["sequence_number"] = seq
                 kind = str(event["type"]).encode()
                 await response.write(b"event: " + kind + b"\ndata: " + orjson.dumps(event) + b"\n\n")
-            await response.write_eof()
-        except asyncio.CancelledError:
-            self._note_disconnect()
-            raise
-        except ConnectionResetError:
-            self._note_disconnect()
-            return response
-        self.stream_completed += 1
-        return response
+
+        return await self._send_stream(request, response, write)
 
 
 def _output_text(text: str) -> JSONDict:
