@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck unit install lock clean
+.PHONY: run test lint typecheck unit smoke install lock clean
 
 install: $(STAMP)
 
@@ -30,7 +30,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-test: lint typecheck unit
+# The benchmark's fast regression report: prints figures, never fails on timing.
+smoke: $(STAMP)
+	$(BIN)/python bench/smoke.py
+
+test: lint typecheck unit smoke
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock:
@@ -39,3 +43,14 @@ lock:
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .pytest_cache .ruff_cache
+
+# The benchmark (bench/README.md): nginx upstream, wrk load, hubgate against nginx
+# direct, a bare pass-through, LiteLLM and Portkey; writes bench/results/<date>.*
+# Takes about half an hour; `make bench BENCH_ARGS="--quick --targets direct,hubgate"` for a smoke run.
+BENCH_VENV := bench/.venvs/tools
+BENCH_ARGS ?=
+.PHONY: bench
+bench: $(STAMP)
+	test -x $(BENCH_VENV)/bin/python || $(PY) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check -r bench/requirements.txt
+	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)

@@ -91,6 +91,18 @@ async def fake_openai() -> AsyncIterator[FakeOpenAI]:
         yield fake
 
 
+# The OpenAI media family (tests/test_media.py): per image, per second, per token, per character.
+MEDIA_MODELS = ("omni-moderation-latest", "dall-e-2", "dall-e-3", "gpt-image-1", "whisper-1",
+                "gpt-4o-transcribe", "tts-1", "whisper-retry")  # fmt: skip
+MEDIA_PRICING = {
+    "dall-e-3": {"input": 0, "per_request": "0.04"},  # USD per image
+    "gpt-image-1": {"input": 5, "output": 40},  # USD per 1M tokens
+    "whisper-1": {"input": 0, "per_request": "0.0001"},  # USD per second of audio
+    "gpt-4o-transcribe": {"input": "2.5", "output": 10},
+    "tts-1": {"input": 15},  # USD per 1M input characters
+}
+
+
 def gateway_config(fake: FakeOpenAI, database_url: str, dead_port: int) -> dict[str, Any]:
     fake_models = [
         "gpt-4o-mini",
@@ -105,6 +117,7 @@ def gateway_config(fake: FakeOpenAI, database_url: str, dead_port: int) -> dict[
         "no-usage",
         "text-embedding-3-small",
         "gpt-3.5-turbo-instruct",
+        *MEDIA_MODELS,
     ]
     return {
         "database_url": database_url,
@@ -118,7 +131,17 @@ def gateway_config(fake: FakeOpenAI, database_url: str, dead_port: int) -> dict[
                 "base_url": fake.base_url,
                 "api_key": DEFAULT_API_KEY,
                 "models": fake_models,
-                "model_map": {"gpt-fast": "gpt-4o-mini"},
+                "model_map": {"gpt-fast": "gpt-4o-mini", "whisper-retry": "whisper-1"},
+            },
+            # Fails (HTTP 500) first, so an upload must be sent again to "main".
+            {
+                "name": "media-flaky",
+                "type": "openai",
+                "base_url": fake.base_url,
+                "api_key": DEFAULT_API_KEY,
+                "models": ["whisper-retry"],
+                "model_map": {"whisper-retry": "fail-500"},
+                "priority": 10,
             },
             {
                 "name": "slowpoke",
@@ -133,8 +156,8 @@ def gateway_config(fake: FakeOpenAI, database_url: str, dead_port: int) -> dict[
                 "type": "azure",
                 "base_url": fake.root_url,
                 "api_key": DEFAULT_API_KEY,
-                "models": ["azure-gpt"],
-                "model_map": {"azure-gpt": "my-deployment"},
+                "models": ["azure-gpt", "azure-whisper"],
+                "model_map": {"azure-gpt": "my-deployment", "azure-whisper": "whisper-1"},
             },
             # A dead upstream at higher priority: every request for these models
             # first fails to connect there and must be retried on the next channel.
@@ -161,6 +184,7 @@ def gateway_config(fake: FakeOpenAI, database_url: str, dead_port: int) -> dict[
             {"name": "limited", "key": LIMITED_KEY, "models": ["gpt-4o-mini"]},
             {"name": "expired", "key": EXPIRED_KEY, "expires_at": "2020-01-01T00:00:00Z"},
         ],
+        "pricing": MEDIA_PRICING,
     }
 
 

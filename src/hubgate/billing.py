@@ -18,6 +18,7 @@ from hubgate.errors import PaymentRequired, PermissionDenied
 from hubgate.formats.hub import Usage
 from hubgate.metering.budget import counted_spend
 from hubgate.metering.cost import cost_micros
+from hubgate.metering.price import ZERO
 from hubgate.metering.prices import Price, lookup
 from hubgate.storage.accounts import AccountRecord, AccountRepository
 from hubgate.storage.keys import KeyRecord, utcnow
@@ -121,7 +122,7 @@ class Billing:
             cache_write_1h_tokens=row.cache_write_1h_tokens,
             reasoning_tokens=row.reasoning_tokens,
         )
-        if usage.total_tokens == 0:
+        if usage.total_tokens == 0 and row.units == 0:
             return
         price = self.price_for(row.upstream_model, row.model)
         if price is None:
@@ -135,6 +136,9 @@ class Billing:
         multiplier = self._groups.get(account.group, Decimal(1)) if account is not None else Decimal(1)
         if key.price_multiplier is not None:
             multiplier *= key.price_multiplier
+        if row.units and price.per_request:
+            # Answers counted in units (images, audio seconds): per_request prices one unit.
+            usage, price = Usage(), Price(input=ZERO, per_request=price.per_request * row.units)
         row.cost_micros = cost_micros(
             usage, price, multiplier=multiplier, cache_write_1h_tokens=usage.cache_write_1h_tokens
         )

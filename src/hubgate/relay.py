@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from hubgate import relay_embeddings
+from hubgate import relay_embeddings, relay_rerank
 from hubgate.auth import extract_key
 from hubgate.errors import (
     BadGateway,
@@ -41,6 +41,7 @@ from hubgate.metering.tokenizer import count_tokens
 from hubgate.metering.usage import DeliveredText, estimate_prompt_tokens, estimate_usage
 from hubgate.providers import provider_for
 from hubgate.providers.base import (
+    MEDIA_ENDPOINTS,
     Endpoint,
     UpstreamConnectError,
     UpstreamInvalid,
@@ -87,6 +88,7 @@ class Call:
     delivered: DeliveredText = field(default_factory=DeliveredText)
     raw_events: list[bytes] = field(default_factory=list)
     _hub: hub.Request | None = field(default=None, repr=False)
+    rerank: relay_rerank.RerankCall | None = None  # RERANK: the caller's shape and request
 
     def encoder_options(self) -> dict[str, Any]:
         """What the caller's encoder needs beyond the model (Responses echoes the request)."""
@@ -185,15 +187,19 @@ async def relay(
 
 def _eligible(call: Call, channel: Channel) -> bool:
     provider = provider_for(channel.type)
+    if call.endpoint is Endpoint.RERANK or Endpoint.GENERATE not in provider.endpoints:
+        return call.endpoint in provider.endpoints  # rerank-only channels serve nothing else
     if call.endpoint is Endpoint.COUNT_TOKENS:
         # Counting is the upstream's own tokenizer: only a channel of the caller's format can.
         return call.endpoint in provider.endpoints and provider.wire_format(channel) is call.fmt
-    if call.endpoint in (Endpoint.COMPLETIONS, Endpoint.EMBEDDINGS):
+    if call.endpoint in (Endpoint.COMPLETIONS, Endpoint.EMBEDDINGS) or call.endpoint in MEDIA_ENDPOINTS:
         return call.endpoint in provider.endpoints
     return True
 
 
 def _upstream_body(call: Call, attempt: Attempt) -> bytes:
+    if call.endpoint is Endpoint.RERANK:
+        return relay_rerank.upstream_body(call, attempt)
     if call.endpoint is Endpoint.EMBEDDINGS:
         return relay_embeddings.upstream_body(call, attempt)
     if attempt.translated:
@@ -214,7 +220,7 @@ def _same_format(call: Call, wire: WireFormat) -> bool:
         return relay_embeddings.family(wire) == relay_embeddings.family(call.fmt)
     if call.endpoint is Endpoint.COMPACT:
         return wire is WireFormat.OPENAI_RESPONSES
-    if call.endpoint in (Endpoint.COMPLETIONS, Endpoint.COUNT_TOKENS):
+    if call.endpoint in (Endpoint.COMPLETIONS, Endpoint.COUNT_TOKENS) or call.endpoint in MEDIA_ENDPOINTS:
         return True
     return wire is call.fmt and (call.fmt is not WireFormat.GEMINI or call.gemini_sse or not call.stream)
 
@@ -222,7 +228,7 @@ def _same_format(call: Call, wire: WireFormat) -> bool:
 async def _dispatch(
     gw: Gateway, request: web.Request, call: Call, route: Route, row: UsageRow, started: float
 ) -> web.StreamResponse:
-    from hubgate import streaming
+    from hubgate import relay_media, streaming
 
     failure: GatewayError | None = None
     eligible = [c for c in route.channels if _eligible(call, c)]
@@ -251,6 +257,8 @@ async def _dispatch(
         attempt = Attempt(channel, wire, upstream_model, not same, secret)
         body = _upstream_body(call, attempt)
         upstream_req = provider.build(channel, endpoint, upstream_model, body, call.stream, secret)
+        if call.endpoint in MEDIA_ENDPOINTS:  # multipart uploads, binary answers
+            upstream_req = relay_media.upstream_request(call, attempt, upstream_req)
         row.channel, row.upstream_model = channel.name, upstream_model
         resp: UpstreamResponse | None = None
         # Health is judged on the whole answer, not its headers: a stream or body that
@@ -269,6 +277,10 @@ async def _dispatch(
                         position += 1
                     continue
                 raise err
+            if call.endpoint in MEDIA_ENDPOINTS:
+                answer = await relay_media.answer(request, call, resp, row, started)
+                verdict = Outcome.FAILED if row.status in (502, 504) else Outcome.OK
+                return answer
             is_sse = resp.headers.get("content-type", "").startswith("text/event-stream")
             if call.stream and is_sse:
                 if not attempt.translated and call.fmt is WireFormat.OPENAI_CHAT:
@@ -398,6 +410,10 @@ async def _json_back(call: Call, attempt: Attempt, resp: UpstreamResponse, row: 
             pass  # nothing generated, nothing to meter
         elif call.endpoint is Endpoint.COMPACT and not attempt.translated:
             meter(row, _responses_usage(obj.get("usage")))
+        elif call.endpoint is Endpoint.RERANK:
+            answer_obj = relay_rerank.answer(call, attempt, obj, row)
+            if answer_obj is not obj:  # translated: otherwise the bytes pass as they are
+                obj, raw = answer_obj, orjson.dumps(answer_obj)
         elif call.endpoint is Endpoint.EMBEDDINGS:
             answer_obj, usage = relay_embeddings.answer(call, attempt, obj)
             meter(row, usage)

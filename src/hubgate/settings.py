@@ -28,7 +28,9 @@ from pydantic import (
 )
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/hubgate.db"
-CHANNEL_TYPES = frozenset({"openai", "openai-compatible", "azure", "anthropic", "gemini", "echo"})
+CHANNEL_TYPES = frozenset(
+    {"openai", "openai-compatible", "azure", "anthropic", "gemini", "echo", "cohere", "jina"}
+)
 AZURE_DEFAULT_API_VERSION = "2024-10-21"
 # `api_version` means the api-version query (azure), the anthropic-version header
 # (anthropic) and the path version (gemini).

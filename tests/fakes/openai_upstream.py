@@ -13,6 +13,9 @@ Behaviour is chosen by the request's ``model`` (for Azure: the deployment name):
 * ``tool`` (with ``tools``), or any model with a specific/required ``tool_choice``: one tool call.
 * ``cached-*``: reports ``cached_tokens = prompt_tokens // 2``.
 * anything else: ``"Hello! You said: <last user message text>"``.
+
+Moderations, images and audio are served by :class:`~tests.fakes.openai_media.MediaRoutes`
+(``fake.media``; multipart uploads it received are in ``fake.media.uploads``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import orjson
 from aiohttp import web
 
 from ._server import PARSED, Recorded, Reject, StreamingFakeServer, json_response, sse_response
+from .openai_media import MediaRoutes
 
 __all__ = ["DEFAULT_API_KEY", "FakeOpenAI", "Recorded"]
 
@@ -168,6 +172,7 @@ class FakeOpenAI(StreamingFakeServer):
         self.api_key = api_key
         self.azure = azure
         self.delay_s: float = 5.0
+        self.media = MediaRoutes(self)
 
     def routes(self, app: web.Application) -> None:
         app.on_response_prepare.append(self._add_headers)
@@ -178,6 +183,7 @@ class FakeOpenAI(StreamingFakeServer):
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._chat)
         app.router.add_post("/openai/deployments/{deployment}/completions", self._completions)
         app.router.add_post("/openai/deployments/{deployment}/embeddings", self._embeddings)
+        self.media.add(app)  # moderations, images, audio
 
     @staticmethod
     async def _add_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from hubgate.admin import router as admin  # admin API + /v1/dashboard self-service
-from hubgate.http import anthropic_routes, gemini_routes, openai_routes, responses_routes
+from hubgate.http import anthropic_routes, gemini_routes, media_routes, openai_routes, responses_routes
 from hubgate.http.openai_routes import json_response
+from hubgate.http.rerank_routes import add_routes as add_rerank_routes
 from hubgate.http.state import GATEWAY
 from hubgate.observability.endpoint import metrics_endpoint
 from hubgate.storage.db import ping
@@ -44,6 +45,7 @@ def add_routes(app: web.Application) -> None:
     r = app.router
     admin.add_routes(app)  # /admin/* (SPEC §6) and /v1/dashboard/* (key self-service)
     for prefix in ("", "/api"):
+        add_rerank_routes(r, prefix)  # /v1/rerank, /v2/rerank (Cohere / Jina)
         r.add_get(f"{prefix}/healthz", healthz)
         r.add_get(f"{prefix}/readyz", readyz)
         r.add_get(f"{prefix}/metrics", metrics_endpoint)  # observability: Prometheus, unauthenticated
@@ -59,6 +61,7 @@ def add_routes(app: web.Application) -> None:
             r.add_get(f"{prefix}{v}/responses/{{response_id}}", responses_routes.retrieve)
             r.add_delete(f"{prefix}{v}/responses/{{response_id}}", responses_routes.delete)
             r.add_post(f"{prefix}{v}/responses/{{response_id}}/cancel", responses_routes.cancel)
+        media_routes.add_routes(r, prefix)  # moderations, images, audio
         for path in anthropic_routes.MESSAGES_PATHS:
             r.add_post(f"{prefix}{path}", anthropic_routes.messages)
             r.add_post(f"{prefix}{path}/count_tokens", anthropic_routes.count_tokens)

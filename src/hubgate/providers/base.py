@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from hubgate.formats.registry import WireFormat
+from hubgate.formats.rerank import Shape as RerankShape
 from hubgate.routing.channels import Channel, Timeouts
 
 
@@ -27,6 +28,38 @@ class Endpoint(StrEnum):
     GENERATE = "generate"
     COUNT_TOKENS = "count_tokens"
     COMPACT = "responses/compact"  # Responses-API channels compact natively
+    RERANK = "rerank"  # Cohere / Jina rerank; only providers that declare it
+    # The OpenAI media family: passed through to OpenAI-format channels only.
+    MODERATIONS = "moderations"
+    IMAGES_GENERATIONS = "images/generations"
+    IMAGES_EDITS = "images/edits"
+    IMAGES_VARIATIONS = "images/variations"
+    AUDIO_SPEECH = "audio/speech"
+    AUDIO_TRANSCRIPTIONS = "audio/transcriptions"
+    AUDIO_TRANSLATIONS = "audio/translations"
+
+
+MEDIA_ENDPOINTS = frozenset(
+    {
+        Endpoint.MODERATIONS,
+        Endpoint.IMAGES_GENERATIONS,
+        Endpoint.IMAGES_EDITS,
+        Endpoint.IMAGES_VARIATIONS,
+        Endpoint.AUDIO_SPEECH,
+        Endpoint.AUDIO_TRANSCRIPTIONS,
+        Endpoint.AUDIO_TRANSLATIONS,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FormPart:
+    """One part of a multipart/form-data body; `value` is shared, never copied."""
+
+    name: str
+    value: bytes | bytearray
+    filename: str | None = None
+    content_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +70,7 @@ class UpstreamRequest:
     timeouts: Timeouts
     stream: bool
     secret: str  # the upstream key, kept so errors can be scrubbed of it
+    form: tuple[FormPart, ...] | None = None  # when set: sent as multipart/form-data, not `body`
 
 
 class UpstreamResponse(ABC):
@@ -80,6 +114,7 @@ class Provider(ABC):
     endpoints: frozenset[Endpoint] = frozenset(
         {Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.EMBEDDINGS, Endpoint.GENERATE}
     )
+    rerank_shape: RerankShape = RerankShape.V1  # what RERANK speaks: Jina / Cohere v1 unless overridden
 
     def wire_format(self, channel: Channel) -> WireFormat:
         """The format this channel's GENERATE endpoint speaks."""

@@ -7,8 +7,10 @@ import time
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
+from aiohttp.payload import BytesPayload, Payload
 
 from hubgate.providers.base import (
+    FormPart,
     UpstreamConnectError,
     UpstreamReadTimeout,
     UpstreamRequest,
@@ -52,6 +54,28 @@ class HttpResponse(UpstreamResponse):
         self._resp.release()
 
 
+class _BufferPayload(BytesPayload):
+    """An upload already in memory, written as it is: no copy, and none of
+    BytesPayload's warning about large bodies (the gateway bounds them by max_body_mb)."""
+
+    def __init__(self, part: FormPart) -> None:
+        content_type = part.content_type or (None if part.filename else "text/plain; charset=utf-8")
+        Payload.__init__(self, part.value, content_type=content_type, filename=part.filename)
+        self._size = len(part.value)
+        if part.filename is None:
+            self.set_content_disposition("form-data", name=part.name)
+        else:
+            self.set_content_disposition("form-data", name=part.name, filename=part.filename)
+
+
+def multipart_body(parts: tuple[FormPart, ...]) -> aiohttp.MultipartWriter:
+    """A multipart/form-data body over the parts' buffers; rebuilt for each attempt."""
+    writer = aiohttp.MultipartWriter("form-data")
+    for part in parts:
+        writer.append_payload(_BufferPayload(part))
+    return writer
+
+
 class HttpTransport:
     def __init__(self, *, limit: int = 1000) -> None:
         self._connector = aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300, enable_cleanup_closed=True)
@@ -70,8 +94,9 @@ class HttpTransport:
         )
         try:
             async with asyncio.timeout(limits.first_byte_s):  # until the status line and headers
+                data = request.body if request.form is None else multipart_body(request.form)
                 resp = await self._session.post(
-                    request.url, data=request.body, headers=dict(request.headers), timeout=timeout
+                    request.url, data=data, headers=dict(request.headers), timeout=timeout
                 )
         except aiohttp.ConnectionTimeoutError as exc:
             raise UpstreamConnectError(f"connect timed out: {exc}") from exc

@@ -46,6 +46,7 @@ class UsageRow:
     reasoning_tokens: int = 0
     estimated: bool = False
     cache_write_1h_tokens: int = 0  # priced apart; part of cache_write_tokens (not a column)
+    units: int = 0  # images or audio seconds, each priced at the model's per_request (not a column)
 
 
 class UsageWriter:
@@ -137,7 +138,7 @@ class UsageWriter:
 
 def _columns(row: UsageRow) -> dict[str, Any]:
     values = asdict(row)
-    del values["cache_write_1h_tokens"]
+    del values["cache_write_1h_tokens"], values["units"]
     return values
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from hubgate.providers.base import Endpoint, Provider, UpstreamRequest
+from hubgate.providers.base import MEDIA_ENDPOINTS, Endpoint, Provider, UpstreamRequest
 from hubgate.providers.openai import generate_path
 from hubgate.routing.channels import Channel
 
@@ -14,6 +14,8 @@ DEFAULT_API_VERSION = "2024-10-21"
 class AzureProvider(Provider):
     """base_url is the resource endpoint (`https://NAME.openai.azure.com`); the
     upstream model name (after model_map) is the deployment name."""
+
+    endpoints = Provider.endpoints | MEDIA_ENDPOINTS
 
     def build(
         self,

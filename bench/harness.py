@@ -1,0 +1,427 @@
+"""Pieces shared by bench/run.py and bench/smoke.py: processes, ports, wrk, probes,
+the request bodies and hubgate's generated config. Standard library only, so
+smoke.py runs from the project's own venv.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+WRK_SCRIPT = BENCH / "wrk" / "post.lua"
+HUBGATE_KEY = "sk-bench-0123456789abcdef"
+UPSTREAM_KEY = "sk-upstream-bench-0123456789"
+PROMPT = [{"role": "user", "content": "Say twenty words, please."}]
+
+
+# ---------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Proc:
+    """A child in its own process group, output to a log file; `stop()` ends the group."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        unset: tuple[str, ...] = (),
+    ) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_path = Path(tempfile.mkstemp(prefix=f"hubgate-bench-{name}-", suffix=".log")[1])
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            argv,
+            env={k: v for k, v in {**os.environ, **(env or {})}.items() if k not in unset},
+            cwd=str(cwd) if cwd else None,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def last_lines(self, n: int = 3) -> str:
+        lines = [ln.strip() for ln in self.log_tail(20000).splitlines() if ln.strip()]
+        return " | ".join(lines[-n:])
+
+    def log_tail(self, chars: int = 2000) -> str:
+        if self._log.closed:
+            return ""
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        # Stragglers of the group (workers whose parent already left).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self._log.close()
+        self.log_path.unlink(missing_ok=True)  # callers copy what they keep before stopping
+
+
+def wait_http(url: str, timeout: float, proc: Proc | None = None) -> None:
+    """Until `url` answers at all (any HTTP status); raise with the log tail otherwise."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and not proc.alive():
+            raise RuntimeError(f"{proc.name} exited with {proc.proc.returncode}: {proc.last_lines()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                r.read()
+                return
+        except urllib.error.HTTPError:
+            return
+        except (OSError, urllib.error.URLError) as exc:
+            last = exc
+            time.sleep(0.2)
+    tail = proc.last_lines() if proc is not None else ""
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s ({last}) {tail}")
+
+
+# ---------------------------------------------------------------- requests
+
+
+@dataclass
+class Scenario:
+    """One kind of request to one target: where, which headers, which body, and how to check it."""
+
+    name: str
+    path: str
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    stream: bool = False
+    expect: bytes = b""  # must appear in the answer (probe)
+
+    def body_file(self, workdir: Path) -> Path:
+        path = workdir / f"body-{self.name}.json"
+        path.write_text(json.dumps(self.body), encoding="utf-8")
+        return path
+
+
+def openai_body(model: str, stream: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "messages": PROMPT, "max_tokens": 64}
+    if stream:
+        body["stream"] = True
+    return body
+
+
+def anthropic_body(model: str, stream: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "messages": PROMPT, "max_tokens": 64}
+    if stream:
+        body["stream"] = True
+    return body
+
+
+def probe(base_url: str, sc: Scenario, timeout: float = 10.0) -> tuple[bool, str]:
+    """One request; (ok, detail). ok means HTTP 200 and `expect` in the answer."""
+    req = urllib.request.Request(
+        base_url + sc.path,
+        data=json.dumps(sc.body).encode(),
+        headers={"Content-Type": "application/json", **sc.headers},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            data = r.read()
+            status = r.status
+    except urllib.error.HTTPError as exc:
+        return False, f"HTTP {exc.code}: {exc.read()[:300].decode(errors='replace')}"
+    except OSError as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+    if sc.expect and sc.expect not in data:
+        return False, f"HTTP {status} but {sc.expect!r} not in answer: {data[:300]!r}"
+    return True, f"HTTP {status}, {len(data)} bytes"
+
+
+# ---------------------------------------------------------------- wrk
+
+
+def wrk_binary() -> str | None:
+    return shutil.which("wrk")
+
+
+def run_wrk(
+    url: str,
+    body_file: Path,
+    headers: dict[str, str],
+    connections: int,
+    duration_s: float,
+    threads: int = 2,
+    timeout_s: float = 10.0,
+) -> dict[str, Any]:
+    """One wrk run; the figures of bench/wrk/post.lua's summary plus rps and ms latencies."""
+    threads = max(1, min(threads, connections))
+    argv = [
+        wrk_binary() or "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(duration_s))}s",
+        f"--timeout={timeout_s:.0f}s",
+        "-s",
+        str(WRK_SCRIPT),
+        url,
+        "--",
+        str(body_file),
+        *[f"{k}: {v}" for k, v in headers.items()],
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 60)
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()} {done.stdout[-500:]}")
+    out: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
+    seconds = out["duration_us"] / 1e6
+    errors = out["errors"]
+    bad = errors["status"] + errors["connect"] + errors["read"] + errors["write"] + errors["timeout"]
+    out["rps"] = (out["requests"] - errors["status"]) / seconds if seconds else 0.0
+    out["error_count"] = bad
+    out["latency_ms"] = {k: v / 1000 for k, v in out.pop("latency_us").items()}
+    return out
+
+
+# ---------------------------------------------------------------- TTFB at c=1
+
+
+def _read_headers(sock: socket.socket, buf: bytes) -> tuple[bytes, bytes]:
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before the headers")
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    return head, rest
+
+
+def header_value(head: bytes, name: bytes) -> bytes | None:
+    """One header's value from a raw head (status or request line first), by exact name."""
+    for line in head.split(b"\r\n")[1:]:
+        key, sep, value = line.partition(b":")
+        if sep and key.strip().lower() == name:
+            return value.strip()
+    return None
+
+
+def _read_rest(sock: socket.socket, head: bytes, rest: bytes) -> bytes:
+    """Drain the body (content-length or chunked); return what is left past it."""
+    length = header_value(head, b"content-length")
+    if length is not None:
+        size = int(length)
+        while len(rest) < size:
+            rest += _recv(sock)
+        return rest[size:]
+    # chunked: parse chunk by chunk until the zero chunk and its blank line
+    while True:
+        while b"\r\n" not in rest:
+            rest += _recv(sock)
+        size_line, rest = rest.split(b"\r\n", 1)
+        size = int(size_line.split(b";")[0], 16)
+        while len(rest) < size + 2:
+            rest += _recv(sock)
+        rest = rest[size + 2 :]
+        if size == 0:
+            return rest
+
+
+def _recv(sock: socket.socket) -> bytes:
+    chunk = sock.recv(65536)
+    if not chunk:
+        raise ConnectionError("closed mid-body")
+    return chunk
+
+
+def ttfb_c1(base_url: str, sc: Scenario, duration_s: float, max_requests: int = 20000) -> dict[str, Any]:
+    """Sequential requests on one keep-alive connection: time to the first body byte
+    and to the end of the answer, in ms (a Python client: compare targets, not absolutes)."""
+    host_port = base_url.removeprefix("http://").split("/", 1)[0]
+    host, port = host_port.rsplit(":", 1)
+    payload = json.dumps(sc.body).encode()
+    head_lines = [
+        f"POST {sc.path} HTTP/1.1",
+        f"Host: {host_port}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(payload)}",
+        *[f"{k}: {v}" for k, v in sc.headers.items()],
+    ]
+    request = ("\r\n".join(head_lines) + "\r\n\r\n").encode() + payload
+    ttfb: list[float] = []
+    total: list[float] = []
+    sock = socket.create_connection((host, int(port)))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    leftover = b""
+    deadline = time.perf_counter() + duration_s
+    try:
+        while time.perf_counter() < deadline and len(ttfb) < max_requests:
+            t0 = time.perf_counter()
+            sock.sendall(request)
+            head, rest = _read_headers(sock, leftover)
+            while not rest:  # the first byte of the body (headers may come first)
+                rest = _recv(sock)
+            t1 = time.perf_counter()
+            if not head.startswith(b"HTTP/1.1 200"):
+                status_line = head.split(b"\r\n", 1)[0]
+                raise RuntimeError(f"TTFB probe got {status_line!r}")
+            leftover = _read_rest(sock, head, rest)
+            t2 = time.perf_counter()
+            ttfb.append((t1 - t0) * 1000)
+            total.append((t2 - t0) * 1000)
+    finally:
+        sock.close()
+    return {"requests": len(ttfb), "ttfb_ms": percentiles(ttfb), "total_ms": percentiles(total)}
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    s = sorted(values)
+
+    def at(q: float) -> float:
+        return s[min(len(s) - 1, int(q * len(s)))]
+
+    return {"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "mean": sum(s) / len(s)}
+
+
+# ---------------------------------------------------------------- hubgate
+
+
+def hubgate_config(upstream: str, database_url: str, workers: int, log_level: str = "warning") -> str:
+    """hubgate's YAML: OpenAI, Anthropic and Gemini channels on the nginx upstream, one key."""
+    channels = [
+        ("oa-json", "openai", f"{upstream}/json/v1", "bench-json"),
+        ("oa-sse", "openai", f"{upstream}/sse/v1", "bench-sse"),
+        ("an-json", "anthropic", f"{upstream}/json", "bench-claude-json"),
+        ("an-sse", "anthropic", f"{upstream}/sse", "bench-claude-sse"),
+        ("gm-json", "gemini", f"{upstream}/json", "bench-gemini-json"),
+        ("gm-sse", "gemini", f"{upstream}/sse", "bench-gemini-sse"),
+    ]
+    lines = [
+        "# generated by bench/harness.py for one benchmark run",
+        f"database_url: {database_url}",
+        f"workers: {workers}",
+        f"log_level: {log_level}",
+        "channels:",
+    ]
+    for name, kind, base, model in channels:
+        lines += [
+            f"  - name: {name}",
+            f"    type: {kind}",
+            f"    base_url: {base}",
+            f"    api_key: {UPSTREAM_KEY}",
+            f"    models: [{model}]",
+        ]
+    lines += ["keys:", "  - name: bench", f"    key: {HUBGATE_KEY}", ""]
+    return "\n".join(lines)
+
+
+def hubgate_scenarios() -> dict[str, Scenario]:
+    """Same-format OpenAI plain and streamed, translation both ways, Anthropic same-format."""
+    oa_auth = {"Authorization": f"Bearer {HUBGATE_KEY}"}
+    an_auth = {"x-api-key": HUBGATE_KEY, "anthropic-version": "2023-06-01"}
+    chat, msgs = "/v1/chat/completions", "/v1/messages"
+    return {
+        "json": Scenario("json", chat, openai_body("bench-json", False), oa_auth, expect=b"word19"),
+        "sse": Scenario("sse", chat, openai_body("bench-sse", True), oa_auth, True, b"[DONE]"),
+        "sse_oa_to_an": Scenario(
+            "sse_oa_to_an", chat, openai_body("bench-claude-sse", True), oa_auth, True, b"[DONE]"
+        ),
+        "sse_an_to_an": Scenario(
+            "sse_an_to_an", msgs, anthropic_body("bench-claude-sse", True), an_auth, True, b"message_stop"
+        ),
+        "sse_an_to_oa": Scenario(
+            "sse_an_to_oa", msgs, anthropic_body("bench-sse", True), an_auth, True, b"message_stop"
+        ),
+    }
+
+
+@contextlib.contextmanager
+def hubgate_server(
+    upstream: str,
+    database_url: str,
+    workers: int,
+    port: int,
+    workdir: Path,
+    src: Path | None = None,
+) -> Iterator[Proc]:
+    """`.venv/bin/hubgate serve` with the generated config; stopped (SIGTERM, usage
+    flushed) on exit. `src` puts another source tree first on PYTHONPATH (a snapshot
+    of a commit; see `snapshot_src`), instead of the editable install's work tree."""
+    config = workdir / f"hubgate-{port}.yaml"
+    config.write_text(hubgate_config(upstream, database_url, workers), encoding="utf-8")
+    exe = ROOT / ".venv" / "bin" / "hubgate"
+    argv = [str(exe), "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--workers", str(workers)]
+    env = {"PYTHONPATH": str(src)} if src is not None else {}
+    proc = Proc(f"hubgate-{port}", argv, env=env, cwd=workdir)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", 60, proc)
+        yield proc
+    finally:
+        proc.stop()
+
+
+def resolve_ref(ref: str) -> str:
+    """The commit a ref names now (others may commit while the benchmark runs)."""
+    done = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--verify", f"{ref}^{{commit}}"], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"unknown git ref {ref!r}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def snapshot_src(commit: str, dest: Path) -> Path:
+    """`git archive COMMIT src` unpacked under `dest` (read-only for the repository); the src dir."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", commit, "src"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest / "src"
+
+
+def git_describe() -> dict[str, Any]:
+    """The commit measured and whether src/ had uncommitted changes."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
+        return done.stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"), "src_dirty": bool(git("status", "--porcelain", "--", "src"))}

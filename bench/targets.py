@@ -1,0 +1,369 @@
+"""The gateways the benchmark measures, each behind the same nginx upstream.
+
+A target installs itself if it can (`install`), starts (`start`), names the
+processes whose CPU and memory are its own (`root_pid`), and says how to send
+each kind of request (`scenarios`: "json" and "sse" at least). A target that
+cannot be installed or run raises `Unavailable` with the reason, which the
+results record.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import harness as h
+
+BENCH = h.BENCH
+VENVS = BENCH / ".venvs"
+NODE_DIR = BENCH / ".node"
+LITELLM_VERSION = "1.106.2"
+PORTKEY_VERSION = "1.15.2"
+HONO_NODE_SERVER = "1.13.5"  # newer ones break Portkey's streaming (TypeError: immutable)
+PG_DATABASE = "hubgate_bench"
+LITELLM_MASTER_KEY = "sk-litellm-bench-0123456789abcdef"  # LiteLLM refuses to start without one
+
+
+class Unavailable(Exception):
+    """This target cannot be measured here; the message says why."""
+
+
+class Target:
+    name = ""
+    label = ""
+    workers = 1
+
+    def __init__(self, upstream: str, workdir: Path) -> None:
+        self.upstream = upstream
+        self.workdir = workdir
+        self.port = h.free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.proc: h.Proc | None = None
+        self.version = ""
+        self.notes: list[str] = []
+
+    def install(self) -> None:
+        """Make the target runnable (may take minutes the first time)."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+            self.proc = None
+
+    def root_pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def scenarios(self) -> dict[str, h.Scenario]:
+        raise NotImplementedError
+
+    def log_tail(self, chars: int = 2000) -> str:
+        return self.proc.log_tail(chars) if self.proc is not None else ""
+
+
+def _same_path_scenarios() -> dict[str, h.Scenario]:
+    """For targets that take the upstream's own paths (direct, ceiling)."""
+    return {
+        "json": h.Scenario(
+            "json", "/json/v1/chat/completions", h.openai_body("bench-json", False), expect=b"word19"
+        ),
+        "sse": h.Scenario(
+            "sse", "/sse/v1/chat/completions", h.openai_body("bench-sse", True), stream=True, expect=b"[DONE]"
+        ),
+    }
+
+
+class Direct(Target):
+    """nginx itself: the upstream with no gateway in front (the floor for latency)."""
+
+    name, label = "direct", "nginx direct"
+
+    def __init__(self, upstream: str, workdir: Path, nginx_pid: int, nginx_version: str) -> None:
+        super().__init__(upstream, workdir)
+        self.base_url = upstream
+        self._pid = nginx_pid
+        self.version = nginx_version
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def root_pid(self) -> int:
+        return self._pid
+
+    def scenarios(self) -> dict[str, h.Scenario]:
+        return _same_path_scenarios()
+
+
+class Ceiling(Target):
+    """bench/ceiling.py: aiohttp + uvloop forwarding bodies, 2 processes, no features."""
+
+    name, label, workers = "ceiling", "bare aiohttp+uvloop pass-through", 2
+
+    def install(self) -> None:
+        if not (h.ROOT / ".venv" / "bin" / "python").exists():
+            raise Unavailable("the project venv is missing (run `make install`)")
+
+    def start(self) -> None:
+        python = h.ROOT / ".venv" / "bin" / "python"
+        argv = [str(python), str(BENCH / "ceiling.py"), "--port", str(self.port)]
+        argv += ["--upstream", self.upstream, "--workers", str(self.workers)]
+        self.proc = h.Proc(self.name, argv)
+        h.wait_http(self.base_url + "/healthz", 60, self.proc)
+        self.version = _pip_version(python, "aiohttp", prefix="aiohttp ")
+
+    def scenarios(self) -> dict[str, h.Scenario]:
+        return _same_path_scenarios()
+
+
+class Hubgate(Target):
+    """hubgate with key auth, model routing and usage logging (SQLite or PostgreSQL)."""
+
+    workers = 2
+
+    def __init__(
+        self, upstream: str, workdir: Path, database: str, src: Path | None, commit: str | None
+    ) -> None:
+        super().__init__(upstream, workdir)
+        self.database = database
+        self.src = src
+        self.commit = commit
+        self.name = "hubgate" if database == "sqlite" else "hubgate-pg"
+        self.label = f"hubgate ({'SQLite' if database == 'sqlite' else 'PostgreSQL'} usage log)"
+        self._ctx: object | None = None
+        self.usage_rows: int | None = None
+        self.database_url = ""
+
+    def install(self) -> None:
+        if not (h.ROOT / ".venv" / "bin" / "hubgate").exists():
+            raise Unavailable("the project venv is missing (run `make install`)")
+        if self.database == "sqlite":
+            self.database_url = f"sqlite+aiosqlite:///{self.workdir}/hubgate-bench.db"
+            return
+        if shutil.which("psql") is None:
+            raise Unavailable("psql is not installed, so no PostgreSQL database can be created")
+        _psql(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+        done = _psql(f"CREATE DATABASE {PG_DATABASE}")
+        if done.returncode != 0:
+            raise Unavailable(f"PostgreSQL at 127.0.0.1:5432 refused: {done.stderr.strip()[:300]}")
+        self.database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PG_DATABASE}"
+
+    def start(self) -> None:
+        self._ctx = h.hubgate_server(
+            self.upstream, self.database_url, self.workers, self.port, self.workdir, self.src
+        )
+        self.proc = self._ctx.__enter__()  # type: ignore[attr-defined]
+        described = h.git_describe()
+        if self.commit:
+            self.version = self.commit[:12]
+        else:
+            self.version = described["commit"][:12] + (" + work tree" if described["src_dirty"] else "")
+
+    def stop(self) -> None:
+        if self._ctx is not None:
+            self._ctx.__exit__(None, None, None)  # type: ignore[attr-defined]
+            self._ctx = None
+            self.proc = None
+        self.usage_rows = self._count_usage_rows()
+        if self.database != "sqlite":
+            _psql(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+
+    def _count_usage_rows(self) -> int | None:
+        """Rows the usage log holds after the run: proof that metering was on."""
+        query = "SELECT count(*) FROM usage_logs"
+        try:
+            if self.database == "sqlite":
+                import sqlite3
+
+                with sqlite3.connect(self.workdir / "hubgate-bench.db") as db:
+                    return int(db.execute(query).fetchone()[0])
+            done = _psql(query, database=PG_DATABASE)
+            return int(done.stdout.strip()) if done.returncode == 0 else None
+        except Exception:
+            return None
+
+    def database_pids(self) -> list[int]:
+        """PostgreSQL backends serving this target's database (their CPU is the usage log's)."""
+        if self.database == "sqlite":
+            return []
+        import psutil
+
+        pids = []
+        for p in psutil.process_iter(["cmdline"]):
+            cmd = " ".join(p.info["cmdline"] or [])
+            if cmd.startswith("postgres:") and f" {PG_DATABASE} " in f"{cmd} ":
+                pids.append(p.pid)
+        return pids
+
+    def worker_pids(self) -> list[int]:
+        import psutil
+
+        root = psutil.Process(self.root_pid())
+        return [
+            p.pid for p in root.children(recursive=True) if "resource_tracker" not in " ".join(p.cmdline())
+        ]
+
+    def scenarios(self) -> dict[str, h.Scenario]:
+        return h.hubgate_scenarios()
+
+
+class LiteLLM(Target):
+    """LiteLLM proxy from PyPI in bench/.venvs/litellm, 2 workers, no database."""
+
+    name, label, workers = "litellm", f"LiteLLM proxy {LITELLM_VERSION}", 2
+
+    def __init__(self, upstream: str, workdir: Path) -> None:
+        super().__init__(upstream, workdir)
+        self.venv = VENVS / "litellm"
+        self.version = LITELLM_VERSION
+
+    def install(self) -> None:
+        exe = self.venv / "bin" / "litellm"
+        if exe.exists() and _pip_version(self.venv / "bin" / "python", "litellm") == LITELLM_VERSION:
+            return
+        _run([sys.executable, "-m", "venv", str(self.venv)], "creating the LiteLLM venv")
+        _run(
+            [
+                str(self.venv / "bin" / "python"),
+                *("-m", "pip", "install", "-q", "--disable-pip-version-check"),
+                f"litellm[proxy]=={LITELLM_VERSION}",
+            ],
+            f"pip install litellm[proxy]=={LITELLM_VERSION}",
+            timeout=1800,
+        )
+
+    def start(self) -> None:
+        config = self.workdir / "litellm.yaml"
+        models = []
+        for name, prefix in (("bench-json", "json"), ("bench-sse", "sse")):
+            params = {"model": f"openai/{name}", "api_base": f"{self.upstream}/{prefix}/v1"}
+            params["api_key"] = h.UPSTREAM_KEY
+            models.append({"model_name": name, "litellm_params": params})
+        cfg = {
+            "model_list": models,
+            "litellm_settings": {"telemetry": False},
+            "general_settings": {"master_key": LITELLM_MASTER_KEY},  # key auth, checked in memory
+        }
+        config.write_text(json.dumps(cfg, indent=2), encoding="utf-8")  # JSON is YAML
+        argv = [str(self.venv / "bin" / "litellm"), "--config", str(config), "--host", "127.0.0.1"]
+        argv += ["--port", str(self.port), "--num_workers", str(self.workers)]
+        env = {
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no download of the price list at start
+            "LITELLM_LOG": "ERROR",
+            "LITELLM_TELEMETRY": "False",
+            "NO_DOCS": "True",
+        }
+        self.proc = h.Proc(self.name, argv, env=env, cwd=self.workdir, unset=("DATABASE_URL",))
+        h.wait_http(self.base_url + "/health/liveliness", 240, self.proc)
+
+    def scenarios(self) -> dict[str, h.Scenario]:
+        auth = {"Authorization": f"Bearer {LITELLM_MASTER_KEY}"}
+        return {
+            "json": h.Scenario(
+                "json", "/v1/chat/completions", h.openai_body("bench-json", False), auth, expect=b"word19"
+            ),
+            "sse": h.Scenario(
+                "sse", "/v1/chat/completions", h.openai_body("bench-sse", True), auth, True, b"[DONE]"
+            ),
+        }
+
+
+class Portkey(Target):
+    """Portkey's open-source gateway from npm in bench/.node (one Node process)."""
+
+    name, label, workers = "portkey", f"Portkey gateway {PORTKEY_VERSION} (Node)", 1
+
+    def __init__(self, upstream: str, workdir: Path) -> None:
+        super().__init__(upstream, workdir)
+        self.version = f"{PORTKEY_VERSION}, @hono/node-server {HONO_NODE_SERVER}"
+        self.entry = NODE_DIR / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js"
+
+    def install(self) -> None:
+        if shutil.which("node") is None or shutil.which("npm") is None:
+            raise Unavailable("node/npm are not installed")
+        NODE_DIR.mkdir(parents=True, exist_ok=True)
+        wanted = (BENCH / "competitors" / "portkey-package.json").read_text(encoding="utf-8")
+        manifest = NODE_DIR / "package.json"
+        hono = NODE_DIR / "node_modules" / "@hono" / "node-server" / "package.json"
+        if (
+            self.entry.exists()
+            and manifest.exists()
+            and manifest.read_text(encoding="utf-8") == wanted
+            and hono.exists()
+            and json.loads(hono.read_text())["version"] == HONO_NODE_SERVER
+        ):
+            return
+        manifest.write_text(wanted, encoding="utf-8")
+        _run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], "npm install", cwd=NODE_DIR)
+
+    def start(self) -> None:
+        argv = ["node", str(self.entry), f"--port={self.port}", "--headless"]
+        self.proc = h.Proc(self.name, argv, env={"NODE_ENV": "production"}, cwd=NODE_DIR)
+        h.wait_http(self.base_url + "/", 60, self.proc)
+        self.version += (
+            f", node {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}"
+        )
+
+    def scenarios(self) -> dict[str, h.Scenario]:
+        def headers(prefix: str) -> dict[str, str]:
+            return {
+                "Authorization": f"Bearer {h.UPSTREAM_KEY}",
+                "x-portkey-provider": "openai",
+                "x-portkey-custom-host": f"{self.upstream}/{prefix}/v1",
+            }
+
+        return {
+            "json": h.Scenario(
+                "json",
+                "/v1/chat/completions",
+                h.openai_body("bench-json", False),
+                headers("json"),
+                expect=b"word19",
+            ),
+            "sse": h.Scenario(
+                "sse",
+                "/v1/chat/completions",
+                h.openai_body("bench-sse", True),
+                headers("sse"),
+                True,
+                b"[DONE]",
+            ),
+        }
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _psql(sql: str, database: str = "postgres") -> subprocess.CompletedProcess[str]:
+    argv = ["psql", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-d", database, "-Atqc", sql]
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return subprocess.CompletedProcess(argv, 1, "", str(exc))
+
+
+def _run(argv: list[str], what: str, cwd: Path | None = None, timeout: float = 900) -> None:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=cwd, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise Unavailable(f"{what} failed: {exc}") from exc
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-6:]
+        raise Unavailable(f"{what} failed: " + " | ".join(tail))
+
+
+def _pip_version(python: Path, package: str, prefix: str = "") -> str:
+    code = f"import importlib.metadata as m; print(m.version({package!r}))"
+    try:
+        done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=60)
+    except OSError:
+        return ""
+    return prefix + done.stdout.strip() if done.returncode == 0 else ""
