@@ -34,7 +34,7 @@ unit: $(STAMP)
 smoke: $(STAMP)
 	$(BIN)/python bench/smoke.py
 
-test: lint typecheck unit smoke
+test: lint typecheck smoke unit
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock:
