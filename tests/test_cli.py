@@ -21,6 +21,10 @@ runner = CliRunner()
 
 @pytest.fixture
 def config(tmp_path: Path, database_url: str) -> str:
+    # A SQLite file of its own: the session's in-process gateways share the other one, and
+    # a sync test pauses their event loop, possibly mid-transaction (SQLite locks the file).
+    if database_url.startswith("sqlite"):
+        database_url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     path = tmp_path / "hubgate.yaml"
     path.write_text(
         yaml.safe_dump(
@@ -117,7 +121,8 @@ def test_channels_list_and_test(config: str) -> None:
     assert "sk-secret-upstream-key" not in out
 
 
-def test_usage_and_migrate(config: str, database_url: str) -> None:
+def test_usage_and_migrate(config: str) -> None:
+    database_url = yaml.safe_load(Path(config).read_text())["database_url"]
     code, out = invoke("migrate", "--config", config)
     assert code == 0
     key = f"u-{uuid.uuid4().hex[:6]}"

@@ -39,8 +39,9 @@ from hubgate.providers.base import (
     UpstreamRequest,
     UpstreamResponse,
 )
-from hubgate.relay import CLIENT_CLOSED, Attempt, Call
+from hubgate.relay import Attempt, Call
 from hubgate.storage.usage import UsageRow
+from hubgate.streaming import Relayed
 
 log = logging.getLogger("hubgate.relay")
 
@@ -146,8 +147,7 @@ async def _stream_back(
             "x-request-id": request[REQUEST_ID],
         },
     )
-    done = False
-    try:
+    async with Relayed(resp, row) as relayed:
         try:
             async for chunk in resp.iter_chunks():
                 if not out.prepared:
@@ -156,7 +156,7 @@ async def _stream_back(
             if not out.prepared:
                 await _start(request, call, out, row, started)
             row.status = 200
-            done = True
+            relayed.finished()
         except (UpstreamConnectError, UpstreamReadTimeout) as exc:
             if not out.prepared:
                 raise
@@ -166,14 +166,6 @@ async def _stream_back(
                 request.transport.close()
             return out
         await out.write_eof()
-    except ConnectionResetError:
-        row.status = CLIENT_CLOSED
-        row.error = "client closed the connection"
-    finally:
-        if done:
-            resp.release()
-        else:
-            resp.close()  # drop the upstream connection so it stops generating
     return out
 
 

@@ -45,6 +45,39 @@ def _meter(row: UsageRow, usage: hub.Usage) -> None:
     meter(row, usage)
 
 
+class Relayed:
+    """Owns an upstream response while its answer is relayed to the caller.
+
+    A caller hanging up (ConnectionResetError on write) marks the row 499. On the
+    way out the upstream connection is kept for reuse only if `finished()` was
+    called; otherwise it is dropped, so the upstream stops generating.
+    """
+
+    def __init__(self, resp: UpstreamResponse, row: UsageRow) -> None:
+        self._resp = resp
+        self._row = row
+        self._finished = False
+
+    def finished(self) -> None:
+        self._finished = True
+
+    async def __aenter__(self) -> Relayed:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> bool:
+        if self._finished:
+            self._resp.release()
+        else:
+            self._resp.close()
+        if kind is not None and issubclass(kind, ConnectionResetError):
+            self._row.status = CLIENT_CLOSED
+            self._row.error = "client closed the connection"
+            return True
+        return False
+
+
 async def passthrough_openai(
     request: web.Request, call: Call, resp: UpstreamResponse, row: UsageRow, started: float
 ) -> web.StreamResponse:
@@ -55,8 +88,7 @@ async def passthrough_openai(
     kept = call.raw_events
     out = _sse_response(request)
     splitter = EventSplitter()
-    done = False
-    try:
+    async with Relayed(resp, row) as relayed:
         try:
             async for chunk in resp.iter_chunks():
                 events = splitter.feed(chunk)
@@ -98,16 +130,8 @@ async def passthrough_openai(
             await out.write(_broken(row, exc, WireFormat.OPENAI_CHAT))
         except _StopStream:
             pass
-        done = True
+        relayed.finished()
         await out.write_eof()
-    except ConnectionResetError:
-        row.status = CLIENT_CLOSED
-        row.error = "client closed the connection"
-    finally:
-        if done:
-            resp.release()
-        else:
-            resp.close()  # drop the upstream connection so it stops generating
     return out
 
 
@@ -204,7 +228,6 @@ async def relay_stream(
     )
     watcher = _CompletedWatcher() if call.fmt is WireFormat.OPENAI_RESPONSES and encoder is None else None
     stored = False
-    done = False
     produced = False  # some answer content has come from the upstream
 
     async def emit(data: bytes) -> None:
@@ -235,7 +258,7 @@ async def relay_stream(
                 parts.append(encoder.feed(ev))
         return b"".join(parts)
 
-    try:
+    async with Relayed(resp, row) as relayed:
         try:
             async for chunk in resp.iter_chunks():
                 raw_events = splitter.feed(chunk)
@@ -273,14 +296,6 @@ async def relay_stream(
                 await out.write(encoder.close())
             else:
                 await out.write(_broken(row, exc, call.fmt))
-        done = True
+        relayed.finished()
         await out.write_eof()
-    except ConnectionResetError:
-        row.status = CLIENT_CLOSED
-        row.error = "client closed the connection"
-    finally:
-        if done:
-            resp.release()
-        else:
-            resp.close()
     return out
