@@ -7,6 +7,7 @@ from aiohttp import web
 from hubgate.admin import router as admin  # admin API + /v1/dashboard self-service
 from hubgate.http import anthropic_routes, gemini_routes, media_routes, openai_routes, responses_routes
 from hubgate.http.openai_routes import json_response
+from hubgate.http.realtime import realtime
 from hubgate.http.rerank_routes import add_routes as add_rerank_routes
 from hubgate.http.state import GATEWAY
 from hubgate.observability.endpoint import metrics_endpoint
@@ -49,6 +50,7 @@ def add_routes(app: web.Application) -> None:
         r.add_get(f"{prefix}/healthz", healthz)
         r.add_get(f"{prefix}/readyz", readyz)
         r.add_get(f"{prefix}/metrics", metrics_endpoint)  # observability: Prometheus, unauthenticated
+        r.add_get(f"{prefix}/v1/realtime", realtime)  # OpenAI Realtime API: a proxied WebSocket
         # `/v1/...` is the documented form; the bare form serves clients whose base URL lacks /v1.
         for v in ("/v1", ""):
             r.add_post(f"{prefix}{v}/chat/completions", openai_routes.chat)

@@ -1,0 +1,321 @@
+"""`GET /v1/realtime?model=...`: the OpenAI Realtime API, a WebSocket proxied to an
+OpenAI-family upstream frame by frame (text and binary, no added buffering).
+
+The caller authenticates before the upgrade, by `Authorization: Bearer` (or any place
+`extract_key` reads) or by the `openai-insecure-api-key.<KEY>` subprotocol browsers use;
+errors (401, 404, ...) are answered as OpenAI error JSON before any upgrade. The upstream
+socket is opened first, so a channel that cannot be reached is skipped for the next one.
+Usage comes from the upstream's `response.done` events, summed into one usage row per
+session and billed when the session ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from hubgate.auth import extract_key
+from hubgate.errors import (
+    GatewayError,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+    UpstreamHTTPError,
+)
+from hubgate.gateway import Gateway
+from hubgate.http.client_ip import client_ip
+from hubgate.http.state import CLIENT_IP, GATEWAY, REQUEST_ID
+from hubgate.relay import CLIENT_CLOSED, route_for
+from hubgate.routing.channels import Channel
+from hubgate.routing.health import Outcome
+from hubgate.routing.limits import Admission
+from hubgate.storage.accounts import AccountRecord
+from hubgate.storage.keys import KeyRecord
+from hubgate.storage.usage import UsageRow
+
+log = logging.getLogger("hubgate.realtime")
+
+ENDPOINT = "realtime"
+REALTIME_TYPES = frozenset({"openai", "openai-compatible", "azure"})
+KEY_PROTOCOL = "openai-insecure-api-key."
+BETA_PROTOCOL = "openai-beta.realtime-v1"
+AZURE_REALTIME_VERSION = "2024-10-01-preview"
+MAX_FRAME = 16 * 1024 * 1024
+_RESERVED = frozenset({1005, 1006, 1015})  # close codes that may not be sent in a frame
+
+
+def _offered_protocols(request: web.Request) -> list[str]:
+    raw = request.headers.get("Sec-WebSocket-Protocol", "")
+    return [p.strip() for p in raw.split(",") if p.strip()]
+
+
+def _caller_secret(request: web.Request, protocols: list[str]) -> str | None:
+    secret = extract_key(request.headers, request.query)
+    if secret:
+        return secret
+    for proto in protocols:
+        if proto.startswith(KEY_PROTOCOL) and len(proto) > len(KEY_PROTOCOL):
+            return proto[len(KEY_PROTOCOL) :]
+    return None
+
+
+async def _authenticate(gw: Gateway, request: web.Request, secret: str | None) -> KeyRecord:
+    key = await gw.keys.authenticate(secret)
+    if not key.admits_ip(request.get(CLIENT_IP) or client_ip(request, gw.trusted_proxies)):
+        raise PermissionDenied("This API key may not be used from this address.", code="ip_not_allowed")
+    return key
+
+
+def upstream_url(channel: Channel, upstream_model: str) -> str:
+    """The upstream's realtime WebSocket URL (http->ws, https->wss)."""
+    base = channel.base_url.rstrip("/")
+    if base.startswith("https://"):
+        base = "wss://" + base[len("https://") :]
+    elif base.startswith("http://"):
+        base = "ws://" + base[len("http://") :]
+    if channel.type == "azure":  # resource endpoint; the upstream model is the deployment
+        version = quote(channel.api_version or AZURE_REALTIME_VERSION, safe="")
+        return f"{base}/openai/realtime?api-version={version}&deployment={quote(upstream_model, safe='')}"
+    return f"{base}/realtime?model={quote(upstream_model, safe='')}"
+
+
+def upstream_headers(
+    channel: Channel, secret: str, request: web.Request, protocols: list[str]
+) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if secret:
+        if channel.type == "azure":
+            headers["api-key"] = secret
+        else:
+            headers["Authorization"] = f"Bearer {secret}"
+    beta = request.headers.get("OpenAI-Beta")
+    if beta:
+        headers["OpenAI-Beta"] = beta
+    elif BETA_PROTOCOL in protocols:
+        headers["OpenAI-Beta"] = "realtime=v1"
+    headers.update(channel.headers)
+    return headers
+
+
+def _handshake_outcome(status: int) -> Outcome | None:
+    if status in (401, 402, 403):
+        return Outcome.AUTH
+    if status == 429:
+        return Outcome.THROTTLED
+    if status >= 500:
+        return Outcome.FAILED
+    return None
+
+
+class _Meter:
+    """Sums the usage of every `response.done` the upstream sends."""
+
+    def __init__(self, row: UsageRow) -> None:
+        self.row = row
+
+    def feed(self, text: str) -> None:
+        if "response.done" not in text:  # cheap test first: most frames are deltas
+            return
+        try:
+            event = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(event, dict) or event.get("type") != "response.done":
+            return
+        response = event.get("response")
+        usage = response.get("usage") if isinstance(response, dict) else None
+        if not isinstance(usage, dict):
+            return
+        details = usage.get("input_token_details")
+        cached = details.get("cached_tokens") if isinstance(details, dict) else 0
+        self.row.prompt_tokens += _int(usage.get("input_tokens"))
+        self.row.completion_tokens += _int(usage.get("output_tokens"))
+        self.row.cached_tokens += _int(cached)
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+async def realtime(request: web.Request) -> web.StreamResponse:
+    gw = request.app[GATEWAY]
+    started = time.perf_counter()
+    row = UsageRow(request_id=request[REQUEST_ID], endpoint=ENDPOINT, status=0, stream=True)
+    key: KeyRecord | None = None
+    account: AccountRecord | None = None
+    admission: Admission | None = None
+    try:
+        protocols = _offered_protocols(request)
+        key = await _authenticate(gw, request, _caller_secret(request, protocols))
+        row.key_id, row.key_name = key.id, key.name
+        account = await gw.billing.admit(key)
+        if key.rpm is not None or key.tpm is not None or key.max_concurrency is not None:
+            admission = await gw.limiter.admit(key)
+        model = request.query.get("model")
+        if not model:
+            raise InvalidRequest("Missing required parameter: 'model'.", param="model")
+        row.model = model
+        route = route_for(gw, key, model)
+        channels = [c for c in route.channels if c.type in REALTIME_TYPES]
+        if not channels:
+            raise NotFound(f"No channel serves '{model}' for the realtime API.", param="model")
+        if not web.WebSocketResponse().can_prepare(request).ok:
+            raise InvalidRequest("This endpoint expects a WebSocket upgrade request.")
+        # No total limit (a session lasts as long as the caller wants); the handshake is bounded.
+        handshake = aiohttp.ClientTimeout(
+            total=None,
+            connect=max(c.timeouts.connect_s for c in channels),
+            sock_read=max(c.timeouts.first_byte_s for c in channels),
+        )
+        async with aiohttp.ClientSession(timeout=handshake) as session:
+            upstream = await _connect(gw, session, request, protocols, route.model, channels, row)
+            row.ttfb_ms = int((time.perf_counter() - started) * 1000)
+            async with upstream:
+                return await _serve(request, upstream, protocols, row)
+    except GatewayError as err:
+        row.status = err.status
+        row.error = err.message[:500]
+        raise
+    except asyncio.CancelledError:
+        if row.status == 0:
+            row.status = CLIENT_CLOSED
+            row.error = "client closed the connection"
+        raise
+    finally:
+        row.latency_ms = int((time.perf_counter() - started) * 1000)
+        if key is not None:  # unauthenticated noise is not metered
+            gw.billing.charge(row, key, account)
+            gw.usage.record(row)
+            gw.metrics.observe(row)
+            if admission is not None:
+                task = asyncio.create_task(
+                    gw.limiter.finish(key, admission, row.prompt_tokens + row.completion_tokens)
+                )
+                gw.background.add(task)
+                task.add_done_callback(gw.background.discard)
+
+
+async def _connect(
+    gw: Gateway,
+    session: aiohttp.ClientSession,
+    request: web.Request,
+    protocols: list[str],
+    model: str,
+    channels: list[Channel],
+    row: UsageRow,
+) -> aiohttp.ClientWebSocketResponse:
+    """The upstream socket: channels in order, each with its first usable key."""
+    failure: GatewayError | None = None
+    for channel in channels[: max(1, gw.settings.max_attempts)]:
+        upstream_model = channel.upstream_model(model)
+        secret = gw.health.pick(channel.name, channel.keys_in_turn(), upstream_model)
+        if secret is None:
+            continue
+        row.attempts += 1
+        row.channel, row.upstream_model = channel.name, upstream_model
+        verdict: Outcome | None = None
+        try:
+            ws = await session.ws_connect(
+                upstream_url(channel, upstream_model),
+                headers=upstream_headers(channel, secret, request, protocols),
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
+                max_msg_size=MAX_FRAME,
+                autoping=True,
+            )
+            verdict = Outcome.OK
+            return ws
+        except aiohttp.WSServerHandshakeError as exc:
+            verdict = _handshake_outcome(exc.status)
+            message = f"The realtime upstream refused the connection (HTTP {exc.status})."
+            failure = UpstreamHTTPError(exc.status, message) if exc.status >= 400 else Unavailable(message)
+            if verdict is None:
+                raise failure from exc
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            verdict = Outcome.FAILED
+            failure = Unavailable(
+                f"The realtime upstream for model '{model}' could not be reached: {type(exc).__name__}"
+            )
+        finally:
+            if verdict is None:
+                gw.health.release(channel.name, secret, upstream_model)
+            else:
+                gw.health.record(channel.name, secret, upstream_model, verdict)
+    raise failure or Unavailable(
+        f"Every channel for model '{model}' is cooling down or disabled after upstream failures; "
+        "retry shortly."
+    )
+
+
+async def _serve(
+    request: web.Request,
+    upstream: aiohttp.ClientWebSocketResponse,
+    protocols: list[str],
+    row: UsageRow,
+) -> web.WebSocketResponse:
+    caller = web.WebSocketResponse(
+        protocols=("realtime",) if "realtime" in protocols else (),
+        max_msg_size=MAX_FRAME,
+        autoping=True,
+    )
+    await caller.prepare(request)
+    row.status = 200
+    meter = _Meter(row)
+
+    async def down() -> None:  # upstream -> caller
+        async for msg in upstream:
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                meter.feed(msg.data)
+                await caller.send_str(msg.data)
+            elif msg.type is aiohttp.WSMsgType.BINARY:
+                await caller.send_bytes(msg.data)
+            elif msg.type is aiohttp.WSMsgType.ERROR:
+                break
+
+    async def up() -> None:  # caller -> upstream
+        async for msg in caller:
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                await upstream.send_str(msg.data)
+            elif msg.type is aiohttp.WSMsgType.BINARY:
+                await upstream.send_bytes(msg.data)
+            elif msg.type is aiohttp.WSMsgType.ERROR:
+                break
+
+    down_task = asyncio.create_task(down())
+    up_task = asyncio.create_task(up())
+    try:
+        done, _ = await asyncio.wait((down_task, up_task), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (down_task, up_task):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(down_task, up_task, return_exceptions=True)
+        if not upstream.closed:  # the caller left (or we are cancelled): end the upstream session
+            code = caller.close_code if caller.close_code in (1000, 1001) else 1001
+            with contextlib.suppress(Exception):
+                await upstream.close(code=code)
+    for task in done:
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, (ConnectionError, aiohttp.ClientError)):
+            log.warning("realtime relay for request %s ended by %r", row.request_id, exc)
+    if down_task in done and not caller.closed:  # the upstream ended: same close code to the caller
+        received = upstream.close_code
+        code = received if received is not None and received not in _RESERVED else 1000
+        if received in (None, 1006):
+            code = 1011
+        if code not in (1000, 1001):
+            row.error = f"upstream closed the session with code {upstream.close_code}"
+        with contextlib.suppress(Exception):
+            await caller.close(code=code)
+    elif not caller.closed:
+        with contextlib.suppress(Exception):
+            await caller.close()
+    return caller
