@@ -31,7 +31,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import math
 import re
 import secrets
 import string
@@ -41,6 +40,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from . import _text
 from ._server import PARSED, Recorded, Reject, StreamingFakeServer, json_response, sse_response
 
 __all__ = ["DEFAULT_API_KEY", "THINKING_TEXT", "TOOL_INPUT", "FakeAnthropic", "Recorded"]
@@ -86,24 +86,6 @@ def _error(
 
 def _bad(message: str) -> Reject:
     return Reject(_error(400, message))
-
-
-def _words(text: str) -> int:
-    return len(text.split())
-
-
-def _pieces(text: str) -> list[str]:
-    """Split text word by word, keeping whitespace, so that ``"".join(pieces) == text``."""
-    pieces = re.findall(r"\s*\S+", text)
-    rest = text[len("".join(pieces)) :]
-    if rest:
-        pieces = [*pieces[:-1], pieces[-1] + rest] if pieces else [rest]
-    return pieces
-
-
-def _split_n(text: str, n: int) -> list[str]:
-    size = max(1, math.ceil(len(text) / n))
-    return [text[i : i + size] for i in range(0, len(text), size)]
 
 
 def _block_text(block: JSONDict) -> str:
@@ -377,9 +359,11 @@ class FakeAnthropic(StreamingFakeServer):
     def _input_tokens(self, body: JSONDict, turns: list[tuple[str, list[JSONDict]]]) -> int:
         system = self._check_system(body)
         tools = self._check_tools(body)
-        words = _words(system) + sum(_words(f"{t['name']} {t.get('description', '')}") for t in tools)
+        words = _text.words(system) + sum(
+            _text.words(f"{t['name']} {t.get('description', '')}") for t in tools
+        )
         for _, blocks in turns:
-            words += 3 + sum(_words(_block_text(b)) if b["type"] != "image" else 50 for b in blocks)
+            words += 3 + sum(_text.words(_block_text(b)) if b["type"] != "image" else 50 for b in blocks)
         return words
 
     # -- /v1/messages ----------------------------------------------------------------------------------
@@ -467,13 +451,13 @@ class FakeAnthropic(StreamingFakeServer):
             content.append(
                 {"type": "thinking", "thinking": THINKING_TEXT, "signature": self.sign(THINKING_TEXT)}
             )
-            used += _words(THINKING_TEXT)
+            used += _text.words(THINKING_TEXT)
         tool = self._tool_to_call(body)
         if tool is not None:
             content.append(
                 {"type": "tool_use", "id": f"toolu_01{_rand(22)}", "name": tool, "input": TOOL_INPUT}
             )
-            return content, "tool_use", None, used + _words(orjson.dumps(TOOL_INPUT).decode())
+            return content, "tool_use", None, used + _text.words(orjson.dumps(TOOL_INPUT).decode())
         last_user = next((blocks for role, blocks in reversed(turns) if role == "user"), [])
         if body["model"] == "slow-stream":
             reply = " ".join(["Hello!", *(f"t{i}" for i in range(1, SLOW_STREAM_TICKS + 1))])
@@ -484,7 +468,7 @@ class FakeAnthropic(StreamingFakeServer):
         if hits:
             at, stop_sequence = min(hits)
             reply, stop_reason = reply[:at], "stop_sequence"
-        pieces = _pieces(reply)
+        pieces = _text.pieces(reply)
         if used + len(pieces) > max_tokens:
             pieces, stop_reason, stop_sequence = pieces[: max(0, max_tokens - used)], "max_tokens", None
         reply = "".join(pieces)
@@ -542,14 +526,14 @@ class FakeAnthropic(StreamingFakeServer):
             deltas: list[JSONDict]
             if block["type"] == "text":
                 start: JSONDict = {"type": "text", "text": ""}
-                deltas = [{"type": "text_delta", "text": p} for p in _pieces(block["text"])]
+                deltas = [{"type": "text_delta", "text": p} for p in _text.pieces(block["text"])]
             elif block["type"] == "thinking":
                 start = {"type": "thinking", "thinking": "", "signature": ""}
-                deltas = [{"type": "thinking_delta", "thinking": p} for p in _pieces(block["thinking"])]
+                deltas = [{"type": "thinking_delta", "thinking": p} for p in _text.pieces(block["thinking"])]
                 deltas.append({"type": "signature_delta", "signature": block["signature"]})
             else:
                 start = {**block, "input": {}}
-                fragments = ["", *_split_n(orjson.dumps(block["input"]).decode(), 4)]
+                fragments = ["", *_text.split_n(orjson.dumps(block["input"]).decode(), 4)]
                 deltas = [{"type": "input_json_delta", "partial_json": f} for f in fragments]
             events.append(
                 (

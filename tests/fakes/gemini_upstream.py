@@ -46,6 +46,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from . import _text
 from ._server import PARSED, Recorded, Reject, StreamingFakeServer, json_response
 
 __all__ = [
@@ -189,22 +190,6 @@ def _new_signature() -> bytes:
 
 def _sig_text(signature: bytes) -> str:
     return base64.b64encode(signature).decode()
-
-
-def _words(text: str) -> int:
-    return len(text.split())
-
-
-def _pieces(text: str) -> list[str]:
-    """Split text word by word, keeping whitespace, so that ``"".join(pieces) == text``."""
-    pieces = re.findall(r"\s*\S+", text)
-    rest = text[len("".join(pieces)) :]
-    if rest:
-        if pieces:
-            pieces[-1] += rest
-        else:
-            pieces.append(rest)
-    return pieces
 
 
 def _embedding(item: Any, dims: int) -> list[float]:
@@ -458,9 +443,9 @@ class FakeGemini(StreamingFakeServer):
         user_texts = [
             t for c in contents if isinstance(c, dict) and c.get("role", "user") == "user" for t in _texts(c)
         ]
-        prompt_tokens = sum(_words(t) for c in contents for t in _texts(c)) + 3 * len(contents)
+        prompt_tokens = sum(_text.words(t) for c in contents for t in _texts(c)) + 3 * len(contents)
         system = _get(body, "systemInstruction")
-        prompt_tokens += sum(_words(t) for t in _texts(system))
+        prompt_tokens += sum(_text.words(t) for t in _texts(system))
 
         config = _get(body, "generationConfig")
         thinking = _get(config, "thinkingConfig") if isinstance(config, dict) else None
@@ -481,7 +466,7 @@ class FakeGemini(StreamingFakeServer):
             self.issued_calls.append(issued)
             call = {"functionCall": {"id": issued.id, "name": function, "args": issued.args}}
             chunks.append([{**call, "thoughtSignature": _sig_text(issued.signature)}])
-            completion_tokens = _words(orjson.dumps(TOOL_ARGS).decode())
+            completion_tokens = _text.words(orjson.dumps(TOOL_ARGS).decode())
         else:
             if responses:
                 first = responses[0] if isinstance(responses[0], dict) else {}
@@ -490,8 +475,8 @@ class FakeGemini(StreamingFakeServer):
                 reply = " ".join(["Hello!", *(f"t{i}" for i in range(1, SLOW_STREAM_TICKS + 1))])
             else:
                 reply = f"Hello! You said: {user_texts[-1] if user_texts else ''}"
-            chunks.extend([{"text": piece}] for piece in _pieces(reply))
-            completion_tokens = _words(reply)
+            chunks.extend([{"text": piece}] for piece in _text.pieces(reply))
+            completion_tokens = _text.words(reply)
 
         usage: JSONDict = {
             "promptTokenCount": prompt_tokens,
@@ -589,7 +574,7 @@ class FakeGemini(StreamingFakeServer):
         contents = _get(inner if isinstance(inner, dict) else body, "contents")
         if not isinstance(contents, list):
             return _error(400, "* CountTokensRequest.contents: contents is not specified\n")
-        total = sum(_words(t) for c in contents for t in _texts(c)) + 3 * len(contents)
+        total = sum(_text.words(t) for c in contents for t in _texts(c)) + 3 * len(contents)
         return json_response(
             {"totalTokens": total, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}]}
         )

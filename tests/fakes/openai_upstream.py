@@ -24,7 +24,6 @@ import asyncio
 import base64
 import hashlib
 import math
-import re
 import secrets
 import string
 import struct
@@ -35,6 +34,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from . import _text
 from ._server import PARSED, Recorded, Reject, StreamingFakeServer, json_response, sse_response
 from .openai_media import MediaRoutes
 
@@ -75,34 +75,6 @@ def _error(
 ) -> web.Response:
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
     return json_response(body, status, headers)
-
-
-def _mask_key(key: str) -> str:
-    """Mask a key the way OpenAI does in 401 messages; never reveals the whole key."""
-    if len(key) >= 12:
-        return key[:6] + "*" * (len(key) - 10) + key[-4:]
-    return key[:2] + "***" if len(key) > 4 else "***"
-
-
-def _words(text: str) -> int:
-    return len(text.split())
-
-
-def _pieces(text: str) -> list[str]:
-    """Split text word by word, keeping whitespace, so that ``"".join(pieces) == text``."""
-    pieces = re.findall(r"\s*\S+", text)
-    rest = text[len("".join(pieces)) :]
-    if rest:
-        if pieces:
-            pieces[-1] += rest
-        else:
-            pieces.append(rest)
-    return pieces
-
-
-def _split_n(text: str, n: int) -> list[str]:
-    size = max(1, math.ceil(len(text) / n))
-    return [text[i : i + size] for i in range(0, len(text), size)]
 
 
 def _content_text(content: Any) -> str:
@@ -234,7 +206,7 @@ class FakeOpenAI(StreamingFakeServer):
             raise Reject(
                 _error(
                     401,
-                    f"Incorrect API key provided: {_mask_key(key)}. You can find your API key at "
+                    f"Incorrect API key provided: {_text.mask_key(key)}. You can find your API key at "
                     "https://platform.openai.com/account/api-keys.",
                     code="invalid_api_key",
                 )
@@ -366,14 +338,14 @@ class FakeOpenAI(StreamingFakeServer):
         for m, text in zip(messages, texts, strict=True):
             if isinstance(m, dict) and m.get("role") == "user":
                 last_user = text
-        prompt_tokens = sum(_words(t) for t in texts) + 3 * len(messages)
+        prompt_tokens = sum(_text.words(t) for t in texts) + 3 * len(messages)
 
         tool_name = _tool_name(body)
         if model == "slow-stream":
             reply = " ".join(["Hello!", *(f"t{i}" for i in range(1, SLOW_STREAM_TICKS + 1))])
         else:
             reply = f"Hello! You said: {last_user}"
-        completion_tokens = _words(TOOL_ARGUMENTS if tool_name else reply)
+        completion_tokens = _text.words(TOOL_ARGUMENTS if tool_name else reply)
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -471,11 +443,11 @@ class FakeOpenAI(StreamingFakeServer):
             chunks.append(
                 chunk({"role": "assistant", "content": None, "tool_calls": [first_call], "refusal": None})
             )
-            for fragment in _split_n(TOOL_ARGUMENTS, 4):
+            for fragment in _text.split_n(TOOL_ARGUMENTS, 4):
                 chunks.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": fragment}}]}))
         else:
             chunks.append(chunk({"role": "assistant", "content": "", "refusal": None}))
-            for piece in _pieces(reply):
+            for piece in _text.pieces(reply):
                 chunks.append(chunk({"content": piece}, filters=_AZURE_FILTERS))
         chunks.append(chunk({}, finish_reason))
         if include_usage:
@@ -528,11 +500,11 @@ class FakeOpenAI(StreamingFakeServer):
         for p in prompts:
             if isinstance(p, str):
                 replies.append(f"Hello! You said: {p}")
-                prompt_tokens += _words(p)
+                prompt_tokens += _text.words(p)
             else:
                 replies.append(f"Hello! You sent {len(p)} tokens.")
                 prompt_tokens += len(p)
-        completion_tokens = sum(_words(r) for r in replies)
+        completion_tokens = sum(_text.words(r) for r in replies)
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -583,7 +555,7 @@ class FakeOpenAI(StreamingFakeServer):
                 }
             )
         for index, reply in enumerate(replies):
-            for piece in _pieces(reply):
+            for piece in _text.pieces(reply):
                 chunks.append(envelope([choice(index, piece, None)]))
             chunks.append(envelope([choice(index, "", "stop")]))
         if include_usage:
@@ -646,7 +618,7 @@ class FakeOpenAI(StreamingFakeServer):
             if encoding == "base64":
                 embedding = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode("ascii")
             data.append({"object": "embedding", "index": index, "embedding": embedding})
-            prompt_tokens += _words(item) if isinstance(item, str) else len(item)
+            prompt_tokens += _text.words(item) if isinstance(item, str) else len(item)
         return json_response(
             {
                 "object": "list",
@@ -664,7 +636,7 @@ class FakeOpenAI(StreamingFakeServer):
         if key != self.api_key:
             return _error(
                 401,
-                f"Incorrect API key provided: {_mask_key(key)}. You can find your API key at "
+                f"Incorrect API key provided: {_text.mask_key(key)}. You can find your API key at "
                 "https://platform.openai.com/account/api-keys.",
                 code="invalid_api_key",
             )

@@ -27,8 +27,6 @@ unknown one is a 400).
 from __future__ import annotations
 
 import asyncio
-import math
-import re
 import secrets
 import string
 import time
@@ -38,6 +36,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from . import _text
 from ._server import PARSED, Recorded, Reject, StreamingFakeServer, json_response, sse_response
 
 __all__ = ["DEFAULT_API_KEY", "TOOL_ARGUMENTS", "FakeResponses", "Recorded"]
@@ -88,33 +87,6 @@ def _error(
 ) -> web.Response:
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
     return json_response(body, status, headers)
-
-
-def _mask_key(key: str) -> str:
-    if len(key) >= 12:
-        return key[:6] + "*" * (len(key) - 10) + key[-4:]
-    return key[:2] + "***" if len(key) > 4 else "***"
-
-
-def _words(text: str) -> int:
-    return len(text.split())
-
-
-def _pieces(text: str) -> list[str]:
-    """Word by word, keeping whitespace, so that ``"".join(pieces) == text``."""
-    pieces = re.findall(r"\s*\S+", text)
-    rest = text[len("".join(pieces)) :]
-    if rest:
-        if pieces:
-            pieces[-1] += rest
-        else:
-            pieces.append(rest)
-    return pieces
-
-
-def _split_n(text: str, n: int) -> list[str]:
-    size = max(1, math.ceil(len(text) / n))
-    return [text[i : i + size] for i in range(0, len(text), size)]
 
 
 def _content_text(content: Any) -> str:
@@ -229,7 +201,7 @@ class FakeResponses(StreamingFakeServer):
             raise Reject(
                 _error(
                     401,
-                    f"Incorrect API key provided: {_mask_key(key)}. You can find your API key at "
+                    f"Incorrect API key provided: {_text.mask_key(key)}. You can find your API key at "
                     "https://platform.openai.com/account/api-keys.",
                     code="invalid_api_key",
                 )
@@ -371,13 +343,13 @@ class FakeResponses(StreamingFakeServer):
         for item in items:
             if isinstance(item, dict) and item.get("role") == "user":
                 last_user = _content_text(item.get("content"))
-        plan = _Plan(input_tokens=sum(_words(t) for t in texts) + 3 * len(items))
+        plan = _Plan(input_tokens=sum(_text.words(t) for t in texts) + 3 * len(items))
         if model.startswith("cached-"):
             plan.cached_tokens = plan.input_tokens // 2
         reasoning = body.get("reasoning")
         if isinstance(reasoning, dict) and reasoning.get("effort") != "none":
             plan.reasoning = f"**Answering**\n\nThe user said: {last_user}"
-            plan.reasoning_tokens = 2 * _words(plan.reasoning)
+            plan.reasoning_tokens = 2 * _text.words(plan.reasoning)
             if ENCRYPTED_INCLUDE in (body.get("include") or []):
                 plan.encrypted = "gAAAAAB" + secrets.token_urlsafe(48)
                 self.issued.add(plan.encrypted)
@@ -386,18 +358,18 @@ class FakeResponses(StreamingFakeServer):
         if plan.tool_name:
             plan.ids["fc"] = _hex_id("fc")
             plan.ids["call"] = f"call_{_rand(24)}"
-            plan.output_tokens = _words(TOOL_ARGUMENTS)
+            plan.output_tokens = _text.words(TOOL_ARGUMENTS)
         else:
             if model == "slow-stream":
                 text = " ".join(["Hello!", *(f"t{i}" for i in range(1, SLOW_STREAM_TICKS + 1))])
             else:
                 text = f"Hello! You said: {last_user}"
             limit = body.get("max_output_tokens")
-            if isinstance(limit, int) and _words(text) > limit:
-                text = "".join(_pieces(text)[:limit])
+            if isinstance(limit, int) and _text.words(text) > limit:
+                text = "".join(_text.pieces(text)[:limit])
                 plan.incomplete = True
             plan.text = text
-            plan.output_tokens = _words(text)
+            plan.output_tokens = _text.words(text)
             plan.ids["msg"] = _hex_id("msg")
         plan.output_tokens += plan.reasoning_tokens
         return plan
@@ -584,7 +556,10 @@ class FakeResponses(StreamingFakeServer):
                     **rs,
                     "part": {"type": "summary_text", "text": ""},
                 },
-                *(delta("response.reasoning_summary_text.delta", **rs, delta=p) for p in _pieces(summary)),
+                *(
+                    delta("response.reasoning_summary_text.delta", **rs, delta=p)
+                    for p in _text.pieces(summary)
+                ),
                 {"type": "response.reasoning_summary_text.done", **rs, "text": summary},
                 {
                     "type": "response.reasoning_summary_part.done",
@@ -608,7 +583,7 @@ class FakeResponses(StreamingFakeServer):
                 },
                 *(
                     delta("response.function_call_arguments.delta", **fc, delta=p)
-                    for p in _split_n(TOOL_ARGUMENTS, 4)
+                    for p in _text.split_n(TOOL_ARGUMENTS, 4)
                 ),
                 {"type": "response.function_call_arguments.done", **fc, "arguments": TOOL_ARGUMENTS},
                 {
@@ -627,7 +602,10 @@ class FakeResponses(StreamingFakeServer):
                     "item": self._message_item(plan, False),
                 },
                 {"type": "response.content_part.added", **msg, "part": _output_text("")},
-                *(delta("response.output_text.delta", **msg, delta=p, logprobs=[]) for p in _pieces(text)),
+                *(
+                    delta("response.output_text.delta", **msg, delta=p, logprobs=[])
+                    for p in _text.pieces(text)
+                ),
                 {"type": "response.output_text.done", **msg, "text": text, "logprobs": []},
                 {"type": "response.content_part.done", **msg, "part": _output_text(text)},
                 {
