@@ -32,6 +32,7 @@ from hubgate.storage.keys import KeyRepository
 from hubgate.storage.responses import ResponseStore
 from hubgate.storage.secrets import SecretBox
 from hubgate.storage.usage import UsageRow, UsageWriter
+from hubgate.watch import watch_revision
 
 log = logging.getLogger("hubgate")
 
@@ -48,16 +49,11 @@ async def _rate_limit_headers(request: web.Request, response: web.StreamResponse
 
 async def _watch_channels(gw: Gateway, admin: AdminChannels) -> None:
     """Rebuild the channel table when any replica changes a channel (within a second)."""
-    seen: object = None
-    while True:
-        try:
-            revision = await admin.revision()
-            if seen is not None and revision != seen:
-                gw.channels = channel_table(gw.settings, await load_runtime(admin))
-            seen = revision
-        except Exception:
-            log.warning("channel revision poll failed", exc_info=True)
-        await asyncio.sleep(CHANNEL_WATCH_INTERVAL_S)
+
+    async def rebuild() -> None:
+        gw.channels = channel_table(gw.settings, await load_runtime(admin))
+
+    await watch_revision(admin.revision, rebuild, CHANNEL_WATCH_INTERVAL_S, "channel")
 
 
 def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application:

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from hubgate.errors import AuthenticationFailed
 from hubgate.storage.keys import KeyRecord, KeyRepository, hash_key, utcnow
+from hubgate.watch import watch_revision
 
 log = logging.getLogger("hubgate.auth")
 
@@ -48,7 +49,6 @@ class KeyCache:
         self._max_entries = max_entries
         self._entries: dict[str, tuple[KeyRecord | None, float]] = {}
         self._inflight: dict[str, asyncio.Future[KeyRecord | None]] = {}
-        self._revision: object = None
         self._digest_by_id: dict[int, str] = {}
         self._generation = 0  # bumped by every invalidation; stale loads are not cached
 
@@ -126,12 +126,4 @@ class KeyCache:
 
     async def watch(self, interval_s: float) -> None:
         """Poll the keys table's revision and drop the cache when it moves."""
-        while True:
-            try:
-                revision = await self._repo.revision()
-                if self._revision is not None and revision != self._revision:
-                    self.invalidate()
-                self._revision = revision
-            except Exception:
-                log.warning("key revision poll failed", exc_info=True)
-            await asyncio.sleep(interval_s)
+        await watch_revision(self._repo.revision, self.invalidate, interval_s, "key")
