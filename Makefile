@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck unit smoke install lock clean
+.PHONY: run test lint typecheck unit smoke browser install lock clean
 
 install: $(STAMP)
 
@@ -34,7 +34,18 @@ unit: $(STAMP)
 smoke: $(STAMP)
 	$(BIN)/python bench/smoke.py
 
-test: lint typecheck smoke unit
+test: lint typecheck smoke browser unit
+
+# The console's browser tests drive Debian's Chromium through Playwright (no download).
+# Under CI=true a missing Chromium is installed here; elsewhere those tests are skipped.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$CI" = "true" ]; then \
+	    echo "installing Debian's chromium for the console's browser tests"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	  else echo "Chromium is not installed: the browser tests will be skipped (apt-get install chromium)"; fi; \
+	fi
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock:
@@ -42,7 +53,7 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11
 
 clean:
-	rm -rf $(VENV) data .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) data test-artifacts .mypy_cache .pytest_cache .ruff_cache
 
 # The benchmark (bench/README.md): nginx upstream, wrk load, hubgate against nginx
 # direct, a bare pass-through, LiteLLM and Portkey; writes bench/results/<date>.*
@@ -54,3 +65,15 @@ bench: $(STAMP)
 	test -x $(BENCH_VENV)/bin/python || $(PY) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check -r bench/requirements.txt
 	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
+# Memory over a million requests (bench/soak.py, ~5 minutes) and hubgate against a
+# database filled with 100,000 keys, 1,000 channels and 10,000,000 usage rows
+# (bench/scale.py, ~30 minutes); both write bench/results/<date>-{soak,scale}.*
+SOAK_ARGS ?=
+SCALE_ARGS ?=
+.PHONY: bench-soak bench-scale
+bench-soak: $(STAMP)
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
+
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale.py $(SCALE_ARGS)

@@ -119,6 +119,57 @@ def wait_http(url: str, timeout: float, proc: Proc | None = None) -> None:
     raise TimeoutError(f"{url} did not answer within {timeout:.0f}s ({last}) {tail}")
 
 
+def tree_pids(root: int) -> list[int]:
+    """`root` and all its descendants, from /proc (root first)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of these processes (all their threads), from /proc."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size in MB (0 if the process is gone)."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def hubgate_workers(serve_pid: int) -> list[int]:
+    """The worker processes under `hubgate serve` (not multiprocessing's resource tracker)."""
+    out = []
+    for pid in tree_pids(serve_pid)[1:]:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"resource_tracker" not in cmdline:
+            out.append(pid)
+    return sorted(out)
+
+
 # ---------------------------------------------------------------- requests
 
 

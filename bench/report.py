@@ -348,8 +348,17 @@ def _component(file: str) -> str:
     return "python stdlib / other" if file else "native / unknown"
 
 
+# Leaf frames that are a thread blocked in C, which py-spy cannot tell from running:
+# aiosqlite's worker thread waiting on its queue (`tx.get()`, aiosqlite 0.22 core.py
+# line 59). Counting them made the usage writer look like ~20% of a worker's time when
+# /proc/<pid>/task/*/stat put all of a worker's aiosqlite threads at ~3% of a core.
+IDLE_LEAVES = {("_connection_worker_thread", "aiosqlite/core.py", "59")}
+
+
 def summarise_profile(collapsed: str, top: int = 25) -> dict[str, Any]:
-    """Self and inclusive sample counts per function from py-spy's collapsed stacks."""
+    """Self and inclusive sample counts per function from py-spy's collapsed stacks
+    (stacks ending in a known blocking wait, IDLE_LEAVES, are counted apart as idle)."""
+    idle = 0
     self_counts: Counter[str] = Counter()
     incl_counts: Counter[str] = Counter()
     comp_self: Counter[str] = Counter()
@@ -366,6 +375,10 @@ def summarise_profile(collapsed: str, top: int = 25) -> dict[str, Any]:
         frames = [f for f in stack.split(";") if f]
         if not frames:
             continue
+        leaf = _FRAME.match(frames[-1].strip())
+        if leaf and (leaf.group("func"), leaf.group("file"), leaf.group("line")) in IDLE_LEAVES:
+            idle += count
+            continue
         total += count
         parsed = [_parse_frame(f) for f in frames]
         keys = [f"{func} ({file})" for func, file in parsed]
@@ -381,6 +394,7 @@ def summarise_profile(collapsed: str, top: int = 25) -> dict[str, Any]:
 
     return {
         "samples": total,
+        "idle_samples_excluded": idle,
         "by_component_self_pct": {k: pct(v) for k, v in comp_self.most_common()},
         "top_self": [{"frame": k, "pct": pct(v)} for k, v in self_counts.most_common(top)],
         "top_inclusive": [{"frame": k, "pct": pct(v)} for k, v in incl_counts.most_common(top)],
@@ -389,7 +403,13 @@ def summarise_profile(collapsed: str, top: int = 25) -> dict[str, Any]:
 
 
 def profile_markdown(summary: dict[str, Any], top: int = 12) -> list[str]:
-    lines = [f"{summary['samples']} samples (on-CPU only). Self time by component:", ""]
+    idle = summary.get("idle_samples_excluded", 0)
+    lines = [
+        f"{summary['samples']} samples (on-CPU only; {idle} of aiosqlite threads idle on their queue"
+        " left out)."
+        " Self time by component:",
+        "",
+    ]
     lines += [f"- {k}: {v}%" for k, v in summary["by_component_self_pct"].items()]
     lines += ["", "Top functions by self time:", "", "| self % | function (file) |", "|---|---|"]
     lines += [f"| {e['pct']} | `{e['frame']}` |" for e in summary["top_self"][:top]]
@@ -406,7 +426,8 @@ def profile_markdown(summary: dict[str, Any], top: int = 12) -> list[str]:
 
 def profile_text(summary: dict[str, Any], pid: int, seconds: int) -> str:
     lines = [f"py-spy, hubgate worker pid {pid}, {seconds} s under wrk JSON c=32", ""]
-    lines += [f"samples: {summary['samples']}", "", "self time by component:"]
+    lines += [f"samples: {summary['samples']} (idle left out: {summary.get('idle_samples_excluded', 0)})"]
+    lines += ["", "self time by component:"]
     lines += [f"  {v:5.1f}%  {k}" for k, v in summary["by_component_self_pct"].items()]
     for title, key in (
         ("top self", "top_self"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import uuid
@@ -302,6 +303,17 @@ def matrix_config(ups: Upstreams, database_url: str) -> dict[str, Any]:
     }
 
 
+@contextlib.asynccontextmanager
+async def live_gateway(config: dict[str, Any], fake: Any) -> AsyncIterator[LiveGateway]:
+    """A hubgate serving `config` (in this process, on a real port) until the block exits."""
+    settings = parse_settings(config, env={})
+    runner, app, url = await _serve(settings)
+    try:
+        yield LiveGateway(url=url, app=app, settings=settings, fake=fake)
+    finally:
+        await runner.cleanup()
+
+
 async def _serve(settings: Settings) -> tuple[web.AppRunner, web.Application, str]:
     app = create_app(settings)
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
@@ -314,12 +326,8 @@ async def _serve(settings: Settings) -> tuple[web.AppRunner, web.Application, st
 @pytest.fixture(scope="session")
 async def matrix_gateway(database_url: str, upstreams: Upstreams) -> AsyncIterator[LiveGateway]:
     """A hubgate with one channel per upstream wire format."""
-    settings = parse_settings(matrix_config(upstreams, database_url), env={})
-    runner, app, url = await _serve(settings)
-    try:
-        yield LiveGateway(url=url, app=app, settings=settings, fake=upstreams.openai)
-    finally:
-        await runner.cleanup()
+    async with live_gateway(matrix_config(upstreams, database_url), upstreams.openai) as gw:
+        yield gw
 
 
 REDIS_URL = os.environ.get("HUBGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -147,3 +147,16 @@ def test_usage_and_migrate(config: str) -> None:
     ]  # fmt: skip
     code, out = invoke("usage", "--config", config, "--key", key, "--since", "2999-01-01", "--json")
     assert json.loads(out) == []
+
+
+def test_users_create_and_invite(config: str) -> None:
+    email = f"cli-{uuid.uuid4().hex[:6]}@example.test"
+    args = ("users", "create", "--email", email, "--role", "admin", "--password-stdin", "--config", config)
+    result = runner.invoke(app, list(args), input="a-long-password-1\n")
+    assert result.exit_code == 0 and f"created admin {email}" in result.output, result.output
+    result = runner.invoke(app, list(args), input="a-long-password-1\n")
+    assert result.exit_code == 1 and "exists" in result.output
+    result = runner.invoke(app, [*args[:3], "other@example.test", *args[4:]], input="short\n")
+    assert result.exit_code == 2 and "password refused" in result.output
+    code, out = invoke("users", "invite", "--hours", "1", "--config", config)
+    assert code == 0 and out.strip().startswith("inv-")

@@ -88,6 +88,7 @@ async def test_image_generation_b64_json_billed_per_image(gateway: LiveGateway) 
     assert resp.data[0].revised_prompt == "A detailed rendering of: a lighthouse"
     row = await _only_row(gateway, name)
     assert (row["endpoint"], row["status"], row["cost_micros"]) == ("images/generations", 200, 40_000)
+    assert (row["units"], row["unit"]) == (1, "image")
 
 
 async def test_image_generation_urls(gateway: LiveGateway) -> None:
@@ -202,6 +203,29 @@ async def test_transcription_json_billed_per_token(gateway: LiveGateway) -> None
     assert row["cost_micros"] == 300  # 100 x $2.5 + 5 x $10 per 1M tokens
 
 
+async def test_streamed_transcription_is_relayed_event_by_event_and_billed(gateway: LiveGateway) -> None:
+    filename, audio = _audio()
+    name, client = await _client(gateway)
+    async with client:
+        stream = await client.audio.transcriptions.create(
+            model="gpt-4o-transcribe", file=(filename, audio, "audio/mpeg"), stream=True
+        )
+        events = [event async for event in stream]
+    deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
+    done = events[-1]
+    assert done.type == "transcript.text.done" and "".join(deltas).strip() == done.text
+    assert done.text == transcript(audio)[0] and len(deltas) == len(done.text.split())
+    assert done.usage is not None and done.usage.input_tokens == 100
+    row = await _only_row(gateway, name)
+    assert (row["status"], row["stream"], row["prompt_tokens"], row["completion_tokens"]) == (
+        200,
+        True,
+        100,
+        5,
+    )
+    assert row["cost_micros"] == 300 and row["ttfb_ms"] is not None
+
+
 async def test_transcription_text_passes_through_unpriced(gateway: LiveGateway) -> None:
     filename, audio = _audio()
     name, client = await _client(gateway)
@@ -224,7 +248,9 @@ async def test_transcription_verbose_json(gateway: LiveGateway) -> None:
         )
     assert resp.duration == 2.5 and resp.language == "english"
     assert resp.segments is not None and resp.segments[0].text == resp.text
-    assert (await _only_row(gateway, name))["cost_micros"] == 300  # ceil(2.5) s x $0.0001
+    row = await _only_row(gateway, name)
+    assert row["cost_micros"] == 300  # ceil(2.5) s x $0.0001
+    assert (row["units"], row["unit"]) == (3, "second")
 
 
 @pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")  # the SDK marks it deprecated
@@ -297,6 +323,7 @@ async def test_speech_streams_back_in_chunks(gateway: LiveGateway) -> None:
     row = await _only_row(gateway, name)
     assert (row["endpoint"], row["stream"], row["prompt_tokens"]) == ("audio/speech", True, len(text))
     assert row["cost_micros"] == 315  # 21 characters x $15 per 1M
+    assert (row["units"], row["unit"]) == (len(text), "character")
 
 
 async def test_speech_formats_keep_their_content_type(gateway: LiveGateway) -> None:

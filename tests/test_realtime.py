@@ -56,6 +56,15 @@ async def rt_gateway(database_url: str, fake_realtime: FakeRealtime) -> AsyncIte
                 "model_map": {"rt-failover": MODEL},
             },
             {"name": "echo", "type": "echo", "models": ["echo-only"]},
+            {
+                "name": "rt-azure",
+                "type": "azure",
+                "base_url": fake_realtime.root_url,
+                "api_key": fake_realtime.api_key,
+                "api_version": "2025-04-01-preview",
+                "models": ["azure-realtime"],
+                "model_map": {"azure-realtime": "my-realtime-deployment"},
+            },
         ],
         "pricing": {MODEL: {"input": 5, "output": 20}},
     }
@@ -198,6 +207,57 @@ async def test_caller_disconnect_closes_the_upstream(
         conn.transport.abort()
         await asyncio.wait_for(session.ended.wait(), 5)
         assert session.closed_by_client and session.close_code in (1000, 1001)
+
+
+@pytest.mark.parametrize("how", ["close", "drop"])
+async def test_an_answer_running_when_the_caller_leaves_is_cancelled_and_billed(
+    rt_gateway: LiveGateway, fake_realtime: FakeRealtime, how: str
+) -> None:
+    name, secret = await rt_gateway.new_key()
+    async with aiohttp.ClientSession() as s:
+        ws = await s.ws_connect(ws_url(rt_gateway), headers={"Authorization": f"Bearer {secret}"})
+        await recv_json(ws)
+        session = fake_realtime.sessions[-1]
+        await ws.send_str('{"type":"response.create","response":{"instructions":"slow"}}')
+        assert (await recv_json(ws))["type"] == "response.created"
+        assert (await recv_json(ws))["type"] == "response.output_text.delta"
+        if how == "close":
+            await ws.close(code=1000)
+        else:
+            conn = ws._response.connection
+            assert conn is not None and conn.transport is not None
+            conn.transport.abort()
+        await asyncio.wait_for(session.ended.wait(), 5)
+    assert session.frames[-1] == '{"type":"response.cancel"}'  # the gateway cancelled the answer
+    rows = await wait_rows(rt_gateway, name)
+    assert len(rows) == 1
+    partial = fake_realtime.partial_usage
+    assert (rows[0]["prompt_tokens"], rows[0]["completion_tokens"]) == (
+        partial["input_tokens"], partial["output_tokens"]
+    )  # fmt: skip
+    assert rows[0]["cost_micros"] > 0
+
+
+async def test_azure_channels_use_the_deployment_url_and_api_key(
+    rt_gateway: LiveGateway, fake_realtime: FakeRealtime
+) -> None:
+    name, secret = await rt_gateway.new_key()
+    async with (
+        aiohttp.ClientSession() as s,
+        s.ws_connect(
+            ws_url(rt_gateway, "azure-realtime"), headers={"Authorization": f"Bearer {secret}"}
+        ) as ws,
+    ):
+        assert (await recv_json(ws))["type"] == "session.created"
+        assert (await one_response(ws))[-1]["type"] == "response.done"
+    session = fake_realtime.sessions[-1]
+    assert session.model == "my-realtime-deployment"
+    handshake = fake_realtime.requests[-1]
+    assert handshake.path == "/openai/realtime"
+    assert handshake.query == {"api-version": "2025-04-01-preview", "deployment": "my-realtime-deployment"}
+    assert handshake.headers["api-key"] == fake_realtime.api_key and "authorization" not in handshake.headers
+    rows = await wait_rows(rt_gateway, name)
+    assert (rows[0]["channel"], rows[0]["status"], rows[0]["prompt_tokens"]) == ("rt-azure", 200, 40)
 
 
 async def test_bad_key_is_401_before_upgrade(rt_gateway: LiveGateway) -> None:

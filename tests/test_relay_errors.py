@@ -523,8 +523,12 @@ async def test_upstream_errors_through_the_sdk(gateway: LiveGateway) -> None:
 async def test_upstream_key_leak_is_scrubbed(gateway: LiveGateway, http: aiohttp.ClientSession) -> None:
     name, secret = await gateway.new_key()
     reply = await call(http, gateway, CHAT, key=secret, json={"model": "leak-key", "messages": HELLO})
-    assert reply.status >= 400, reply.text
-    assert_openai_error(reply, reply.status)
+    # The upstream refused the gateway's key: the operator's problem, so 503, never the 401
+    # that would tell the caller their own key is wrong.
+    assert reply.status == 503, reply.text
+    assert_openai_error(reply, 503)
+    assert reply.json["error"]["code"] == "upstream_auth_failed"
+    assert "HTTP 401" in reply.json["error"]["message"]
     rows = await rows_for(gateway, name)
     assert len(rows) == 1 and rows[0]["status"] == reply.status, rows
     _assert_no_upstream_key(reply, rows)

@@ -294,6 +294,7 @@ async def test_cohere_is_billed_per_search_unit(rerank_gateway: LiveGateway) -> 
         )  # fmt: skip
         assert row["prompt_tokens"] == row["completion_tokens"] == 0
         assert row["cost_micros"] == math.ceil(150 / 100) * PER_SEARCH_UNIT_MICROS
+        assert (row["units"], row["unit"]) == (2, "search_unit")
 
 
 @pytest.mark.parametrize("model", ["jina-rerank", "vllm-rerank"])

@@ -16,7 +16,7 @@ from hubgate.http.client_ip import networks
 from hubgate.http.middleware import edge
 from hubgate.http.routes import add_routes
 from hubgate.http.state import GATEWAY, RATE_HEADERS
-from hubgate.jobs import health_checks, usage_retention
+from hubgate.jobs import health_checks, usage_retention, video_polling
 from hubgate.metering.prices import price_from_settings
 from hubgate.observability.metrics import Metrics
 from hubgate.providers.http import HttpTransport
@@ -65,6 +65,10 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
     app = web.Application(middlewares=[edge], client_max_size=int(settings.max_body_mb * 1024 * 1024))
     app.on_response_prepare.append(_rate_limit_headers)
     add_routes(app)
+    if settings.console.enabled:
+        from hubgate.console.routes import add_routes as add_console_routes
+
+        add_console_routes(app)  # /ui: the web console
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
@@ -146,6 +150,9 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
                     usage_retention(gw, settings.usage_retention_days), name="usage-retention"
                 )
             )
+        watchers.append(
+            asyncio.create_task(video_polling(gw, settings.video_poll_interval_s), name="video-poll")
+        )
         shared_health = None
         if redis is not None:  # cooldowns seen by one replica are honoured by all
             shared_health = SharedHealth(gw.health, redis, settings.redis_prefix)

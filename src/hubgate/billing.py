@@ -19,7 +19,7 @@ from hubgate.formats.hub import Usage
 from hubgate.metering.budget import counted_spend
 from hubgate.metering.cost import cost_micros
 from hubgate.metering.price import ZERO
-from hubgate.metering.prices import Price, lookup
+from hubgate.metering.prices import Price, lookup, lookup_video
 from hubgate.storage.accounts import AccountRecord, AccountRepository
 from hubgate.storage.keys import KeyRecord, utcnow
 from hubgate.storage.usage import UsageRow
@@ -69,6 +69,7 @@ class Billing:
         self._groups = dict(groups)
         self.pending_keys: dict[int, int] = defaultdict(int)
         self.pending_accounts: dict[int, int] = defaultdict(int)
+        self._holds: dict[str, tuple[int, int, int]] = {}  # ref -> key id, account id, micro-dollars
         self._unpriced: set[str] = set()
 
     def set_group(self, name: str, multiplier: Decimal) -> None:
@@ -111,9 +112,28 @@ class Billing:
                     return price
         return None
 
-    def charge(self, row: UsageRow, key: KeyRecord, account: AccountRecord | None) -> None:
-        """Price a finished request's usage onto its row and hold it until the flush."""
+    def video_price(self, size: str | None, *models: str | None) -> Price | None:
+        """A second of video at `size` (`per_request` is USD per second); see `lookup_video`."""
+        for model in models:
+            if model and (price := lookup_video(model, size, self._prices)) is not None:
+                return price
+        return None
+
+    def charge(
+        self, row: UsageRow, key: KeyRecord, account: AccountRecord | None, price: Price | None = None
+    ) -> None:
+        """Price a finished request's usage onto its row and hold it until the flush.
+        `price` is the model's (looked up by name) unless given (a video's size decides it)."""
         row.account_id = account.id if account is not None else self.account_id(key)
+        row.cost_micros = self.quote(row, key, account, price)
+        if row.cost_micros:
+            self.pending_keys[key.id] += row.cost_micros
+            self.pending_accounts[row.account_id] += row.cost_micros
+
+    def quote(
+        self, row: UsageRow, key: KeyRecord, account: AccountRecord | None, price: Price | None = None
+    ) -> int:
+        """What the row's usage costs this key, in micro-dollars (0 when unpriced); no side effects."""
         usage = Usage(
             prompt_tokens=row.prompt_tokens,
             completion_tokens=row.completion_tokens,
@@ -123,8 +143,8 @@ class Billing:
             reasoning_tokens=row.reasoning_tokens,
         )
         if usage.total_tokens == 0 and row.units == 0:
-            return
-        price = self.price_for(row.upstream_model, row.model)
+            return 0
+        price = price if price is not None else self.price_for(row.upstream_model, row.model)
         if price is None:
             name = row.upstream_model or row.model or "?"
             if name not in self._unpriced:
@@ -132,19 +152,38 @@ class Billing:
                 log.warning(
                     "no price for model %r; its usage is logged at cost 0 (add it under pricing:)", name
                 )
-            return
+            return 0
         multiplier = self._groups.get(account.group, Decimal(1)) if account is not None else Decimal(1)
         if key.price_multiplier is not None:
             multiplier *= key.price_multiplier
         if row.units and price.per_request:
             # Answers counted in units (images, audio seconds): per_request prices one unit.
             usage, price = Usage(), Price(input=ZERO, per_request=price.per_request * row.units)
-        row.cost_micros = cost_micros(
+        return cost_micros(
             usage, price, multiplier=multiplier, cache_write_1h_tokens=usage.cache_write_1h_tokens
         )
-        if row.cost_micros:
-            self.pending_keys[key.id] += row.cost_micros
-            self.pending_accounts[row.account_id] += row.cost_micros
+
+    def hold(self, ref: str, key_id: int, account_id: int, micros: int) -> None:
+        """Count `micros` as spent by the key and account until `release(ref)`: the expected
+        cost of work still running upstream (a video task), so budgets see it at once."""
+        if micros <= 0 or ref in self._holds:
+            return
+        self._holds[ref] = (key_id, account_id, micros)
+        self.pending_keys[key_id] += micros
+        self.pending_accounts[account_id] += micros
+
+    def release(self, ref: str) -> None:
+        """Drop a hold (the work finished: charged for what it was, or not at all)."""
+        held = self._holds.pop(ref, None)
+        if held is not None:
+            key_id, account_id, micros = held
+            self._release(self.pending_keys, key_id, micros)
+            self._release(self.pending_accounts, account_id, micros)
+
+    @property
+    def holds(self) -> list[str]:
+        """The refs held in this process."""
+        return list(self._holds)
 
     def settle(self, batch: list[UsageRow]) -> tuple[set[int], set[int]]:
         """The batch is in the database now: its costs leave `pending`."""

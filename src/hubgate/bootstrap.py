@@ -69,4 +69,23 @@ async def apply_config(
                 result.created_keys.append((k.name, secret))
         else:
             await keys.update_settings(k.name, secret=k.key, **fields)
+    await _console_admin(settings, engine)
     return result
+
+
+async def _console_admin(settings: Settings, engine: AsyncEngine) -> None:
+    """The console's configured admin: created once (by whoever prepares the database,
+    before any worker starts), or given the admin role if the person exists."""
+    cfg = settings.console
+    if not (cfg.enabled and cfg.admin_email and cfg.admin_password):
+        return
+    from hubgate.console.auth_views import create_user
+    from hubgate.storage.users import UserRepository
+
+    users = UserRepository(engine)
+    existing = await users.by_email(cfg.admin_email)
+    if existing is None:
+        await create_user(engine, cfg, cfg.admin_email, cfg.admin_password, role="admin")
+        log.info("console: created the admin %s", cfg.admin_email)
+    elif not existing.is_admin:
+        await users.update(existing.id, role="admin")

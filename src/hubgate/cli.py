@@ -18,6 +18,8 @@ keys_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API k
 channels_app = typer.Typer(no_args_is_help=True, help="List and test upstream channels.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(channels_app, name="channels")
+users_app = typer.Typer(no_args_is_help=True, help="Console users: create people and invite codes.")
+app.add_typer(users_app, name="users")
 
 ConfigOpt = Annotated[
     str | None,
@@ -344,3 +346,61 @@ def usage(
 
 def main() -> None:
     app()
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option("--email", help="The person's email (their log-in).")],
+    role: Annotated[str, typer.Option("--role", help="user or admin.")] = "user",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Create a console user with an account of their own (asks for the password)."""
+    import sys
+
+    from hubgate.console import passwords
+    from hubgate.console.auth_views import create_user
+    from hubgate.storage.users import UserExists
+
+    if role not in ("user", "admin"):
+        typer.echo("--role: expected user or admin", err=True)
+        raise typer.Exit(2)
+    settings = _settings(config)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    problem = passwords.problem(password)
+    if problem is not None:
+        typer.echo(f"password refused: {problem}", err=True)
+        raise typer.Exit(2)
+
+    async def work(engine: Any) -> Any:
+        return await create_user(engine, settings.console, email, password, role=role)
+
+    try:
+        user = _run(settings, work)
+    except UserExists:
+        typer.echo(f"a user with the email {email!r} exists", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"created {user.role} {user.email} (account id {user.account_id})")
+
+
+@users_app.command("invite")
+def users_invite(
+    hours: Annotated[float, typer.Option("--hours", help="Valid for this long.", min=0.1)] = 168,
+    config: ConfigOpt = None,
+) -> None:
+    """Print a one-time invite code for sign-up in invite-only mode."""
+    from datetime import timedelta
+
+    from hubgate.storage.users import UserRepository
+
+    settings = _settings(config)
+
+    async def work(engine: Any) -> str:
+        return await UserRepository(engine).create_invite(None, ttl=timedelta(hours=hours))
+
+    typer.echo(_run(settings, work))

@@ -19,6 +19,7 @@ from hubgate.channel_test import test_channel
 from hubgate.gateway import Gateway
 from hubgate.storage.db import is_sqlite
 from hubgate.storage.retention import cutoff, roll_up
+from hubgate.video_tasks import poll_due, release_finished_holds
 
 log = logging.getLogger("hubgate.jobs")
 
@@ -94,3 +95,25 @@ async def usage_retention(gw: Gateway, days: int, interval_s: float = RETENTION_
         except Exception:
             log.exception("usage retention round failed")
         await asyncio.sleep(interval_s)
+
+
+async def video_poll_round(gw: Gateway, interval_s: float) -> bool:
+    """One round: on one replica, poll the video tasks that are due (each backs off on its
+    own); on every replica, drop the budget holds of tasks that finished. True if it polled here."""
+
+    async def job() -> None:
+        await poll_due(gw)
+
+    ran = await run_exclusive(gw, "video-poll", interval_s * 0.9, job)
+    await release_finished_holds(gw)
+    return ran
+
+
+async def video_polling(gw: Gateway, interval_s: float) -> None:
+    """A poll round every `interval_s` (`video_poll_interval_s`)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await video_poll_round(gw, interval_s)
+        except Exception:
+            log.exception("video poll round failed")

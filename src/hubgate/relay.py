@@ -42,6 +42,7 @@ from hubgate.metering.usage import DeliveredText, estimate_prompt_tokens, estima
 from hubgate.providers import provider_for
 from hubgate.providers.base import (
     MEDIA_ENDPOINTS,
+    VIDEO_ENDPOINTS,
     Endpoint,
     UpstreamConnectError,
     UpstreamInvalid,
@@ -89,6 +90,8 @@ class Call:
     raw_events: list[bytes] = field(default_factory=list)
     _hub: hub.Request | None = field(default=None, repr=False)
     rerank: relay_rerank.RerankCall | None = None  # RERANK: the caller's shape and request
+    # Answers a successful upstream response itself (a video task is stored under our id).
+    answer_with: Callable[[Attempt, UpstreamResponse, UsageRow], Awaitable[web.StreamResponse]] | None = None
 
     def encoder_options(self) -> dict[str, Any]:
         """What the caller's encoder needs beyond the model (Responses echoes the request)."""
@@ -138,12 +141,16 @@ def route_for(gw: Gateway, key: KeyRecord, requested: str) -> Route:
 
 
 Prepare = Callable[[KeyRecord], Awaitable[Call]]
+Authenticate = Callable[[Gateway, web.Request], Awaitable[KeyRecord]]
 
 
 async def relay(
-    gw: Gateway, request: web.Request, endpoint_name: str, prepare: Prepare
+    gw: Gateway, request: web.Request, endpoint_name: str, prepare: Prepare, auth: Authenticate = authenticate
 ) -> web.StreamResponse:
-    """Run one metered exchange; `prepare` reads and checks the body into a `Call`."""
+    """Run one metered exchange; `prepare` reads and checks the body into a `Call`.
+
+    `auth` finds the caller's key: from the request's credentials, or (the console's
+    playground) from the signed-in session."""
     started = time.perf_counter()
     row = UsageRow(request_id=request[REQUEST_ID], endpoint=endpoint_name, status=0, stream=False)
     key: KeyRecord | None = None
@@ -151,7 +158,7 @@ async def relay(
     call: Call | None = None
     admission: Admission | None = None
     try:
-        key = await authenticate(gw, request)
+        key = await auth(gw, request)
         row.key_id, row.key_name = key.id, key.name
         account = await gw.billing.admit(key)
         if key.rpm is not None or key.tpm is not None or key.max_concurrency is not None:
@@ -192,7 +199,7 @@ def _eligible(call: Call, channel: Channel) -> bool:
     if call.endpoint is Endpoint.COUNT_TOKENS:
         # Counting is the upstream's own tokenizer: only a channel of the caller's format can.
         return call.endpoint in provider.endpoints and provider.wire_format(channel) is call.fmt
-    if call.endpoint in (Endpoint.COMPLETIONS, Endpoint.EMBEDDINGS) or call.endpoint in MEDIA_ENDPOINTS:
+    if call.endpoint in (Endpoint.COMPLETIONS, Endpoint.EMBEDDINGS) or call.endpoint in _PASSED_THROUGH:
         return call.endpoint in provider.endpoints
     return True
 
@@ -220,7 +227,7 @@ def _same_format(call: Call, wire: WireFormat) -> bool:
         return relay_embeddings.family(wire) == relay_embeddings.family(call.fmt)
     if call.endpoint is Endpoint.COMPACT:
         return wire is WireFormat.OPENAI_RESPONSES
-    if call.endpoint in (Endpoint.COMPLETIONS, Endpoint.COUNT_TOKENS) or call.endpoint in MEDIA_ENDPOINTS:
+    if call.endpoint in (Endpoint.COMPLETIONS, Endpoint.COUNT_TOKENS) or call.endpoint in _PASSED_THROUGH:
         return True
     return wire is call.fmt and (call.fmt is not WireFormat.GEMINI or call.gemini_sse or not call.stream)
 
@@ -257,7 +264,7 @@ async def _dispatch(
         attempt = Attempt(channel, wire, upstream_model, not same, secret)
         body = _upstream_body(call, attempt)
         upstream_req = provider.build(channel, endpoint, upstream_model, body, call.stream, secret)
-        if call.endpoint in MEDIA_ENDPOINTS:  # multipart uploads, binary answers
+        if call.endpoint in _PASSED_THROUGH:  # multipart uploads, binary answers
             upstream_req = relay_media.upstream_request(call, attempt, upstream_req)
         row.channel, row.upstream_model = channel.name, upstream_model
         resp: UpstreamResponse | None = None
@@ -276,7 +283,11 @@ async def _dispatch(
                     if verdict is not Outcome.AUTH or not gw.health.enabled:
                         position += 1
                     continue
-                raise err
+                raise _for_caller(err, call)
+            if call.answer_with is not None:
+                answer = await call.answer_with(attempt, resp, row)
+                verdict = Outcome.OK
+                return answer
             if call.endpoint in MEDIA_ENDPOINTS:
                 answer = await relay_media.answer(request, call, resp, row, started)
                 verdict = Outcome.FAILED if row.status in (502, 504) else Outcome.OK
@@ -322,7 +333,20 @@ async def _dispatch(
             f"Every channel for model '{call.model}' is cooling down or disabled after upstream failures; "
             "retry shortly."
         )
-    raise failure
+    raise _for_caller(failure, call)
+
+
+def _for_caller(err: GatewayError, call: Call) -> GatewayError:
+    """An upstream that refused the gateway's own credentials (401/403, or no balance left)
+    is the operator's problem, not the caller's: 503, never the 401/402/403 that would
+    tell the caller their key or budget is at fault (SPEC §5)."""
+    if isinstance(err, UpstreamHTTPError) and _outcome(err.status, err) is Outcome.AUTH:
+        return Unavailable(
+            f"The upstream for model '{call.model}' refused this gateway's credentials "
+            f"(HTTP {err.status}: {err.message[:300]})",
+            code="upstream_auth_failed",
+        )
+    return err
 
 
 def _outcome(status: int, err: UpstreamHTTPError) -> Outcome | None:
@@ -344,6 +368,7 @@ def _seconds(value: str | None) -> float | None:
 
 
 _GENERATING = (Endpoint.CHAT, Endpoint.GENERATE, Endpoint.COMPACT)
+_PASSED_THROUGH = MEDIA_ENDPOINTS | VIDEO_ENDPOINTS  # OpenAI-format channels only, bodies as they are
 
 
 async def upstream_error(resp: UpstreamResponse, attempt: Attempt) -> UpstreamHTTPError:

@@ -10,7 +10,9 @@ Metering reads what the answer reports, in these units (`billing.charge` prices 
 - images: every `data[]` item is a unit priced at the model's `per_request` (the
   per-image price); a model without one is priced by the `usage` tokens GPT Image
   models report.
-- transcriptions and translations: `usage` tokens when reported; otherwise seconds
+- transcriptions and translations: `usage` tokens when reported (a streamed
+  transcription, `stream=true`, is relayed event by event as it arrives and reports
+  them in its `transcript.text.done` event); otherwise seconds
   (`usage.seconds`, or verbose_json's `duration`), rounded up, each priced at
   `per_request`; otherwise unpriced (cost 0, logged).
 - speech: the input's characters are counted as prompt tokens, so `input` in the
@@ -29,6 +31,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from hubgate.http.sse import EventSplitter, parse_event
 from hubgate.http.state import REQUEST_ID
 from hubgate.providers.base import (
     Endpoint,
@@ -76,10 +79,12 @@ async def answer(
 ) -> web.StreamResponse:
     """The upstream's successful answer for the caller, metered. A JSON answer that is
     not JSON raises UpstreamInvalid: nothing was sent, so the next channel may try."""
+    content_type = resp.headers.get("content-type", "application/json")
     if call.endpoint is Endpoint.AUDIO_SPEECH:
         return await _stream_back(request, call, resp, row, started)
+    if call.endpoint in AUDIO_TEXT and content_type.startswith("text/event-stream"):
+        return await _stream_back(request, call, resp, row, started, events=_TranscriptEvents(row))
     raw = await resp.read()
-    content_type = resp.headers.get("content-type", "application/json")
     if content_type.split(";", 1)[0].strip().lower() == "application/json":
         try:
             obj = orjson.loads(raw)
@@ -101,6 +106,7 @@ def _meter(call: Call, row: UsageRow, obj: dict[str, Any]) -> None:
     if call.endpoint in IMAGES:
         data = obj.get("data")
         row.units = len(data) if isinstance(data, list) else 0
+        row.unit = "image" if row.units else None
         _tokens(row, usage)
     elif call.endpoint in AUDIO_TEXT:
         if usage.get("type") == "duration":
@@ -124,6 +130,7 @@ def _tokens(row: UsageRow, usage: dict[str, Any]) -> None:
 def _seconds(row: UsageRow, value: Any) -> None:
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         row.units = math.ceil(value)
+        row.unit = "second"
 
 
 def _int(value: Any) -> int:
@@ -134,12 +141,43 @@ def _unpriced(row: UsageRow) -> None:
     log.info("request %s: the upstream reported neither usage nor duration; logged at cost 0", row.request_id)
 
 
+class _TranscriptEvents:
+    """Reads a streamed transcription as it passes: `transcript.text.done` carries the usage."""
+
+    def __init__(self, row: UsageRow) -> None:
+        self._row = row
+        self._splitter = EventSplitter()
+
+    def feed(self, chunk: bytes) -> None:
+        for raw in self._splitter.feed(chunk):
+            event = parse_event(raw)
+            if event is None or '"transcript.text.done"' not in event.data:
+                continue
+            try:
+                obj = orjson.loads(event.data)
+            except orjson.JSONDecodeError:
+                continue
+            usage = obj.get("usage") if isinstance(obj, dict) else None
+            if isinstance(usage, dict):
+                _tokens(self._row, usage)
+
+    def finish(self) -> None:
+        if self._row.prompt_tokens == self._row.completion_tokens == 0:
+            _unpriced(self._row)
+
+
 async def _stream_back(
-    request: web.Request, call: Call, resp: UpstreamResponse, row: UsageRow, started: float
+    request: web.Request,
+    call: Call,
+    resp: UpstreamResponse,
+    row: UsageRow,
+    started: float,
+    events: _TranscriptEvents | None = None,
 ) -> web.StreamResponse:
-    """Speech: the audio goes to the caller chunk by chunk as it arrives. A break before
-    the first byte is the relay's to retry; after it, the caller's connection is cut
-    so a truncated file never looks complete."""
+    """Speech audio, or a transcription's events, go to the caller chunk by chunk as they
+    arrive (`events` reads the transcription's usage on the way). A break before the
+    first byte is the relay's to retry; after it, the caller's connection is cut so a
+    truncated answer never looks complete."""
     out = web.StreamResponse(
         status=200,
         headers={
@@ -152,16 +190,20 @@ async def _stream_back(
             async for chunk in resp.iter_chunks():
                 if not out.prepared:
                     await _start(request, call, out, row, started)
+                if events is not None:
+                    events.feed(chunk)
                 await out.write(chunk)
             if not out.prepared:
                 await _start(request, call, out, row, started)
+            if events is not None:
+                events.finish()
             row.status = 200
             relayed.finished()
         except (UpstreamConnectError, UpstreamReadTimeout) as exc:
             if not out.prepared:
                 raise
             row.status = 504 if isinstance(exc, UpstreamReadTimeout) else 502
-            row.error = f"the upstream audio stream broke: {exc}"[:500]
+            row.error = f"the upstream {'transcription' if events else 'audio'} stream broke: {exc}"[:500]
             if request.transport is not None:
                 request.transport.close()
             return out
@@ -175,5 +217,7 @@ async def _start(
     await out.prepare(request)
     call.reached = True
     row.ttfb_ms = int((time.perf_counter() - started) * 1000)
-    text = call.body.get("input")
-    row.prompt_tokens = len(text) if isinstance(text, str) else 0  # characters, see the module doc
+    if call.endpoint is Endpoint.AUDIO_SPEECH:
+        text = call.body.get("input")
+        row.prompt_tokens = len(text) if isinstance(text, str) else 0  # characters, see the module doc
+        row.units, row.unit = row.prompt_tokens, "character"  # (priced as input; per_request if set)

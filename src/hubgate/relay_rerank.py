@@ -68,6 +68,7 @@ def answer(call: Call, attempt: Attempt, obj: dict[str, Any], row: UsageRow) -> 
     rc = _rerank(call)
     parsed = rr.decode_response(obj, len(rc.request.documents))
     row.units = parsed.search_units  # billed at per_request each (billing.py)
+    row.unit = "search_unit" if row.units else None
     row.prompt_tokens = parsed.tokens
     if upstream_shape(attempt.channel) is rc.caller:
         return obj

@@ -41,6 +41,11 @@ def banner(settings: Settings, host: str, port: int, result: BootstrapResult) ->
     url = f"http://{host}:{port}"
     lines = [f"hubgate serving on {url}  (database: {settings.database_url.split('@')[-1]})"]
     lines.append(f"admin key: {settings.admin_key or '(none set; set admin_key or HUBGATE_ADMIN_KEY)'}")
+    if settings.console.enabled:
+        console = f"web console: {url}/ui"
+        if settings.console.admin_email:
+            console += f"  (admin log-in: {settings.console.admin_email})"
+        lines.append(console)
     for name, created in result.created_keys:
         lines.append(f"created API key {name!r} (shown once): {created}")
     secret = next((k.key for k in settings.keys if k.key), None)
@@ -58,7 +63,26 @@ def banner(settings: Settings, host: str, port: int, result: BootstrapResult) ->
     return "\n".join(lines)
 
 
+def _few_malloc_arenas() -> None:
+    """Cap glibc's malloc arenas at two. Every thread (aiosqlite runs one per pooled
+    connection, the event loop's executor more) otherwise gets an arena of its own,
+    and memory freed in one is not reused by another: a 1M-request soak with the SQLite
+    usage log saw each worker's RSS climb by 8-13 MB in steps. Not glibc: nothing to do."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        return
+
+
 def run_worker(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
+    _few_malloc_arenas()
     _use_uvloop()
     # text or JSON lines (`log_format`, or HUBGATE_LOG_FORMAT)
     configure_logging(settings.log_level, settings.log_format)

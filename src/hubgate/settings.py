@@ -44,7 +44,7 @@ _SQLITE, _POSTGRES = "sqlite+aiosqlite://", "postgresql+asyncpg://"
 _DATABASE_SCHEMES = {_SQLITE: _SQLITE, "sqlite://": _SQLITE, _POSTGRES: _POSTGRES}
 _DATABASE_SCHEMES |= {"postgresql://": _POSTGRES, "postgres://": _POSTGRES}
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
-_SECTIONS = frozenset({"channels", "accounts", "groups", "keys", "pricing", "trusted_proxies"})
+_SECTIONS = frozenset({"channels", "accounts", "groups", "keys", "pricing", "trusted_proxies", "console"})
 _SKIP_REFERENCES = "hubgate.skip_references"  # validation context flag: parse_settings checks them itself
 _VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?")
 _PLAIN_KEY = re.compile(r"[A-Za-z_][\w-]*")
@@ -217,6 +217,61 @@ class PriceSettings(_Frozen):
     per_request: Money | None = None
 
 
+GITHUB_URLS = (
+    "https://github.com/login/oauth/authorize",
+    "https://github.com/login/oauth/access_token",
+    "https://api.github.com/user",
+)
+
+
+class OAuthSettings(_Frozen):
+    """A sign-in provider for the console: GitHub OAuth, or any OpenID Connect issuer."""
+
+    name: Slug  # in the callback URL: /ui/oauth/<name>/callback
+    kind: Literal["github", "oidc"]
+    client_id: NonEmpty
+    client_secret: NonEmpty
+    label: str | None = None  # the button's text (default: "Continue with <name>")
+    issuer: str | None = None  # oidc: its discovery document is <issuer>/.well-known/openid-configuration
+    authorize_url: str | None = None  # override what discovery (or GitHub's defaults) gives
+    token_url: str | None = None
+    userinfo_url: str | None = None
+    scopes: tuple[str, ...] | None = None  # default: "read:user user:email" / "openid email profile"
+
+    @model_validator(mode="after")
+    def _endpoints(self) -> "OAuthSettings":
+        explicit = (self.authorize_url, self.token_url, self.userinfo_url)
+        if self.kind == "oidc" and self.issuer is None and None in explicit:
+            raise ValueError("an oidc provider needs issuer (or authorize_url, token_url and userinfo_url)")
+        return self
+
+
+class ConsoleSettings(_Frozen):
+    """The web console at /ui: who may sign up, sessions, and the sign-in limits (SPEC §3)."""
+
+    enabled: bool = True
+    signup: Literal["open", "invite", "closed"] = "invite"
+    new_account_credit_usd: Money = Decimal(0)  # credit given to an account made by sign-up
+    new_account_group: str = "default"
+    session_ttl_hours: float = Field(default=168, gt=0, allow_inf_nan=False)
+    cookie_secure: Literal["auto", "always", "never"] = "auto"  # auto: Secure when served over https
+    admin_email: str | None = None  # created as an admin at start-up if no such user exists
+    admin_password: str | None = Field(default=None, min_length=8)
+    login_rpm: int = Field(default=10, ge=1)  # per client address
+    signup_rpm: int = Field(default=5, ge=1)
+    reset_rpm: int = Field(default=5, ge=1)
+    lockout_failures: int = Field(default=5, ge=1)  # failed log-ins in a row that lock an account
+    lockout_minutes: float = Field(default=15, gt=0, allow_inf_nan=False)
+    public_url: str | None = None  # e.g. https://gw.example.com: the base of OAuth callback URLs
+    oauth: tuple[OAuthSettings, ...] = ()
+
+    @model_validator(mode="after")
+    def _admin_pair(self) -> "ConsoleSettings":
+        if (self.admin_email is None) != (self.admin_password is None):
+            raise ValueError("admin_email and admin_password are set together")
+        return self
+
+
 class Settings(_Frozen):
     """Everything hubgate is configured with; see SPEC §3."""
 
@@ -240,6 +295,8 @@ class Settings(_Frozen):
     trusted_proxies: tuple[str, ...] = ()  # CIDRs whose X-Forwarded-For is believed
     health_check_interval_s: float | None = Field(default=None, gt=0)  # off by default: checks cost money
     usage_retention_days: int | None = Field(default=None, ge=1)  # older usage rows -> daily roll-ups
+    video_poll_interval_s: float = Field(default=2.0, gt=0, allow_inf_nan=False)  # first re-poll; doubles
+    video_task_timeout_s: float = Field(default=3600.0, gt=0, allow_inf_nan=False)  # then failed, unbilled
     log_format: Literal["text", "json"] = "text"
     redis_prefix: str = "hubgate:"  # namespace of every Redis key (several gateways may share a Redis)
     key_cache_ttl_s: float = Field(default=30.0, ge=0, allow_inf_nan=False)
@@ -248,6 +305,7 @@ class Settings(_Frozen):
     groups: dict[str, Money] = Field(default_factory=lambda: {"default": Decimal(1)})
     keys: tuple[KeySettings, ...] = ()
     pricing: dict[str, PriceSettings] = {}
+    console: ConsoleSettings = ConsoleSettings()
 
     @field_validator("redis_url", "admin_key", "secret_key", mode="before")
     @classmethod

@@ -19,9 +19,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from aiohttp import web
 
-from ._server import PARSED, json_response
+from ._server import PARSED, json_response, sse_response
 
 if TYPE_CHECKING:
     from .openai_upstream import FakeOpenAI
@@ -97,6 +98,23 @@ def speech_audio(text: str) -> bytes:
 def transcript(file: bytes) -> tuple[str, float]:
     """What the fake "hears" in an upload, and how long it says the upload lasts."""
     return f"Fake transcript of {len(file)} bytes.", round(len(file) / AUDIO_BYTES_PER_SECOND, 2)
+
+
+async def read_fields(
+    request: web.Request, uploads: list[list[Part]]
+) -> tuple[JSONDict, list[Part]] | web.Response:
+    """A media request's fields (multipart, recorded in `uploads`, or JSON) and its parts,
+    or the 400 the real API answers for a body it cannot read."""
+    if request.content_type == "multipart/form-data":
+        parts = parse_multipart(await request.read(), request.headers.get("Content-Type", ""))
+        if not parts:
+            return _error(400, "Could not parse multipart form")
+        uploads.append(parts)
+        return {p.name: p.value.decode() for p in parts if p.filename is None}, parts
+    ok, parsed = request[PARSED]
+    if not ok or not isinstance(parsed, dict):
+        return _error(400, "We could not parse the JSON body of your request.")
+    return parsed, []
 
 
 def parse_multipart(raw: bytes, content_type: str) -> list[Part]:
@@ -184,18 +202,10 @@ class MediaRoutes:
                 key = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
             if key != self.fake.api_key:
                 return _error(401, "Incorrect API key provided.", code="invalid_api_key")
-            parts: list[Part] = []
-            if request.content_type == "multipart/form-data":
-                parts = parse_multipart(await request.read(), request.headers.get("Content-Type", ""))
-                if not parts:
-                    return _error(400, "Could not parse multipart form")
-                self.uploads.append(parts)
-                body: JSONDict = {p.name: p.value.decode() for p in parts if p.filename is None}
-            else:
-                ok, parsed = request[PARSED]
-                if not ok or not isinstance(parsed, dict):
-                    return _error(400, "We could not parse the JSON body of your request.")
-                body = parsed
+            read = await read_fields(request, self.uploads)
+            if isinstance(read, web.Response):
+                return read
+            body, parts = read
             default = "dall-e-2" if path.startswith("images/") else None
             model = deployment or body.get("model") or default
             if not isinstance(model, str):
@@ -305,6 +315,24 @@ class MediaRoutes:
 
     # -- /audio/transcriptions and /audio/translations ---------------------------------------------------
 
+    async def _stream_transcript(self, request: web.Request, text: str, size: int) -> web.StreamResponse:
+        """`stream=true` (gpt-4o-transcribe and later): text deltas, then the whole text with usage."""
+        out = sse_response()
+        await out.prepare(request)
+        for word in text.split(" "):
+            delta = {"type": "transcript.text.delta", "delta": word + " "}
+            await out.write(b"data: " + orjson.dumps(delta) + b"\n\n")
+        audio_tokens, output_tokens = max(1, size // 100), len(text.split())
+        usage = {
+            "type": "tokens", "input_tokens": audio_tokens, "output_tokens": output_tokens,
+            "total_tokens": audio_tokens + output_tokens,
+            "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
+        }  # fmt: skip
+        done = {"type": "transcript.text.done", "text": text, "usage": usage}
+        await out.write(b"data: " + orjson.dumps(done) + b"\n\n")
+        await out.write_eof()
+        return out
+
     async def _transcriptions(
         self, request: web.Request, model: str, body: JSONDict, parts: list[Part]
     ) -> web.StreamResponse:
@@ -325,6 +353,8 @@ class MediaRoutes:
             )
         text, duration = transcript(file.value)
         seconds = {"type": "duration", "seconds": math.ceil(duration)}
+        if body.get("stream") == "true" and not whisper and not translate:
+            return await self._stream_transcript(request, text, len(file.value))
         if fmt == "text":
             return web.Response(text=text + "\n", content_type="text/plain")
         if fmt in ("srt", "vtt"):

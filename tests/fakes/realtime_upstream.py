@@ -3,6 +3,8 @@
 On connect it sends `session.created`; on `response.create` it answers `response.created`, a few
 `response.output_text.delta` events and `response.done` with :attr:`FakeRealtime.usage`. A binary
 frame is echoed back as binary. `{"type": "test.close", "code": 4000}` makes it close with that code.
+A `response.create` whose `response.instructions` is "slow" sends one delta and then waits: a
+`response.cancel` ends it with a `cancelled` `response.done` carrying :attr:`FakeRealtime.partial_usage`.
 Every frame it received is kept in ``frames`` (per session in ``sessions``); the handshake is in
 ``requests`` (headers, query).
 """
@@ -44,6 +46,7 @@ class FakeRealtime(FakeServer):
             "input_token_details": {"cached_tokens": 8, "text_tokens": 40, "audio_tokens": 0},
             "output_token_details": {"text_tokens": 17, "audio_tokens": 0},
         }
+        self.partial_usage: dict[str, Any] = {"total_tokens": 43, "input_tokens": 40, "output_tokens": 3}
 
     def reset(self) -> None:
         super().reset()
@@ -51,17 +54,30 @@ class FakeRealtime(FakeServer):
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get(f"{self.base_path}/realtime", self._realtime)
+        app.router.add_get("/openai/realtime", self._azure_realtime)
+
+    async def _azure_realtime(self, request: web.Request) -> web.StreamResponse:
+        """Azure OpenAI's form: `/openai/realtime?api-version=...&deployment=...`, `api-key` header."""
+        if request.headers.get("api-key") != self.api_key:
+            return web.json_response({"error": {"code": "401", "message": "Access denied"}}, status=401)
+        if not request.query.get("api-version") or not request.query.get("deployment"):
+            return web.json_response({"error": {"code": "404", "message": "Resource not found"}}, status=404)
+        return await self._session(request, request.query["deployment"])
 
     async def _realtime(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return web.json_response(
                 {"error": {"message": "bad key", "type": "invalid_request_error"}}, status=401
             )
+        return await self._session(request, request.query.get("model", ""))
+
+    async def _session(self, request: web.Request, model: str) -> web.StreamResponse:
         ws = web.WebSocketResponse(protocols=("realtime",))
         await ws.prepare(request)
-        session = Session(model=request.query.get("model", ""))
+        session = Session(model=model)
         self.sessions.append(session)
         n = 0
+        slow: str | None = None  # the id of a response waiting for response.cancel
         try:
             await self._send(ws, {"type": "session.created", "session": {"model": session.model}})
             async for msg in ws:
@@ -78,10 +94,20 @@ class FakeRealtime(FakeServer):
                     session.close_code = int(event.get("code", 1000))
                     await ws.close(code=session.close_code, message=b"test close")
                     break
+                if kind == "response.cancel" and slow is not None:
+                    done = {"id": slow, "status": "cancelled", "usage": self.partial_usage}
+                    await self._send(ws, {"type": "response.done", "response": done})
+                    slow = None
+                    continue
                 if kind == "response.create":
                     n += 1
                     rid = f"resp_{n}"
                     await self._send(ws, {"type": "response.created", "response": {"id": rid}})
+                    if (event.get("response") or {}).get("instructions") == "slow":
+                        await self._send(ws, {"type": "response.output_text.delta", "response_id": rid,
+                                              "delta": DELTAS[0]})  # fmt: skip
+                        slow = rid
+                        continue
                     for delta in DELTAS:
                         await self._send(ws, {"type": "response.output_text.delta", "response_id": rid,
                                               "delta": delta})  # fmt: skip

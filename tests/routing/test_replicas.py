@@ -39,13 +39,15 @@ async def replicas(pg_database: str, redis_url: str, tmp_path: Path) -> AsyncIte
     )
     ports = [free_port(), free_port()]
     procs = []
-    for port in ports:
-        procs.append(
-            await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "hubgate", "serve", "--config", str(config), "--port", str(port),
-                env=dict(os.environ), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-            )
-        )  # fmt: skip
+    logs = [tmp_path / f"replica-{port}.log" for port in ports]
+    for port, log in zip(ports, logs, strict=True):
+        with log.open("wb") as out:  # the child keeps its own handle
+            procs.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "hubgate", "serve", "--config", str(config), "--port", str(port),
+                    env=dict(os.environ), stdout=out, stderr=asyncio.subprocess.STDOUT,
+                )
+            )  # fmt: skip
     urls = [f"http://127.0.0.1:{p}" for p in ports]
     try:
         async with aiohttp.ClientSession() as http:
@@ -58,10 +60,13 @@ async def replicas(pg_database: str, redis_url: str, tmp_path: Path) -> AsyncIte
                     except aiohttp.ClientConnectionError:
                         pass
                     await asyncio.sleep(0.1)
+        for proc, log in zip(procs, logs, strict=True):
+            assert proc.returncode is None, f"a replica exited at start-up:\n{log.read_text()[-3000:]}"
         yield urls
     finally:
         for proc in procs:
-            proc.send_signal(signal.SIGTERM)
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
         for proc in procs:
             await asyncio.wait_for(proc.wait(), 30)
 

@@ -11,6 +11,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from hubgate.admin.auth import ACTOR as CONSOLE_ACTOR
 from hubgate.errors import InvalidRequest
 from hubgate.gateway import Gateway
 from hubgate.http.body import parse_object, read_body
@@ -122,4 +123,5 @@ async def audit(
     request: web.Request, action: str, target: str | None, *, before: Any = None, after: Any = None
 ) -> None:
     """Write the audit entry of an admin change (secrets are redacted by the repository)."""
-    await AuditRepository(gateway(request).engine).record(ACTOR, action, target, before=before, after=after)
+    actor = request.get(CONSOLE_ACTOR, ACTOR)
+    await AuditRepository(gateway(request).engine).record(actor, action, target, before=before, after=after)

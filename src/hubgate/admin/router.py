@@ -15,6 +15,7 @@ from hubgate.admin import (
     routes_pricing,
     routes_system,
     routes_usage,
+    routes_users,
 )
 from hubgate.admin.auth import require_admin
 from hubgate.admin.registry import AdminRoute, Handler
@@ -35,6 +36,7 @@ ROUTES: list[AdminRoute] = [
     *routes_channels.ROUTES,
     *routes_pricing.ROUTES,
     *routes_usage.ROUTES,
+    *routes_users.ROUTES,
     *openapi.ROUTES,
 ]
 
@@ -43,7 +45,7 @@ def _guarded(route: AdminRoute) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         try:
             if route.auth == "admin":
-                require_admin(request)
+                await require_admin(request)
             return await route.handler(request)
         except GatewayError as err:
             # Always OpenAI's shape here: a model name such as "x:free" in the path must not

@@ -109,6 +109,22 @@ class PricePut(_Body):
     per_request: PerMillion | None = None
 
 
+# --- console users and invites ----------------------------------------------------------------
+
+
+class UserPatch(_Body):
+    """Only the fields sent are changed. Disabling a user ends every session of theirs."""
+
+    role: Literal["user", "admin"] | None = None
+    disabled: bool | None = None
+
+
+class InviteCreate(_Body):
+    """A one-time sign-up code (for `console.signup: invite`); null `expires_in_hours`: never expires."""
+
+    expires_in_hours: float | None = Field(default=168, gt=0, le=24 * 366, allow_inf_nan=False)
+
+
 # --- keys ------------------------------------------------------------------------------------
 
 
@@ -152,6 +168,11 @@ class CodesQuery(PageQuery):
     batch: str | None = None
 
 
+class UsersQuery(PageQuery):
+    email: str | None = None
+    account: str | None = Field(default=None, description="account name")
+
+
 class AuditQuery(PageQuery):
     action: str | None = Field(default=None, description="e.g. keys.create")
     target: str | None = None
@@ -166,7 +187,9 @@ class _UsageFilter(_Body):
 
 
 class UsageQuery(_UsageFilter):
-    group_by: str = Field(default="key,model", description="comma-separated: key, model, channel, day")
+    group_by: str = Field(
+        default="key,model", description="comma-separated: key, model, channel, day, account"
+    )
     limit: int = Field(default=1000, ge=1, le=10_000)
 
     @field_validator("group_by")

@@ -62,7 +62,8 @@ def form_route(endpoint: Endpoint, files: tuple[str, ...], *, default_model: str
                 raise InvalidRequest(f"Missing required parameter: '{files[0]}' (a file).", param=files[0])
             fields = text_fields(parts)
             model = _model(fields, default_model)
-            return MediaCall(WireFormat.OPENAI_CHAT, endpoint, dict(fields), model, False, form=tuple(parts))
+            stream = endpoint is Endpoint.AUDIO_TRANSCRIPTIONS and fields.get("stream") == "true"
+            return MediaCall(WireFormat.OPENAI_CHAT, endpoint, dict(fields), model, stream, form=tuple(parts))
 
         return await relay(gw, request, endpoint.value, prepare)
 

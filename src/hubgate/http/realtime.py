@@ -50,6 +50,7 @@ KEY_PROTOCOL = "openai-insecure-api-key."
 BETA_PROTOCOL = "openai-beta.realtime-v1"
 AZURE_REALTIME_VERSION = "2024-10-01-preview"
 MAX_FRAME = 16 * 1024 * 1024
+DRAIN_S = 5.0  # how long a left caller's running answers get to report their usage
 _RESERVED = frozenset({1005, 1006, 1015})  # close codes that may not be sent in a frame
 
 
@@ -117,20 +118,27 @@ def _handshake_outcome(status: int) -> Outcome | None:
 
 
 class _Meter:
-    """Sums the usage of every `response.done` the upstream sends."""
+    """Sums the usage of every `response.done` the upstream sends, and counts the responses
+    still running (`response.created` without its `response.done` yet)."""
 
     def __init__(self, row: UsageRow) -> None:
         self.row = row
+        self.running = 0
 
     def feed(self, text: str) -> None:
-        if "response.done" not in text:  # cheap test first: most frames are deltas
+        if "response.done" not in text and "response.created" not in text:  # most frames are deltas
             return
         try:
             event = orjson.loads(text)
         except orjson.JSONDecodeError:
             return
-        if not isinstance(event, dict) or event.get("type") != "response.done":
+        kind = event.get("type") if isinstance(event, dict) else None
+        if kind == "response.created":
+            self.running += 1
             return
+        if kind != "response.done":
+            return
+        self.running = max(0, self.running - 1)
         response = event.get("response")
         usage = response.get("usage") if isinstance(response, dict) else None
         if not isinstance(usage, dict):
@@ -140,6 +148,24 @@ class _Meter:
         self.row.prompt_tokens += _int(usage.get("input_tokens"))
         self.row.completion_tokens += _int(usage.get("output_tokens"))
         self.row.cached_tokens += _int(cached)
+
+
+async def _drain(upstream: aiohttp.ClientWebSocketResponse, meter: _Meter) -> None:
+    """Cancel the running answers and read the upstream until each has its `response.done`."""
+    with contextlib.suppress(Exception):
+        await upstream.send_str('{"type":"response.cancel"}')
+        async with asyncio.timeout(DRAIN_S):
+            while meter.running:
+                msg = await upstream.receive()
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    if msg.type in (
+                        aiohttp.WSMsgType.CLOSE,
+                        aiohttp.WSMsgType.CLOSED,
+                        aiohttp.WSMsgType.ERROR,
+                    ):
+                        return
+                    continue
+                meter.feed(msg.data)
 
 
 def _int(value: Any) -> int:
@@ -298,6 +324,15 @@ async def _serve(
             if not task.done():
                 task.cancel()
         await asyncio.gather(down_task, up_task, return_exceptions=True)
+        if not upstream.closed and meter.running:
+            # The caller left mid-answer: the upstream bills what it generated, so cancel
+            # the answer and meter the usage its `response.done` reports (bounded wait).
+            drain = asyncio.create_task(_drain(upstream, meter))
+            try:
+                await asyncio.shield(drain)
+            except asyncio.CancelledError:
+                await asyncio.gather(drain, return_exceptions=True)
+                raise
         if not upstream.closed:  # the caller left (or we are cancelled): end the upstream session
             code = caller.close_code if caller.close_code in (1000, 1001) else 1001
             with contextlib.suppress(Exception):

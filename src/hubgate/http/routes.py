@@ -10,6 +10,7 @@ from hubgate.http.openai_routes import json_response
 from hubgate.http.realtime import realtime
 from hubgate.http.rerank_routes import add_routes as add_rerank_routes
 from hubgate.http.state import GATEWAY
+from hubgate.http.video_routes import add_routes as add_video_routes
 from hubgate.observability.endpoint import metrics_endpoint
 from hubgate.storage.db import ping
 
@@ -64,6 +65,7 @@ def add_routes(app: web.Application) -> None:
             r.add_delete(f"{prefix}{v}/responses/{{response_id}}", responses_routes.delete)
             r.add_post(f"{prefix}{v}/responses/{{response_id}}/cancel", responses_routes.cancel)
         media_routes.add_routes(r, prefix)  # moderations, images, audio
+        add_video_routes(r, prefix)  # video tasks (OpenAI Videos API and the generic shape)
         for path in anthropic_routes.MESSAGES_PATHS:
             r.add_post(f"{prefix}{path}", anthropic_routes.messages)
             r.add_post(f"{prefix}{path}/count_tokens", anthropic_routes.count_tokens)

@@ -24,7 +24,9 @@ source's own as-of date, where it states one, is in `PRICE_SOURCES`)."""
 PRICE_SOURCES: Final[dict[str, str]] = {
     "openai": "developers.openai.com/api/docs/pricing and the per-model pages "
     "developers.openai.com/api/docs/models/<id>; cross-checked with models.dev "
-    "(anomalyco/models.dev providers/openai)",
+    "(anomalyco/models.dev providers/openai); video (sora-2, sora-2-pro, USD per second by size): "
+    "the pricing page's Video table, as restated by cometapi.com ('Sora API access in 2026') and "
+    "help.apiyi.com's per-second table (checked 2026-11-22)",
     "anthropic": "platform.claude.com/docs/en/about-claude/pricing (model table with 5m/1h cache "
     "writes and cache hits; long-context table for Sonnet 4/4.5); "
     "platform.claude.com/docs/en/models/sonnet-5/overview",
@@ -262,6 +264,21 @@ _XAI = (
     (("grok-code-fast-1",), _p("0.20", "1.50", "0.02")),
 )
 
+
+def _per_second(usd: str) -> Price:
+    return Price(input=ZERO, per_request=Decimal(usd))
+
+
+# --- OpenAI video (Sora): USD per second of generated video, carried in `per_request`
+# (a video's usage row counts seconds). A size priced apart from the model's base rate is
+# an entry of its own, `model:size` (see prices.lookup_video). sora-2: $0.10/s at 720x1280
+# and 1280x720; sora-2-pro: $0.30/s at those sizes, $0.50/s at 1024x1792 and 1792x1024.
+_VIDEO = (
+    (("sora-2",), _per_second("0.10")),
+    (("sora-2-pro",), _per_second("0.30")),
+    (("sora-2-pro:1024x1792", "sora-2-pro:1792x1024"), _per_second("0.50")),
+)
+
 BUILTIN_PRICES: Final[dict[str, Price]] = _table(
-    *_OPENAI, *_ANTHROPIC, *_GOOGLE, *_DEEPSEEK, *_QWEN, *_MOONSHOT, *_ZHIPU, *_MINIMAX, *_XAI
+    *_OPENAI, *_ANTHROPIC, *_GOOGLE, *_DEEPSEEK, *_QWEN, *_MOONSHOT, *_ZHIPU, *_MINIMAX, *_XAI, *_VIDEO
 )

@@ -25,6 +25,7 @@ __all__ = [
     "base_name",
     "candidate_names",
     "lookup",
+    "lookup_video",
     "price_from_settings",
 ]
 
@@ -93,3 +94,16 @@ def lookup(model: str, overrides: Mapping[str, Price] = _NO_OVERRIDES) -> Price 
         return price
     # Built-in keys are lowercase base names, which candidate_names already yields.
     return next((BUILTIN_PRICES[n] for n in names if n in BUILTIN_PRICES), None)
+
+
+def lookup_video(
+    model: str, size: str | None, overrides: Mapping[str, Price] = _NO_OVERRIDES
+) -> Price | None:
+    """The price of one second of `model`'s video at `size` (`per_request` is USD per second).
+    An entry named `model:size` (`sora-2-pro:1792x1024`) wins over the model's own entry, so a
+    model priced by resolution needs one entry per size that differs from its base price."""
+    if size:
+        for name in candidate_names(model):
+            if (price := lookup(f"{name}:{size}", overrides)) is not None:
+                return price
+    return lookup(model, overrides)

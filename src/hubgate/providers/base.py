@@ -37,6 +37,8 @@ class Endpoint(StrEnum):
     AUDIO_SPEECH = "audio/speech"
     AUDIO_TRANSCRIPTIONS = "audio/transcriptions"
     AUDIO_TRANSLATIONS = "audio/translations"
+    # Video tasks: `POST {base}/videos` creates one; its id's sub-paths poll, download, delete.
+    VIDEOS = "videos"
 
 
 MEDIA_ENDPOINTS = frozenset(
@@ -50,6 +52,9 @@ MEDIA_ENDPOINTS = frozenset(
         Endpoint.AUDIO_TRANSLATIONS,
     }
 )
+
+
+VIDEO_ENDPOINTS = frozenset({Endpoint.VIDEOS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,7 @@ class UpstreamRequest:
     stream: bool
     secret: str  # the upstream key, kept so errors can be scrubbed of it
     form: tuple[FormPart, ...] | None = None  # when set: sent as multipart/form-data, not `body`
+    method: str = "POST"  # GET and DELETE for video tasks
 
 
 class UpstreamResponse(ABC):

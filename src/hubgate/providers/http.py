@@ -95,8 +95,12 @@ class HttpTransport:
         try:
             async with asyncio.timeout(limits.first_byte_s):  # until the status line and headers
                 data = request.body if request.form is None else multipart_body(request.form)
-                resp = await self._session.post(
-                    request.url, data=data, headers=dict(request.headers), timeout=timeout
+                resp = await self._session.request(
+                    request.method,
+                    request.url,
+                    data=data if data or request.method == "POST" else None,  # GET, DELETE: no body
+                    headers=dict(request.headers),
+                    timeout=timeout,
                 )
         except aiohttp.ConnectionTimeoutError as exc:
             raise UpstreamConnectError(f"connect timed out: {exc}") from exc

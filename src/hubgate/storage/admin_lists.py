@@ -1,4 +1,5 @@
-"""Paged listings for the admin API: accounts, keys, the credit ledger, redemption codes.
+"""Paged listings for the admin API: accounts, keys, the credit ledger, redemption codes,
+console users.
 
 Pages use keyset pagination on the id: a cursor is the last id of the previous page,
 so a page stays stable while rows are added and never costs an OFFSET scan.
@@ -17,7 +18,9 @@ from hubgate.storage.accounts import AccountRecord
 from hubgate.storage.accounts import _record as account_record
 from hubgate.storage.keys import KeyRecord, as_utc, utcnow
 from hubgate.storage.keys import _record as key_record
-from hubgate.storage.tables import accounts, api_keys, credit_ledger, redemption_codes
+from hubgate.storage.tables import accounts, api_keys, credit_ledger, redemption_codes, users
+from hubgate.storage.users import User
+from hubgate.storage.users import _user as user_record
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,3 +160,21 @@ async def codes_page(
         for r in rows
     ]
     return infos, nxt
+
+
+async def users_page(
+    engine: AsyncEngine,
+    *,
+    limit: int,
+    cursor: int | None = None,
+    email: str | None = None,
+    account_id: int | None = None,
+) -> tuple[list[User], int | None]:
+    """Console users in creation order (the records carry password hashes: never show them)."""
+    query = select(users)
+    if email is not None:
+        query = query.where(users.c.email == email.strip().lower())
+    if account_id is not None:
+        query = query.where(users.c.account_id == account_id)
+    rows, nxt = await _page(engine, query, users.c.id, limit, cursor, newest=False)
+    return [user_record(r) for r in rows], nxt

@@ -9,7 +9,7 @@ session's TimeZone.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,9 +17,9 @@ from sqlalchemy import ColumnElement, case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.storage.keys import as_utc
-from hubgate.storage.tables import usage_daily, usage_logs
+from hubgate.storage.tables import api_keys, usage_daily, usage_logs
 
-GROUP_FIELDS = ("key", "model", "channel", "day")
+GROUP_FIELDS = ("key", "model", "channel", "day", "account")
 _SUMS = (
     "prompt_tokens",
     "completion_tokens",
@@ -40,6 +40,17 @@ class UsageFilter:
     status: int | None = None
     since: datetime | None = None  # inclusive
     until: datetime | None = None  # exclusive
+    account_id: int | None = None
+    key_id: int | None = None  # set from `key` by `_by_id`
+
+
+async def _by_id(conn: Any, flt: UsageFilter) -> UsageFilter:
+    """A filter on a key's name becomes one on its id, which the (key_id, created_at) index
+    serves: no index covers key_name, and scanning a large log for it took seconds."""
+    if flt.key is None or flt.key_id is not None:
+        return flt
+    found = (await conn.execute(select(api_keys.c.id).where(api_keys.c.name == flt.key))).scalar_one_or_none()
+    return replace(flt, key_id=found) if found is not None else flt
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +69,7 @@ class UsageGroup:
     cache_write_tokens: int
     reasoning_tokens: int
     cost_micros: int
+    account: int | None = None  # the account id, when grouped by account
 
     @property
     def total_tokens(self) -> int:
@@ -81,8 +93,12 @@ def day_of(dialect: str) -> ColumnElement[Any]:
 
 def _where(query: Any, flt: UsageFilter) -> Any:
     t = usage_logs.c
-    if flt.key is not None:
+    if flt.key_id is not None:
+        query = query.where(t.key_id == flt.key_id)
+    elif flt.key is not None:
         query = query.where(t.key_name == flt.key)
+    if flt.account_id is not None:
+        query = query.where(t.account_id == flt.account_id)
     if flt.model is not None:
         query = query.where(t.model == flt.model)
     if flt.channel is not None:
@@ -113,6 +129,7 @@ def _group(row: Any, grouped: Sequence[str]) -> UsageGroup:
         model=m["model"] if "model" in grouped else None,
         channel=m["channel"] if "channel" in grouped else None,
         day=str(day) if day is not None else None,
+        account=m["account"] if "account" in grouped else None,
         requests=int(m["requests"]),
         errors=int(m["errors"]),
         **{name: int(m[name]) for name in _SUMS},
@@ -127,13 +144,20 @@ async def aggregate(
     if unknown:
         raise ValueError(f"cannot group by {', '.join(unknown)}")
     t = usage_logs.c
-    columns = {"key": t.key_name, "model": t.model, "channel": t.channel, "day": day_of(engine.dialect.name)}
+    columns = {
+        "key": t.key_name,
+        "model": t.model,
+        "channel": t.channel,
+        "day": day_of(engine.dialect.name),
+        "account": t.account_id,
+    }
     keys = [columns[g] for g in group_by]
-    query = _where(select(*(c.label(g) for c, g in zip(keys, group_by, strict=True)), *_measures()), flt)
-    if keys:
-        query = query.group_by(*keys).order_by(*(k.asc().nulls_last() for k in keys)).limit(limit)
-    totals_query = _where(select(*_measures()), flt)
     async with engine.connect() as conn:
+        flt = await _by_id(conn, flt)
+        query = _where(select(*(c.label(g) for c, g in zip(keys, group_by, strict=True)), *_measures()), flt)
+        if keys:
+            query = query.group_by(*keys).order_by(*(k.asc().nulls_last() for k in keys)).limit(limit)
+        totals_query = _where(select(*_measures()), flt)
         rows = (await conn.execute(query)).all() if keys else []
         totals = (await conn.execute(totals_query)).one()
         rolled = await _rolled_up(conn, group_by, flt)
@@ -151,14 +175,22 @@ async def _rolled_up(conn: Any, group_by: Sequence[str], flt: UsageFilter) -> li
     if flt.status is not None:
         return []
     d = usage_daily.c
-    columns = {"key": d.key_name, "model": d.model, "channel": d.channel, "day": d.day}
+    columns = {
+        "key": d.key_name,
+        "model": d.model,
+        "channel": d.channel,
+        "day": d.day,
+        "account": d.account_id,
+    }
     query = select(
         *(columns[g].label(g) for g in group_by),
         func.coalesce(func.sum(d.requests), 0).label("requests"),
         func.coalesce(func.sum(d.errors), 0).label("errors"),
         *(func.coalesce(func.sum(d[name]), 0).label(name) for name in _SUMS),
     )
-    for name, value in (("key", flt.key), ("model", flt.model), ("channel", flt.channel)):
+    for name, value in (
+        ("key", flt.key), ("model", flt.model), ("channel", flt.channel), ("account", flt.account_id),
+    ):  # fmt: skip
         if value is not None:
             query = query.where(columns[name] == value)
     if flt.since is not None:
@@ -172,12 +204,12 @@ async def _rolled_up(conn: Any, group_by: Sequence[str], flt: UsageFilter) -> li
 
 
 def _ident(g: UsageGroup) -> tuple[str | None, ...]:
-    return (g.key, g.model, g.channel, g.day)
+    return (g.key, g.model, g.channel, g.day, None if g.account is None else str(g.account))
 
 
 def _add(a: UsageGroup, b: UsageGroup) -> UsageGroup:
     return UsageGroup(
-        key=a.key, model=a.model, channel=a.channel, day=a.day,
+        key=a.key, model=a.model, channel=a.channel, day=a.day, account=a.account,
         requests=a.requests + b.requests, errors=a.errors + b.errors,
         **{name: getattr(a, name) + getattr(b, name) for name in _SUMS},
     )  # fmt: skip
@@ -196,10 +228,10 @@ async def logs_page(
 ) -> tuple[list[dict[str, Any]], int | None]:
     """Usage rows newest first, keyset-paged by id; returns the rows and the next cursor."""
     t = usage_logs.c
-    query = _where(select(usage_logs), flt).order_by(t.id.desc()).limit(limit + 1)
-    if cursor is not None:
-        query = query.where(t.id < cursor)
     async with engine.connect() as conn:
+        query = _where(select(usage_logs), await _by_id(conn, flt)).order_by(t.id.desc()).limit(limit + 1)
+        if cursor is not None:
+            query = query.where(t.id < cursor)
         rows = (await conn.execute(query)).all()
     out = []
     for r in rows[:limit]:

@@ -3,6 +3,7 @@ created at run time through the admin API (full settings, upstream secrets seale
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.settings import ChannelSettings
 from hubgate.storage.keys import as_utc, utcnow
-from hubgate.storage.secrets import SecretBox
+from hubgate.storage.secrets import SecretBox, SecretsUnavailable
 from hubgate.storage.tables import channels
+
+log = logging.getLogger("hubgate.channels")
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +204,17 @@ class AdminChannels:
     async def runtime(self) -> RuntimeChannels:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(channels).order_by(channels.c.id))).all()
-        admin = [self._load(r) for r in rows if r.source == "admin" and r.settings is not None]
+        admin: list[ChannelSettings] = []
+        for r in rows:
+            if r.source != "admin" or r.settings is None:
+                continue
+            try:
+                admin.append(self._load(r))
+            except SecretsUnavailable:
+                if not self._box.available:
+                    raise  # no secret_key at all: none of them can be served
+                # One row sealed under another key must not take every other channel down.
+                log.error("channel %r was sealed with another secret_key; it is not served", r.name)
         return RuntimeChannels(admin, {r.name: bool(r.enabled) for r in rows})
 
     async def revision(self) -> tuple[Any, int]:

@@ -129,10 +129,21 @@ class KeyRepository:
             row = (await conn.execute(select(api_keys).where(api_keys.c.key_hash == key_hash))).first()
         return _record(row) if row is not None else None
 
+    async def by_id(self, key_id: int) -> KeyRecord | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
+        return _record(row) if row is not None else None
+
     async def by_name(self, name: str) -> KeyRecord | None:
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(api_keys).where(api_keys.c.name == name))).first()
         return _record(row) if row is not None else None
+
+    async def by_account(self, account_id: int) -> list[KeyRecord]:
+        """An account's keys, newest first (revoked ones included)."""
+        query = select(api_keys).where(api_keys.c.account_id == account_id).order_by(api_keys.c.id.desc())
+        async with self._engine.connect() as conn:
+            return [_record(r) for r in (await conn.execute(query)).all()]
 
     async def all(self, *, limit: int | None = None, offset: int = 0) -> list[KeyRecord]:
         query = select(api_keys).order_by(api_keys.c.id).offset(offset).limit(limit)

@@ -102,6 +102,8 @@ usage_logs = Table(
     Column("cache_write_tokens", Integer, nullable=False, server_default="0"),
     Column("reasoning_tokens", Integer, nullable=False, server_default="0"),
     Column("estimated", Boolean, nullable=False, server_default="0"),
+    Column("units", BigInteger, nullable=False, server_default="0"),  # images, seconds, characters...
+    Column("unit", String(16), nullable=True),  # what `units` counts; None for token-only rows
     Index("ix_usage_logs_created_at", "created_at"),
     Index("ix_usage_logs_key_created", "key_id", "created_at"),
     Index("ix_usage_logs_model_created", "model", "created_at"),
@@ -215,4 +217,101 @@ usage_daily = Table(
     Column("cost_micros", BigInteger, nullable=False),
     Index("ix_usage_daily_day", "day"),
     Index("ix_usage_daily_key_day", "key_id", "day"),
+)
+
+# --- video generation tasks (migration 0008) ---
+
+video_tasks = Table(
+    "video_tasks",
+    metadata,
+    Column("id", String(96), primary_key=True),
+    Column("upstream_id", String(128), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("upstream_key_index", Integer, nullable=False, server_default="0"),
+    Column("key_id", Integer, nullable=False),
+    Column("account_id", Integer, nullable=True),
+    Column("model", String(128), nullable=False),
+    Column("upstream_model", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # queued | in_progress | completed | failed
+    Column("progress", Integer, nullable=False, server_default="0"),
+    Column("seconds", Integer, nullable=True),
+    Column("size", String(16), nullable=True),
+    Column("prompt", Text, nullable=True),
+    Column("upstream", JSON, nullable=True),
+    Column("error", JSON, nullable=True),
+    Column("hold_micros", BigInteger, nullable=False, server_default="0"),
+    Column("cost_micros", BigInteger, nullable=False, server_default="0"),
+    Column("billed", Boolean, nullable=False, server_default="0"),
+    Column("poll_attempts", Integer, nullable=False, server_default="0"),
+    Column("next_poll_at", DateTime(timezone=True), nullable=True),
+    Column("deleted_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True), nullable=True),
+    Index("ix_video_tasks_key_created", "key_id", "created_at"),
+    Index("ix_video_tasks_status_poll", "status", "next_poll_at"),
+)
+
+# --- web console (migration 0009) ---
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=True),
+    Column("role", String(16), nullable=False),  # user | admin
+    Column("account_id", Integer, nullable=False),
+    Column("totp_secret_enc", Text, nullable=True),
+    Column("disabled", Boolean, nullable=False, server_default="0"),
+    Column("failed_logins", Integer, nullable=False, server_default="0"),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("last_login_at", DateTime(timezone=True), nullable=True),
+)
+
+user_identities = Table(
+    "user_identities",
+    metadata,
+    Column("provider", String(32), primary_key=True),
+    Column("subject", String(255), primary_key=True),
+    Column("user_id", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+ui_sessions = Table(
+    "ui_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Integer, nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("mfa_pending", Boolean, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", String(255), nullable=True),
+    Index("ix_ui_sessions_user", "user_id"),
+)
+
+invites = Table(
+    "invites",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("created_by", Integer, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("used_by", Integer, nullable=True),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+)
+
+password_resets = Table(
+    "password_resets",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hubgate.providers.base import MEDIA_ENDPOINTS, Endpoint, Provider, UpstreamRequest
+from hubgate.providers.base import MEDIA_ENDPOINTS, VIDEO_ENDPOINTS, Endpoint, Provider, UpstreamRequest
 from hubgate.routing.channels import Channel
 
 
@@ -10,13 +10,13 @@ def generate_path(channel: Channel, endpoint: Endpoint) -> str:
     """The path of an endpoint; GENERATE is chat/completions or responses."""
     if endpoint is Endpoint.GENERATE:
         return "responses" if channel.api == "responses" else Endpoint.CHAT.value
-    return endpoint.value  # chat/completions, embeddings, responses/compact, images/..., audio/...
+    return endpoint.value  # chat/completions, embeddings, responses/compact, images/..., audio/..., videos
 
 
 class OpenAIProvider(Provider):
     """`{base_url}/chat/completions` with a Bearer key; base_url ends in /v1."""
 
-    endpoints = Provider.endpoints | MEDIA_ENDPOINTS
+    endpoints = Provider.endpoints | MEDIA_ENDPOINTS | VIDEO_ENDPOINTS
 
     def build(
         self,

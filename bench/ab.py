@@ -1,0 +1,169 @@
+"""A/B of hubgate against itself: a git revision (A) and the work tree (B), both running
+at once in front of the same nginx upstream, measured in alternating wrk runs (A, B,
+B, A, ...) so noise from other work on the machine falls on both; medians reported.
+
+  bench/.venvs/tools/bin/python bench/ab.py                      # HEAD vs the work tree
+  bench/.venvs/tools/bin/python bench/ab.py --a HEAD~2 --runs 7 --scenarios json32,sse32,json1
+  bench/.venvs/tools/bin/python bench/ab.py --profile 10         # and py-spy on a B worker
+
+Each side is `hubgate serve --workers 2` with bench/harness.py's config (key auth,
+model routing, usage log to SQLite, or --pg for PostgreSQL). CPU per request is the
+side's process tree (utime + stime from /proc) over the requests served. Standard
+library only, apart from py-spy for --profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness as h
+from upstream.nginx import Nginx
+
+SCENARIOS = {  # name: (harness scenario, connections, wrk threads)
+    "json32": ("json", 32, 2),
+    "sse32": ("sse", 32, 2),
+    "json8": ("json", 8, 2),
+    "json1": ("json", 1, 1),
+}
+
+
+def pg_database(admin_dsn: str, drop: str | None = None) -> str:
+    name = drop or f"hubgate_ab_{uuid.uuid4().hex[:8]}"
+    sql = f"DROP DATABASE IF EXISTS {name} WITH (FORCE)" if drop else f"CREATE DATABASE {name}"
+    subprocess.run(["psql", admin_dsn, "-qc", sql], check=True, capture_output=True)
+    return name
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--a", default="HEAD", help="git revision for side A (HEAD)")
+    p.add_argument("--scenarios", default="json32,sse32,json1", help=",".join(SCENARIOS))
+    p.add_argument("--runs", type=int, default=5, help="runs per side and scenario (5)")
+    p.add_argument("--duration", type=float, default=8.0, help="seconds per run (8)")
+    p.add_argument("--warmup", type=float, default=3.0)
+    p.add_argument(
+        "--pg", action="store_true", help="usage log in PostgreSQL (databases created and dropped)"
+    )
+    p.add_argument("--pg-admin", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    p.add_argument("--profile", type=float, default=0.0, help="py-spy seconds on a B worker under json32")
+    p.add_argument("--out", type=Path, help="write the figures as JSON here")
+    args = p.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="hubgate-ab-"))
+    src_a = h.snapshot_src(args.a, work)
+    nginx = Nginx(h.free_port(), workers=2)
+    nginx.start()
+    upstream = f"http://127.0.0.1:{nginx.port}"
+    dbs: list[str] = []
+
+    def db_url(side: str) -> str:
+        if not args.pg:
+            return f"sqlite+aiosqlite:///{work}/{side}.db"
+        name = pg_database(args.pg_admin)
+        dbs.append(name)
+        return args.pg_admin.replace("postgresql://", "postgresql+asyncpg://").rsplit("/", 1)[0] + f"/{name}"
+
+    results: dict[str, Any] = {"a": args.a, "b": "work tree", "pg": args.pg, "scenarios": {}}
+    try:
+        with contextlib.ExitStack() as stack:
+            sides = {}
+            for side, src in (("A", src_a), ("B", None)):
+                port = h.free_port()
+                proc = stack.enter_context(h.hubgate_server(upstream, db_url(side), 2, port, work, src))
+                sides[side] = (proc, f"http://127.0.0.1:{port}")
+            scenarios = h.hubgate_scenarios()
+            for name in args.scenarios.split(","):
+                sc_name, conns, threads = SCENARIOS[name]
+                sc = scenarios[sc_name]
+                body = sc.body_file(work)
+                runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
+                for side, (_, base) in sides.items():
+                    ok, detail = h.probe(base, sc)
+                    if not ok:
+                        raise SystemExit(f"{side} fails {sc_name}: {detail}")
+                    h.run_wrk(base + sc.path, body, sc.headers, conns, args.warmup, threads)
+                for i in range(args.runs):
+                    order = ("A", "B") if i % 2 == 0 else ("B", "A")
+                    for side in order:
+                        proc, base = sides[side]
+                        pids = h.tree_pids(proc.pid)
+                        c0 = h.cpu_seconds(pids)
+                        run = h.run_wrk(base + sc.path, body, sc.headers, conns, args.duration, threads)
+                        used = h.cpu_seconds(pids) - c0
+                        runs[side].append(
+                            {
+                                "rps": run["rps"],
+                                "p50_ms": run["latency_ms"]["p50"],
+                                "p99_ms": run["latency_ms"]["p99"],
+                                "cpu_ms_per_req": used * 1000 / max(1, run["requests"]),
+                                "errors": run["error_count"],
+                            }
+                        )
+                        print(f"  {name} {side} run {i}: {run['rps']:,.0f}/s", flush=True)
+                med = {
+                    side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in runs.items()
+                }
+                results["scenarios"][name] = {"median": med, "runs": runs}
+                a, b = med["A"], med["B"]
+                print(
+                    f"{name}: A {a['rps']:,.0f}/s p50 {a['p50_ms']:.2f} p99 {a['p99_ms']:.2f} ms "
+                    f"{a['cpu_ms_per_req']:.3f} ms CPU/req | B {b['rps']:,.0f}/s p50 {b['p50_ms']:.2f} "
+                    f"p99 {b['p99_ms']:.2f} ms {b['cpu_ms_per_req']:.3f} ms CPU/req | "
+                    f"B/A {b['rps'] / a['rps']:.3f}",
+                    flush=True,
+                )
+            results["rss_mb"] = {
+                side: [round(h.rss_mb(pid), 1) for pid in h.hubgate_workers(proc.pid)]
+                for side, (proc, _) in sides.items()
+            }
+            if args.profile > 0:
+                results["profile"] = profile(sides["B"], scenarios["json"], work, args.profile)
+    finally:
+        nginx.stop()
+        for name in dbs:
+            pg_database(args.pg_admin, drop=name)
+        shutil.rmtree(work, ignore_errors=True)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+def profile(side: tuple[h.Proc, str], sc: h.Scenario, work: Path, seconds: float) -> str:
+    import threading
+
+    import report
+
+    proc, base = side
+    worker = h.hubgate_workers(proc.pid)[0]
+    pyspy = Path(sys.executable).parent / "py-spy"
+    out = Path(tempfile.mkdtemp(prefix="hubgate-ab-prof-")) / "collapsed.txt"
+    load = threading.Thread(
+        target=h.run_wrk, args=(base + sc.path, sc.body_file(work), sc.headers, 32, seconds + 3), daemon=True
+    )
+    load.start()
+    time.sleep(1.5)
+    cmd = [str(pyspy), "record", "-p", str(worker), "-d", str(int(seconds)), "-r", "100"]
+    subprocess.run([*cmd, "-f", "raw", "-o", str(out)], capture_output=True)
+    load.join()
+    summary = report.summarise_profile(out.read_text(encoding="utf-8"))
+    text = report.profile_text(summary, worker, int(seconds))
+    print(text)
+    print(f"collapsed stacks: {out}")
+    return text
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,284 @@
+"""Sign-up, log-in (with the optional TOTP step), log-out and password reset.
+
+A log-in never reuses a session id the browser brought along (session fixation): the
+old session, if any, is ended and a new id is issued, and again after the TOTP step.
+Failed log-ins count per user and lock it for `lockout_minutes` after
+`lockout_failures` in a row; each form is also limited per client address.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hubgate.console import passwords, totp
+from hubgate.console.oauth import providers
+from hubgate.console.web import (
+    check_csrf,
+    clear_session_cookie,
+    console_of,
+    cookie_name,
+    form,
+    gateway,
+    go,
+    limit,
+    load_session,
+    pre_session_token,
+    redirect,
+    render,
+    session_ttl,
+    set_session_cookie,
+    signed_in,
+)
+from hubgate.settings import ConsoleSettings, usd_to_micros
+from hubgate.storage.accounts import AccountExists, AccountRepository
+from hubgate.storage.keys import utcnow
+from hubgate.storage.users import User, UserExists, UserRepository
+
+log = logging.getLogger("hubgate.console")
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}$")
+
+
+def _next(target: str | None) -> str:
+    """Only same-site console paths are followed after log-in (no open redirects)."""
+    if target and target.startswith("/ui/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/ui/dashboard"
+
+
+def _page(request: web.Request, template: str, status: int = 200, **context: object) -> web.Response:
+    """A page shown before sign-in: carries the double-submit CSRF token (and its cookie)."""
+    pre_session_token(request)
+    resp = render(request, template, status=status, **context)
+    pre_session_token(request, resp)
+    return resp
+
+
+async def sign_in(request: web.Request, user: User, target: str) -> web.StreamResponse:
+    """End whatever session the browser had and issue a new one (fixation-proof)."""
+    users = console_of(request).users
+    presented = request.cookies.get(cookie_name(request))
+    if presented:
+        await users.end_session(presented)
+    pending = user.totp_secret_enc is not None
+    token, _ = await users.start_session(
+        user.id,
+        ttl=timedelta(minutes=10) if pending else session_ttl(request),
+        ip=request.remote,
+        user_agent=request.headers.get("user-agent"),
+        mfa_pending=pending,
+    )
+    resp = go("/ui/login/totp?next=" + target if pending else target)
+    set_session_cookie(request, resp, token)
+    if not pending:
+        await users.login_succeeded(user.id)
+    return resp
+
+
+async def login_form(request: web.Request) -> web.StreamResponse:
+    session = await load_session(request)
+    if session is not None and not session.mfa_pending:
+        raise redirect("/ui/dashboard")
+    return _page(request, "login.html", next=_next(request.query.get("next")), error=None, email="",
+                 signup=gateway(request).settings.console.signup, providers=providers(request))  # fmt: skip
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    cfg = gateway(request).settings.console
+    data = await form(request)
+    await load_session(request)  # its token is accepted too
+    check_csrf(request, None, data.get("csrf"))
+    await limit(request, "login", cfg.login_rpm)
+    email, password = data.get("email", "").strip().lower(), data.get("password", "")
+    target = _next(data.get("next"))
+    users = console_of(request).users
+    user = await users.by_email(email) if email else None
+    ok = await passwords.verify_password(user.password_hash if user else None, password)
+    error = None
+    status = 200
+    if user is not None and user.locked(utcnow()):
+        error, status = "Too many failed attempts: this account is locked for a while. Try again later.", 423
+    elif user is None or not ok:
+        if user is not None:
+            await users.login_failed(
+                user, lock_after=cfg.lockout_failures, lock_for=timedelta(minutes=cfg.lockout_minutes)
+            )
+        log.info("console log-in failed for %r", email)  # the password itself is never logged
+        error, status = "Incorrect email or password.", 401
+    elif user.disabled:
+        error, status = "This account is disabled. Ask an administrator.", 403
+    if error is not None:
+        return _page(request, "login.html", status=status, next=target, error=error, email=email,
+                     signup=cfg.signup, providers=providers(request))  # fmt: skip
+    assert user is not None
+    log.info("console log-in: %s", user.email)
+    return await sign_in(request, user, target)
+
+
+async def totp_form(request: web.Request) -> web.StreamResponse:
+    session = await load_session(request)
+    if session is None or not session.mfa_pending:
+        raise redirect("/ui/login")
+    return render(request, "totp.html", next=_next(request.query.get("next")), error=None)
+
+
+async def totp_submit(request: web.Request) -> web.StreamResponse:
+    session = await load_session(request)
+    if session is None or not session.mfa_pending:
+        raise redirect("/ui/login")
+    data = await form(request)
+    check_csrf(request, session, data.get("csrf"))
+    cfg = gateway(request).settings.console
+    await limit(request, "login", cfg.login_rpm)
+    user = session.user
+    console = console_of(request)
+    secret = console.box.open(user.totp_secret_enc) if user.totp_secret_enc else None
+    target = _next(data.get("next"))
+    if secret is None or not totp.check(str(secret), data.get("code", "")):
+        locked = await console.users.login_failed(
+            user, lock_after=cfg.lockout_failures, lock_for=timedelta(minutes=cfg.lockout_minutes)
+        )
+        if locked:
+            await console.users.end_sessions(user.id)
+            raise redirect("/ui/login")
+        return render(request, "totp.html", status=401, next=target, error="That code is not right.")
+    token = request.cookies.get(cookie_name(request), "")
+    await console.users.end_session(token)
+    new, _ = await console.users.start_session(
+        user.id, ttl=session_ttl(request), ip=request.remote, user_agent=request.headers.get("user-agent"),
+        mfa_pending=False,
+    )  # fmt: skip
+    await console.users.login_succeeded(user.id)
+    resp = go(target)
+    set_session_cookie(request, resp, new)
+    return resp
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    session = await load_session(request)
+    if session is not None:  # a forged log-out form must not sign anyone out
+        check_csrf(request, session, (await form(request)).get("csrf"))
+    token = request.cookies.get(cookie_name(request))
+    if token:
+        await console_of(request).users.end_session(token)
+    resp = go("/ui/login")
+    clear_session_cookie(request, resp)
+    return resp
+
+
+# --- sign-up ---
+
+
+async def signup_form(request: web.Request) -> web.StreamResponse:
+    mode = gateway(request).settings.console.signup
+    if mode == "closed":
+        return render(request, "error.html", status=404, title="Sign-up is closed",
+                      message="Ask an administrator for an account.")  # fmt: skip
+    return _page(
+        request, "signup.html", mode=mode, error=None, email="", invite=request.query.get("invite", "")
+    )
+
+
+async def signup(request: web.Request) -> web.StreamResponse:
+    gw = gateway(request)
+    cfg = gw.settings.console
+    if cfg.signup == "closed":
+        return render(request, "error.html", status=404, title="Sign-up is closed",
+                      message="Ask an administrator for an account.")  # fmt: skip
+    data = await form(request)
+    check_csrf(request, None, data.get("csrf"))
+    await limit(request, "signup", cfg.signup_rpm)
+    email = data.get("email", "").strip().lower()
+    password, invite = data.get("password", ""), data.get("invite", "").strip()
+    users = console_of(request).users
+    error = None
+    if not EMAIL.match(email):
+        error = "Enter a valid email address."
+    elif (why := passwords.problem(password)) is not None:
+        error = why
+    elif password != data.get("confirm", ""):
+        error = "The two passwords differ."
+    elif cfg.signup == "invite" and not await users.invite_usable(invite):
+        error = "This invite code is not valid (unknown, used or expired)."
+    elif await users.by_email(email) is not None:
+        error = "An account with this email exists. Log in instead."
+    if error is None and cfg.signup == "invite" and not await users.use_invite(invite, None):
+        error = "This invite code is not valid (unknown, used or expired)."
+    if error is not None:
+        return _page(
+            request, "signup.html", status=400, mode=cfg.signup, error=error, email=email, invite=invite
+        )
+    user = await create_user(gw.engine, cfg, email, password, role="user")
+    log.info("console sign-up: %s", email)
+    return await sign_in(request, user, "/ui/dashboard")
+
+
+async def create_user(
+    engine: AsyncEngine, cfg: ConsoleSettings, email: str, password: str | None, *, role: str
+) -> User:
+    """An account of its own plus its user (sign-up, the start-up admin, the CLI)."""
+    accounts = AccountRepository(engine)
+    name = email if len(email) <= 64 else email[:48] + "-" + email[-15:]
+    credit = usd_to_micros(cfg.new_account_credit_usd)
+    try:
+        account = await accounts.create(
+            name, group=cfg.new_account_group, credit_micros=credit, source="console"
+        )
+    except AccountExists:
+        unique = f"{name[:52]}-{utcnow():%H%M%S%f}"[:64]
+        account = await accounts.create(
+            unique, group=cfg.new_account_group, credit_micros=credit, source="console"
+        )
+    try:
+        return await UserRepository(engine).create(
+            email,
+            await passwords.hash_password(password) if password is not None else None,  # None: OAuth only
+            role=role,
+            account_id=account.id,
+        )
+    except UserExists:
+        await accounts.update(account.id, disabled=True)
+        raise
+
+
+# --- password reset (links made by an administrator) ---
+
+
+async def reset_form(request: web.Request) -> web.StreamResponse:
+    return _page(request, "reset.html", token=request.match_info["token"], error=None)
+
+
+async def reset(request: web.Request) -> web.StreamResponse:
+    cfg = gateway(request).settings.console
+    data = await form(request)
+    check_csrf(request, None, data.get("csrf"))
+    await limit(request, "reset", cfg.reset_rpm)
+    token, password = request.match_info["token"], data.get("password", "")
+    error = passwords.problem(password)
+    if error is None and password != data.get("confirm", ""):
+        error = "The two passwords differ."
+    users = console_of(request).users
+    user_id = await users.use_reset(token) if error is None else None
+    if error is None and user_id is None:
+        error = "This reset link is not valid (unknown, used or expired). Ask for a new one."
+    if error is not None or user_id is None:
+        return _page(request, "reset.html", status=400, token=token, error=error)
+    await users.update(user_id, password_hash=await passwords.hash_password(password), failed_logins=0,
+                       locked_until=None)  # fmt: skip
+    await users.end_sessions(user_id)  # a reset signs out every browser
+    return _page(request, "login.html", next="/ui/dashboard", email="", signup=cfg.signup, providers=[],
+                 error=None, notice="Your password is changed. Log in with it.")  # fmt: skip
+
+
+async def forgot(request: web.Request) -> web.StreamResponse:
+    return render(request, "forgot.html")
+
+
+@signed_in
+async def root(request: web.Request) -> web.StreamResponse:
+    raise redirect("/ui/dashboard")

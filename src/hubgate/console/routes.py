@@ -1,0 +1,100 @@
+"""Wires the console into the application: pages under /ui, its static files, and the
+start-up step that creates the configured admin."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from hubgate.console import admin_views, auth_views, oauth, playground, user_views
+from hubgate.console.web import CONSOLE, SECURITY_HEADERS, Handler, console_of, make_console, render
+from hubgate.errors import GatewayError, RateLimited
+from hubgate.http.state import GATEWAY
+
+log = logging.getLogger("hubgate.console")
+
+
+def _html_errors(handler: Handler) -> Handler:
+    """Errors on a page are pages too (the playground's JSON call keeps the API's JSON errors)."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPRedirection as exc:  # returned, not raised: the API edge renders raised ones as errors
+            return web.Response(status=exc.status, headers=exc.headers)
+        except web.HTTPException as exc:
+            return render(request, "error.html", status=exc.status, title=exc.reason, message=exc.text or "")
+        except GatewayError as err:
+            resp = render(request, "error.html", status=err.status, title="Something went wrong",
+                          message=err.message)  # fmt: skip
+            if isinstance(err, RateLimited) and err.retry_after is not None:
+                resp.headers["retry-after"] = str(err.retry_after)
+            return resp
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
+async def static(request: web.Request) -> web.StreamResponse:
+    found = console_of(request).assets.get(request.match_info["name"])
+    if found is None:
+        raise web.HTTPNotFound()
+    body, content_type, version = found
+    cache = "public, max-age=31536000, immutable" if request.query.get("v") == version else "no-cache"
+    return web.Response(body=body, headers={"content-type": content_type, "cache-control": cache,
+                                            "x-content-type-options": "nosniff"})  # fmt: skip
+
+
+async def not_found(request: web.Request) -> web.StreamResponse:
+    return render(request, "error.html", status=404, title="Not found", message="No such page.")
+
+
+PAGES: list[tuple[str, str, Handler]] = [
+    ("GET", "/ui", auth_views.root),
+    ("GET", "/ui/", auth_views.root),
+    ("GET", "/ui/login", auth_views.login_form),
+    ("POST", "/ui/login", auth_views.login),
+    ("GET", "/ui/login/totp", auth_views.totp_form),
+    ("POST", "/ui/login/totp", auth_views.totp_submit),
+    ("POST", "/ui/logout", auth_views.logout),
+    ("GET", "/ui/signup", auth_views.signup_form),
+    ("POST", "/ui/signup", auth_views.signup),
+    ("GET", "/ui/forgot", auth_views.forgot),
+    ("GET", "/ui/oauth/{provider}/start", oauth.start),
+    ("GET", "/ui/oauth/{provider}/callback", oauth.callback),
+    ("GET", "/ui/reset/{token}", auth_views.reset_form),
+    ("POST", "/ui/reset/{token}", auth_views.reset),
+    ("GET", "/ui/dashboard", user_views.dashboard),
+    ("GET", "/ui/keys", user_views.keys),
+    ("POST", "/ui/keys", user_views.create_key),
+    ("POST", "/ui/keys/{key_id}/revoke", user_views.revoke_key),
+    ("GET", "/ui/usage", user_views.usage),
+    ("GET", "/ui/usage.csv", user_views.usage_csv),
+    ("GET", "/ui/redeem", user_views.redeem_form),
+    ("POST", "/ui/redeem", user_views.redeem),
+    ("GET", "/ui/playground", playground.page),
+    ("GET", "/ui/settings", user_views.settings_page),
+    ("POST", "/ui/settings/password", user_views.change_password),
+    ("POST", "/ui/settings/totp/start", user_views.totp_start),
+    ("POST", "/ui/settings/totp/enable", user_views.totp_enable),
+    ("POST", "/ui/settings/totp/disable", user_views.totp_disable),
+    *admin_views.PAGES,
+]
+
+
+async def _startup(app: web.Application) -> None:
+    app[CONSOLE] = make_console(app[GATEWAY])  # the configured admin is made by bootstrap.apply_config
+
+
+def add_routes(app: web.Application) -> None:
+    app.on_startup.append(_startup)
+    r = app.router
+    for method, path, handler in PAGES:
+        r.add_route(method, path, _html_errors(handler))
+    r.add_post("/ui/playground/chat", playground.chat)  # JSON in, an SSE stream or a JSON error out
+    r.add_get("/ui/static/{name}", static)
+    r.add_route("*", "/ui/{tail:.*}", _html_errors(not_found))
+
+
+__all__ = ["SECURITY_HEADERS", "add_routes"]

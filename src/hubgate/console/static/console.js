@@ -1,0 +1,223 @@
+// hubgate console: progressive enhancement only. Every page works as plain HTML forms;
+// this adds copy buttons, confirmations, the playground stream and the admin API forms.
+"use strict";
+
+(function () {
+  const main = document.getElementById("main");
+  const csrf = main ? main.dataset.csrf : "";
+
+  // --- copy buttons ---
+  document.querySelectorAll("[data-copy]").forEach((button) => {
+    button.addEventListener("click", async () => {
+      const source = document.getElementById(button.dataset.copy);
+      if (!source) return;
+      try {
+        await navigator.clipboard.writeText(source.textContent.trim());
+        button.textContent = "Copied";
+      } catch (err) {
+        const range = document.createRange();
+        range.selectNodeContents(source);
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+        button.textContent = "Selected: press Ctrl+C";
+      }
+    });
+  });
+
+  // --- confirmations ---
+  document.querySelectorAll("form[data-confirm]").forEach((form) => {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  });
+
+  // --- admin API forms and buttons: JSON to /admin/*, with the session's CSRF token ---
+  function value(input) {
+    const type = input.dataset.type || "str";
+    if (input.type === "checkbox") return input.checked;
+    const raw = input.value.trim();
+    if (raw === "") return undefined;
+    if (type === "int") return parseInt(raw, 10);
+    if (type === "number") return Number(raw);
+    if (type === "list") return raw.split(/[\s,]+/).filter(Boolean);
+    if (type === "json") return JSON.parse(raw);
+    return raw;
+  }
+
+  async function callApi(method, url, body) {
+    const response = await fetch(url, {
+      method: method,
+      headers: { "content-type": "application/json", "x-csrf-token": csrf },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+    });
+    let data = null;
+    try { data = await response.json(); } catch (err) { data = null; }
+    if (!response.ok) {
+      const message = data && data.error ? data.error.message : "HTTP " + response.status;
+      throw new Error(message);
+    }
+    return data;
+  }
+
+  function showResult(target, data) {
+    const place = target ? document.querySelector(target) : null;
+    if (!place) return false;
+    place.hidden = false;
+    if (data && Array.isArray(data.codes)) {
+      place.textContent = data.codes.join("\n");
+    } else if (data && data.latency_ms !== undefined) {
+      place.textContent = (data.ok ? "OK" : "Failed") + " in " + data.latency_ms + " ms" +
+        (data.error ? ": " + (data.error.message || data.error) : "");
+    } else if (data && data.reset_url) {
+      place.textContent = data.reset_url;
+    } else if (data && data.invite) {
+      place.textContent = data.invite + (data.signup_url ? "\n" + data.signup_url : "");
+    } else {
+      place.textContent = JSON.stringify(data, null, 2);
+    }
+    return true;
+  }
+
+  document.querySelectorAll("form[data-api]").forEach((form) => {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const errorBox = form.querySelector(".form-error");
+      if (errorBox) { errorBox.hidden = true; errorBox.textContent = ""; }
+      const body = {};
+      try {
+        form.querySelectorAll("[name]").forEach((input) => {
+          if (input.name === "csrf") return;
+          const v = value(input);
+          if (v !== undefined) body[input.name] = v;
+          else if (input.dataset.nullable !== undefined) body[input.name] = null;
+        });
+        let url = form.dataset.url;
+        if (form.dataset.urlField) url += encodeURIComponent(body[form.dataset.urlField]);
+        if (form.dataset.urlField && form.dataset.dropUrlField !== undefined) delete body[form.dataset.urlField];
+        const data = await callApi(form.dataset.api, url, body);
+        if (!showResult(form.dataset.result, data)) window.location.reload();
+      } catch (err) {
+        if (errorBox) { errorBox.textContent = err.message; errorBox.hidden = false; }
+      }
+    });
+  });
+
+  document.querySelectorAll("button[data-api]").forEach((button) => {
+    button.addEventListener("click", async () => {
+      if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+      const body = button.dataset.body ? JSON.parse(button.dataset.body) : undefined;
+      const place = button.dataset.result ? document.querySelector(button.dataset.result) : null;
+      const errorPlace = place || (button.dataset.error ? document.querySelector(button.dataset.error) : null);
+      button.disabled = true;
+      try {
+        const data = await callApi(button.dataset.api, button.dataset.url, body);
+        if (!showResult(button.dataset.result, data)) window.location.reload();
+      } catch (err) {
+        if (errorPlace) { errorPlace.hidden = false; errorPlace.textContent = err.message; }
+      } finally {
+        button.disabled = false;
+      }
+    });
+  });
+
+  // --- playground: one streamed chat completion per send ---
+  const pg = document.getElementById("playground");
+  if (pg) {
+    const keySelect = document.getElementById("pg-key");
+    const modelSelect = document.getElementById("pg-model");
+    const log = document.getElementById("pg-log");
+    const input = document.getElementById("pg-input");
+    const system = document.getElementById("pg-system");
+    const send = document.getElementById("pg-send");
+    let history = [];
+
+    function fillModels() {
+      const option = keySelect.selectedOptions[0];
+      const models = option && option.dataset.models ? option.dataset.models.split(",") : [];
+      modelSelect.replaceChildren(...models.map((m) => new Option(m, m)));
+    }
+    keySelect.addEventListener("change", fillModels);
+    fillModels();
+
+    function bubble(role, text) {
+      const div = document.createElement("div");
+      div.className = "msg " + role;
+      div.dataset.role = role;
+      div.textContent = text;
+      log.appendChild(div);
+      log.scrollTop = log.scrollHeight;
+      return div;
+    }
+
+    document.getElementById("pg-clear").addEventListener("click", () => {
+      history = [];
+      log.replaceChildren();
+    });
+
+    document.getElementById("pg-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const text = input.value.trim();
+      if (!text) return;
+      input.value = "";
+      history.push({ role: "user", content: text });
+      bubble("user", text);
+      const answer = bubble("assistant", "");
+      answer.classList.add("pending");
+      send.disabled = true;
+      const messages = system.value.trim() ? [{ role: "system", content: system.value.trim() }, ...history] : history;
+      try {
+        const response = await fetch("/ui/playground/chat", {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-csrf-token": csrf },
+          body: JSON.stringify({
+            key_id: parseInt(keySelect.value, 10),
+            model: modelSelect.value,
+            messages: messages,
+            temperature: Number(document.getElementById("pg-temperature").value),
+          }),
+        });
+        if (!response.ok) {
+          let message = "HTTP " + response.status;
+          try { message = (await response.json()).error.message; } catch (err) { /* not JSON */ }
+          throw new Error(message);
+        }
+        const reader = response.body.getReader();
+        const decoder = new TextDecoder();
+        let buffer = "";
+        let full = "";
+        for (;;) {
+          const { value: chunk, done } = await reader.read();
+          if (done) break;
+          buffer += decoder.decode(chunk, { stream: true });
+          let cut;
+          while ((cut = buffer.indexOf("\n\n")) >= 0) {
+            const frame = buffer.slice(0, cut);
+            buffer = buffer.slice(cut + 2);
+            for (const line of frame.split("\n")) {
+              if (!line.startsWith("data:")) continue;
+              const data = line.slice(5).trim();
+              if (data === "[DONE]") continue;
+              const event = JSON.parse(data);
+              if (event.error) throw new Error(event.error.message || "stream error");
+              const delta = event.choices && event.choices[0] && event.choices[0].delta;
+              if (delta && delta.content) {
+                full += delta.content;
+                answer.textContent = full;
+              }
+            }
+          }
+        }
+        history.push({ role: "assistant", content: full });
+      } catch (err) {
+        answer.classList.add("failed");
+        answer.textContent = "Error: " + err.message;
+        history.pop();
+      } finally {
+        answer.classList.remove("pending");
+        send.disabled = false;
+      }
+    });
+  }
+})();

@@ -1,0 +1,426 @@
+"""The screens of a signed-in person: dashboard, API keys, usage log, redeem, settings.
+
+Everything here is scoped to the viewer's own account: a key, a log row or a task of
+another account is answered as if it did not exist (404).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import ipaddress
+import re
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from aiohttp import web
+
+from hubgate.console import passwords, totp
+from hubgate.console.charts import Series, stacked_bars
+from hubgate.console.web import (
+    SESSION,
+    console_of,
+    form,
+    gateway,
+    limit,
+    redirect,
+    render,
+    signed_in,
+)
+from hubgate.settings import usd_to_micros
+from hubgate.storage.accounts import RedeemError
+from hubgate.storage.admin_usage import UsageFilter, aggregate, logs_page
+from hubgate.storage.keys import KeyExists, KeyRecord, utcnow
+from hubgate.storage.secrets import SecretsUnavailable
+from hubgate.storage.users import Session
+
+LABEL = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+PAGE = 50
+
+
+def viewer(request: web.Request) -> Session:
+    session = request[SESSION]
+    assert session is not None  # handlers here run behind `signed_in`
+    return session
+
+
+def key_prefix(account_id: int) -> str:
+    """Key names are unique across the gateway; a console key's stored name carries its account."""
+    return f"u{account_id}-"
+
+
+def label(key: KeyRecord) -> str:
+    return key.name.removeprefix(key_prefix(key.account_id or 0))
+
+
+async def own_keys(request: web.Request) -> list[KeyRecord]:
+    return await gateway(request).key_repo.by_account(viewer(request).user.account_id)
+
+
+async def own_key(request: web.Request, key_id: int) -> KeyRecord | None:
+    return next((k for k in await own_keys(request) if k.id == key_id), None)
+
+
+def not_found(request: web.Request, what: str = "page") -> web.Response:
+    return render(request, "error.html", status=404, title="Not found", message=f"No such {what}.")
+
+
+# --- dashboard ---
+
+
+def month_start(now: datetime) -> datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def day_start(now: datetime) -> datetime:
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def usage_charts(groups: list, days: list[str], by: str) -> tuple[str, str]:  # type: ignore[type-arg]
+    """Spend and tokens per day, stacked by `by` (model, channel or account), as two SVGs."""
+    cost: dict[str, dict[str, float]] = defaultdict(dict)
+    tokens: dict[str, dict[str, float]] = defaultdict(dict)
+    for g in groups:
+        name = str(getattr(g, by) or "-")
+        cost[name][g.day] = cost[name].get(g.day, 0.0) + g.cost_micros / 1e6
+        tokens[name][g.day] = tokens[name].get(g.day, 0.0) + g.total_tokens
+    ranked = sorted(cost, key=lambda n: -sum(tokens[n].values()) - 1e6 * sum(cost[n].values()))
+    top, rest = ranked[:7], ranked[7:]
+
+    def series(table: dict[str, dict[str, float]]) -> list[Series]:
+        out = [Series(n, tuple(table[n].get(d, 0.0) for d in days)) for n in top]
+        if rest:
+            out.append(Series("other", tuple(sum(table[n].get(d, 0.0) for n in rest) for d in days)))
+        return out
+
+    return (
+        stacked_bars(f"Spend per day by {by}", days, series(cost), unit="$"),
+        stacked_bars(f"Tokens per day by {by}", days, series(tokens)),
+    )
+
+
+def last_days(now: datetime, n: int) -> list[str]:
+    return [(now - timedelta(days=i)).strftime("%Y-%m-%d") for i in range(n - 1, -1, -1)]
+
+
+@signed_in
+async def dashboard(request: web.Request) -> web.StreamResponse:
+    gw = gateway(request)
+    user = viewer(request).user
+    account = await gw.accounts.by_id(user.account_id)
+    now = utcnow()
+    _, today = await aggregate(gw.engine, [], UsageFilter(account_id=user.account_id, since=day_start(now)))
+    _, month = await aggregate(gw.engine, [], UsageFilter(account_id=user.account_id, since=month_start(now)))
+    days = last_days(now, 30)
+    since = datetime.strptime(days[0], "%Y-%m-%d").replace(tzinfo=UTC)
+    groups, _ = await aggregate(
+        gw.engine, ["day", "model"], UsageFilter(account_id=user.account_id, since=since)
+    )
+    spend_chart, token_chart = usage_charts(groups, days, "model")
+    by_model: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for g in groups:
+        entry = by_model[g.model or "-"]
+        entry[0] += g.requests
+        entry[1] += g.total_tokens
+        entry[2] += g.cost_micros
+    return render(
+        request, "dashboard.html", account=account, today=today, month=month,
+        spend_chart=spend_chart, token_chart=token_chart,
+        models=sorted(by_model.items(), key=lambda kv: -kv[1][2]),
+    )  # fmt: skip
+
+
+# --- API keys ---
+
+
+def _money(text: str, field: str) -> int | None:
+    if not text.strip():
+        return None
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise ValueError(f"{field}: enter an amount in dollars, like 5 or 12.50") from None
+    if not value.is_finite() or value <= 0:
+        raise ValueError(f"{field}: must be more than 0")
+    return usd_to_micros(value)
+
+
+def _list(text: str) -> list[str] | None:
+    items = [x.strip() for x in re.split(r"[,\s]+", text) if x.strip()]
+    return items or None
+
+
+def parse_key_form(data: dict[str, str], now: datetime) -> dict[str, object]:
+    """The key settings from the create form; ValueError names the bad field."""
+    name = data.get("name", "").strip()
+    if not LABEL.match(name):
+        raise ValueError("Name: 1 to 40 letters, digits, '.', '_' or '-'.")
+    period = data.get("budget_period") or None
+    if period not in (None, "daily", "weekly", "monthly"):
+        raise ValueError("Budget period: daily, weekly, monthly or none.")
+    expires = None
+    if data.get("expires", "").strip():
+        try:
+            expires = datetime.strptime(data["expires"].strip(), "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError:
+            raise ValueError("Expires: a date like 2027-01-31.") from None
+        if expires <= now:
+            raise ValueError("Expires: the date must be in the future.")
+    ips = _list(data.get("allowed_ips", ""))
+    for cidr in ips or ():
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ValueError(f"IP ranges: '{cidr}' is not an address or CIDR range.") from None
+    return {
+        "label": name,
+        "budget_micros": _money(data.get("budget_usd", ""), "Budget"),
+        "budget_period": period,
+        "models": _list(data.get("models", "")),
+        "expires_at": expires,
+        "allowed_ips": ips,
+    }
+
+
+async def _keys_page(request: web.Request, status: int = 200, **context: object) -> web.Response:
+    keys = await own_keys(request)
+    now = utcnow()
+    rows = [(k, label(k), k.refusal(now)) for k in keys]
+    context.setdefault("error", None)
+    context.setdefault("created", None)
+    context.setdefault("form", {})
+    return render(request, "keys.html", status=status, keys=rows,
+                  models=sorted({m for m, _ in gateway(request).channels.models()}), **context)  # fmt: skip
+
+
+@signed_in
+async def keys(request: web.Request) -> web.StreamResponse:
+    return await _keys_page(request)
+
+
+@signed_in
+async def create_key(request: web.Request) -> web.StreamResponse:
+    data = await form(request)
+    user = viewer(request).user
+    try:
+        fields = parse_key_form(data, utcnow())
+    except ValueError as exc:
+        return await _keys_page(request, status=400, error=str(exc), form=data)
+    name = key_prefix(user.account_id) + str(fields.pop("label"))
+    try:
+        record, secret = await gateway(request).key_repo.create(
+            name,
+            account_id=user.account_id,
+            source="console",
+            **fields,  # type: ignore[arg-type]
+        )
+    except KeyExists:
+        return await _keys_page(
+            request, status=409, error="You already have a key with this name.", form=data
+        )
+    return await _keys_page(request, created=(label(record), secret))
+
+
+@signed_in
+async def revoke_key(request: web.Request) -> web.StreamResponse:
+    key = await own_key(request, _int(request.match_info["key_id"]))
+    if key is None:
+        return not_found(request, "key")
+    await gateway(request).key_repo.revoke(key.name)
+    raise redirect("/ui/keys")
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int(text or "")
+    except ValueError:
+        return -1
+
+
+# --- usage log ---
+
+
+def _day(text: str | None) -> datetime | None:
+    try:
+        return datetime.strptime(text or "", "%Y-%m-%d").replace(tzinfo=UTC) if text else None
+    except ValueError:
+        return None
+
+
+async def usage_filter(request: web.Request, account_id: int | None) -> tuple[UsageFilter, dict[str, str]]:
+    q = request.query
+    chosen = {k: q.get(k, "") for k in ("key", "model", "status", "since", "until")}
+    key_name = None
+    if chosen["key"]:
+        key = await own_key(request, _int(chosen["key"])) if account_id is not None else None
+        key_name = key.name if key is not None else "/no such key/"  # another account's: none match
+    until = _day(chosen["until"])
+    flt = UsageFilter(
+        key=key_name,
+        model=chosen["model"] or None,
+        status=_int(chosen["status"]) if chosen["status"] else None,
+        since=_day(chosen["since"]),
+        until=until + timedelta(days=1) if until else None,  # the "until" day is included
+        account_id=account_id,
+    )
+    return flt, chosen
+
+
+@signed_in
+async def usage(request: web.Request) -> web.StreamResponse:
+    user = viewer(request).user
+    flt, chosen = await usage_filter(request, user.account_id)
+    cursor = _int(request.query.get("cursor")) if request.query.get("cursor") else None
+    rows, next_cursor = await logs_page(gateway(request).engine, flt, limit=PAGE, cursor=cursor)
+    keys = await own_keys(request)
+    names = {k.name: label(k) for k in keys}
+    query = "&".join(f"{k}={v}" for k, v in chosen.items() if v)
+    return render(request, "usage.html", rows=rows, names=names, keys=[(k.id, label(k)) for k in keys],
+                  chosen=chosen, next_cursor=next_cursor, query=query)  # fmt: skip
+
+
+CSV_FIELDS = (
+    "created_at", "request_id", "key_name", "endpoint", "model", "channel", "status", "stream",
+    "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
+    "units", "unit", "cost_micros", "latency_ms", "ttfb_ms", "error",
+)  # fmt: skip
+
+
+async def export_csv(request: web.Request, flt: UsageFilter, filename: str) -> web.StreamResponse:
+    """Every matching row as CSV, page by page (never the whole log in memory)."""
+    resp = web.StreamResponse(headers={
+        "content-type": "text/csv; charset=utf-8",
+        "content-disposition": f'attachment; filename="{filename}"',
+        "cache-control": "no-store",
+    })  # fmt: skip
+    await resp.prepare(request)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(CSV_FIELDS)
+    cursor: int | None = None
+    while True:
+        rows, cursor = await logs_page(gateway(request).engine, flt, limit=1000, cursor=cursor)
+        for row in rows:
+            writer.writerow([_cell(row.get(f)) for f in CSV_FIELDS])
+        await resp.write(buf.getvalue().encode())
+        buf.seek(0)
+        buf.truncate()
+        if cursor is None:
+            break
+    await resp.write_eof()
+    return resp
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value  # spreadsheets must not run a cell as a formula
+    return "" if value is None else value
+
+
+@signed_in
+async def usage_csv(request: web.Request) -> web.StreamResponse:
+    flt, _ = await usage_filter(request, viewer(request).user.account_id)
+    return await export_csv(request, flt, "usage.csv")
+
+
+# --- redeem ---
+
+
+@signed_in
+async def redeem_form(request: web.Request) -> web.StreamResponse:
+    account = await gateway(request).accounts.by_id(viewer(request).user.account_id)
+    return render(request, "redeem.html", account=account, error=None, credited=None)
+
+
+@signed_in
+async def redeem(request: web.Request) -> web.StreamResponse:
+    gw = gateway(request)
+    await limit(request, "redeem", gw.settings.console.login_rpm)
+    code = (await form(request)).get("code", "").strip()
+    account_id = viewer(request).user.account_id
+    error, credited, status = None, None, 200
+    try:
+        credited = await gw.accounts.redeem(code, account_id)
+        gw.billing.accounts.invalidate([account_id])  # admission sees the new balance at once
+    except RedeemError as exc:
+        error, status = f"Could not redeem: {exc}.", 400
+    account = await gw.accounts.by_id(account_id)
+    return render(request, "redeem.html", status=status, account=account, error=error, credited=credited)
+
+
+# --- settings: password and TOTP ---
+
+
+async def _settings(request: web.Request, status: int = 200, **context: object) -> web.Response:
+    for name in ("error", "notice", "totp_secret", "totp_uri"):
+        context.setdefault(name, None)
+    context["totp_available"] = console_of(request).box.available
+    return render(request, "settings.html", status=status, **context)
+
+
+@signed_in
+async def settings_page(request: web.Request) -> web.StreamResponse:
+    return await _settings(request)
+
+
+@signed_in
+async def change_password(request: web.Request) -> web.StreamResponse:
+    data = await form(request)
+    user = viewer(request).user
+    # Someone who has only ever signed in through a provider has no password to give yet.
+    if user.password_hash is not None and not await passwords.verify_password(
+        user.password_hash, data.get("current", "")
+    ):
+        return await _settings(request, status=400, error="The current password is not right.")
+    new = data.get("password", "")
+    problem = passwords.problem(new) or (None if new == data.get("confirm") else "The two passwords differ.")
+    if problem:
+        return await _settings(request, status=400, error=problem)
+    users = console_of(request).users
+    await users.update(user.id, password_hash=await passwords.hash_password(new))
+    return await _settings(request, notice="Password changed.")
+
+
+@signed_in
+async def totp_start(request: web.Request) -> web.StreamResponse:
+    if not console_of(request).box.available:
+        return await _settings(request, status=400, error="Two-factor sign-in needs secret_key to be set.")
+    secret = totp.new_secret()
+    return await _settings(
+        request, totp_secret=secret, totp_uri=totp.provisioning_uri(secret, viewer(request).user.email)
+    )
+
+
+@signed_in
+async def totp_enable(request: web.Request) -> web.StreamResponse:
+    data = await form(request)
+    secret, code = data.get("secret", ""), data.get("code", "")
+    user = viewer(request).user
+    if not re.fullmatch(r"[A-Z2-7]{16,64}", secret) or not totp.check(secret, code):
+        return await _settings(
+            request,
+            status=400,
+            error="That code is not right; scan the key again and retry.",
+            totp_secret=secret or None,
+            totp_uri=totp.provisioning_uri(secret, user.email),
+        )
+    console = console_of(request)
+    try:
+        sealed = console.box.seal(secret)
+    except SecretsUnavailable:
+        return await _settings(request, status=400, error="Two-factor sign-in needs secret_key to be set.")
+    await console.users.update(user.id, totp_secret_enc=sealed)
+    return await _settings(request, notice="Two-factor sign-in is on.")
+
+
+@signed_in
+async def totp_disable(request: web.Request) -> web.StreamResponse:
+    data = await form(request)
+    user = viewer(request).user
+    if not await passwords.verify_password(user.password_hash, data.get("current", "")):
+        return await _settings(request, status=400, error="The current password is not right.")
+    await console_of(request).users.update(user.id, totp_secret_enc=None)
+    return await _settings(request, notice="Two-factor sign-in is off.")

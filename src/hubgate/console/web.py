@@ -1,0 +1,244 @@
+"""What every console page shares: templates, security headers, the session cookie, the
+signed-in viewer, CSRF checks and per-address limits on the sign-in forms.
+
+Sessions live in the database (`ui_sessions`, by digest), so a log-out or a disabled
+user takes effect on every replica at once. The cookie is HttpOnly and SameSite=Lax,
+and Secure (with the `__Host-` prefix) whenever the console is served over https.
+Every state-changing request carries the session's CSRF token, as a form field or
+the `x-csrf-token` header. Before sign-in, forms use a double-submit token instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from importlib import resources
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from hubgate.errors import RateLimited
+from hubgate.gateway import Gateway
+from hubgate.http.client_ip import client_ip
+from hubgate.http.state import GATEWAY
+from hubgate.storage.secrets import SecretBox
+from hubgate.storage.users import Session, UserRepository, new_token
+
+PRE_COOKIE = "hubgate_pre"  # double-submit CSRF token for the forms shown before sign-in
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "content-security-policy": CSP,
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "cache-control": "no-store",
+}
+
+
+@dataclass
+class Console:
+    """The console's state, made once per application."""
+
+    users: UserRepository
+    box: SecretBox
+    templates: jinja2.Environment
+    assets: dict[str, tuple[bytes, str, str]] = field(default_factory=dict)  # name -> body, type, version
+
+
+CONSOLE: web.AppKey[Console] = web.AppKey("console", Console)
+SESSION: web.RequestKey[Session | None] = web.RequestKey("console_session")  # the viewer, once resolved
+PRE_TOKEN = web.RequestKey("console_pre_token", str)
+
+
+def _load_assets() -> dict[str, tuple[bytes, str, str]]:
+    types = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml", ".png": "image/png"}
+    out: dict[str, tuple[bytes, str, str]] = {}
+    for entry in resources.files("hubgate.console").joinpath("static").iterdir():
+        suffix = "." + entry.name.rsplit(".", 1)[-1]
+        if suffix in types:
+            body = entry.read_bytes()
+            out[entry.name] = (body, types[suffix], hashlib.sha256(body).hexdigest()[:12])
+    return out
+
+
+def make_console(gw: Gateway) -> Console:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("hubgate.console", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        enable_async=False,
+    )
+    console = Console(UserRepository(gw.engine), SecretBox(gw.settings.secret_key), env, _load_assets())
+    env.globals["asset"] = lambda name: f"/ui/static/{name}?v={console.assets[name][2]}"
+    from hubgate.console import format as fmt  # filters: money, dates, numbers
+
+    env.filters.update(fmt.FILTERS)
+    return console
+
+
+def console_of(request: web.Request) -> Console:
+    return request.app[CONSOLE]
+
+
+def gateway(request: web.Request) -> Gateway:
+    return request.app[GATEWAY]
+
+
+def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    session = request.get(SESSION)
+    page = (
+        console_of(request)
+        .templates.get_template(template)
+        .render(
+            viewer=session.user if session is not None and not session.mfa_pending else None,
+            csrf=session.csrf_token if session is not None else request.get(PRE_TOKEN, ""),
+            path=request.path,
+            **context,
+        )
+    )
+    resp = web.Response(text=page, status=status, content_type="text/html", charset="utf-8")
+    resp.headers.update(SECURITY_HEADERS)
+    return resp
+
+
+def redirect(location: str) -> web.HTTPSeeOther:
+    """To raise: leaves a handler at once."""
+    exc = web.HTTPSeeOther(location)
+    exc.headers.update(SECURITY_HEADERS)
+    return exc
+
+
+def go(location: str) -> web.Response:
+    """To return: a 303 that can still carry cookies."""
+    return web.Response(status=303, headers={**SECURITY_HEADERS, "location": location})
+
+
+# --- cookies ---
+
+
+def secure(request: web.Request) -> bool:
+    mode = gateway(request).settings.console.cookie_secure
+    if mode != "auto":
+        return mode == "always"
+    if request.secure:
+        return True
+    gw = gateway(request)
+    forwarded = request.headers.get("x-forwarded-proto", "")
+    return forwarded == "https" and client_ip(request, gw.trusted_proxies) != request.remote
+
+
+def cookie_name(request: web.Request) -> str:
+    return "__Host-hubgate" if secure(request) else "hubgate_session"
+
+
+def set_session_cookie(request: web.Request, resp: web.StreamResponse, token: str) -> None:
+    ttl = gateway(request).settings.console.session_ttl_hours * 3600
+    resp.set_cookie(
+        cookie_name(request), token, path="/", httponly=True, samesite="Lax", secure=secure(request),
+        max_age=int(ttl),
+    )  # fmt: skip
+
+
+def clear_session_cookie(request: web.Request, resp: web.StreamResponse) -> None:
+    resp.del_cookie(cookie_name(request), path="/")
+
+
+def session_ttl(request: web.Request) -> timedelta:
+    return timedelta(hours=gateway(request).settings.console.session_ttl_hours)
+
+
+async def load_session(request: web.Request) -> Session | None:
+    if SESSION in request:
+        return request[SESSION]
+    token = request.cookies.get(cookie_name(request))
+    session = await console_of(request).users.session(token) if token else None
+    request[SESSION] = session
+    return session
+
+
+# --- CSRF ---
+
+
+async def form(request: web.Request) -> dict[str, str]:
+    data = await request.post()
+    return {k: v for k, v in data.items() if isinstance(v, str)}
+
+
+def check_csrf(request: web.Request, session: Session | None, submitted: str | None) -> None:
+    """Refuse a state-changing request whose token does not match (403 page).
+
+    With no `session`, the sign-in forms' double-submit token is expected, or the token of
+    the session the browser already has (a signed-in person may log in again)."""
+    expected = [session.csrf_token] if session is not None else [request.cookies.get(PRE_COOKIE, "")]
+    if session is None and request.get(SESSION) is not None:
+        current = request[SESSION]
+        assert current is not None
+        expected.append(current.csrf_token)
+    if not submitted or not any(e and hmac.compare_digest(e, submitted) for e in expected):
+        raise web.HTTPForbidden(
+            text="The form expired or did not come from this site: reload the page and try again.",
+            headers=SECURITY_HEADERS,
+        )
+
+
+def pre_session_token(request: web.Request, resp: web.StreamResponse | None = None) -> str:
+    """The double-submit token for a form shown before sign-in (set as a cookie if new)."""
+    token = request.cookies.get(PRE_COOKIE) or request.get(PRE_TOKEN) or new_token()
+    request[PRE_TOKEN] = token
+    if resp is not None:
+        resp.set_cookie(
+            PRE_COOKIE, token, path="/ui", httponly=True, samesite="Strict", secure=secure(request)
+        )
+    return token
+
+
+# --- per-address limits on the sign-in forms ---
+
+
+async def limit(request: web.Request, action: str, per_minute: int) -> None:
+    gw = gateway(request)
+    address = client_ip(request, gw.trusted_proxies) or "unknown"
+    ok, retry = await gw.limiter.store.bucket_take(
+        f"ui:{action}:{address}", per_minute / 60.0, per_minute, time.time()
+    )
+    if not ok:
+        raise RateLimited(
+            f"Too many {action} attempts from {address}; try again in {retry} s.", retry_after=retry
+        )
+
+
+# --- guards ---
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def signed_in(handler: Handler, *, admin: bool = False) -> Handler:
+    """Serve `handler` only to a signed-in viewer (an admin if `admin`); others go to the log-in page.
+    Every POST must carry the session's CSRF token."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        session = await load_session(request)
+        if session is None or session.mfa_pending:
+            raise redirect("/ui/login?next=" + request.path if request.method == "GET" else "/ui/login")
+        if admin and not session.user.is_admin:
+            return render(request, "error.html", status=404, title="Not found", message="No such page.")
+        if request.method != "GET":
+            submitted = request.headers.get("x-csrf-token")
+            if submitted is None and request.content_type in (
+                "application/x-www-form-urlencoded",
+                "multipart/form-data",
+            ):
+                submitted = (await form(request)).get("csrf")
+            check_csrf(request, session, submitted)
+        return await handler(request)
+
+    guarded.__name__ = handler.__name__
+    return guarded
