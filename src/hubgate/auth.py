@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from hubgate.errors import AuthenticationFailed
+from hubgate.steady import read_steady
 from hubgate.storage.keys import KeyRecord, KeyRepository, hash_key, utcnow
 from hubgate.watch import watch_revision
 
@@ -71,9 +72,8 @@ class KeyCache:
             return await asyncio.shield(pending)
         fut: asyncio.Future[KeyRecord | None] = asyncio.get_running_loop().create_future()
         self._inflight[digest] = fut
-        generation = self._generation
         try:
-            record = await self._repo.by_hash(digest)
+            record, steady = await read_steady(lambda: self._repo.by_hash(digest), self._generation_now)
         except BaseException as exc:
             fut.set_exception(exc)
             fut.exception()  # mark retrieved: waiters, if any, re-raise it themselves
@@ -81,8 +81,8 @@ class KeyCache:
         finally:
             self._inflight.pop(digest, None)
         fut.set_result(record)
-        if generation != self._generation:
-            return record  # the keys changed while we read: use it once, don't keep it
+        if not steady:
+            return record  # the keys kept changing while we read: use it once, don't keep it
         if len(self._entries) >= self._max_entries:
             self._entries.clear()
             self._digest_by_id.clear()
@@ -91,6 +91,9 @@ class KeyCache:
         if record is not None:
             self._digest_by_id[record.id] = digest
         return record
+
+    def _generation_now(self) -> int:
+        return self._generation
 
     def invalidate(self, secret_hash: str | None = None) -> None:
         self._generation += 1

@@ -20,6 +20,7 @@ from hubgate.metering.budget import counted_spend
 from hubgate.metering.cost import cost_micros
 from hubgate.metering.price import ZERO
 from hubgate.metering.prices import Price, lookup, lookup_video
+from hubgate.steady import read_steady
 from hubgate.storage.accounts import AccountRecord, AccountRepository
 from hubgate.storage.keys import KeyRecord, utcnow
 from hubgate.storage.usage import UsageRow
@@ -38,12 +39,14 @@ class AccountCache:
         hit = self._entries.get(account_id)
         if hit is not None and hit[1] > time.monotonic():
             return hit[0]
-        generation = self._generation
-        record = await self._repo.by_id(account_id)
-        # A flush that landed while we read may have moved the balance: don't cache stale.
-        if record is not None and generation == self._generation:
+        # A flush that landed while we read may have moved the balance: read again.
+        record, steady = await read_steady(lambda: self._repo.by_id(account_id), self._generation_now)
+        if record is not None and steady:
             self._entries[account_id] = (record, time.monotonic() + self._ttl)
         return record
+
+    def _generation_now(self) -> int:
+        return self._generation
 
     def invalidate(self, account_ids: object = None) -> None:
         self._generation += 1

@@ -1,0 +1,30 @@
+"""Reading a record for a cache while usage flushes move it underneath.
+
+A flush commits new spend totals, then releases the same cost from the in-memory
+`pending` counters and bumps the cache's generation. A read that began before the
+commit and ended after the release sees neither: budgets and balances would be
+under-counted for one request. So a read that overlapped a generation change is
+read again, and is only cached when one read ran undisturbed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+async def read_steady(
+    read: Callable[[], Awaitable[T]], generation: Callable[[], int], attempts: int = 3
+) -> tuple[T, bool]:
+    """`read()` until no invalidation lands during it (at most `attempts` times).
+    Returns the last value and whether it is steady (safe to cache)."""
+    for _ in range(attempts - 1):
+        before = generation()
+        value = await read()
+        if generation() == before:
+            return value, True
+    before = generation()
+    value = await read()
+    return value, generation() == before
