@@ -5,13 +5,15 @@ channels and 10,000,000 usage rows, on SQLite and on PostgreSQL.
   .venv/bin/python bench/scale.py --backends pg --rows 1000000 --runs 3 --no-write
 
 For each backend two databases are migrated: "empty" (only what hubgate's config
-adds: the benchmark key and its 6 channels) and "full", filled first with --keys
+adds: the benchmark key and its 6 channels) and "full", migrated to 0009 (before the
+live daily roll-ups) and filled with --keys
 API keys (executemany of tuples), --channels admin channels (through hubgate's own
 AdminChannels, secrets sealed, served by the same nginx upstream) and --rows usage
 rows spread over the last 60 days on every key (PostgreSQL: INSERT ... SELECT from
 generate_series; SQLite: a recursive CTE; the usage_logs indexes are dropped for the
-fill and rebuilt after, then ANALYZE). The PostgreSQL databases are created on --pg
-and dropped at the end.
+fill and rebuilt after, then ANALYZE), then upgraded to head as an existing install
+would be (migration 0010 builds the roll-ups from the whole log; timed). The
+PostgreSQL databases are created on --pg and dropped at the end.
 
 Then, with the same config on both (bench/harness.py's, plus an admin key):
 - startup: `hubgate serve --workers 2` until /healthz answers, --startup-runs times,
@@ -54,7 +56,7 @@ from upstream.nginx import Nginx
 
 from hubgate.settings import ChannelSettings
 from hubgate.storage.channels import AdminChannels
-from hubgate.storage.db import create_engine, migrate
+from hubgate.storage.db import create_engine, migrate, migrate_sync
 from hubgate.storage.keys import display_prefix, hash_key
 from hubgate.storage.secrets import SecretBox
 from hubgate.storage.tables import api_keys, usage_logs
@@ -122,9 +124,11 @@ async def fill(url: str, upstream: str, args: argparse.Namespace) -> dict[str, f
         await engine.dispose()
     t0 = time.perf_counter()
     if url.startswith("sqlite"):
-        fill_usage_sqlite(url.split("///", 1)[1], args.rows, args.keys)
+        fill_usage_sqlite(url.split("///", 1)[1], args.rows, args.keys, args.mix)
     else:
-        await fill_usage_pg(url.replace("postgresql+asyncpg://", "postgresql://"), args.rows, args.keys)
+        await fill_usage_pg(
+            url.replace("postgresql+asyncpg://", "postgresql://"), args.rows, args.keys, args.mix
+        )
     timings["usage_rows_s"] = round(time.perf_counter() - t0, 1)
     return timings
 
@@ -138,9 +142,25 @@ def _usage_index_sql() -> tuple[list[str], list[str]]:
     return drops, creates
 
 
-def fill_usage_sqlite(path: str, rows: int, keys: int) -> None:
+def mix_sql(mix: str, keys: int) -> dict[str, str]:
+    """SQL expressions in the row number x: the key index, model index and channel index.
+
+    uniform: each row an independent key, model and channel (every row its own daily
+    group: the worst case for roll-ups). skewed: 80% of rows from 1% of the keys, each
+    key on 3 models, each model on its own channel (closer to a real gateway's log).
+    """
+    if mix == "uniform":
+        return {"key": f"((x * 7919) % {keys})", "model": "(x % 1000)", "channel": "(x % 1000)"}
+    h = "((x * 2654435761) % 1000003)"
+    key = f"(CASE WHEN {h} % 10 < 8 THEN {h} % {max(1, keys // 100)} ELSE {h} % {keys} END)"
+    model = f"(({key} * 31 + x % 3) % 1000)"
+    return {"key": key, "model": model, "channel": model}
+
+
+def fill_usage_sqlite(path: str, rows: int, keys: int, mix: str) -> None:
     """A recursive CTE: one row per step, created_at half a second apart going back."""
     drops, creates = _usage_index_sql()
+    key, model, channel = (mix_sql(mix, keys)[k] for k in ("key", "model", "channel"))
     conn = sqlite3.connect(path)
     try:
         for sql in drops:
@@ -155,9 +175,9 @@ def fill_usage_sqlite(path: str, rows: int, keys: int) -> None:
                   (SELECT {start} UNION ALL SELECT x + 1 FROM g WHERE x < {start + n - 1})
                 SELECT strftime('%Y-%m-%d %H:%M:%S', 'now', '-' || (x / 2) || ' seconds')
                          || '.' || printf('%06d', (x % 2) * 500000),
-                       printf('%024x', x), 1 + (x * 7919) % {keys}, printf('scale-%06d', (x * 7919) % {keys}),
-                       'chat', printf('scale-model-%04d', x % 1000), printf('scale-model-%04d', x % 1000),
-                       printf('scale-ch-%04d', x % 1000), CASE WHEN x % 50 = 0 THEN 500 ELSE 200 END, x % 2,
+                       printf('%024x', x), 1 + {key}, printf('scale-%06d', {key}),
+                       'chat', printf('scale-model-%04d', {model}), printf('scale-model-%04d', {model}),
+                       printf('scale-ch-%04d', {channel}), CASE WHEN x % 50 = 0 THEN 500 ELSE 200 END, x % 2,
                        12 + x % 100, 20 + x % 300, 0, 37 * (x % 5), 1 + x % 900,
                        CASE WHEN x % 2 = 1 THEN 1 END, 1, NULL, NULL, 0, 0, 0, 0, NULL
                 FROM g
@@ -173,8 +193,9 @@ def fill_usage_sqlite(path: str, rows: int, keys: int) -> None:
         conn.close()
 
 
-async def fill_usage_pg(dsn: str, rows: int, keys: int) -> None:
+async def fill_usage_pg(dsn: str, rows: int, keys: int, mix: str) -> None:
     drops, creates = _usage_index_sql()
+    key, model, channel = (mix_sql(mix, keys)[k] for k in ("key", "model", "channel"))
     conn = await asyncpg.connect(dsn)
     try:
         for sql in drops:
@@ -186,10 +207,10 @@ async def fill_usage_pg(dsn: str, rows: int, keys: int) -> None:
                 f"""
                 INSERT INTO usage_logs ({USAGE_COLUMNS})
                 SELECT now() - x * interval '0.5 second', lpad(to_hex(x), 24, '0'),
-                       1 + (x * 7919) % {keys}, 'scale-' || lpad(((x * 7919) % {keys})::text, 6, '0'),
-                       'chat', 'scale-model-' || lpad((x % 1000)::text, 4, '0'),
-                       'scale-model-' || lpad((x % 1000)::text, 4, '0'),
-                       'scale-ch-' || lpad((x % 1000)::text, 4, '0'),
+                       1 + {key}, 'scale-' || lpad(({key})::text, 6, '0'),
+                       'chat', 'scale-model-' || lpad(({model})::text, 4, '0'),
+                       'scale-model-' || lpad(({model})::text, 4, '0'),
+                       'scale-ch-' || lpad(({channel})::text, 4, '0'),
                        CASE WHEN x % 50 = 0 THEN 500 ELSE 200 END, x % 2 = 1, 12 + x % 100, 20 + x % 300, 0,
                        37 * (x % 5), 1 + x % 900, CASE WHEN x % 2 = 1 THEN 1 END, 1, NULL, NULL, 0, 0,
                        false, 0, NULL
@@ -349,15 +370,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     urls[s] = (
                         "postgresql+asyncpg://" + args.pg.split("://", 1)[1].rsplit("/", 1)[0] + f"/{name}"
                     )
-            for url in urls.values():
-                asyncio.run(migrate(url))
+            asyncio.run(migrate(urls["empty"]))
+            # The full database is filled at 0009 and then upgraded, as an existing install
+            # would be: migration 0010 builds the daily roll-ups from the whole log (timed).
+            migrate_sync(urls["full"], "0009")
             log(
                 f"{backend}: filling with {args.keys:,} keys, {args.channels:,} channels, "
                 f"{args.rows:,} usage rows"
             )
             t0 = time.perf_counter()
             timings = asyncio.run(fill(urls["full"], upstream, args))
-            log(f"{backend}: filled in {time.perf_counter() - t0:,.0f} s {timings}")
+            t1 = time.perf_counter()
+            migrate_sync(urls["full"])
+            timings["upgrade_s"] = round(time.perf_counter() - t1, 1)
+            log(f"{backend}: filled and upgraded in {time.perf_counter() - t0:,.0f} s {timings}")
             res = measure_backend(backend, urls, upstream, work, args)
             res["fill_s"] = timings
             if backend == "sqlite":
@@ -389,7 +415,8 @@ def markdown(doc: dict[str, Any]) -> str:
         f"# hubgate at scale, {doc['date']}",
         "",
         f"`make bench-scale` (`bench/scale.py --backends {a['backends']} --keys {a['keys']} --channels "
-        f"{a['channels']} --rows {a['rows']} --runs {a['runs']} --duration {a['duration']:g}`), hubgate "
+        f"{a['channels']} --rows {a['rows']} --mix {a.get('mix', 'uniform')} --runs {a['runs']} "
+        f"--duration {a['duration']:g}`), hubgate "
         f"`{git['commit'][:12]}`{dirty}: the same config and load against an empty database and one "
         f"holding {a['keys']:,} keys, {a['channels']:,} admin channels and {a['rows']:,} usage rows; "
         "2 workers, key auth, routing, usage log in the database measured; wrk runs alternating "
@@ -414,14 +441,16 @@ def markdown(doc: dict[str, Any]) -> str:
             )
     lines += [
         "",
-        "| backend | startup (to /healthz), empty | full | fill time (keys / channels / usage rows) |",
-        "|---|---|---|---|",
+        "| backend | startup (to /healthz), empty | full | fill time (keys / channels / usage rows) "
+        "| upgrade 0009 -> head (roll-ups built from the log) |",
+        "|---|---|---|---|---|",
     ]
     for backend, res in doc["results"].items():
         st, fl = res["startup_median_s"], res["fill_s"]
         lines.append(
             f"| {backend} | {st['empty']:.2f} s | {st['full']:.2f} s | "
-            f"{fl['keys_s']} s / {fl['channels_s']} s / {fl['usage_rows_s']} s |"
+            f"{fl['keys_s']} s / {fl['channels_s']} s / {fl['usage_rows_s']} s | "
+            f"{fl.get('upgrade_s', 'n/a')} s |"
         )
     lines += ["", "Admin usage report (`GET /admin/usage`, median of 3; once when over 5 s):", ""]
     lines += ["| backend | query | empty | full | groups (full) |", "|---|---|---|---|---|"]
@@ -440,6 +469,7 @@ def main() -> int:
     p.add_argument("--keys", type=int, default=100_000)
     p.add_argument("--channels", type=int, default=1_000)
     p.add_argument("--rows", type=int, default=10_000_000)
+    p.add_argument("--mix", choices=("skewed", "uniform"), default="skewed", help="how rows spread (mix_sql)")
     p.add_argument("--scenarios", default="json32,sse32,json1", help=",".join(SCENARIOS))
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--duration", type=float, default=8.0)

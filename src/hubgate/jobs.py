@@ -18,7 +18,7 @@ from sqlalchemy import text
 from hubgate.channel_test import test_channel
 from hubgate.gateway import Gateway
 from hubgate.storage.db import is_sqlite
-from hubgate.storage.retention import cutoff, roll_up
+from hubgate.storage.retention import cutoff, prune
 from hubgate.video_tasks import poll_due, release_finished_holds
 
 log = logging.getLogger("hubgate.jobs")
@@ -82,14 +82,15 @@ RETENTION_INTERVAL_S = 3600.0
 
 
 async def usage_retention(gw: Gateway, days: int, interval_s: float = RETENTION_INTERVAL_S) -> None:
-    """Hourly, on one replica: roll whole days older than `days` up into usage_daily."""
+    """Hourly, on one replica: delete log rows of whole days older than `days` (their sums
+    stay in usage_daily)."""
     while True:
         try:
 
             async def job() -> None:
-                removed = await roll_up(gw.engine, cutoff(days))
+                removed = await prune(gw.engine, cutoff(days))
                 if removed:
-                    log.info("usage retention rolled up %d rows older than %d days", removed, days)
+                    log.info("usage retention deleted %d log rows older than %d days", removed, days)
 
             await run_exclusive(gw, "usage-retention", interval_s * 0.9, job)
         except Exception:

@@ -10,7 +10,7 @@ thing arranged is the timing, by landing a flush inside the first read.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,17 +19,8 @@ from hubgate.auth import KeyCache
 from hubgate.billing import AccountCache, Billing
 from hubgate.errors import PaymentRequired
 from hubgate.storage.accounts import AccountRepository
-from hubgate.storage.db import create_engine, migrate
 from hubgate.storage.keys import KeyRecord, KeyRepository
 from hubgate.storage.usage import UsageRow, UsageWriter
-
-
-@pytest.fixture(scope="module")
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    await migrate(database_url)
-    eng = create_engine(database_url)
-    yield eng
-    await eng.dispose()
 
 
 async def _world(engine: AsyncEngine) -> tuple[KeyRepository, KeyCache, Billing, UsageWriter]:

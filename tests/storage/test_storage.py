@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,19 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hubgate.auth import KeyCache
 from hubgate.errors import AuthenticationFailed
 from hubgate.storage.admin_usage import UsageFilter, aggregate
-from hubgate.storage.db import create_engine, migrate
+from hubgate.storage.db import create_engine
 from hubgate.storage.keys import KeyExists, KeyRepository, hash_key
 from hubgate.storage.tables import usage_logs
 from hubgate.storage.usage import UsageRow, UsageWriter
-
-
-@pytest.fixture(scope="session")
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    await migrate(database_url)
-    await migrate(database_url)  # idempotent
-    eng = create_engine(database_url)
-    yield eng
-    await eng.dispose()
 
 
 def unique(prefix: str) -> str:

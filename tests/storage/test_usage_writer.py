@@ -5,7 +5,6 @@ the counter updates, in one transaction."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -13,18 +12,9 @@ from sqlalchemy import DateTime, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hubgate.storage.db import create_engine, migrate
 from hubgate.storage.keys import KeyRepository
 from hubgate.storage.tables import api_keys, usage_logs
 from hubgate.storage.usage import UsageRow, UsageWriter, sqlite_datetime
-
-
-@pytest.fixture(scope="session")
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    await migrate(database_url)
-    eng = create_engine(database_url)
-    yield eng
-    await eng.dispose()
 
 
 def unique(prefix: str) -> str:

@@ -10,24 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.storage.keys import as_utc
+from hubgate.storage.rollup import TOKENS
 from hubgate.storage.tables import api_keys, usage_daily, usage_logs
 
 GROUP_FIELDS = ("key", "model", "channel", "day", "account")
-_SUMS = (
-    "prompt_tokens",
-    "completion_tokens",
-    "cached_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "cost_micros",
-)
+_SUMS = TOKENS  # the token and cost sums, on log rows and roll-ups alike
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +116,8 @@ def _measures() -> list[ColumnElement[Any]]:
 
 
 def _group(row: Any, grouped: Sequence[str]) -> UsageGroup:
-    m = row._mapping
+    """One result row as a group; `row` None is the empty group (all zeros)."""
+    m: Any = row._mapping if row is not None else dict.fromkeys(("requests", "errors", *_SUMS), 0)
     day = m.get("day") if "day" in grouped else None
     return UsageGroup(
         key=m["key"] if "key" in grouped else None,
@@ -139,68 +134,128 @@ def _group(row: Any, grouped: Sequence[str]) -> UsageGroup:
 async def aggregate(
     engine: AsyncEngine, group_by: Sequence[str], flt: UsageFilter, *, limit: int = 10_000
 ) -> tuple[list[UsageGroup], UsageGroup]:
-    """The groups (ordered by the grouping fields) and the totals over every matching row."""
+    """The groups (ordered by the grouping fields) and the totals over every matching row.
+
+    Whole UTC days come from the daily roll-ups (kept current by the usage writer, so
+    they include today); the log is read only for the part-days at either end of the
+    range, and for reports by status, which the roll-ups don't keep.
+    """
     unknown = [g for g in group_by if g not in GROUP_FIELDS]
     if unknown:
         raise ValueError(f"cannot group by {', '.join(unknown)}")
+    dialect = engine.dialect.name
+    parts: list[tuple[list[UsageGroup], UsageGroup]] = []
+    async with engine.connect() as conn:
+        flt = await _by_id(conn, flt)
+        if flt.status is not None:
+            parts.append(await _from_log(conn, dialect, group_by, flt, limit))
+        else:
+            days, edges = split_days(flt.since, flt.until)
+            if days is not None:
+                parts.append(await _from_daily(conn, group_by, flt, days, limit))
+            for since, until in edges:
+                part = replace(flt, since=since, until=until)
+                parts.append(await _from_log(conn, dialect, group_by, part, limit))
+    if len(parts) == 1:
+        return parts[0]
+    total = _group(None, ())
+    groups: list[UsageGroup] = []
+    for part_groups, part_total in parts:
+        total = _add(total, part_total)
+        groups = _merge(groups, part_groups)
+    return groups[:limit], total
+
+
+def _midnight(value: datetime) -> datetime:
+    return value.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def split_days(
+    since: datetime | None, until: datetime | None
+) -> tuple[tuple[str | None, str | None] | None, list[tuple[datetime, datetime]]]:
+    """[since, until) as whole UTC days (first day, day after the last; None: open) and
+    the part-days at its ends, to be read from the log."""
+    lo = _utc(since) if since is not None else None
+    hi = _utc(until) if until is not None else None
+    first = None if lo is None else lo if lo == _midnight(lo) else _midnight(lo) + timedelta(days=1)
+    end = None if hi is None else _midnight(hi)
+    if (
+        lo is not None
+        and hi is not None
+        and (lo >= hi or (first is not None and end is not None and first >= end))
+    ):
+        return None, [(lo, hi)]  # within one day (or empty): the log alone
+    edges = []
+    if lo is not None and first is not None and lo < first:
+        edges.append((lo, first))
+    if hi is not None and end is not None and end < hi:
+        edges.append((end, hi))
+    day = "%Y-%m-%d"
+    return (first.strftime(day) if first else None, end.strftime(day) if end else None), edges
+
+
+async def _from_log(
+    conn: Any, dialect: str, group_by: Sequence[str], flt: UsageFilter, limit: int
+) -> tuple[list[UsageGroup], UsageGroup]:
     t = usage_logs.c
     columns = {
         "key": t.key_name,
         "model": t.model,
         "channel": t.channel,
-        "day": day_of(engine.dialect.name),
+        "day": day_of(dialect),
         "account": t.account_id,
     }
     keys = [columns[g] for g in group_by]
-    async with engine.connect() as conn:
-        flt = await _by_id(conn, flt)
-        query = _where(select(*(c.label(g) for c, g in zip(keys, group_by, strict=True)), *_measures()), flt)
-        if keys:
-            query = query.group_by(*keys).order_by(*(k.asc().nulls_last() for k in keys)).limit(limit)
-        totals_query = _where(select(*_measures()), flt)
-        rows = (await conn.execute(query)).all() if keys else []
-        totals = (await conn.execute(totals_query)).one()
-        rolled = await _rolled_up(conn, group_by, flt)
-    groups = [_group(r, group_by) for r in rows]
-    if rolled:  # days the retention job rolled up are still in every report
-        total = _group(totals, ())
-        for g in rolled:
-            total = _add(total, g)
-        return _merge(groups, rolled)[:limit], total
-    return groups, _group(totals, ())
+    query = _where(select(*(c.label(g) for c, g in zip(keys, group_by, strict=True)), *_measures()), flt)
+    rows = []
+    if keys:
+        query = query.group_by(*keys).order_by(*(k.asc().nulls_last() for k in keys)).limit(limit)
+        rows = (await conn.execute(query)).all()
+    totals = (await conn.execute(_where(select(*_measures()), flt))).one()
+    return [_group(r, group_by) for r in rows], _group(totals, ())
 
 
-async def _rolled_up(conn: Any, group_by: Sequence[str], flt: UsageFilter) -> list[UsageGroup]:
-    """The same report over `usage_daily` (day-granular; rows carry no status)."""
-    if flt.status is not None:
-        return []
+async def _from_daily(
+    conn: Any,
+    group_by: Sequence[str],
+    flt: UsageFilter,
+    days: tuple[str | None, str | None],
+    limit: int,
+) -> tuple[list[UsageGroup], UsageGroup]:
+    """The report over whole days of `usage_daily` (0 and '' there stand for none)."""
     d = usage_daily.c
-    columns = {
-        "key": d.key_name,
-        "model": d.model,
-        "channel": d.channel,
+    columns: dict[str, ColumnElement[Any]] = {
+        "key": func.nullif(d.key_name, ""),
+        "model": func.nullif(d.model, ""),
+        "channel": func.nullif(d.channel, ""),
         "day": d.day,
-        "account": d.account_id,
+        "account": func.nullif(d.account_id, 0),
     }
-    query = select(
-        *(columns[g].label(g) for g in group_by),
-        func.coalesce(func.sum(d.requests), 0).label("requests"),
-        func.coalesce(func.sum(d.errors), 0).label("errors"),
-        *(func.coalesce(func.sum(d[name]), 0).label(name) for name in _SUMS),
-    )
-    for name, value in (
-        ("key", flt.key), ("model", flt.model), ("channel", flt.channel), ("account", flt.account_id),
-    ):  # fmt: skip
-        if value is not None:
-            query = query.where(columns[name] == value)
-    if flt.since is not None:
-        query = query.where(d.day >= _utc(flt.since).strftime("%Y-%m-%d"))
-    if flt.until is not None:
-        query = query.where(d.day < _utc(flt.until).strftime("%Y-%m-%d"))
-    if group_by:
-        query = query.group_by(*(columns[g] for g in group_by))
-    found = [_group(r, group_by) for r in (await conn.execute(query)).all()]
-    return [g for g in found if g.requests]
+    measures = [func.coalesce(func.sum(d[name]), 0).label(name) for name in ("requests", "errors", *_SUMS)]
+
+    def where(query: Any) -> Any:
+        if flt.key_id is not None:
+            query = query.where(d.key_id == flt.key_id)
+        elif flt.key is not None:
+            query = query.where(d.key_name == flt.key)
+        for column, value in ((d.account_id, flt.account_id), (d.model, flt.model), (d.channel, flt.channel)):
+            if value is not None:
+                query = query.where(column == value)
+        first, end = days
+        if first is not None:
+            query = query.where(d.day >= first)
+        if end is not None:
+            query = query.where(d.day < end)
+        return query
+
+    keys = [columns[g] for g in group_by]
+    rows = []
+    if keys:
+        query = where(select(*(c.label(g) for c, g in zip(keys, group_by, strict=True)), *measures))
+        query = query.group_by(*keys).order_by(*(k.asc().nulls_last() for k in keys)).limit(limit)
+        rows = (await conn.execute(query)).all()
+    totals = (await conn.execute(where(select(*measures)))).one()
+    return [_group(r, group_by) for r in rows], _group(totals, ())
 
 
 def _ident(g: UsageGroup) -> tuple[str | None, ...]:

@@ -1,56 +1,29 @@
-"""Usage-log retention: whole days older than the retention period are rolled up into
-`usage_daily` and removed, in one transaction.
+"""Usage-log retention: whole UTC days older than the retention period are deleted.
 
-The roll-up keeps every sum the counters were moved by, so after it the ledger
-invariant reads: key spent = sum(usage_logs.cost) + sum(usage_daily.cost), and the
-same for account balances.
+Their sums stay in `usage_daily`, which the usage writer keeps current with every
+batch, so reports and the ledger invariant are unchanged by a prune: key spent =
+sum(usage_daily.cost) always, and sum(usage_logs.cost) for the days still kept.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, func, insert, select
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hubgate.storage.admin_usage import day_of
 from hubgate.storage.keys import utcnow
-from hubgate.storage.tables import usage_daily, usage_logs
-
-_SUMMED = (
-    "prompt_tokens",
-    "completion_tokens",
-    "cached_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "cost_micros",
-)
+from hubgate.storage.tables import usage_logs
 
 
 def cutoff(retention_days: int, now: datetime | None = None) -> datetime:
-    """Midnight UTC `retention_days` days ago: only whole days are rolled up."""
+    """Midnight UTC `retention_days` days ago: only whole days are pruned."""
     today = (now or utcnow()).replace(hour=0, minute=0, second=0, microsecond=0)
     return today - timedelta(days=retention_days)
 
 
-async def roll_up(engine: AsyncEngine, before: datetime) -> int:
-    """Aggregate and remove the usage rows created before `before`; returns how many."""
-    t = usage_logs.c
-    day = day_of(engine.dialect.name)
-    groups = (t.key_id, t.key_name, t.account_id, t.model, t.channel)
-    summary = (
-        select(
-            day.label("day"),
-            *groups,
-            func.count().label("requests"),
-            func.sum(case((t.status >= 400, 1), else_=0)).label("errors"),
-            *(func.coalesce(func.sum(t[name]), 0).label(name) for name in _SUMMED),
-        )
-        .where(t.created_at < before)
-        .group_by(day, *groups)
-    )
-    columns = ["day", "key_id", "key_name", "account_id", "model", "channel", "requests", "errors", *_SUMMED]
+async def prune(engine: AsyncEngine, before: datetime) -> int:
+    """Delete the usage rows created before `before`; returns how many."""
     async with engine.begin() as conn:
-        await conn.execute(insert(usage_daily).from_select(columns, summary))
-        result = await conn.execute(delete(usage_logs).where(t.created_at < before))
+        result = await conn.execute(delete(usage_logs).where(usage_logs.c.created_at < before))
     return int(result.rowcount or 0)

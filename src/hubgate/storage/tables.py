@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -197,26 +198,30 @@ price_overrides = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+# One row per (UTC day, key, account, model, channel), kept current by the usage writer in
+# the transaction that inserts the log rows (migration 0010); 0 and '' stand for "none".
 usage_daily = Table(
     "usage_daily",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
     Column("day", String(10), nullable=False),  # YYYY-MM-DD, UTC
-    Column("key_id", Integer, nullable=True),
-    Column("key_name", String(64), nullable=True),
-    Column("account_id", Integer, nullable=True),
-    Column("model", String(128), nullable=True),
-    Column("channel", String(64), nullable=True),
-    Column("requests", BigInteger, nullable=False),
-    Column("errors", BigInteger, nullable=False),
-    Column("prompt_tokens", BigInteger, nullable=False),
-    Column("completion_tokens", BigInteger, nullable=False),
-    Column("cached_tokens", BigInteger, nullable=False),
-    Column("cache_write_tokens", BigInteger, nullable=False),
-    Column("reasoning_tokens", BigInteger, nullable=False),
-    Column("cost_micros", BigInteger, nullable=False),
-    Index("ix_usage_daily_day", "day"),
+    Column("key_id", Integer, nullable=False, server_default="0"),
+    Column("key_name", String(64), nullable=False, server_default=""),
+    Column("account_id", Integer, nullable=False, server_default="0"),
+    Column("model", String(128), nullable=False, server_default=""),
+    Column("channel", String(64), nullable=False, server_default=""),
+    Column("requests", BigInteger, nullable=False, server_default="0"),
+    Column("errors", BigInteger, nullable=False, server_default="0"),
+    Column("prompt_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("completion_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("cached_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("cache_write_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("reasoning_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("cost_micros", BigInteger, nullable=False, server_default="0"),
+    PrimaryKeyConstraint(
+        "day", "key_id", "key_name", "account_id", "model", "channel", name="pk_usage_daily"
+    ),
     Index("ix_usage_daily_key_day", "key_id", "day"),
+    Index("ix_usage_daily_account_day", "account_id", "day"),
 )
 
 # --- video generation tasks (migration 0008) ---

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hubgate.metering.budget import period_start
 from hubgate.storage.keys import utcnow
+from hubgate.storage.rollup import add_batch
 from hubgate.storage.tables import accounts, api_keys, usage_logs
 
 log = logging.getLogger("hubgate.usage")
@@ -124,6 +125,7 @@ class UsageWriter:
                     # the rows' COPY then joins.)
                     await _move_counters(conn, batch)
                     await _insert_rows(conn, batch)
+                    await add_batch(conn, batch)  # the daily roll-ups, in the same transaction
                 # Remove only after the insert committed: a failure keeps the rows.
                 # Rows recorded meanwhile were appended, so the batch is still in front.
                 del self._pending[: len(batch)]

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hubgate.storage.keys import as_utc, utcnow
 from hubgate.storage.tables import invites, password_resets, ui_sessions, user_identities, users
 
+RESET_TTL = timedelta(hours=1)  # how long a password-reset link works
+
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,113 @@
+"""Daily roll-ups kept current: each usage batch is added to `usage_daily` in the
+transaction that inserts its rows (and moves the counters), so the roll-ups always
+equal the log they summarize and reports over long ranges read them, not the log.
+
+One upsert per (UTC day, key, account, model, channel) in the batch; a busy batch
+of hundreds of rows folds into a handful. Groups are written in one sorted order, so
+writers on different replicas lock the same rows in the same order (no deadlocks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hubgate.storage.tables import usage_daily
+
+GROUP = ("day", "key_id", "key_name", "account_id", "model", "channel")
+TOKENS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_micros",
+)
+SUMS = ("requests", "errors", *TOKENS)
+
+Group = tuple[str, int, str, int, str, str]
+
+
+def utc_day(value: datetime) -> str:
+    """The UTC calendar day of a timestamp (naive ones are UTC already)."""
+    if value.tzinfo is not None and value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d")
+
+
+def fold(rows: Iterable[Any]) -> dict[Group, list[int]]:
+    """Usage rows summed per roll-up group: requests, errors, then the token and cost sums."""
+    days: dict[date, str] = {}  # a batch spans a second or so: one isoformat per distinct date
+    out: dict[Group, list[int]] = {}
+    for r in rows:
+        created = r.created_at
+        tz = created.tzinfo
+        if tz is None or tz is UTC:
+            on = created.date()
+            day = days.get(on) or days.setdefault(on, on.isoformat())
+        else:
+            day = utc_day(created)
+        group = (day, r.key_id or 0, r.key_name or "", r.account_id or 0, r.model or "", r.channel or "")
+        sums = out.get(group)
+        if sums is None:
+            sums = out[group] = [0] * 8
+        sums[0] += 1
+        if r.status >= 400:
+            sums[1] += 1
+        sums[2] += r.prompt_tokens
+        sums[3] += r.completion_tokens
+        sums[4] += r.cached_tokens
+        sums[5] += r.cache_write_tokens
+        sums[6] += r.reasoning_tokens
+        sums[7] += r.cost_micros
+    return out
+
+
+_NAMES = ", ".join((*GROUP, *SUMS))
+_CONFLICT = f"ON CONFLICT ({', '.join(GROUP)}) DO UPDATE SET " + ", ".join(
+    f"{name} = usage_daily.{name} + excluded.{name}" for name in SUMS
+)
+_SQLITE_UPSERT = (
+    f"INSERT INTO usage_daily ({_NAMES}) VALUES ({', '.join('?' * (len(GROUP) + len(SUMS)))}) {_CONFLICT}"
+)
+_PG_UPSERT = (
+    f"INSERT INTO usage_daily ({_NAMES}) "
+    f"VALUES ({', '.join(f'${i + 1}' for i in range(len(GROUP) + len(SUMS)))}) {_CONFLICT}"
+)
+
+
+async def add_batch(conn: AsyncConnection, rows: Iterable[Any]) -> None:
+    """Add the rows' sums to their days' roll-ups, inside the caller's transaction.
+
+    Like the log rows, sent through the driver's own executemany on the connection that
+    holds SQLAlchemy's transaction (SQLAlchemy's upsert cost ~2 ms a batch); other
+    drivers take SQLAlchemy's path.
+    """
+    folded = fold(rows)
+    if not folded:
+        return
+    params = [(*group, *folded[group]) for group in sorted(folded)]
+    dialect = conn.dialect
+    if dialect.name == "sqlite" and dialect.driver == "aiosqlite":
+        driver = (await conn.get_raw_connection()).driver_connection
+        await driver.executemany(_SQLITE_UPSERT, params)  # type: ignore[union-attr]
+        return
+    if dialect.name == "postgresql" and dialect.driver == "asyncpg":
+        driver = (await conn.get_raw_connection()).driver_connection
+        if driver is not None and not driver.is_in_transaction():
+            await conn.exec_driver_sql("SELECT 1")  # let SQLAlchemy open its (lazy) transaction
+        if driver is not None and driver.is_in_transaction():
+            await driver.executemany(_PG_UPSERT, params)
+            return
+    insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(usage_daily)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(GROUP),
+        set_={name: usage_daily.c[name] + stmt.excluded[name] for name in SUMS},
+    )
+    await conn.execute(stmt, [dict(zip((*GROUP, *SUMS), p, strict=True)) for p in params])
