@@ -246,6 +246,19 @@ class OAuthSettings(_Frozen):
         return self
 
 
+class SmtpSettings(_Frozen):
+    """Where the console sends mail from: password-reset links and invites."""
+
+    host: NonEmpty
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"  # tls: implicit TLS (usually port 465)
+    username: str | None = None
+    password: str | None = None
+    from_address: NonEmpty  # e.g. "hubgate <noreply@example.com>"
+    ca_file: str | None = None  # a CA bundle to trust instead of the system's (a private relay)
+    timeout_s: float = Field(default=10, gt=0, allow_inf_nan=False)
+
+
 class ConsoleSettings(_Frozen):
     """The web console at /ui: who may sign up, sessions, and the sign-in limits (SPEC §3)."""
 
@@ -264,11 +277,15 @@ class ConsoleSettings(_Frozen):
     lockout_minutes: float = Field(default=15, gt=0, allow_inf_nan=False)
     public_url: str | None = None  # e.g. https://gw.example.com: the base of OAuth callback URLs
     oauth: tuple[OAuthSettings, ...] = ()
+    smtp: SmtpSettings | None = None  # mail reset links (self-service "forgot password") and invites
 
     @model_validator(mode="after")
     def _admin_pair(self) -> "ConsoleSettings":
         if (self.admin_email is None) != (self.admin_password is None):
             raise ValueError("admin_email and admin_password are set together")
+        if self.smtp is not None and self.public_url is None:
+            # Links in mail must not be built on the Host header a client sends.
+            raise ValueError("smtp needs public_url: the links it mails are built on it")
         return self
 
 
@@ -294,7 +311,7 @@ class Settings(_Frozen):
     ip_rate_limit_burst: int = Field(default=20, ge=1)
     trusted_proxies: tuple[str, ...] = ()  # CIDRs whose X-Forwarded-For is believed
     health_check_interval_s: float | None = Field(default=None, gt=0)  # off by default: checks cost money
-    usage_retention_days: int | None = Field(default=None, ge=1)  # older usage rows -> daily roll-ups
+    usage_retention_days: int | None = Field(default=None, ge=1)  # delete older log rows (roll-ups stay)
     video_poll_interval_s: float = Field(default=2.0, gt=0, allow_inf_nan=False)  # first re-poll; doubles
     video_task_timeout_s: float = Field(default=3600.0, gt=0, allow_inf_nan=False)  # then failed, unbilled
     log_format: Literal["text", "json"] = "text"

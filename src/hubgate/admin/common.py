@@ -72,6 +72,15 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         raise validation_error(exc, "field") from None
 
 
+async def parse_optional_body(request: web.Request, model: type[M]) -> M:
+    """Like `parse_body`, but an empty body means every field at its default."""
+    raw = await read_body(request, gateway(request).max_body_bytes)
+    try:
+        return model.model_validate(parse_object(raw) if raw.strip() else {})
+    except ValidationError as exc:
+        raise validation_error(exc, "field") from None
+
+
 def parse_query(request: web.Request, model: type[M]) -> M:
     """The query string validated against `model`; 400 naming the parameter otherwise."""
     data: dict[str, str] = {}

@@ -7,20 +7,30 @@ stored only as a digest and never written to the audit log.
 
 from __future__ import annotations
 
+import smtplib
 from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
-from hubgate.admin.common import audit, gateway, iso, json_response, page, parse_body, parse_query
+from hubgate.admin.common import (
+    audit,
+    gateway,
+    iso,
+    json_response,
+    page,
+    parse_body,
+    parse_optional_body,
+    parse_query,
+)
 from hubgate.admin.registry import AdminRoute
-from hubgate.admin.schemas import InviteCreate, UserPatch, UsersQuery
+from hubgate.admin.schemas import InviteCreate, ResetLinkCreate, UserPatch, UsersQuery
+from hubgate.console.mail import invite_mail, reset_mail, send
 from hubgate.errors import InvalidRequest, NotFound
+from hubgate.settings import SmtpSettings
 from hubgate.storage.admin_lists import account_names, users_page
 from hubgate.storage.keys import utcnow
-from hubgate.storage.users import User, UserRepository
-
-RESET_TTL = timedelta(hours=1)
+from hubgate.storage.users import RESET_TTL, User, UserRepository
 
 
 def user_view(u: User, account: str | None) -> dict[str, Any]:
@@ -124,43 +134,63 @@ async def patch_user(request: web.Request) -> web.Response:
     return json_response(view)
 
 
+def _smtp(request: web.Request, param: str) -> SmtpSettings:
+    cfg = gateway(request).settings.console.smtp
+    if cfg is None:
+        raise InvalidRequest("This gateway sends no email: configure console.smtp first.", param=param)
+    return cfg
+
+
+async def _mail(cfg: SmtpSettings, to: str, subject: str, body: str) -> dict[str, Any]:
+    """Send now (the admin waits to see whether it went); the link is in the answer either way."""
+    try:
+        await send(cfg, to, subject, body)
+    except (OSError, smtplib.SMTPException) as exc:
+        return {"emailed_to": None, "email_error": f"{type(exc).__name__}: {exc}"}
+    return {"emailed_to": to, "email_error": None}
+
+
 async def reset_link(request: web.Request) -> web.Response:
-    """A one-time link to set a new password, valid one hour; shown once."""
+    """A one-time link to set a new password, valid one hour; shown once (and mailed on request)."""
+    body = await parse_optional_body(request, ResetLinkCreate)
     user = await _find(request)
     if user.disabled:
         raise InvalidRequest(f"User {user.email} is disabled; enable them first.", param="id")
+    smtp = _smtp(request, "send_email") if body.send_email else None
     token = await UserRepository(gateway(request).engine).create_reset(user.id, ttl=RESET_TTL)
     expires = utcnow() + RESET_TTL
-    await audit(
-        request, "users.reset_link", user.email, after={"user_id": user.id, "expires_at": iso(expires)}
-    )
+    url = site_url(request, f"/ui/reset/{token}")
+    mailed = await _mail(smtp, user.email, *reset_mail(site_url(request, ""), url)) if smtp else {}
+    await audit(request, "users.reset_link", user.email,
+                after={"user_id": user.id, "expires_at": iso(expires), **mailed})  # fmt: skip
     return json_response(
         {
             "object": "password_reset",
             "user_id": user.id,
             "email": user.email,
-            "reset_url": site_url(request, f"/ui/reset/{token}"),
+            "reset_url": url,
             "expires_at": iso(expires),
+            **mailed,
         },
         status=201,
     )
 
 
 async def create_invite(request: web.Request) -> web.Response:
-    """A one-time sign-up code and the sign-up link that carries it; shown once."""
+    """A one-time sign-up code and the sign-up link that carries it; shown once (and mailed to
+    `email` when given)."""
     body = await parse_body(request, InviteCreate)
+    smtp = _smtp(request, "email") if body.email is not None else None
     ttl = timedelta(hours=body.expires_in_hours) if body.expires_in_hours is not None else None
     code = await UserRepository(gateway(request).engine).create_invite(_console_user_id(request), ttl=ttl)
     expires = iso(utcnow() + ttl) if ttl is not None else None
-    await audit(request, "invites.create", None, after={"expires_at": expires})  # never the code
+    url = site_url(request, f"/ui/signup?invite={code}")
+    mailed = {}
+    if smtp is not None and body.email is not None:
+        mailed = await _mail(smtp, body.email, *invite_mail(site_url(request, ""), url, expires))
+    await audit(request, "invites.create", None, after={"expires_at": expires, **mailed})  # never the code
     return json_response(
-        {
-            "object": "invite",
-            "invite": code,
-            "signup_url": site_url(request, f"/ui/signup?invite={code}"),
-            "expires_at": expires,
-        },
-        status=201,
+        {"object": "invite", "invite": code, "signup_url": url, "expires_at": expires, **mailed}, status=201
     )
 
 
@@ -172,9 +202,10 @@ ROUTES = [
                "Change a console user's role or switch them off (ends their sessions)", "users",
                body=UserPatch),
     AdminRoute("POST", "/admin/users/{id:[^/]+}/reset-link", reset_link,
-               "Make a one-time password-reset link for a console user (valid 1 hour, shown once)",
-               "users", status=201),
+               "Make a one-time password-reset link for a console user (valid 1 hour, shown once; "
+               "mailed to them with send_email)", "users", body=ResetLinkCreate, status=201),
     AdminRoute("POST", "/admin/invites", create_invite,
-               "Make a one-time sign-up invite code and link (shown once)", "users", body=InviteCreate,
+               "Make a one-time sign-up invite code and link (shown once; mailed with email)", "users",
+               body=InviteCreate,
                status=201),
 ]  # fmt: skip

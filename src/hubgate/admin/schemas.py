@@ -120,9 +120,17 @@ class UserPatch(_Body):
 
 
 class InviteCreate(_Body):
-    """A one-time sign-up code (for `console.signup: invite`); null `expires_in_hours`: never expires."""
+    """A one-time sign-up code (for `console.signup: invite`); null `expires_in_hours`: never expires.
+    With `email`, the sign-up link is also mailed there (needs `console.smtp`)."""
 
     expires_in_hours: float | None = Field(default=168, gt=0, le=24 * 366, allow_inf_nan=False)
+    email: str | None = Field(default=None, pattern=r"^[^@\s]{1,64}@[^@\s]{1,189}$")
+
+
+class ResetLinkCreate(_Body):
+    """`send_email`: also mail the link to the user (needs `console.smtp`); the body may be empty."""
+
+    send_email: bool = False
 
 
 # --- keys ------------------------------------------------------------------------------------

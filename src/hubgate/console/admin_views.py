@@ -166,6 +166,7 @@ async def _accounts(request: web.Request) -> web.StreamResponse:
         group=group or "", groups=groups, users=users, names=names, next_users=next_users,
         email=email or "", viewer_id=request_viewer_id(request), request_cursor=_cursor(request),
         signup=gw.settings.console.signup,
+        mail=gw.settings.console.smtp is not None,
     )  # fmt: skip
 
 

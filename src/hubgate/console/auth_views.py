@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from datetime import timedelta
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.console import passwords, totp
+from hubgate.console.mail import in_background, reset_mail, send
 from hubgate.console.oauth import providers
 from hubgate.console.web import (
     check_csrf,
@@ -34,14 +36,16 @@ from hubgate.console.web import (
     set_session_cookie,
     signed_in,
 )
+from hubgate.gateway import Gateway
 from hubgate.settings import ConsoleSettings, usd_to_micros
 from hubgate.storage.accounts import AccountExists, AccountRepository
 from hubgate.storage.keys import utcnow
-from hubgate.storage.users import User, UserExists, UserRepository
+from hubgate.storage.users import RESET_TTL, User, UserExists, UserRepository, digest
 
 log = logging.getLogger("hubgate.console")
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}$")
+RESET_MAILS_PER_HOUR = 3
 
 
 def _next(target: str | None) -> str:
@@ -246,7 +250,7 @@ async def create_user(
         raise
 
 
-# --- password reset (links made by an administrator) ---
+# --- password reset: a one-time link an administrator makes, or mailed on request ---
 
 
 async def reset_form(request: web.Request) -> web.StreamResponse:
@@ -276,7 +280,42 @@ async def reset(request: web.Request) -> web.StreamResponse:
 
 
 async def forgot(request: web.Request) -> web.StreamResponse:
-    return render(request, "forgot.html")
+    mail = gateway(request).settings.console.smtp is not None
+    return _page(request, "forgot.html", mail=mail, sent=False, error=None, email="")
+
+
+async def forgot_submit(request: web.Request) -> web.StreamResponse:
+    """Mail a reset link to the address if a user has it. The answer is the same either way,
+    and comes before any lookup or mail (no telling who has an account, by text or timing)."""
+    gw = gateway(request)
+    cfg = gw.settings.console
+    if cfg.smtp is None:
+        raise web.HTTPNotFound(text="This gateway sends no email: ask an administrator for a reset link.")
+    data = await form(request)
+    check_csrf(request, None, data.get("csrf"))
+    await limit(request, "reset", cfg.reset_rpm)
+    email = data.get("email", "").strip().lower()
+    if not EMAIL.match(email):
+        return _page(request, "forgot.html", status=400, mail=True, sent=False, email=email,
+                     error="Enter the email address you log in with.")  # fmt: skip
+    in_background(gw.background, _mail_reset_link(gw, console_of(request).users, email), "password reset")
+    return _page(request, "forgot.html", mail=True, sent=True, error=None, email=email)
+
+
+async def _mail_reset_link(gw: Gateway, users: UserRepository, email: str) -> None:
+    cfg = gw.settings.console
+    assert cfg.smtp is not None and cfg.public_url is not None
+    # At most a few mails an hour to one address, whoever asks: no flooding someone's inbox.
+    ok, _ = await gw.limiter.store.bucket_take(
+        f"ui:reset-mail:{digest(email)}", RESET_MAILS_PER_HOUR / 3600.0, RESET_MAILS_PER_HOUR, time.time()
+    )
+    user = await users.by_email(email) if ok else None
+    if user is None or user.disabled:
+        return
+    token = await users.create_reset(user.id, ttl=RESET_TTL)
+    base = cfg.public_url.rstrip("/")
+    subject, body = reset_mail(base, f"{base}/ui/reset/{token}")
+    await send(cfg.smtp, user.email, subject, body)
 
 
 @signed_in

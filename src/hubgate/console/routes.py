@@ -61,6 +61,7 @@ PAGES: list[tuple[str, str, Handler]] = [
     ("GET", "/ui/signup", auth_views.signup_form),
     ("POST", "/ui/signup", auth_views.signup),
     ("GET", "/ui/forgot", auth_views.forgot),
+    ("POST", "/ui/forgot", auth_views.forgot_submit),
     ("GET", "/ui/oauth/{provider}/start", oauth.start),
     ("GET", "/ui/oauth/{provider}/callback", oauth.callback),
     ("GET", "/ui/reset/{token}", auth_views.reset_form),

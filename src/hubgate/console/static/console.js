@@ -61,6 +61,12 @@
     return data;
   }
 
+  function mailed(data) {
+    if (data.emailed_to) return "\nMailed to " + data.emailed_to;
+    if (data.email_error) return "\nNot mailed (" + data.email_error + "): pass the link on yourself";
+    return "";
+  }
+
   function showResult(target, data) {
     const place = target ? document.querySelector(target) : null;
     if (!place) return false;
@@ -71,9 +77,9 @@
       place.textContent = (data.ok ? "OK" : "Failed") + " in " + data.latency_ms + " ms" +
         (data.error ? ": " + (data.error.message || data.error) : "");
     } else if (data && data.reset_url) {
-      place.textContent = data.reset_url;
+      place.textContent = data.reset_url + mailed(data);
     } else if (data && data.invite) {
-      place.textContent = data.invite + (data.signup_url ? "\n" + data.signup_url : "");
+      place.textContent = data.invite + (data.signup_url ? "\n" + data.signup_url : "") + mailed(data);
     } else {
       place.textContent = JSON.stringify(data, null, 2);
     }

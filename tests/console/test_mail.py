@@ -1,0 +1,252 @@
+"""Mail from the console (`console.smtp`), through a fake SMTP relay that insists on
+STARTTLS (a certificate made here, trusted through `ca_file`) and AUTH: a forgotten
+password is reset from a mailed link; unknown addresses get the same answer and no
+mail; one address gets at most three mails an hour; admins mail invites and reset
+links and see when a mail could not be sent; without `smtp` nothing pretends to mail."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import pytest
+
+from hubgate.settings import ConfigError, parse_settings
+from tests.conftest import LiveGateway, free_port, live_gateway
+from tests.console.conftest import PASSWORD, Browser, console_config, new_email
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.smtp_server import FakeSMTP, Received
+
+PUBLIC = "https://gw.example.test"
+LINK = re.compile(r"https://gw\.example\.test(/ui/\S+)")
+SMTP_USER, SMTP_PASSWORD = "mailer", "mail-password-0123"
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (openssl), the relay's and the trusted CA."""
+    where = tmp_path_factory.mktemp("smtp-tls")
+    crt, key = where / "relay.crt", where / "relay.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(crt)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return crt, key
+
+
+@pytest.fixture(scope="module")
+async def relay(cert: tuple[Path, Path]) -> AsyncIterator[FakeSMTP]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*cert)
+    async with FakeSMTP(username=SMTP_USER, password=SMTP_PASSWORD, tls=context, require_tls=True) as smtp:
+        yield smtp
+
+
+def smtp_config(port: int, ca_file: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "starttls",
+        "username": SMTP_USER,
+        "password": SMTP_PASSWORD,
+        "from_address": "hubgate <noreply@gw.example.test>",
+        "ca_file": str(ca_file),
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+async def mail_gateway(
+    database_url: str, fake_openai: FakeOpenAI, relay: FakeSMTP, cert: tuple[Path, Path]
+) -> AsyncIterator[LiveGateway]:
+    config = console_config(
+        fake_openai, database_url, public_url=PUBLIC, reset_rpm=1000, smtp=smtp_config(relay.port, cert[0])
+    )
+    async with live_gateway(config, fake_openai) as gw:
+        yield gw
+
+
+@pytest.fixture
+async def visitor(mail_gateway: LiveGateway) -> AsyncIterator[Browser]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        yield Browser(mail_gateway.url, http)
+
+
+async def admin_call(gw: LiveGateway, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {gw.settings.admin_key}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, gw.url + path, json=body, headers=headers) as resp,
+    ):
+        return resp.status, await resp.json(content_type=None)
+
+
+async def no_more_mail(relay: FakeSMTP, seconds: float = 0.5) -> None:
+    with pytest.raises(TimeoutError):
+        await relay.next_message(within_s=seconds)
+
+
+def link_in(mail: Received) -> str:
+    body = mail.message.get_content()
+    found = LINK.search(body)
+    assert found, body
+    return found.group(1)
+
+
+async def test_a_forgotten_password_is_reset_from_a_mailed_link(visitor: Browser, relay: FakeSMTP) -> None:
+    email = new_email()
+    status, _ = await visitor.signup(email)
+    assert status == 200
+    await visitor.post("/ui/logout", {})
+
+    status, page = await visitor.get("/ui/forgot")
+    assert status == 200 and 'action="/ui/forgot"' in page
+    status, page = await visitor.post("/ui/forgot", {"email": email.upper()})
+    assert status == 200 and 'data-testid="forgot-sent"' in page
+
+    mail = await relay.next_message()
+    assert mail.rcpt_to == [email] and mail.message["To"] == email
+    assert mail.tls and mail.user == SMTP_USER  # STARTTLS, certificate checked, then AUTH
+    assert mail.message["Subject"] == "Reset your password"
+    assert mail.message["From"] == "hubgate <noreply@gw.example.test>" and mail.message["Message-ID"]
+    path = link_in(mail)  # on public_url, never on the Host header the request carried
+    assert path.startswith("/ui/reset/")
+
+    status, page = await visitor.get(path)
+    assert status == 200 and "password" in page
+    new_password = "brand-new-password-0123"
+    status, page = await visitor.post(path, {"password": new_password, "confirm": new_password})
+    assert status == 200 and "Your password is changed" in page
+    status, page = await visitor.post(path, {"password": new_password, "confirm": new_password})
+    assert status == 400  # the link works once
+    status, page = await visitor.login(email, PASSWORD)
+    assert "/ui/logout" not in page  # the old password is gone
+    status, page = await visitor.login(email, new_password)
+    assert status == 200 and "/ui/logout" in page
+
+
+async def test_unknown_addresses_get_the_same_answer_and_no_mail(visitor: Browser, relay: FakeSMTP) -> None:
+    await visitor.get("/ui/forgot")
+    status, page = await visitor.post("/ui/forgot", {"email": "nobody-here@example.test"})
+    assert status == 200 and 'data-testid="forgot-sent"' in page
+    await no_more_mail(relay)
+    status, page = await visitor.post("/ui/forgot", {"email": "not an address"})
+    assert status == 400 and "Enter the email address" in page
+    status, _ = await visitor.post("/ui/forgot", {"email": "x@example.test"}, csrf=False)
+    assert status == 403  # the form's CSRF token is required
+
+
+async def test_one_address_gets_at_most_three_mails_an_hour(visitor: Browser, relay: FakeSMTP) -> None:
+    email = new_email()
+    await visitor.signup(email)
+    await visitor.post("/ui/logout", {})
+    await visitor.get("/ui/forgot")
+    for _ in range(5):
+        status, page = await visitor.post("/ui/forgot", {"email": email})
+        assert status == 200 and 'data-testid="forgot-sent"' in page  # the same answer every time
+    got = [await relay.next_message() for _ in range(3)]
+    assert all(m.rcpt_to == [email] for m in got)
+    await no_more_mail(relay)
+
+
+async def test_admins_mail_invites_and_reset_links(
+    mail_gateway: LiveGateway, visitor: Browser, relay: FakeSMTP
+) -> None:
+    invited = new_email()
+    status, invite = await admin_call(mail_gateway, "POST", "/admin/invites", {"email": invited})
+    assert status == 201 and invite["emailed_to"] == invited and invite["email_error"] is None
+    mail = await relay.next_message()
+    assert (
+        mail.rcpt_to == [invited] and mail.message["Subject"] == "You are invited to https://gw.example.test"
+    )
+    assert link_in(mail) == urlsplit(invite["signup_url"]).path + "?" + urlsplit(invite["signup_url"]).query
+
+    email = new_email()
+    await visitor.signup(email)
+    status, found = await admin_call(mail_gateway, "GET", f"/admin/users?email={email}")
+    user_id = found["data"][0]["id"]
+    reset_path = f"/admin/users/{user_id}/reset-link"
+    status, link = await admin_call(mail_gateway, "POST", reset_path, {"send_email": True})
+    assert status == 201 and link["emailed_to"] == email
+    assert link_in(await relay.next_message()) == urlsplit(link["reset_url"]).path
+    status, link = await admin_call(mail_gateway, "POST", reset_path)
+    assert status == 201 and "emailed_to" not in link  # not asked to mail it: nothing sent
+    await no_more_mail(relay, 0.3)
+    status, err = await admin_call(mail_gateway, "POST", "/admin/invites", {"email": "not-an-address"})
+    assert status == 400 and err["error"]["param"] == "email"
+
+
+async def test_admins_see_when_a_mail_could_not_be_sent(
+    database_url: str, fake_openai: FakeOpenAI, relay: FakeSMTP, cert: tuple[Path, Path]
+) -> None:
+    dead = smtp_config(free_port(), cert[0])  # nothing listens there
+    wrong = smtp_config(relay.port, cert[0], password="not-the-password-0")
+    for smtp, error in ((dead, "ConnectionRefusedError"), (wrong, "SMTPAuthenticationError")):
+        config = console_config(fake_openai, database_url, public_url=PUBLIC, smtp=smtp)
+        async with live_gateway(config, fake_openai) as gw:
+            status, invite = await admin_call(gw, "POST", "/admin/invites", {"email": new_email()})
+        assert status == 201 and invite["emailed_to"] is None, invite  # the link is still given
+        assert invite["email_error"].startswith(error) and invite["signup_url"].startswith(PUBLIC)
+    await no_more_mail(relay, 0.3)
+
+
+async def test_without_smtp_nothing_pretends_to_mail(console_gateway: LiveGateway, browser: Browser) -> None:
+    status, page = await browser.get("/ui/forgot")
+    assert status == 200 and "sends no email" in page and 'action="/ui/forgot"' not in page
+    status, _ = await browser.post("/ui/forgot", {"email": new_email()})
+    assert status == 404
+    status, err = await admin_call(console_gateway, "POST", "/admin/invites", {"email": new_email()})
+    assert status == 400 and err["error"]["param"] == "email" and "console.smtp" in err["error"]["message"]
+
+
+def test_smtp_needs_public_url() -> None:
+    smtp = {"host": "mail.example.test", "from_address": "noreply@example.test"}
+    with pytest.raises(ConfigError, match="public_url"):
+        parse_settings({"console": {"smtp": smtp}}, env={})
+    settings = parse_settings({"console": {"smtp": smtp, "public_url": PUBLIC}}, env={})
+    assert settings.console.smtp is not None and settings.console.smtp.security == "starttls"
+    assert settings.console.smtp.port == 587
+
+
+async def test_the_relay_speaks_smtp_to_the_standard_library(
+    relay: FakeSMTP, cert: tuple[Path, Path]
+) -> None:
+    """The fake against Python's own SMTP client, outside the gateway: plain AUTH refused
+    before STARTTLS, a dot-leading line survives DATA."""
+    import smtplib
+
+    from hubgate.console.mail import deliver, message
+    from hubgate.settings import SmtpSettings
+
+    def plain_login() -> None:
+        with smtplib.SMTP("127.0.0.1", relay.port, timeout=5) as smtp:
+            smtp.ehlo()
+            smtp.login(SMTP_USER, SMTP_PASSWORD)
+
+    with pytest.raises(smtplib.SMTPException):
+        await asyncio.to_thread(plain_login)
+    cfg = SmtpSettings.model_validate(smtp_config(relay.port, cert[0]))
+    await asyncio.to_thread(deliver, cfg, message(cfg, "a@example.test", "dots", ".starts with a dot\nend\n"))
+    mail = await relay.next_message()
+    assert mail.message.get_content() == ".starts with a dot\nend\n"
+
+
+async def test_the_admin_screen_offers_mail_when_smtp_is_set(visitor: Browser, browser: Browser) -> None:
+    from tests.console.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+
+    for who, mail in ((visitor, True), (browser, False)):  # mail_gateway, then the one without smtp
+        status, page = await who.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        assert status == 200
+        status, page = await who.get("/ui/admin/accounts")
+        assert status == 200
+        assert ('data-testid="user-mail-reset-link"' in page) is mail
+        assert ('data-testid="invite-email"' in page) is mail
+        assert ("this gateway sends no email" in page) is not mail
