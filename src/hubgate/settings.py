@@ -278,11 +278,14 @@ class ConsoleSettings(_Frozen):
     public_url: str | None = None  # e.g. https://gw.example.com: the base of OAuth callback URLs
     oauth: tuple[OAuthSettings, ...] = ()
     smtp: SmtpSettings | None = None  # mail reset links (self-service "forgot password") and invites
+    verify_email: bool = False  # sign-ups confirm their address from a mailed link before logging in
 
     @model_validator(mode="after")
     def _admin_pair(self) -> "ConsoleSettings":
         if (self.admin_email is None) != (self.admin_password is None):
             raise ValueError("admin_email and admin_password are set together")
+        if self.verify_email and self.smtp is None:
+            raise ValueError("verify_email needs smtp: the confirmation link is mailed")
         if self.smtp is not None and self.public_url is None:
             # Links in mail must not be built on the Host header a client sends.
             raise ValueError("smtp needs public_url: the links it mails are built on it")

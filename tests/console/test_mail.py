@@ -250,3 +250,111 @@ async def test_the_admin_screen_offers_mail_when_smtp_is_set(visitor: Browser, b
         assert ('data-testid="user-mail-reset-link"' in page) is mail
         assert ('data-testid="invite-email"' in page) is mail
         assert ("this gateway sends no email" in page) is not mail
+
+
+# --- console.verify_email: sign-ups confirm their address before they log in ---
+
+
+@pytest.fixture(scope="module")
+async def verify_gateway(
+    database_url: str, fake_openai: FakeOpenAI, relay: FakeSMTP, cert: tuple[Path, Path]
+) -> AsyncIterator[LiveGateway]:
+    config = console_config(
+        fake_openai, database_url, public_url=PUBLIC, reset_rpm=1000, verify_email=True,
+        smtp=smtp_config(relay.port, cert[0]),
+    )  # fmt: skip
+    async with live_gateway(config, fake_openai) as gw:
+        yield gw
+
+
+@pytest.fixture
+async def newcomer(verify_gateway: LiveGateway) -> AsyncIterator[Browser]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        yield Browser(verify_gateway.url, http)
+
+
+async def balance(gw: LiveGateway, email: str) -> str:
+    status, account = await admin_call(gw, "GET", f"/admin/accounts/{email}")
+    assert status == 200, account
+    return str(account["balance_usd"])
+
+
+async def test_a_sign_up_confirms_its_address_before_logging_in(
+    verify_gateway: LiveGateway, newcomer: Browser, relay: FakeSMTP
+) -> None:
+    email = new_email()
+    status, page = await newcomer.signup(email)
+    assert status == 200 and 'data-testid="verify-sent"' in page
+    status, page = await newcomer.get("/ui/dashboard")
+    assert "/ui/logout" not in page  # no session yet
+    assert await balance(verify_gateway, email) == "0.000000"  # the credit waits for the confirmation
+    mail = await relay.next_message()
+    assert mail.rcpt_to == [email] and mail.message["Subject"] == "Confirm your email address"
+    path = link_in(mail)
+    assert path.startswith("/ui/verify/")
+
+    status, page = await newcomer.login(email, PASSWORD)
+    assert (
+        status == 403 and "Confirm your email address first" in page and 'data-testid="verify-resend"' in page
+    )
+    status, page = await newcomer.get(path)  # opening the link (a mail scanner might) changes nothing
+    assert status == 200 and 'data-testid="verify-confirm"' in page
+    status, page = await newcomer.login(email, PASSWORD)
+    assert status == 403
+    status, page = await newcomer.get(path)
+    status, page = await newcomer.post(path, {})
+    assert status == 200 and "/ui/logout" in page  # confirmed and logged in
+    assert await balance(verify_gateway, email) == "5.000000"
+    status, found = await admin_call(verify_gateway, "GET", f"/admin/users?email={email}")
+    assert found["data"][0]["email_verified"] is True
+
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        again = Browser(verify_gateway.url, http)
+        await again.get(path)
+        status, page = await again.post(path, {})
+        assert status == 400 and "not valid" in page  # once only; and no second credit
+        status, page = await again.login(email, PASSWORD)
+        assert status == 200 and "/ui/logout" in page
+    assert await balance(verify_gateway, email) == "5.000000"
+
+
+async def test_the_confirmation_link_is_mailed_again_on_request(newcomer: Browser, relay: FakeSMTP) -> None:
+    email = new_email()
+    await newcomer.signup(email)
+    first = link_in(await relay.next_message())
+    status, page = await newcomer.login(email, PASSWORD)
+    assert status == 403
+    status, page = await newcomer.post("/ui/verify/resend", {"email": email})
+    assert status == 200 and 'data-testid="verify-sent"' in page
+    second = link_in(await relay.next_message())
+    assert second != first
+    await newcomer.get(second)
+    status, page = await newcomer.post(second, {})
+    assert status == 200 and "/ui/logout" in page
+    status, page = await newcomer.post("/ui/verify/resend", {"email": email})
+    assert status == 200  # the same answer, but a confirmed address gets no more links
+    await no_more_mail(relay)
+
+
+async def test_a_password_reset_from_the_mail_also_confirms(
+    verify_gateway: LiveGateway, newcomer: Browser, relay: FakeSMTP
+) -> None:
+    email = new_email()
+    await newcomer.signup(email)
+    await relay.next_message()  # the confirmation link, not used
+    await newcomer.get("/ui/forgot")
+    await newcomer.post("/ui/forgot", {"email": email})
+    path = link_in(await relay.next_message())
+    assert path.startswith("/ui/reset/")
+    await newcomer.get(path)
+    new_password = "another-password-0123"
+    status, page = await newcomer.post(path, {"password": new_password, "confirm": new_password})
+    assert status == 200 and "Your password is changed" in page
+    status, page = await newcomer.login(email, new_password)
+    assert status == 200 and "/ui/logout" in page
+    assert await balance(verify_gateway, email) == "5.000000"
+
+
+def test_verify_email_needs_smtp() -> None:
+    with pytest.raises(ConfigError, match="verify_email needs smtp"):
+        parse_settings({"console": {"verify_email": True, "public_url": PUBLIC}}, env={})

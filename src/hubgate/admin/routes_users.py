@@ -45,6 +45,7 @@ def user_view(u: User, account: str | None) -> dict[str, Any]:
         "disabled": u.disabled,
         "totp": u.totp_secret_enc is not None,
         "has_password": u.password_hash is not None,
+        "email_verified": u.email_verified_at is not None,
         "locked_until": iso(u.locked_until),
         "created_at": iso(u.created_at),
         "last_login_at": iso(u.last_login_at),

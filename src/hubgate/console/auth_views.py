@@ -17,7 +17,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.console import passwords, totp
-from hubgate.console.mail import in_background, reset_mail, send
+from hubgate.console.mail import in_background, reset_mail, send, verify_mail
 from hubgate.console.oauth import providers
 from hubgate.console.web import (
     check_csrf,
@@ -40,12 +40,12 @@ from hubgate.gateway import Gateway
 from hubgate.settings import ConsoleSettings, usd_to_micros
 from hubgate.storage.accounts import AccountExists, AccountRepository
 from hubgate.storage.keys import utcnow
-from hubgate.storage.users import RESET_TTL, User, UserExists, UserRepository, digest
+from hubgate.storage.users import RESET_TTL, VERIFY_TTL, User, UserExists, UserRepository, digest
 
 log = logging.getLogger("hubgate.console")
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}$")
-RESET_MAILS_PER_HOUR = 3
+MAILS_PER_HOUR = 3  # reset or confirmation links to one address
 
 
 def _next(target: str | None) -> str:
@@ -116,9 +116,12 @@ async def login(request: web.Request) -> web.StreamResponse:
         error, status = "Incorrect email or password.", 401
     elif user.disabled:
         error, status = "This account is disabled. Ask an administrator.", 403
+    elif cfg.verify_email and user.email_verified_at is None:
+        error, status = f"Confirm your email address first: follow the link we mailed to {user.email}.", 403
     if error is not None:
         return _page(request, "login.html", status=status, next=target, error=error, email=email,
-                     signup=cfg.signup, providers=providers(request))  # fmt: skip
+                     signup=cfg.signup, providers=providers(request),
+                     resend=status == 403 and user is not None and not user.disabled)  # fmt: skip
     assert user is not None
     log.info("console log-in: %s", user.email)
     return await sign_in(request, user, target)
@@ -217,18 +220,30 @@ async def signup(request: web.Request) -> web.StreamResponse:
         return _page(
             request, "signup.html", status=400, mode=cfg.signup, error=error, email=email, invite=invite
         )
+    if cfg.verify_email:  # no session and no credit until the address is confirmed
+        await create_user(gw.engine, cfg, email, password, role="user", pending=True)
+        log.info("console sign-up, waiting for the address to be confirmed: %s", email)
+        in_background(gw.background, _mail_link(gw, users, email, "verify"), "email confirmation")
+        return _page(request, "verify_sent.html", email=email)
     user = await create_user(gw.engine, cfg, email, password, role="user")
     log.info("console sign-up: %s", email)
     return await sign_in(request, user, "/ui/dashboard")
 
 
 async def create_user(
-    engine: AsyncEngine, cfg: ConsoleSettings, email: str, password: str | None, *, role: str
+    engine: AsyncEngine,
+    cfg: ConsoleSettings,
+    email: str,
+    password: str | None,
+    *,
+    role: str,
+    pending: bool = False,
 ) -> User:
-    """An account of its own plus its user (sign-up, the start-up admin, the CLI)."""
+    """An account of its own plus its user (sign-up, the start-up admin, the CLI). `pending`:
+    the address is still to be confirmed, and the new-account credit waits for that."""
     accounts = AccountRepository(engine)
     name = email if len(email) <= 64 else email[:48] + "-" + email[-15:]
-    credit = usd_to_micros(cfg.new_account_credit_usd)
+    credit = 0 if pending else usd_to_micros(cfg.new_account_credit_usd)
     try:
         account = await accounts.create(
             name, group=cfg.new_account_group, credit_micros=credit, source="console"
@@ -244,6 +259,7 @@ async def create_user(
             await passwords.hash_password(password) if password is not None else None,  # None: OAuth only
             role=role,
             account_id=account.id,
+            verified=not pending,
         )
     except UserExists:
         await accounts.update(account.id, disabled=True)
@@ -260,6 +276,7 @@ async def reset_form(request: web.Request) -> web.StreamResponse:
 async def reset(request: web.Request) -> web.StreamResponse:
     cfg = gateway(request).settings.console
     data = await form(request)
+    await load_session(request)  # its token is accepted too
     check_csrf(request, None, data.get("csrf"))
     await limit(request, "reset", cfg.reset_rpm)
     token, password = request.match_info["token"], data.get("password", "")
@@ -275,6 +292,7 @@ async def reset(request: web.Request) -> web.StreamResponse:
     await users.update(user_id, password_hash=await passwords.hash_password(password), failed_logins=0,
                        locked_until=None)  # fmt: skip
     await users.end_sessions(user_id)  # a reset signs out every browser
+    await confirmed(gateway(request), users, user_id)  # the link reached them: the address is theirs
     return _page(request, "login.html", next="/ui/dashboard", email="", signup=cfg.signup, providers=[],
                  error=None, notice="Your password is changed. Log in with it.")  # fmt: skip
 
@@ -292,30 +310,91 @@ async def forgot_submit(request: web.Request) -> web.StreamResponse:
     if cfg.smtp is None:
         raise web.HTTPNotFound(text="This gateway sends no email: ask an administrator for a reset link.")
     data = await form(request)
+    await load_session(request)  # its token is accepted too
     check_csrf(request, None, data.get("csrf"))
     await limit(request, "reset", cfg.reset_rpm)
     email = data.get("email", "").strip().lower()
     if not EMAIL.match(email):
         return _page(request, "forgot.html", status=400, mail=True, sent=False, email=email,
                      error="Enter the email address you log in with.")  # fmt: skip
-    in_background(gw.background, _mail_reset_link(gw, console_of(request).users, email), "password reset")
+    in_background(gw.background, _mail_link(gw, console_of(request).users, email, "reset"), "password reset")
     return _page(request, "forgot.html", mail=True, sent=True, error=None, email=email)
 
 
-async def _mail_reset_link(gw: Gateway, users: UserRepository, email: str) -> None:
+async def _mail_link(gw: Gateway, users: UserRepository, email: str, purpose: str) -> None:
+    """Mail a one-time link to a user with this address: `purpose` reset (a new password) or
+    verify (confirm the address; only while it is unconfirmed)."""
     cfg = gw.settings.console
     assert cfg.smtp is not None and cfg.public_url is not None
     # At most a few mails an hour to one address, whoever asks: no flooding someone's inbox.
     ok, _ = await gw.limiter.store.bucket_take(
-        f"ui:reset-mail:{digest(email)}", RESET_MAILS_PER_HOUR / 3600.0, RESET_MAILS_PER_HOUR, time.time()
+        f"ui:{purpose}-mail:{digest(email)}", MAILS_PER_HOUR / 3600.0, MAILS_PER_HOUR, time.time()
     )
     user = await users.by_email(email) if ok else None
-    if user is None or user.disabled:
+    if user is None or user.disabled or (purpose == "verify" and user.email_verified_at is not None):
         return
-    token = await users.create_reset(user.id, ttl=RESET_TTL)
+    verify = purpose == "verify"
+    token = await users.create_reset(user.id, ttl=VERIFY_TTL if verify else RESET_TTL, purpose=purpose)
     base = cfg.public_url.rstrip("/")
-    subject, body = reset_mail(base, f"{base}/ui/reset/{token}")
+    if verify:
+        subject, body = verify_mail(base, f"{base}/ui/verify/{token}")
+    else:
+        subject, body = reset_mail(base, f"{base}/ui/reset/{token}")
     await send(cfg.smtp, user.email, subject, body)
+
+
+async def confirmed(gw: Gateway, users: UserRepository, user_id: int) -> None:
+    """The user's address is confirmed now; the first time, their new account gets its credit."""
+    if not await users.confirm_email(user_id):
+        return
+    user = await users.by_id(user_id)
+    credit = usd_to_micros(gw.settings.console.new_account_credit_usd)
+    if user is not None and credit > 0:
+        await AccountRepository(gw.engine).adjust(user.account_id, credit, reference="sign-up credit")
+        gw.billing.accounts.invalidate([user.account_id])
+
+
+# --- confirming the address of a sign-up (console.verify_email) ---
+
+
+async def verify_form(request: web.Request) -> web.StreamResponse:
+    """A button, not the confirmation itself: mail scanners that open links must not use them."""
+    return _page(request, "verify.html", token=request.match_info["token"], error=None)
+
+
+async def verify(request: web.Request) -> web.StreamResponse:
+    gw = gateway(request)
+    data = await form(request)
+    await load_session(request)  # its token is accepted too
+    check_csrf(request, None, data.get("csrf"))
+    await limit(request, "reset", gw.settings.console.reset_rpm)
+    users = console_of(request).users
+    user_id = await users.use_reset(request.match_info["token"], "verify")
+    user = await users.by_id(user_id) if user_id is not None else None
+    if user is None or user.disabled:
+        error = "This confirmation link is not valid (unknown, used or expired). Log in to get a new one."
+        return _page(request, "verify.html", status=400, token=request.match_info["token"], error=error)
+    await confirmed(gw, users, user.id)
+    log.info("console sign-up confirmed: %s", user.email)
+    return await sign_in(request, user, "/ui/dashboard")
+
+
+async def verify_resend(request: web.Request) -> web.StreamResponse:
+    """Mail a new confirmation link; the same answer whoever the address belongs to."""
+    gw = gateway(request)
+    cfg = gw.settings.console
+    if cfg.smtp is None:
+        raise web.HTTPNotFound(text="This gateway sends no email.")
+    data = await form(request)
+    await load_session(request)  # its token is accepted too
+    check_csrf(request, None, data.get("csrf"))
+    await limit(request, "reset", cfg.reset_rpm)
+    email = data.get("email", "").strip().lower()
+    if EMAIL.match(email):
+        in_background(
+            gw.background, _mail_link(gw, console_of(request).users, email, "verify"), "confirmation"
+        )
+    return _page(request, "verify_sent.html", email=email)
 
 
 @signed_in

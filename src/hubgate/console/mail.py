@@ -94,3 +94,12 @@ def invite_mail(site: str, url: str, expires: str | None) -> tuple[str, str]:
         f"You are invited to create an account at {site}.\n\n"
         f"Sign up here (the link works once{until}):\n{url}\n",
     )
+
+
+def verify_mail(site: str, url: str) -> tuple[str, str]:
+    return (
+        "Confirm your email address",
+        f"Someone, hopefully you, signed up at {site} with this address.\n\n"
+        f"Confirm it here to finish (the link works once, within a day):\n{url}\n\n"
+        "If it was not you, ignore this email: nothing happens without the confirmation.\n",
+    )

@@ -215,6 +215,10 @@ async def _user_for(request: web.Request, p: OAuthSettings, identity: Identity) 
         await users.link_identity(p.name, identity.subject, user.id)
     if user.disabled:
         raise OAuthFailed("This account is disabled. Ask an administrator.")
+    if user.email_verified_at is None and identity.email == user.email:
+        from hubgate.console.auth_views import confirmed
+
+        await confirmed(gateway(request), users, user.id)  # the provider has verified the address
     return user
 
 

@@ -274,6 +274,7 @@ users = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("last_login_at", DateTime(timezone=True), nullable=True),
+    Column("email_verified_at", DateTime(timezone=True), nullable=True),  # None: not confirmed (0011)
 )
 
 user_identities = Table(
@@ -319,4 +320,5 @@ password_resets = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True), nullable=True),
+    Column("purpose", String(16), nullable=False, server_default="reset"),  # reset | verify (0011)
 )

@@ -21,6 +21,7 @@ from hubgate.storage.keys import as_utc, utcnow
 from hubgate.storage.tables import invites, password_resets, ui_sessions, user_identities, users
 
 RESET_TTL = timedelta(hours=1)  # how long a password-reset link works
+VERIFY_TTL = timedelta(days=1)  # how long an email-confirmation link works
 
 
 def digest(token: str) -> str:
@@ -44,6 +45,7 @@ class User:
     locked_until: datetime | None
     created_at: datetime
     last_login_at: datetime | None
+    email_verified_at: datetime | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -74,6 +76,7 @@ def _user(row: Any) -> User:
         locked_until=as_utc(row.locked_until),
         created_at=as_utc(row.created_at) or utcnow(),
         last_login_at=as_utc(row.last_login_at),
+        email_verified_at=as_utc(row.email_verified_at),
     )
 
 
@@ -116,7 +119,11 @@ class UserRepository:
                 out.setdefault(row.account_id, []).append(_user(row))
         return out
 
-    async def create(self, email: str, password_hash: str | None, *, role: str, account_id: int) -> User:
+    async def create(
+        self, email: str, password_hash: str | None, *, role: str, account_id: int, verified: bool = True
+    ) -> User:
+        """`verified`: the address needs no confirmation (an admin, the CLI, an OAuth provider's
+        verified email, or a gateway that does not ask)."""
         now = utcnow()
         values = {
             "email": email.lower(),
@@ -125,6 +132,7 @@ class UserRepository:
             "account_id": account_id,
             "created_at": now,
             "updated_at": now,
+            "email_verified_at": now if verified else None,
         }
         try:
             async with self._engine.begin() as conn:
@@ -269,25 +277,29 @@ class UserRepository:
 
     # --- password resets ---
 
-    async def create_reset(self, user_id: int, *, ttl: timedelta) -> str:
+    async def create_reset(self, user_id: int, *, ttl: timedelta, purpose: str = "reset") -> str:
+        """A one-time link's token: `purpose` reset (a new password) or verify (confirm the email)."""
         token = new_token()
         now = utcnow()
         async with self._engine.begin() as conn:
             await conn.execute(
                 insert(password_resets).values(
-                    token_hash=digest(token), user_id=user_id, created_at=now, expires_at=now + ttl
+                    token_hash=digest(token), user_id=user_id, created_at=now, expires_at=now + ttl,
+                    purpose=purpose,
                 )
-            )
+            )  # fmt: skip
         return token
 
-    async def use_reset(self, token: str) -> int | None:
-        """Spend a reset token (once); the user id it was made for, or None."""
+    async def use_reset(self, token: str, purpose: str = "reset") -> int | None:
+        """Spend a one-time token made for `purpose` (once); the user id it was made for, or None."""
         r = password_resets.c
         now = utcnow()
         async with self._engine.begin() as conn:
             row = (
                 await conn.execute(
-                    select(r.user_id).where(r.token_hash == digest(token), r.used_at.is_(None))
+                    select(r.user_id).where(
+                        r.token_hash == digest(token), r.used_at.is_(None), r.purpose == purpose
+                    )
                 )
             ).first()
             expires = (
@@ -303,3 +315,13 @@ class UserRepository:
             if (result.rowcount or 0) != 1:
                 return None
         return int(row.user_id)
+
+    async def confirm_email(self, user_id: int) -> bool:
+        """Mark the user's address confirmed; True only for the call that did it (once)."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(users)
+                .where(users.c.id == user_id, users.c.email_verified_at.is_(None))
+                .values(email_verified_at=utcnow(), updated_at=utcnow())
+            )
+        return (result.rowcount or 0) == 1
