@@ -20,7 +20,9 @@ import pytest
 
 from hubgate.settings import ConfigError, parse_settings
 from tests.conftest import LiveGateway, free_port, live_gateway
-from tests.console.conftest import PASSWORD, Browser, console_config, new_email
+from tests.console.browser import Pages, shot
+from tests.console.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, Browser, console_config, new_email
+from tests.console.test_browser import log_in
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.smtp_server import FakeSMTP, Received
 
@@ -240,8 +242,6 @@ async def test_the_relay_speaks_smtp_to_the_standard_library(
 
 
 async def test_the_admin_screen_offers_mail_when_smtp_is_set(visitor: Browser, browser: Browser) -> None:
-    from tests.console.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
-
     for who, mail in ((visitor, True), (browser, False)):  # mail_gateway, then the one without smtp
         status, page = await who.login(ADMIN_EMAIL, ADMIN_PASSWORD)
         assert status == 200
@@ -358,3 +358,41 @@ async def test_a_password_reset_from_the_mail_also_confirms(
 def test_verify_email_needs_smtp() -> None:
     with pytest.raises(ConfigError, match="verify_email needs smtp"):
         parse_settings({"console": {"verify_email": True, "public_url": PUBLIC}}, env={})
+
+
+async def test_in_a_browser_confirm_a_sign_up_and_mail_an_invite(
+    chromium: Pages, verify_gateway: LiveGateway, relay: FakeSMTP
+) -> None:
+    base = verify_gateway.url
+    page: Any = await chromium.new_page()
+    email = new_email()
+    await page.goto(f"{base}/ui/signup")
+    await page.fill("input[name=email]", email)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.fill("input[name=confirm]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.locator("[data-testid=verify-sent]").wait_for()
+    await shot(page, "20-verify-sent")
+    await page.goto(base + link_in(await relay.next_message()))
+    await page.click("[data-testid=verify-confirm]")
+    await page.wait_for_url(re.compile(r"/ui/dashboard$"))
+    assert await page.text_content("[data-testid=balance]") == "$5.00"
+
+    admin: Any = await chromium.new_page()
+    await log_in(admin, base, ADMIN_EMAIL, ADMIN_PASSWORD)
+    await admin.goto(f"{base}/ui/admin/accounts?email={email}")
+    row = admin.locator(f"[data-testid=user-row][data-email='{email}']")
+    await row.locator("[data-testid=user-mail-reset-link]").click()
+    await admin.wait_for_function("() => /Mailed to/.test(document.body.innerText)")
+    assert link_in(await relay.next_message()).startswith("/ui/reset/")
+    invited = new_email()
+    await admin.fill("[data-testid=invite-email]", invited)
+    await admin.locator("[data-testid=invite-form] button[type=submit]").click()
+    result = admin.locator("[data-testid=invite-result]")
+    await result.wait_for(state="visible")
+    await admin.wait_for_function(
+        "() => /Mailed to/.test(document.querySelector('[data-testid=invite-result]').textContent)"
+    )
+    await shot(admin, "21-admin-invite-mailed")
+    assert (await relay.next_message()).rcpt_to == [invited]
+    assert chromium.errors == []
