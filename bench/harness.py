@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -476,3 +477,19 @@ def git_describe() -> dict[str, Any]:
         return done.stdout.strip()
 
     return {"commit": git("rev-parse", "HEAD"), "src_dirty": bool(git("status", "--porcelain", "--", "src"))}
+
+
+def run_doc(args: Any, **results: Any) -> dict[str, Any]:
+    """What a benchmark run writes to its JSON: when, with what arguments, on which commit."""
+    return {
+        "date": args.date,
+        "args": {k: v for k, v in vars(args).items() if k != "out"},
+        "python": platform.python_version(),
+        "git": git_describe(),
+        **results,
+    }
+
+
+def measured(git: dict[str, Any]) -> str:
+    """The commit a result came from, for a report's first lines."""
+    return f"hubgate `{git['commit'][:12]}`" + (" + uncommitted src changes" if git["src_dirty"] else "")

@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -150,24 +149,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         f.unlink()
     finally:
         work.rmdir()
-    return {
-        "date": args.date,
-        "args": vars(args),
-        "python": platform.python_version(),
-        "git": h.git_describe(),
-        "results": results,
-    }
+    return h.run_doc(args, results=results)
 
 
 def markdown(doc: dict[str, Any]) -> str:
     a = doc["args"]
-    git = doc["git"]
-    dirty = " + uncommitted src changes" if git["src_dirty"] else ""
     lines = [
         f"# Usage reports: daily roll-ups against the log, {doc['date']}",
         "",
         f"`bench/reports.py --backends {a['backends']} --mixes {a['mixes']} --keys {a['keys']} "
-        f"--rows {a['rows']} --repeat {a['repeat']}`, hubgate `{git['commit'][:12]}`{dirty}. Each report "
+        f"--rows {a['rows']} --repeat {a['repeat']}`, {h.measured(doc['git'])}. Each report "
         "run in-process both ways on the same database, alternating, medians; totals and group counts "
         "checked equal. 'log' is one scan of the log over the range (every report before migration "
         "0010); 'roll-ups' is `aggregate` now (whole days from `usage_daily`, part-days from the log). "

@@ -33,7 +33,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import platform
 import sqlite3
 import statistics
 import subprocess
@@ -398,26 +397,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for f in work.glob("*"):
                 f.unlink()
             work.rmdir()
-    return {
-        "date": args.date,
-        "args": vars(args),
-        "python": platform.python_version(),
-        "git": h.git_describe(),
-        "results": results,
-    }
+    return h.run_doc(args, results=results)
 
 
 def markdown(doc: dict[str, Any]) -> str:
     a = doc["args"]
-    git = doc["git"]
-    dirty = " + uncommitted src changes" if git["src_dirty"] else ""
     lines = [
         f"# hubgate at scale, {doc['date']}",
         "",
         f"`make bench-scale` (`bench/scale.py --backends {a['backends']} --keys {a['keys']} --channels "
         f"{a['channels']} --rows {a['rows']} --mix {a.get('mix', 'uniform')} --runs {a['runs']} "
-        f"--duration {a['duration']:g}`), hubgate "
-        f"`{git['commit'][:12]}`{dirty}: the same config and load against an empty database and one "
+        f"--duration {a['duration']:g}`), {h.measured(doc['git'])}: the same config and load against an "
+        "empty database and one "
         f"holding {a['keys']:,} keys, {a['channels']:,} admin channels and {a['rows']:,} usage rows; "
         "2 workers, key auth, routing, usage log in the database measured; wrk runs alternating "
         f"empty/full, medians of {a['runs']}. A shared 2-core machine: other work (test suites) was "

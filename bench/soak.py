@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import platform
 import sqlite3
 import subprocess
 import sys
@@ -156,30 +155,32 @@ def summarise(
     peak = [max(s["rss_mb"][w] for s in under_load) for w in range(workers)]
     growth = [round(end["rss_mb"][w] - first["rss_mb"][w], 1) for w in range(workers)]
     growth_last = [round(end["rss_mb"][w] - last_start["rss_mb"][w], 1) for w in range(workers)]
-    return {
-        "date": args.date,
-        "args": {k: v for k, v in vars(args).items() if k != "out"},
-        "python": platform.python_version(),
-        "git": h.git_describe(),
-        "requests": total,
-        "errors": errors,
-        "wall_s": round(wall, 1),
-        "rps_mean": round(total / wall) if wall else 0,
-        "cpu_ms_per_req": round(end["cpu_s"] * 1000 / total, 3) if total else None,
-        "usage_rows": sum(rows.values()),
-        "usage_rows_by_status": {str(k): v for k, v in rows.items()},
-        "usage_rows_expected_at_least": total + probes,
-        "rss_mb": {
-            "start": samples[0]["rss_mb"],
-            "after_first_100k": {"requests": first["requests"], "per_worker": first["rss_mb"]},
-            "at_start_of_last_100k": {"requests": last_start["requests"], "per_worker": last_start["rss_mb"]},
-            "end": {"requests": end["requests"], "per_worker": end["rss_mb"]},
-            "peak_per_worker_under_load": peak,
-            "growth_first_100k_to_end": growth,
-            "growth_over_last_100k": growth_last,
+    return h.run_doc(
+        args,
+        **{
+            "requests": total,
+            "errors": errors,
+            "wall_s": round(wall, 1),
+            "rps_mean": round(total / wall) if wall else 0,
+            "cpu_ms_per_req": round(end["cpu_s"] * 1000 / total, 3) if total else None,
+            "usage_rows": sum(rows.values()),
+            "usage_rows_by_status": {str(k): v for k, v in rows.items()},
+            "usage_rows_expected_at_least": total + probes,
+            "rss_mb": {
+                "start": samples[0]["rss_mb"],
+                "after_first_100k": {"requests": first["requests"], "per_worker": first["rss_mb"]},
+                "at_start_of_last_100k": {
+                    "requests": last_start["requests"],
+                    "per_worker": last_start["rss_mb"],
+                },
+                "end": {"requests": end["requests"], "per_worker": end["rss_mb"]},
+                "peak_per_worker_under_load": peak,
+                "growth_first_100k_to_end": growth,
+                "growth_over_last_100k": growth_last,
+            },
+            "samples": samples,
         },
-        "samples": samples,
-    }
+    )
 
 
 def _signed(values: list[float]) -> str:
@@ -194,13 +195,11 @@ def markdown(doc: dict[str, Any]) -> str:
     grown = max(r["growth_first_100k_to_end"])
     verdict_mem = "PASS" if end < 100 else "FAIL"
     verdict_growth = "PASS" if grown <= 2.0 else "FAIL"
-    git = doc["git"]
-    dirty = " + uncommitted src changes" if git["src_dirty"] else ""
     lines = [
         f"# hubgate soak run, {doc['date']}",
         "",
         f"`make bench-soak` (`bench/soak.py --requests {a['requests']:,} --mix {a['mix']} "
-        f"-c {a['connections']} --chunk-s {a['chunk_s']:g}`): hubgate `{git['commit'][:12]}`{dirty}, "
+        f"-c {a['connections']} --chunk-s {a['chunk_s']:g}`): {h.measured(doc['git'])}, "
         "`hubgate serve --workers "
         f"{a['workers']}`, key auth with rpm/tpm limits ({limits}), model routing, usage log to "
         f"{'PostgreSQL' if a['database'] == 'pg' else 'SQLite'}, "

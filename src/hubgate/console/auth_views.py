@@ -223,7 +223,7 @@ async def signup(request: web.Request) -> web.StreamResponse:
     if cfg.verify_email:  # no session and no credit until the address is confirmed
         await create_user(gw.engine, cfg, email, password, role="user", pending=True)
         log.info("console sign-up, waiting for the address to be confirmed: %s", email)
-        in_background(gw.background, _mail_link(gw, users, email, "verify"), "email confirmation")
+        _mail_later(request, email, "verify")
         return _page(request, "verify_sent.html", email=email)
     user = await create_user(gw.engine, cfg, email, password, role="user")
     log.info("console sign-up: %s", email)
@@ -305,20 +305,31 @@ async def forgot(request: web.Request) -> web.StreamResponse:
 async def forgot_submit(request: web.Request) -> web.StreamResponse:
     """Mail a reset link to the address if a user has it. The answer is the same either way,
     and comes before any lookup or mail (no telling who has an account, by text or timing)."""
-    gw = gateway(request)
-    cfg = gw.settings.console
+    email = await _mail_form(request)
+    if not EMAIL.match(email):
+        return _page(request, "forgot.html", status=400, mail=True, sent=False, email=email,
+                     error="Enter the email address you log in with.")  # fmt: skip
+    _mail_later(request, email, "reset")
+    return _page(request, "forgot.html", mail=True, sent=True, error=None, email=email)
+
+
+async def _mail_form(request: web.Request) -> str:
+    """The address a "mail me a link" form gives, the form checked (CSRF token, per-client
+    limit); 404 where this gateway sends no mail."""
+    cfg = gateway(request).settings.console
     if cfg.smtp is None:
-        raise web.HTTPNotFound(text="This gateway sends no email: ask an administrator for a reset link.")
+        raise web.HTTPNotFound(text="This gateway sends no email: ask an administrator.")
     data = await form(request)
     await load_session(request)  # its token is accepted too
     check_csrf(request, None, data.get("csrf"))
     await limit(request, "reset", cfg.reset_rpm)
-    email = data.get("email", "").strip().lower()
-    if not EMAIL.match(email):
-        return _page(request, "forgot.html", status=400, mail=True, sent=False, email=email,
-                     error="Enter the email address you log in with.")  # fmt: skip
-    in_background(gw.background, _mail_link(gw, console_of(request).users, email, "reset"), "password reset")
-    return _page(request, "forgot.html", mail=True, sent=True, error=None, email=email)
+    return data.get("email", "").strip().lower()
+
+
+def _mail_later(request: web.Request, email: str, purpose: str) -> None:
+    gw = gateway(request)
+    work = _mail_link(gw, console_of(request).users, email, purpose)
+    in_background(gw.background, work, "password reset" if purpose == "reset" else "email confirmation")
 
 
 async def _mail_link(gw: Gateway, users: UserRepository, email: str, purpose: str) -> None:
@@ -381,19 +392,9 @@ async def verify(request: web.Request) -> web.StreamResponse:
 
 async def verify_resend(request: web.Request) -> web.StreamResponse:
     """Mail a new confirmation link; the same answer whoever the address belongs to."""
-    gw = gateway(request)
-    cfg = gw.settings.console
-    if cfg.smtp is None:
-        raise web.HTTPNotFound(text="This gateway sends no email.")
-    data = await form(request)
-    await load_session(request)  # its token is accepted too
-    check_csrf(request, None, data.get("csrf"))
-    await limit(request, "reset", cfg.reset_rpm)
-    email = data.get("email", "").strip().lower()
+    email = await _mail_form(request)
     if EMAIL.match(email):
-        in_background(
-            gw.background, _mail_link(gw, console_of(request).users, email, "verify"), "confirmation"
-        )
+        _mail_later(request, email, "verify")
     return _page(request, "verify_sent.html", email=email)
 
 
