@@ -493,3 +493,12 @@ def run_doc(args: Any, **results: Any) -> dict[str, Any]:
 def measured(git: dict[str, Any]) -> str:
     """The commit a result came from, for a report's first lines."""
     return f"hubgate `{git['commit'][:12]}`" + (" + uncommitted src changes" if git["src_dirty"] else "")
+
+
+def finish(args: Any, name: str, doc: dict[str, Any], md: str) -> None:
+    """Print the report and, unless --no-write, keep it as results/<date>-<name>.{json,md}."""
+    print(md)
+    if not args.no_write:
+        results = BENCH / "results"
+        (results / f"{args.date}-{name}.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        (results / f"{args.date}-{name}.md").write_text(md, encoding="utf-8")

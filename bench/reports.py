@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import statistics
 import sys
 import tempfile
@@ -42,8 +41,6 @@ import scale
 from hubgate.storage.admin_usage import UsageFilter, UsageGroup, _by_id, _from_log, aggregate
 from hubgate.storage.db import create_engine, migrate_sync
 from hubgate.storage.tables import usage_daily, usage_logs
-
-RESULTS = h.BENCH / "results"
 
 
 def reports() -> dict[str, tuple[list[str], UsageFilter]]:
@@ -201,11 +198,7 @@ def main() -> int:
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args()
     doc = run(args)
-    md = markdown(doc)
-    print(md)
-    if not args.no_write:
-        (RESULTS / f"{args.date}-reports.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-        (RESULTS / f"{args.date}-reports.md").write_text(md, encoding="utf-8")
+    h.finish(args, "reports", doc, markdown(doc))
     return 0
 
 

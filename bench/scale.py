@@ -60,7 +60,6 @@ from hubgate.storage.keys import display_prefix, hash_key
 from hubgate.storage.secrets import SecretBox
 from hubgate.storage.tables import api_keys, usage_logs
 
-RESULTS = h.BENCH / "results"
 ADMIN_KEY = "sk-admin-bench-0123456789abcdef"
 SECRET_KEY = "bench-secret-key-0123456789abcdef"
 SCENARIOS = {"json32": ("json", 32, 2), "sse32": ("sse", 32, 2), "json1": ("json", 1, 1)}
@@ -473,11 +472,7 @@ def main() -> int:
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args()
     doc = run(args)
-    md = markdown(doc)
-    print(md)
-    if not args.no_write:
-        (RESULTS / f"{args.date}-scale.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-        (RESULTS / f"{args.date}-scale.md").write_text(md, encoding="utf-8")
+    h.finish(args, "scale", doc, markdown(doc))
     return 0
 
 
