@@ -12,11 +12,11 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hubgate.storage.admin_usage import UsageFilter, UsageGroup, aggregate, split_days
+from hubgate.storage.admin_usage import UsageFilter, UsageGroup, _from_log, aggregate, split_days
 from hubgate.storage.db import _alembic_config, create_engine, migrate_sync
 from hubgate.storage.keys import KeyRecord, KeyRepository, utcnow
 from hubgate.storage.retention import cutoff, prune
-from hubgate.storage.tables import api_keys, usage_daily, usage_logs
+from hubgate.storage.tables import api_keys, usage_daily, usage_daily_models, usage_logs
 from hubgate.storage.usage import UsageRow, UsageWriter, _columns
 from tests.conftest import PG_ADMIN_DSN, _pg_admin
 
@@ -87,6 +87,9 @@ async def test_roll_ups_equal_the_log_and_reports_agree_over_any_range(engine: A
     spent = await _scalar(engine, select(api_keys.c.spent_micros).where(api_keys.c.id == key.id))
     daily_cost = select(func.sum(usage_daily.c.cost_micros)).where(usage_daily.c.key_id == key.id)
     assert spent == await _scalar(engine, daily_cost) == 100 * len(rows)
+    for column in ("requests", "cost_micros"):  # the per-model roll-ups hold the same sums
+        by_key = await _scalar(engine, select(func.sum(usage_daily.c[column])))
+        assert by_key == await _scalar(engine, select(func.sum(usage_daily_models.c[column])))
 
     d = timedelta
     ranges = [
@@ -111,6 +114,27 @@ async def test_roll_ups_equal_the_log_and_reports_agree_over_any_range(engine: A
         assert just_totals == [] and again == totals
     _, totals = await aggregate(engine, [], UsageFilter(key=key.name, status=500))
     assert totals.requests == sum(r.status == 500 for r in rows)  # status: from the log
+
+
+async def test_reports_over_every_key_agree_with_the_log(engine: AsyncEngine) -> None:
+    """No key or account in the report: whole days come from the per-model roll-ups."""
+    keys = [await _key(engine) for _ in range(3)]
+    model = f"mx-{uuid.uuid4().hex[:6]}"
+    writer = UsageWriter(engine, batch_size=5)
+    now = utcnow()
+    for i in range(30):
+        at = now - timedelta(days=i % 4, hours=i % 3)
+        writer.record(_row(keys[i % 3], at, status=500 if i % 7 == 0 else 200, model=model, cost=10 + i))
+    await writer.flush()
+    for group_by in (["model"], ["channel"], ["day", "model"], ["day"], []):
+        for since in (None, now - timedelta(days=2, hours=5)):
+            flt = UsageFilter(model=model, since=since)
+            got = await aggregate(engine, group_by, flt)
+            async with engine.connect() as conn:
+                scanned = await _from_log(conn, engine.dialect.name, group_by, flt, 10_000)
+            assert got == scanned, (group_by, since)
+    _, totals = await aggregate(engine, [], UsageFilter(model=model))
+    assert totals.requests == 30 and totals.cost_micros == sum(10 + i for i in range(30))
 
 
 def test_split_days_cuts_only_at_midnight() -> None:
@@ -221,6 +245,9 @@ async def test_migration_0010_builds_roll_ups_from_the_log_and_old_roll_ups(
             ("2026-01-06", 7, "k", 0, "m", ""): (1, 1, 10),
             ("2026-01-07", 7, "k", 0, "m", ""): (2, 0, 20),
         }
+        async with eng.connect() as conn:
+            models = (await conn.execute(select(func.sum(usage_daily_models.c.requests)))).scalar_one()
+        assert models == 8
         groups, totals = await aggregate(eng, ["day"], UsageFilter(key="k"))
         assert [g.day for g in groups] == [old_day, "2026-01-06", "2026-01-07"]
         assert totals.requests == 8 and totals.cost_micros == 530

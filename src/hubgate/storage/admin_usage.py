@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.storage.keys import as_utc
 from hubgate.storage.rollup import TOKENS
-from hubgate.storage.tables import api_keys, usage_daily, usage_logs
+from hubgate.storage.tables import api_keys, usage_daily, usage_daily_models, usage_logs
 
 GROUP_FIELDS = ("key", "model", "channel", "day", "account")
 _SUMS = TOKENS  # the token and cost sums, on log rows and roll-ups alike
@@ -222,15 +222,18 @@ async def _from_daily(
     days: tuple[str | None, str | None],
     limit: int,
 ) -> tuple[list[UsageGroup], UsageGroup]:
-    """The report over whole days of `usage_daily` (0 and '' there stand for none)."""
-    d = usage_daily.c
+    """The report over whole days of the roll-ups (0 and '' there stand for none): those by
+    model and channel alone when the report involves no key or account, else those by key."""
+    by_key = flt.key is not None or flt.key_id is not None or flt.account_id is not None
+    by_key = by_key or not set(group_by) <= {"model", "channel", "day"}
+    d = (usage_daily if by_key else usage_daily_models).c
     columns: dict[str, ColumnElement[Any]] = {
-        "key": func.nullif(d.key_name, ""),
         "model": func.nullif(d.model, ""),
         "channel": func.nullif(d.channel, ""),
         "day": d.day,
-        "account": func.nullif(d.account_id, 0),
     }
+    if by_key:
+        columns.update(key=func.nullif(d.key_name, ""), account=func.nullif(d.account_id, 0))
     measures = [func.coalesce(func.sum(d[name]), 0).label(name) for name in ("requests", "errors", *_SUMS)]
 
     def where(query: Any) -> Any:
@@ -238,7 +241,9 @@ async def _from_daily(
             query = query.where(d.key_id == flt.key_id)
         elif flt.key is not None:
             query = query.where(d.key_name == flt.key)
-        for column, value in ((d.account_id, flt.account_id), (d.model, flt.model), (d.channel, flt.channel)):
+        if flt.account_id is not None:
+            query = query.where(d.account_id == flt.account_id)
+        for column, value in ((d.model, flt.model), (d.channel, flt.channel)):
             if value is not None:
                 query = query.where(column == value)
         first, end = days

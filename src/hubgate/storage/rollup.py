@@ -2,8 +2,9 @@
 transaction that inserts its rows (and moves the counters), so the roll-ups always
 equal the log they summarize and reports over long ranges read them, not the log.
 
-One upsert per (UTC day, key, account, model, channel) in the batch; a busy batch
-of hundreds of rows folds into a handful. Groups are written in one sorted order, so
+One upsert per (UTC day, key, account, model, channel) in the batch, and one per
+(UTC day, model, channel) into `usage_daily_models`; a busy batch of hundreds of
+rows folds into a handful. Groups are written in one sorted order, so
 writers on different replicas lock the same rows in the same order (no deadlocks).
 """
 
@@ -13,11 +14,12 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hubgate.storage.tables import usage_daily
+from hubgate.storage.tables import usage_daily, usage_daily_models
 
 GROUP = ("day", "key_id", "key_name", "account_id", "model", "channel")
 TOKENS = (
@@ -68,46 +70,68 @@ def fold(rows: Iterable[Any]) -> dict[Group, list[int]]:
     return out
 
 
-_NAMES = ", ".join((*GROUP, *SUMS))
-_CONFLICT = f"ON CONFLICT ({', '.join(GROUP)}) DO UPDATE SET " + ", ".join(
-    f"{name} = usage_daily.{name} + excluded.{name}" for name in SUMS
-)
-_SQLITE_UPSERT = (
-    f"INSERT INTO usage_daily ({_NAMES}) VALUES ({', '.join('?' * (len(GROUP) + len(SUMS)))}) {_CONFLICT}"
-)
-_PG_UPSERT = (
-    f"INSERT INTO usage_daily ({_NAMES}) "
-    f"VALUES ({', '.join(f'${i + 1}' for i in range(len(GROUP) + len(SUMS)))}) {_CONFLICT}"
-)
+def coarser(folded: dict[Group, list[int]]) -> dict[tuple[str, str, str], list[int]]:
+    """The same sums per (day, model, channel): key and account summed away."""
+    out: dict[tuple[str, str, str], list[int]] = {}
+    for (day, _kid, _kname, _aid, model, channel), sums in folded.items():
+        have = out.get((day, model, channel))
+        if have is None:
+            out[(day, model, channel)] = list(sums)
+        else:
+            for i, value in enumerate(sums):
+                have[i] += value
+    return out
+
+
+def _upserts(table: Table) -> tuple[str, str]:
+    """The SQLite and PostgreSQL upserts of one roll-up row into `table` (keyed on its grain)."""
+    grain = [c.name for c in table.primary_key.columns]
+    names = ", ".join((*grain, *SUMS))
+    conflict = f"ON CONFLICT ({', '.join(grain)}) DO UPDATE SET " + ", ".join(
+        f"{name} = {table.name}.{name} + excluded.{name}" for name in SUMS
+    )
+    n = len(grain) + len(SUMS)
+    sqlite = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * n)}) {conflict}"
+    pg = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join(f'${i + 1}' for i in range(n))}) {conflict}"
+    return sqlite, pg
+
+
+_UPSERTS = {table.name: _upserts(table) for table in (usage_daily, usage_daily_models)}
 
 
 async def add_batch(conn: AsyncConnection, rows: Iterable[Any]) -> None:
-    """Add the rows' sums to their days' roll-ups, inside the caller's transaction.
-
-    Like the log rows, sent through the driver's own executemany on the connection that
-    holds SQLAlchemy's transaction (SQLAlchemy's upsert cost ~2 ms a batch); other
-    drivers take SQLAlchemy's path.
-    """
+    """Add the rows' sums to their days' roll-ups, inside the caller's transaction: per key
+    (`usage_daily`) and per model and channel only (`usage_daily_models`, for reports that
+    neither filter nor group by key or account)."""
     folded = fold(rows)
     if not folded:
         return
-    params = [(*group, *folded[group]) for group in sorted(folded)]
+    for table, groups in ((usage_daily, folded), (usage_daily_models, coarser(folded))):
+        params = [(*group, *sums) for group, sums in sorted(groups.items())]
+        await _upsert(conn, table, params)
+
+
+async def _upsert(conn: AsyncConnection, table: Table, params: list[tuple[Any, ...]]) -> None:
+    """Like the log rows, sent through the driver's own executemany on the connection that
+    holds SQLAlchemy's transaction (SQLAlchemy's upsert cost ~2 ms a batch); other drivers
+    take SQLAlchemy's path."""
+    sqlite_sql, pg_sql = _UPSERTS[table.name]
     dialect = conn.dialect
     if dialect.name == "sqlite" and dialect.driver == "aiosqlite":
         driver = (await conn.get_raw_connection()).driver_connection
-        await driver.executemany(_SQLITE_UPSERT, params)  # type: ignore[union-attr]
+        await driver.executemany(sqlite_sql, params)  # type: ignore[union-attr]
         return
     if dialect.name == "postgresql" and dialect.driver == "asyncpg":
         driver = (await conn.get_raw_connection()).driver_connection
         if driver is not None and not driver.is_in_transaction():
             await conn.exec_driver_sql("SELECT 1")  # let SQLAlchemy open its (lazy) transaction
         if driver is not None and driver.is_in_transaction():
-            await driver.executemany(_PG_UPSERT, params)
+            await driver.executemany(pg_sql, params)
             return
+    grain = [c.name for c in table.primary_key.columns]
     insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(usage_daily)
+    stmt = insert(table)
     stmt = stmt.on_conflict_do_update(
-        index_elements=list(GROUP),
-        set_={name: usage_daily.c[name] + stmt.excluded[name] for name in SUMS},
+        index_elements=grain, set_={name: table.c[name] + stmt.excluded[name] for name in SUMS}
     )
-    await conn.execute(stmt, [dict(zip((*GROUP, *SUMS), p, strict=True)) for p in params])
+    await conn.execute(stmt, [dict(zip((*grain, *SUMS), p, strict=True)) for p in params])

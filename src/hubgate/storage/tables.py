@@ -224,6 +224,30 @@ usage_daily = Table(
     Index("ix_usage_daily_account_day", "account_id", "day"),
 )
 
+# The same sums per (UTC day, model, channel) only: reports that neither filter nor group by
+# key or account read this, a few rows a day whatever the number of keys (migration 0010).
+usage_daily_models = Table(
+    "usage_daily_models",
+    metadata,
+    Column("day", String(10), nullable=False),
+    Column("model", String(128), nullable=False, server_default=""),
+    Column("channel", String(64), nullable=False, server_default=""),
+    *(
+        Column(name, BigInteger, nullable=False, server_default="0")
+        for name in (
+            "requests",
+            "errors",
+            "prompt_tokens",
+            "completion_tokens",
+            "cached_tokens",
+            "cache_write_tokens",
+            "reasoning_tokens",
+            "cost_micros",
+        )
+    ),
+    PrimaryKeyConstraint("day", "model", "channel", name="pk_usage_daily_models"),
+)
+
 # --- video generation tasks (migration 0008) ---
 
 video_tasks = Table(

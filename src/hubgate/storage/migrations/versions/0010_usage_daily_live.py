@@ -4,7 +4,8 @@ roll-up rows instead of scanning the log. Retention now only deletes old log row
 
 The table is rebuilt with one row per (day, key, account, model, channel), a primary
 key the writer upserts on (no NULLs: 0 and '' stand for "none"), filled from the old
-roll-ups (days retention removed) plus every log row still kept.
+roll-ups (days retention removed) plus every log row still kept; `usage_daily_models`
+holds the same sums per (day, model, channel) only.
 
 Revision ID: 0010
 Revises: 0009
@@ -82,13 +83,29 @@ def upgrade() -> None:
     op.drop_table("usage_daily_0007")
     op.create_index("ix_usage_daily_key_day", "usage_daily", ["key_id", "day"])
     op.create_index("ix_usage_daily_account_day", "usage_daily", ["account_id", "day"])
-    # Planner statistics for the new table now: without them PostgreSQL guesses that a third
-    # of it is "today" and scans it all (measured: 0.76 s instead of 0.07 s on 2M roll-ups).
+    # The same per (day, model, channel) only, for reports by model or channel over all keys.
+    op.create_table(
+        "usage_daily_models",
+        sa.Column("day", sa.String(10), nullable=False),
+        sa.Column("model", sa.String(128), nullable=False, server_default=""),
+        sa.Column("channel", sa.String(64), nullable=False, server_default=""),
+        *(sa.Column(name, sa.BigInteger, nullable=False, server_default="0") for name in SUMS),
+        sa.PrimaryKeyConstraint("day", "model", "channel", name="pk_usage_daily_models"),
+    )
+    op.execute(
+        f"INSERT INTO usage_daily_models (day, model, channel, {', '.join(SUMS)}) "
+        f"SELECT day, model, channel, {', '.join(f'SUM({s})' for s in SUMS)} "
+        "FROM usage_daily GROUP BY day, model, channel"
+    )
+    # Planner statistics for the new tables now: without them PostgreSQL guesses that a third
+    # of a table is "today" and scans it all (measured: 0.76 s instead of 0.07 s on 2M roll-ups).
     op.execute("ANALYZE usage_daily")
+    op.execute("ANALYZE usage_daily_models")
 
 
 def downgrade() -> None:
     """Back to roll-ups of removed rows only: each day's totals minus the log rows still kept."""
+    op.drop_table("usage_daily_models")
     op.drop_index("ix_usage_daily_account_day", table_name="usage_daily")
     op.drop_index("ix_usage_daily_key_day", table_name="usage_daily")
     op.rename_table("usage_daily", "usage_daily_0010")
