@@ -10,7 +10,7 @@ daily group, the worst case for roll-ups) a fresh database is migrated to 0009,
 filled with --keys keys, --channels admin channels and --rows usage rows over the
 last 60 days (bench/scale.py's `fill`), then upgraded to head, which builds the
 roll-ups (timed). Each report of the admin API's kind is then run in-process both
-ways, --repeat times, alternating: `aggregate` (whole days from `usage_daily`,
+ways, --repeat times, alternating: `aggregate` (whole days from the roll-ups,
 part-days from the log) and the log alone (`_from_log` over the whole range, what
 every report did before migration 0010). Their totals must agree: the run fails if
 they don't. Writes bench/results/<date>-reports.{json,md} unless --no-write.
@@ -158,7 +158,8 @@ def markdown(doc: dict[str, Any]) -> str:
         f"--rows {a['rows']} --repeat {a['repeat']}`, {h.measured(doc['git'])}. Each report "
         "run in-process both ways on the same database, alternating, medians; totals and group counts "
         "checked equal. 'log' is one scan of the log over the range (every report before migration "
-        "0010); 'roll-ups' is `aggregate` now (whole days from `usage_daily`, part-days from the log). "
+        "0010); 'roll-ups' is `aggregate` now (whole days from `usage_daily_models` when no key is "
+        "involved, else `usage_daily`; part-days from the log). "
         "skewed: 80% of rows on 1% of the keys, 3 models per key; uniform: every row its own daily "
         "group (the worst case). A shared 2-core machine.",
         "",
