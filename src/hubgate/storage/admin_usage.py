@@ -8,7 +8,7 @@ session's TimeZone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -85,18 +85,25 @@ def day_of(dialect: str) -> ColumnElement[Any]:
     return func.date(created)
 
 
+def _match(query: Any, c: Any, flt: UsageFilter) -> Any:
+    """The filters on who and what (key, account, model, channel), on the columns `c` of the
+    log or of a roll-up table (one without key or account is only used when none is asked)."""
+    if flt.key_id is not None:
+        query = query.where(c.key_id == flt.key_id)
+    elif flt.key is not None:
+        query = query.where(c.key_name == flt.key)
+    if flt.account_id is not None:
+        query = query.where(c.account_id == flt.account_id)
+    if flt.model is not None:
+        query = query.where(c.model == flt.model)
+    if flt.channel is not None:
+        query = query.where(c.channel == flt.channel)
+    return query
+
+
 def _where(query: Any, flt: UsageFilter) -> Any:
     t = usage_logs.c
-    if flt.key_id is not None:
-        query = query.where(t.key_id == flt.key_id)
-    elif flt.key is not None:
-        query = query.where(t.key_name == flt.key)
-    if flt.account_id is not None:
-        query = query.where(t.account_id == flt.account_id)
-    if flt.model is not None:
-        query = query.where(t.model == flt.model)
-    if flt.channel is not None:
-        query = query.where(t.channel == flt.channel)
+    query = _match(query, t, flt)
     if flt.status is not None:
         query = query.where(t.status == flt.status)
     if flt.since is not None:
@@ -205,14 +212,7 @@ async def _from_log(
         "day": day_of(dialect),
         "account": t.account_id,
     }
-    keys = [columns[g] for g in group_by]
-    query = _where(select(*(c.label(g) for c, g in zip(keys, group_by, strict=True)), *_measures()), flt)
-    rows = []
-    if keys:
-        query = query.group_by(*keys).order_by(*(k.asc().nulls_last() for k in keys)).limit(limit)
-        rows = (await conn.execute(query)).all()
-    totals = (await conn.execute(_where(select(*_measures()), flt))).one()
-    return [_group(r, group_by) for r in rows], _group(totals, ())
+    return await _report(conn, columns, _measures(), lambda q: _where(q, flt), group_by, limit)
 
 
 async def _from_daily(
@@ -237,15 +237,7 @@ async def _from_daily(
     measures = [func.coalesce(func.sum(d[name]), 0).label(name) for name in ("requests", "errors", *_SUMS)]
 
     def where(query: Any) -> Any:
-        if flt.key_id is not None:
-            query = query.where(d.key_id == flt.key_id)
-        elif flt.key is not None:
-            query = query.where(d.key_name == flt.key)
-        if flt.account_id is not None:
-            query = query.where(d.account_id == flt.account_id)
-        for column, value in ((d.model, flt.model), (d.channel, flt.channel)):
-            if value is not None:
-                query = query.where(column == value)
+        query = _match(query, d, flt)
         first, end = days
         if first is not None:
             query = query.where(d.day >= first)
@@ -253,6 +245,19 @@ async def _from_daily(
             query = query.where(d.day < end)
         return query
 
+    return await _report(conn, columns, measures, where, group_by, limit)
+
+
+async def _report(
+    conn: Any,
+    columns: dict[str, ColumnElement[Any]],
+    measures: Sequence[ColumnElement[Any]],
+    where: Callable[[Any], Any],
+    group_by: Sequence[str],
+    limit: int,
+) -> tuple[list[UsageGroup], UsageGroup]:
+    """The groups (ordered by the grouping fields, at most `limit`) and the totals of one
+    source: `columns` names each grouping field, `where` filters a query on that source."""
     keys = [columns[g] for g in group_by]
     rows = []
     if keys:
