@@ -73,7 +73,7 @@ class KeyCache:
         fut: asyncio.Future[KeyRecord | None] = asyncio.get_running_loop().create_future()
         self._inflight[digest] = fut
         try:
-            record, steady = await read_steady(lambda: self._repo.by_hash(digest), self._generation_now)
+            record, steady = await read_steady(lambda: self._repo.by_hash(digest), lambda: self._generation)
         except BaseException as exc:
             fut.set_exception(exc)
             fut.exception()  # mark retrieved: waiters, if any, re-raise it themselves
@@ -91,9 +91,6 @@ class KeyCache:
         if record is not None:
             self._digest_by_id[record.id] = digest
         return record
-
-    def _generation_now(self) -> int:
-        return self._generation
 
     def invalidate(self, secret_hash: str | None = None) -> None:
         self._generation += 1

@@ -40,13 +40,10 @@ class AccountCache:
         if hit is not None and hit[1] > time.monotonic():
             return hit[0]
         # A flush that landed while we read may have moved the balance: read again.
-        record, steady = await read_steady(lambda: self._repo.by_id(account_id), self._generation_now)
+        record, steady = await read_steady(lambda: self._repo.by_id(account_id), lambda: self._generation)
         if record is not None and steady:
             self._entries[account_id] = (record, time.monotonic() + self._ttl)
         return record
-
-    def _generation_now(self) -> int:
-        return self._generation
 
     def invalidate(self, account_ids: object = None) -> None:
         self._generation += 1

@@ -20,11 +20,9 @@ async def read_steady(
 ) -> tuple[T, bool]:
     """`read()` until no invalidation lands during it (at most `attempts` times).
     Returns the last value and whether it is steady (safe to cache)."""
-    for _ in range(attempts - 1):
+    for _ in range(attempts):
         before = generation()
         value = await read()
         if generation() == before:
             return value, True
-    before = generation()
-    value = await read()
-    return value, generation() == before
+    return value, False

@@ -63,20 +63,13 @@ def validation_error(exc: ValidationError, what: str) -> InvalidRequest:
     return InvalidRequest(message[:1].upper() + message[1:] + ".", param=first)
 
 
-async def parse_body(request: web.Request, model: type[M]) -> M:
-    """The JSON body validated against `model`; 400 naming the field otherwise."""
-    data = parse_object(await read_body(request, gateway(request).max_body_bytes))
+async def parse_body(request: web.Request, model: type[M], *, optional: bool = False) -> M:
+    """The JSON body validated against `model`; 400 naming the field otherwise. `optional`:
+    an empty body means every field at its default."""
+    raw = await read_body(request, gateway(request).max_body_bytes)
+    data = {} if optional and not raw.strip() else parse_object(raw)
     try:
         return model.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc, "field") from None
-
-
-async def parse_optional_body(request: web.Request, model: type[M]) -> M:
-    """Like `parse_body`, but an empty body means every field at its default."""
-    raw = await read_body(request, gateway(request).max_body_bytes)
-    try:
-        return model.model_validate(parse_object(raw) if raw.strip() else {})
     except ValidationError as exc:
         raise validation_error(exc, "field") from None
 

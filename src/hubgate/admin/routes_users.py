@@ -20,7 +20,6 @@ from hubgate.admin.common import (
     json_response,
     page,
     parse_body,
-    parse_optional_body,
     parse_query,
 )
 from hubgate.admin.registry import AdminRoute
@@ -153,7 +152,7 @@ async def _mail(cfg: SmtpSettings, to: str, subject: str, body: str) -> dict[str
 
 async def reset_link(request: web.Request) -> web.Response:
     """A one-time link to set a new password, valid one hour; shown once (and mailed on request)."""
-    body = await parse_optional_body(request, ResetLinkCreate)
+    body = await parse_body(request, ResetLinkCreate, optional=True)
     user = await _find(request)
     if user.disabled:
         raise InvalidRequest(f"User {user.email} is disabled; enable them first.", param="id")
