@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.storage.keys import as_utc
-from hubgate.storage.rollup import TOKENS
+from hubgate.storage.rollup import SUMS, TOKENS
 from hubgate.storage.tables import api_keys, usage_daily, usage_daily_models, usage_logs
 
 GROUP_FIELDS = ("key", "model", "channel", "day", "account")
@@ -124,7 +124,7 @@ def _measures() -> list[ColumnElement[Any]]:
 
 def _group(row: Any, grouped: Sequence[str]) -> UsageGroup:
     """One result row as a group; `row` None is the empty group (all zeros)."""
-    m: Any = row._mapping if row is not None else dict.fromkeys(("requests", "errors", *_SUMS), 0)
+    m: Any = row._mapping if row is not None else dict.fromkeys(SUMS, 0)
     day = m.get("day") if "day" in grouped else None
     return UsageGroup(
         key=m["key"] if "key" in grouped else None,
@@ -234,7 +234,7 @@ async def _from_daily(
     }
     if by_key:
         columns.update(key=func.nullif(d.key_name, ""), account=func.nullif(d.account_id, 0))
-    measures = [func.coalesce(func.sum(d[name]), 0).label(name) for name in ("requests", "errors", *_SUMS)]
+    measures = [func.coalesce(func.sum(d[name]), 0).label(name) for name in SUMS]
 
     def where(query: Any) -> Any:
         query = _match(query, d, flt)

@@ -19,18 +19,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hubgate.storage.tables import usage_daily, usage_daily_models
+from hubgate.storage.tables import ROLLUP_SUMS, usage_daily, usage_daily_models
 
 GROUP = ("day", "key_id", "key_name", "account_id", "model", "channel")
-TOKENS = (
-    "prompt_tokens",
-    "completion_tokens",
-    "cached_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "cost_micros",
-)
-SUMS = ("requests", "errors", *TOKENS)
+SUMS = ROLLUP_SUMS  # requests, errors, then TOKENS
+TOKENS = SUMS[2:]  # the token and cost sums, also columns of the log
 
 Group = tuple[str, int, str, int, str, str]
 

@@ -198,6 +198,23 @@ price_overrides = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+# What every daily roll-up sums: requests, errors (status >= 400), then the token and cost sums.
+ROLLUP_SUMS = (
+    "requests",
+    "errors",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_micros",
+)
+
+
+def _rollup_sums() -> list[Column[int]]:
+    return [Column(name, BigInteger, nullable=False, server_default="0") for name in ROLLUP_SUMS]
+
+
 # One row per (UTC day, key, account, model, channel), kept current by the usage writer in
 # the transaction that inserts the log rows (migration 0010); 0 and '' stand for "none".
 usage_daily = Table(
@@ -209,14 +226,7 @@ usage_daily = Table(
     Column("account_id", Integer, nullable=False, server_default="0"),
     Column("model", String(128), nullable=False, server_default=""),
     Column("channel", String(64), nullable=False, server_default=""),
-    Column("requests", BigInteger, nullable=False, server_default="0"),
-    Column("errors", BigInteger, nullable=False, server_default="0"),
-    Column("prompt_tokens", BigInteger, nullable=False, server_default="0"),
-    Column("completion_tokens", BigInteger, nullable=False, server_default="0"),
-    Column("cached_tokens", BigInteger, nullable=False, server_default="0"),
-    Column("cache_write_tokens", BigInteger, nullable=False, server_default="0"),
-    Column("reasoning_tokens", BigInteger, nullable=False, server_default="0"),
-    Column("cost_micros", BigInteger, nullable=False, server_default="0"),
+    *_rollup_sums(),
     PrimaryKeyConstraint(
         "day", "key_id", "key_name", "account_id", "model", "channel", name="pk_usage_daily"
     ),
@@ -232,19 +242,7 @@ usage_daily_models = Table(
     Column("day", String(10), nullable=False),
     Column("model", String(128), nullable=False, server_default=""),
     Column("channel", String(64), nullable=False, server_default=""),
-    *(
-        Column(name, BigInteger, nullable=False, server_default="0")
-        for name in (
-            "requests",
-            "errors",
-            "prompt_tokens",
-            "completion_tokens",
-            "cached_tokens",
-            "cache_write_tokens",
-            "reasoning_tokens",
-            "cost_micros",
-        )
-    ),
+    *_rollup_sums(),
     PrimaryKeyConstraint("day", "model", "channel", name="pk_usage_daily_models"),
 )
 
