@@ -25,7 +25,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ import harness as h
 import scale
 
 from hubgate.storage.admin_usage import UsageFilter, UsageGroup, _by_id, _from_log, aggregate
-from hubgate.storage.db import create_engine, migrate_sync
+from hubgate.storage.db import create_engine
 from hubgate.storage.tables import usage_daily, usage_logs
 
 
@@ -125,16 +124,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if backend == "sqlite":
                     url, name = f"sqlite+aiosqlite:///{work}/{mix}.db", None
                 else:
-                    name = f"hubgate_reports_{mix}_{uuid.uuid4().hex[:6]}"
-                    scale.pg_admin(args.pg, f"CREATE DATABASE {name}")
-                    url = "postgresql+asyncpg://" + args.pg.split("://", 1)[1].rsplit("/", 1)[0] + f"/{name}"
+                    name, url = scale.pg_database(args.pg, f"hubgate_reports_{mix}")
                 try:
                     scale.log(f"{backend}/{mix}: filling {args.rows:,} rows at 0009")
-                    migrate_sync(url, "0009")
-                    fill = asyncio.run(scale.fill(url, "http://127.0.0.1:9", args))
-                    t0 = time.perf_counter()
-                    migrate_sync(url)
-                    fill["upgrade_s"] = round(time.perf_counter() - t0, 1)
+                    fill = scale.fill_and_upgrade(url, "http://127.0.0.1:9", args)
                     scale.log(f"{backend}/{mix}: filled {fill}")
                     res = asyncio.run(measure(url, args.repeat))
                     res["fill_s"] = fill

@@ -348,6 +348,24 @@ def pg_admin(dsn: str, sql: str) -> None:
     subprocess.run(["psql", dsn, "-qc", sql], check=True, capture_output=True)
 
 
+def pg_database(server: str, prefix: str) -> tuple[str, str]:
+    """A new database on the PostgreSQL `server`: its name and hubgate's URL for it."""
+    name = f"{prefix}_{uuid.uuid4().hex[:6]}"
+    pg_admin(server, f"CREATE DATABASE {name}")
+    return name, "postgresql+asyncpg://" + server.split("://", 1)[1].rsplit("/", 1)[0] + f"/{name}"
+
+
+def fill_and_upgrade(url: str, upstream: str, args: argparse.Namespace) -> dict[str, float]:
+    """Fill a database at schema 0009 and upgrade it, as an existing install would be
+    (migration 0010 builds the daily roll-ups from the whole log); seconds per part."""
+    migrate_sync(url, "0009")
+    timings = asyncio.run(fill(url, upstream, args))
+    t0 = time.perf_counter()
+    migrate_sync(url)
+    timings["upgrade_s"] = round(time.perf_counter() - t0, 1)
+    return timings
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="hubgate-scale-", dir=args.workdir))
     nginx = Nginx(h.free_port(), workers=2)
@@ -362,25 +380,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             else:
                 urls = {}
                 for s in ("empty", "full"):
-                    name = f"hubgate_scale_{s}_{uuid.uuid4().hex[:6]}"
-                    pg_admin(args.pg, f"CREATE DATABASE {name}")
+                    name, urls[s] = pg_database(args.pg, f"hubgate_scale_{s}")
                     pg_dbs.append(name)
-                    urls[s] = (
-                        "postgresql+asyncpg://" + args.pg.split("://", 1)[1].rsplit("/", 1)[0] + f"/{name}"
-                    )
             asyncio.run(migrate(urls["empty"]))
-            # The full database is filled at 0009 and then upgraded, as an existing install
-            # would be: migration 0010 builds the daily roll-ups from the whole log (timed).
-            migrate_sync(urls["full"], "0009")
             log(
                 f"{backend}: filling with {args.keys:,} keys, {args.channels:,} channels, "
                 f"{args.rows:,} usage rows"
             )
             t0 = time.perf_counter()
-            timings = asyncio.run(fill(urls["full"], upstream, args))
-            t1 = time.perf_counter()
-            migrate_sync(urls["full"])
-            timings["upgrade_s"] = round(time.perf_counter() - t1, 1)
+            timings = fill_and_upgrade(urls["full"], upstream, args)
             log(f"{backend}: filled and upgraded in {time.perf_counter() - t0:,.0f} s {timings}")
             res = measure_backend(backend, urls, upstream, work, args)
             res["fill_s"] = timings
