@@ -56,6 +56,12 @@ async def _pg_admin(statement: str) -> None:
         await conn.close()
 
 
+def pg_url(name: str) -> str:
+    """hubgate's URL for the database `name` on the test PostgreSQL server."""
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{name}"
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped at the end.
@@ -70,8 +76,7 @@ def pg_database() -> Iterator[str]:
         pytest.skip(message)
     name = f"hubgate_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    yield f"{base}/{name}"
+    yield pg_url(name)
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 

@@ -18,7 +18,7 @@ from hubgate.storage.keys import KeyRecord, KeyRepository, utcnow
 from hubgate.storage.retention import cutoff, prune
 from hubgate.storage.tables import api_keys, usage_daily, usage_daily_models, usage_logs
 from hubgate.storage.usage import UsageRow, UsageWriter, _columns
-from tests.conftest import PG_ADMIN_DSN, _pg_admin
+from tests.conftest import _pg_admin, pg_url
 
 
 def _row(key: KeyRecord, at: datetime, *, status: int = 200, model: str = "m", cost: int = 100) -> UsageRow:
@@ -192,8 +192,7 @@ async def _fresh_database(kind: str, tmp_path: Path) -> tuple[str, str | None]:
         return f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}", None
     name = f"hubgate_migrate_{uuid.uuid4().hex[:8]}"
     await _pg_admin(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return f"{base}/{name}", name
+    return pg_url(name), name
 
 
 async def test_migration_0010_builds_roll_ups_from_the_log_and_old_roll_ups(
