@@ -275,10 +275,7 @@ async def reset_form(request: web.Request) -> web.StreamResponse:
 
 async def reset(request: web.Request) -> web.StreamResponse:
     cfg = gateway(request).settings.console
-    data = await form(request)
-    await load_session(request)  # its token is accepted too
-    check_csrf(request, None, data.get("csrf"))
-    await limit(request, "reset", cfg.reset_rpm)
+    data = await _link_form(request)
     token, password = request.match_info["token"], data.get("password", "")
     error = passwords.problem(password)
     if error is None and password != data.get("confirm", ""):
@@ -316,14 +313,20 @@ async def forgot_submit(request: web.Request) -> web.StreamResponse:
 async def _mail_form(request: web.Request) -> str:
     """The address a "mail me a link" form gives, the form checked (CSRF token, per-client
     limit); 404 where this gateway sends no mail."""
-    cfg = gateway(request).settings.console
-    if cfg.smtp is None:
+    if gateway(request).settings.console.smtp is None:
         raise web.HTTPNotFound(text="This gateway sends no email: ask an administrator.")
+    data = await _link_form(request)
+    return data.get("email", "").strip().lower()
+
+
+async def _link_form(request: web.Request) -> dict[str, str]:
+    """A one-time-link form (reset, confirm, mail me a link), checked: the CSRF token (before
+    sign-in, or the session's) and the per-client limit on such forms (`reset_rpm`)."""
     data = await form(request)
     await load_session(request)  # its token is accepted too
     check_csrf(request, None, data.get("csrf"))
-    await limit(request, "reset", cfg.reset_rpm)
-    return data.get("email", "").strip().lower()
+    await limit(request, "reset", gateway(request).settings.console.reset_rpm)
+    return data
 
 
 def _mail_later(request: web.Request, email: str, purpose: str) -> None:
@@ -341,10 +344,10 @@ async def _mail_link(gw: Gateway, users: UserRepository, email: str, purpose: st
     ok, _ = await gw.limiter.store.bucket_take(
         f"ui:{purpose}-mail:{digest(email)}", MAILS_PER_HOUR / 3600.0, MAILS_PER_HOUR, time.time()
     )
-    user = await users.by_email(email) if ok else None
-    if user is None or user.disabled or (purpose == "verify" and user.email_verified_at is not None):
-        return
     verify = purpose == "verify"
+    user = await users.by_email(email) if ok else None
+    if user is None or user.disabled or (verify and user.email_verified_at is not None):
+        return
     token = await users.create_reset(user.id, ttl=VERIFY_TTL if verify else RESET_TTL, purpose=purpose)
     base = cfg.public_url.rstrip("/")
     if verify:
@@ -375,10 +378,7 @@ async def verify_form(request: web.Request) -> web.StreamResponse:
 
 async def verify(request: web.Request) -> web.StreamResponse:
     gw = gateway(request)
-    data = await form(request)
-    await load_session(request)  # its token is accepted too
-    check_csrf(request, None, data.get("csrf"))
-    await limit(request, "reset", gw.settings.console.reset_rpm)
+    await _link_form(request)
     users = console_of(request).users
     user_id = await users.use_reset(request.match_info["token"], "verify")
     user = await users.by_id(user_id) if user_id is not None else None
