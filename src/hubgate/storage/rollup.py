@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hubgate.storage.driver import in_transaction
 from hubgate.storage.tables import ROLLUP_SUMS, usage_daily, usage_daily_models
 
 GROUP = ("day", "key_id", "key_name", "account_id", "model", "channel")
@@ -108,21 +109,13 @@ async def _upsert(conn: AsyncConnection, table: Table, params: list[tuple[Any, .
     """Like the log rows, sent through the driver's own executemany on the connection that
     holds SQLAlchemy's transaction (SQLAlchemy's upsert cost ~2 ms a batch); other drivers
     take SQLAlchemy's path."""
-    sqlite_sql, pg_sql = _UPSERTS[table.name]
-    dialect = conn.dialect
-    if dialect.name == "sqlite" and dialect.driver == "aiosqlite":
-        driver = (await conn.get_raw_connection()).driver_connection
-        await driver.executemany(sqlite_sql, params)  # type: ignore[union-attr]
+    driver = await in_transaction(conn)
+    if driver is not None:
+        sqlite_sql, pg_sql = _UPSERTS[table.name]
+        await driver.executemany(sqlite_sql if conn.dialect.name == "sqlite" else pg_sql, params)
         return
-    if dialect.name == "postgresql" and dialect.driver == "asyncpg":
-        driver = (await conn.get_raw_connection()).driver_connection
-        if driver is not None and not driver.is_in_transaction():
-            await conn.exec_driver_sql("SELECT 1")  # let SQLAlchemy open its (lazy) transaction
-        if driver is not None and driver.is_in_transaction():
-            await driver.executemany(pg_sql, params)
-            return
     grain = [c.name for c in table.primary_key.columns]
-    insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     stmt = insert(table)
     stmt = stmt.on_conflict_do_update(
         index_elements=grain, set_={name: table.c[name] + stmt.excluded[name] for name in SUMS}

@@ -16,6 +16,7 @@ from sqlalchemy import DateTime, bindparam, case, insert, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hubgate.metering.budget import period_start
+from hubgate.storage.driver import in_transaction
 from hubgate.storage.keys import utcnow
 from hubgate.storage.rollup import add_batch
 from hubgate.storage.tables import accounts, api_keys, usage_logs
@@ -173,36 +174,15 @@ async def _insert_rows(conn: AsyncConnection, batch: list[UsageRow]) -> None:
     one COPY. Both run on the connection SQLAlchemy's transaction holds, so the rows
     still commit or roll back with the counter updates. Other drivers take the generic path.
     """
-    dialect = conn.dialect
-    if dialect.name == "sqlite" and dialect.driver == "aiosqlite":
-        params = [(*_values_but_created(r), sqlite_datetime(r.created_at)) for r in batch]
-        driver = await _driver_connection(conn)
-        # sqlite3 opens the transaction itself before the first INSERT (SQLAlchemy's
-        # BEGIN on pysqlite drivers is the driver's implicit one); the commit below is
-        # SQLAlchemy's, on this same connection.
-        await driver.executemany(_SQLITE_INSERT, params)
-    elif dialect.name == "postgresql" and dialect.driver == "asyncpg":
-        driver = await _driver_connection(conn)
-        if not driver.is_in_transaction():
-            # The driver's connection is outside SQLAlchemy's bookkeeping: let SQLAlchemy
-            # open its transaction (lazily begun on the first statement) for the COPY.
-            await conn.exec_driver_sql("SELECT 1")
-        if driver.is_in_transaction():  # not under an AUTOCOMMIT engine
-            records = list(map(_values, batch))
-            await driver.copy_records_to_table("usage_logs", records=records, columns=_COLUMNS)
-            return
-        await conn.execute(insert(usage_logs), [_columns(r) for r in batch])
-    else:
-        await conn.execute(insert(usage_logs), [_columns(r) for r in batch])
-
-
-async def _driver_connection(conn: AsyncConnection) -> Any:
-    """The driver's own connection under `conn` (aiosqlite's or asyncpg's)."""
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
+    driver = await in_transaction(conn)
     if driver is None:
-        raise RuntimeError("the usage writer's connection has no driver connection")
-    return driver
+        await conn.execute(insert(usage_logs), [_columns(r) for r in batch])
+    elif conn.dialect.name == "sqlite":
+        params = [(*_values_but_created(r), sqlite_datetime(r.created_at)) for r in batch]
+        await driver.executemany(_SQLITE_INSERT, params)
+    else:
+        records = list(map(_values, batch))
+        await driver.copy_records_to_table("usage_logs", records=records, columns=_COLUMNS)
 
 
 async def _move_counters(conn: AsyncConnection, batch: list[UsageRow]) -> None:
