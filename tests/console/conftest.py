@@ -110,3 +110,13 @@ def new_email() -> str:
 def app_of(gw: LiveGateway) -> web.Application:
     assert GATEWAY in gw.app
     return gw.app
+
+
+async def admin_call(gw: LiveGateway, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """The admin API with the admin key: the status and the JSON answer."""
+    headers = {"Authorization": f"Bearer {gw.settings.admin_key}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, gw.url + path, json=body, headers=headers) as resp,
+    ):
+        return resp.status, await resp.json(content_type=None)

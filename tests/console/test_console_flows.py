@@ -8,13 +8,12 @@ import io
 import re
 from typing import Any
 
-import aiohttp
 import openai
 import pytest
 
 from hubgate.console import totp
 from tests.conftest import LiveGateway
-from tests.console.conftest import ADMIN_PASSWORD, PASSWORD, Browser, new_email
+from tests.console.conftest import ADMIN_PASSWORD, PASSWORD, Browser, admin_call, new_email
 
 SECRET = re.compile(r'data-testid="new-secret">([^<]+)<')
 BALANCE = re.compile(r'data-testid="balance">([^<]+)<')
@@ -30,13 +29,10 @@ async def create_key(browser: Browser, name: str, **fields: str) -> str:
 
 
 async def admin_api(gw: LiveGateway, method: str, path: str, body: Any = None) -> Any:
-    headers = {"authorization": f"Bearer {gw.settings.admin_key}"}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.request(method, gw.url + path, json=body, headers=headers) as resp,
-    ):
-        assert resp.status < 300, await resp.text()
-        return await resp.json()
+    """The admin API's answer to a call that must succeed."""
+    status, answer = await admin_call(gw, method, path, body)
+    assert status < 300, answer
+    return answer
 
 
 async def test_a_new_account_gets_its_credit_and_a_dashboard(browser: Browser) -> None:

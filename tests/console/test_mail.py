@@ -21,7 +21,15 @@ import pytest
 from hubgate.settings import ConfigError, parse_settings
 from tests.conftest import LiveGateway, free_port, live_gateway
 from tests.console.browser import Pages, shot
-from tests.console.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, Browser, console_config, new_email
+from tests.console.conftest import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    PASSWORD,
+    Browser,
+    admin_call,
+    console_config,
+    new_email,
+)
 from tests.console.test_browser import log_in
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.smtp_server import FakeSMTP, Received
@@ -80,15 +88,6 @@ async def mail_gateway(
 async def visitor(mail_gateway: LiveGateway) -> AsyncIterator[Browser]:
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         yield Browser(mail_gateway.url, http)
-
-
-async def admin_call(gw: LiveGateway, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    headers = {"Authorization": f"Bearer {gw.settings.admin_key}"}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.request(method, gw.url + path, json=body, headers=headers) as resp,
-    ):
-        return resp.status, await resp.json(content_type=None)
 
 
 async def no_more_mail(relay: FakeSMTP, seconds: float = 0.5) -> None:
