@@ -40,7 +40,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from . import _text
+from . import _text, agent
 from ._server import PARSED, Recorded, Reject, StreamingFakeServer, json_response, sse_response
 
 __all__ = ["DEFAULT_API_KEY", "THINKING_TEXT", "TOOL_INPUT", "FakeAnthropic", "Recorded"]
@@ -194,8 +194,11 @@ class FakeAnthropic(StreamingFakeServer):
             raise _bad("messages: at least one message is required")
         turns: list[tuple[str, list[JSONDict]]] = []
         for i, message in enumerate(messages):
+            if isinstance(message, dict) and message.get("role") == "system":
+                self._check_system_message(message, i)
+                continue
             if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
-                raise _bad(f"messages.{i}.role: Input should be 'user' or 'assistant'")
+                raise _bad(f"messages.{i}.role: Input should be 'user', 'assistant' or 'system'")
             role = str(message["role"])
             content = message.get("content")
             last = i == len(messages) - 1 and role == "assistant"
@@ -214,6 +217,17 @@ class FakeAnthropic(StreamingFakeServer):
                 turns.append((role, list(content)))
         self._check_tool_pairs(turns)
         return turns
+
+    @staticmethod
+    def _check_system_message(message: JSONDict, i: int) -> None:
+        """A ``system`` message among the turns (Claude Code sends them): text only, not empty."""
+        content = message.get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        if not isinstance(blocks, list) or not blocks:
+            raise _bad(f"messages.{i}: system messages must have non-empty content")
+        for j, block in enumerate(blocks):
+            if not isinstance(block, dict) or block.get("type") != "text" or not block.get("text"):
+                raise _bad(f"messages.{i}.content.{j}: system messages take non-empty text blocks only")
 
     def _check_block(self, block: Any, role: str, path: str) -> None:
         kind = block.get("type") if isinstance(block, dict) else None
@@ -452,14 +466,19 @@ class FakeAnthropic(StreamingFakeServer):
                 {"type": "thinking", "thinking": THINKING_TEXT, "signature": self.sign(THINKING_TEXT)}
             )
             used += _text.words(THINKING_TEXT)
-        tool = self._tool_to_call(body)
-        if tool is not None:
+        step = agent.decide(body["model"], *agent.anthropic_view(body))
+        tool, tool_input = self._tool_to_call(body), TOOL_INPUT
+        if isinstance(step, agent.Call):
+            tool, tool_input = step.name, step.arguments
+        if tool is not None and not isinstance(step, str):
             content.append(
-                {"type": "tool_use", "id": f"toolu_01{_rand(22)}", "name": tool, "input": TOOL_INPUT}
+                {"type": "tool_use", "id": f"toolu_01{_rand(22)}", "name": tool, "input": tool_input}
             )
-            return content, "tool_use", None, used + _text.words(orjson.dumps(TOOL_INPUT).decode())
+            return content, "tool_use", None, used + _text.words(orjson.dumps(tool_input).decode())
         last_user = next((blocks for role, blocks in reversed(turns) if role == "user"), [])
-        if body["model"] == "slow-stream":
+        if isinstance(step, str):
+            reply = step
+        elif body["model"] == "slow-stream":
             reply = " ".join(["Hello!", *(f"t{i}" for i in range(1, SLOW_STREAM_TICKS + 1))])
         else:
             reply = "Hello! You said: " + " ".join(t for b in last_user if (t := _block_text(b)))

@@ -46,7 +46,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from . import _text
+from . import _text, agent
 from ._server import PARSED, Recorded, Reject, StreamingFakeServer, json_response
 
 __all__ = [
@@ -460,15 +460,20 @@ class FakeGemini(StreamingFakeServer):
                 [{"text": THOUGHT_TEXT, "thought": True, "thoughtSignature": _sig_text(_new_signature())}]
             )
 
-        function = self._function_to_call(body, model)
-        if function is not None and not responses:
-            issued = IssuedCall(f"fc_{secrets.token_hex(6)}", function, dict(TOOL_ARGS), _new_signature())
+        step = agent.decide(model, *agent.gemini_view(body))
+        function, args = self._function_to_call(body, model), dict(TOOL_ARGS)
+        if isinstance(step, agent.Call):
+            function, args = step.name, step.arguments
+        if function is not None and not responses and not isinstance(step, str):
+            issued = IssuedCall(f"fc_{secrets.token_hex(6)}", function, args, _new_signature())
             self.issued_calls.append(issued)
             call = {"functionCall": {"id": issued.id, "name": function, "args": issued.args}}
             chunks.append([{**call, "thoughtSignature": _sig_text(issued.signature)}])
-            completion_tokens = _text.words(orjson.dumps(TOOL_ARGS).decode())
+            completion_tokens = _text.words(orjson.dumps(args).decode())
         else:
-            if responses:
+            if isinstance(step, str):
+                reply = step
+            elif responses:
                 first = responses[0] if isinstance(responses[0], dict) else {}
                 reply = f"Thanks! {first.get('name')} said: {orjson.dumps(first.get('response')).decode()}"
             elif model == "slow-stream":

@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from . import _text
+from . import _text, agent
 from ._server import PARSED, Recorded, Reject, StreamingFakeServer, json_response, sse_response
 from .openai_media import MediaRoutes
 
@@ -345,7 +345,13 @@ class FakeOpenAI(StreamingFakeServer):
             reply = " ".join(["Hello!", *(f"t{i}" for i in range(1, SLOW_STREAM_TICKS + 1))])
         else:
             reply = f"Hello! You said: {last_user}"
-        completion_tokens = _text.words(TOOL_ARGUMENTS if tool_name else reply)
+        arguments = TOOL_ARGUMENTS
+        step = agent.decide(model, *agent.chat_view(body))
+        if isinstance(step, agent.Call):
+            tool_name, arguments = step.name, step.arguments_json
+        elif isinstance(step, str):
+            tool_name, reply = None, step
+        completion_tokens = _text.words(arguments if tool_name else reply)
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -365,7 +371,7 @@ class FakeOpenAI(StreamingFakeServer):
             {
                 "id": f"call_{_rand(24)}",
                 "type": "function",
-                "function": {"name": tool_name, "arguments": TOOL_ARGUMENTS},
+                "function": {"name": tool_name, "arguments": arguments},
             }
             if tool_name
             else None
@@ -443,7 +449,7 @@ class FakeOpenAI(StreamingFakeServer):
             chunks.append(
                 chunk({"role": "assistant", "content": None, "tool_calls": [first_call], "refusal": None})
             )
-            for fragment in _text.split_n(TOOL_ARGUMENTS, 4):
+            for fragment in _text.split_n(arguments, 4):
                 chunks.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": fragment}}]}))
         else:
             chunks.append(chunk({"role": "assistant", "content": "", "refusal": None}))

@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from . import _text
+from . import _text, agent
 from ._server import PARSED, Recorded, Reject, StreamingFakeServer, json_response, sse_response
 
 __all__ = ["DEFAULT_API_KEY", "TOOL_ARGUMENTS", "FakeResponses", "Recorded"]
@@ -140,6 +140,7 @@ class _Plan:
     encrypted: str | None = None
     text: str | None = None
     tool_name: str | None = None
+    arguments: str = TOOL_ARGUMENTS
     incomplete: bool = False
     input_tokens: int = 0
     cached_tokens: int = 0
@@ -354,13 +355,18 @@ class FakeResponses(StreamingFakeServer):
                 plan.encrypted = "gAAAAAB" + secrets.token_urlsafe(48)
                 self.issued.add(plan.encrypted)
             plan.ids["rs"] = _hex_id("rs")
-        plan.tool_name = _tool_name(body)
+        step = agent.decide(model, *agent.responses_view(body))
+        plan.tool_name = None if isinstance(step, str) else _tool_name(body)
+        if isinstance(step, agent.Call):
+            plan.tool_name, plan.arguments = step.name, step.arguments_json
         if plan.tool_name:
             plan.ids["fc"] = _hex_id("fc")
             plan.ids["call"] = f"call_{_rand(24)}"
-            plan.output_tokens = _text.words(TOOL_ARGUMENTS)
+            plan.output_tokens = _text.words(plan.arguments)
         else:
-            if model == "slow-stream":
+            if isinstance(step, str):
+                text = step
+            elif model == "slow-stream":
                 text = " ".join(["Hello!", *(f"t{i}" for i in range(1, SLOW_STREAM_TICKS + 1))])
             else:
                 text = f"Hello! You said: {last_user}"
@@ -401,7 +407,7 @@ class FakeResponses(StreamingFakeServer):
             "id": plan.ids["fc"],
             "type": "function_call",
             "status": "completed" if done else "in_progress",
-            "arguments": TOOL_ARGUMENTS if done else "",
+            "arguments": plan.arguments if done else "",
             "call_id": plan.ids["call"],
             "name": plan.tool_name,
         }
@@ -583,9 +589,9 @@ class FakeResponses(StreamingFakeServer):
                 },
                 *(
                     delta("response.function_call_arguments.delta", **fc, delta=p)
-                    for p in _text.split_n(TOOL_ARGUMENTS, 4)
+                    for p in _text.split_n(plan.arguments, 4)
                 ),
-                {"type": "response.function_call_arguments.done", **fc, "arguments": TOOL_ARGUMENTS},
+                {"type": "response.function_call_arguments.done", **fc, "arguments": plan.arguments},
                 {
                     "type": "response.output_item.done",
                     "output_index": index,
