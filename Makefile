@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck unit smoke browser install lock clean
+.PHONY: run test lint typecheck unit smoke browser clients clients-table install lock clean
 
 install: $(STAMP)
 
@@ -34,7 +34,7 @@ unit: $(STAMP)
 smoke: $(STAMP)
 	$(BIN)/python bench/smoke.py
 
-test: lint typecheck smoke browser unit
+test: lint typecheck smoke browser clients unit
 
 # The console's browser tests drive Debian's Chromium through Playwright (no download).
 # Under CI=true a missing Chromium is installed here; elsewhere those tests are skipped.
@@ -46,6 +46,17 @@ browser:
 	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
 	  else echo "Chromium is not installed: the browser tests will be skipped (apt-get install chromium)"; fi; \
 	fi
+
+# The agent CLIs the client cells run (tests/clients/package-lock.json): `npm ci` once into
+# ~/.cache/hubgate/clients/<lockfile hash>, reused while the lockfile is unchanged. Under CI=true a
+# missing node/npm or a failed install fails here; elsewhere the cells are skipped with the reason.
+clients: $(STAMP)
+	$(BIN)/python -m tests.clients.install
+
+# Keep the last run's client results (test-artifacts/clients-results.json) as tests/clients/results.json
+# and render README's compatibility table from them.
+clients-table: $(STAMP)
+	$(BIN)/python -m tests.clients.table --update
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock:
