@@ -34,6 +34,14 @@ CLIENTS = {
     "gemini": ("@google/gemini-cli", "gemini"),
 }
 NPM_TIMEOUT_S = 900
+STALE_AFTER_S = 14 * 24 * 3600
+
+
+def _age_s(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return float("inf")
 
 
 def lock_hash() -> str:
@@ -102,14 +110,16 @@ def install() -> Path:
             staging.rename(target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        for old in cache_root().iterdir():  # earlier lockfiles' installs: ~1 GB each
-            if old.is_dir() and old != target and not old.name.startswith("."):
+        for old in cache_root().iterdir():  # other lockfiles' installs (~1 GB each) unused for a while
+            stamp = old / ".complete"
+            if old != target and not old.name.startswith(".") and _age_s(stamp) > STALE_AFTER_S:
                 shutil.rmtree(old, ignore_errors=True)
     return target
 
 
 def main() -> int:
     if installed() is not None:
+        (install_dir() / ".complete").touch()  # in use: kept by other lockfiles' installs
         print(f"agent CLIs {versions()} already installed in {install_dir()}")
         return 0
     missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]

@@ -5,7 +5,8 @@ at :class:`FakeAnthropic` instead of api.anthropic.com. It checks requests the w
 API does where a codec could get it wrong: the key (``x-api-key``, or ``Authorization: Bearer``
 as anthropic SDK 2.x sends it) and ``anthropic-version`` headers,
 required ``max_tokens``, empty text blocks, tool_use / tool_result pairing, thinking rules
-and signatures. Consecutive same-role turns are merged, as the real API now does.
+and signatures. Consecutive same-role turns are merged, as the real API now does; ``system``
+messages among the turns (Claude Code sends them) are taken, text only.
 
 Behaviour is chosen by the request's ``model``:
 
@@ -17,6 +18,7 @@ Behaviour is chosen by the request's ``model``:
   block with input ``{"city": "Paris", "unit": "celsius"}`` (streamed in several fragments).
 * ``cached-*``: half the input is reported as ``cache_read_input_tokens``;
   ``cache-write*``: half as ``cache_creation_input_tokens``.
+* ``agent``: the scripted coding agent of :mod:`tests.fakes.agent` (calls the client's shell tool).
 * anything else: ``"Hello! You said: <last user text>"``.
 
 With ``thinking`` enabled (or adaptive) the answer starts with a thinking block

@@ -25,6 +25,7 @@ Behaviour by model (the name in the URL):
   first declared function, carrying an ``id`` and a ``thoughtSignature``; once the history ends in
   a functionResponse it answers in text instead.
 * ``cached-*``: ``cachedContentTokenCount = promptTokenCount // 2``.
+* ``agent``: the scripted coding agent of :mod:`tests.fakes.agent` (calls the client's shell tool).
 * with ``thinkingConfig.includeThoughts``: a signed thought part first; any thinking config with a
   non-zero budget reports ``thoughtsTokenCount``.
 * anything else: ``"Hello! You said: <last user text>"``, streamed word by word.

@@ -12,6 +12,7 @@ Behaviour is chosen by the request's ``model`` (for Azure: the deployment name):
 * ``no-usage``: streaming never sends usage, even when ``stream_options.include_usage`` is set.
 * ``tool`` (with ``tools``), or any model with a specific/required ``tool_choice``: one tool call.
 * ``cached-*``: reports ``cached_tokens = prompt_tokens // 2``.
+* ``agent``: the scripted coding agent of :mod:`tests.fakes.agent` (calls the client's shell tool).
 * anything else: ``"Hello! You said: <last user message text>"``.
 
 Moderations, images and audio are served by :class:`~tests.fakes.openai_media.MediaRoutes`

@@ -19,6 +19,7 @@ Behaviour is chosen by the request's ``model`` and fields:
 * ``fail-500`` / ``fail-429``: OpenAI-shaped errors (429 carries ``retry-after: 1``).
 * ``slow-stream``: streams one text delta every 0.5 s after the first (for disconnect tests).
 * ``cached-*``: reports ``cached_tokens = input_tokens // 2``.
+* ``agent``: the scripted coding agent of :mod:`tests.fakes.agent` (calls the client's shell tool).
 
 Responses created with ``store`` not false are kept, so ``previous_response_id`` resolves (and an
 unknown one is a 400).
