@@ -65,25 +65,29 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _preflight() -> None:
+def _preflight() -> str:
+    """The path of `ip`, once everything the cells need is there."""
     if install.installed() is None:
         _unavailable("the agent CLIs are not installed (`make clients` installs them)")
     if install.node() is None:
         _unavailable("node is not on PATH")
-    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("ip") is None:
-        _unavailable("the cells need root, unshare and ip for a loopback-only network namespace")
+    ip = shutil.which("ip") or next((p for p in ("/usr/sbin/ip", "/sbin/ip") if os.access(p, os.X_OK)), None)
+    if os.geteuid() != 0 or shutil.which("unshare") is None or ip is None:
+        _unavailable("the cells need root, unshare and ip (iproute2) for a loopback-only network namespace")
+    assert ip is not None
+    return ip
 
 
 @pytest.fixture(scope="module")
 def results() -> Results:
     """Run every cell once (in a namespace with only loopback); (client, upstream, prompt) -> result."""
-    _preflight()
+    ip = _preflight()
     out = table.LATEST
     out.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)
-    script = 'ip link set lo up && exec "$0" -m tests.clients.driver --out "$1"'
+    script = '"$0" link set lo up && exec "$1" -m tests.clients.driver --out "$2"'
     done = subprocess.run(
-        ["unshare", "-n", "sh", "-c", script, sys.executable, str(out)],
+        ["unshare", "-n", "sh", "-c", script, ip, sys.executable, str(out)],
         cwd=table.REPO,
         stdin=subprocess.DEVNULL,
         capture_output=True,
