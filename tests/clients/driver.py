@@ -14,6 +14,12 @@ cell to ``--out``:
 * ``tool``: ``[[run: cat token.txt]]``; the fake calls the CLI's own shell tool, the CLI runs it, and
   on the next turn the fake answers ``Done. The command printed: <the output>``, which must hold the
   random token written to ``token.txt``.
+
+A cell passes when its CLI printed the expected answer and hubgate refused none of its requests (each
+cell has its own key, so refusals are told apart). ``HUBGATE_CLIENTS_KEEP=1`` keeps the cells' HOME
+and working directories (the CLIs' own logs and error reports) under ``$TMPDIR/hubgate-clients-*``.
+Run by hand: ``unshare -n sh -c 'ip link set lo up && exec .venv/bin/python -m tests.clients.driver
+--out /tmp/cells.json --clients codex --upstreams gemini'``.
 """
 
 from __future__ import annotations
@@ -286,8 +292,8 @@ async def run_cell(cell: Cell, exe: Path, url: str, root: Path, refusals: Refusa
         seconds=round(time.monotonic() - started, 1),
         exit_code=code,
         expected=expected,
-        error="" if ok else "\n".join(problems),
-        output=(stdout[-1500:] + "\n--- stderr ---\n" + stderr[-1500:]).strip(),
+        error="" if ok else "\n".join(problems).replace(str(root), "<tmp>"),
+        output=(stdout[-1500:] + "\n--- stderr ---\n" + stderr[-1500:]).strip().replace(str(root), "<tmp>"),
     )
 
 
