@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import socket
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Literal
 
 import orjson
+from sqlalchemy.engine import make_url
 
 from hubgate.storage.usage import COLUMNS, PROVISIONAL, UsageRow, row_values
 
@@ -278,9 +280,12 @@ async def replay(
 
 
 def default_dir(database_url: str) -> str:
-    """Next to the SQLite database file; `./data/journal` for a server database."""
+    """Next to the SQLite database file; for a server database `./data/journal/<id>`, one
+    folder per database (a journal must only ever be replayed into its own database)."""
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[-1]
         if path and path != ":memory:" and not path.startswith("file:"):
             return str(Path(path).resolve().parent / "journal")
-    return "data/journal"
+    server = make_url(database_url)
+    ident = f"{server.host}:{server.port}/{server.database}"
+    return f"data/journal/{hashlib.sha256(ident.encode()).hexdigest()[:12]}"
