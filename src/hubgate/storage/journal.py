@@ -3,8 +3,9 @@ the answer's last byte leaves, so a killed process loses no billing.
 
 Layout: one directory (`usage_journal_dir`), shared by every worker and replica on the
 host. Each process writes its own segments, `<host>-<pid>-<token>-<seq>.journal`, and
-holds an exclusive `flock` on each while it is open. A record is one JSON line written
-with one `write()` on an O_APPEND descriptor: once the call returns the line is in the
+holds an exclusive `flock` on each while it is open. A record is one JSON array a line
+(in the column order the segment's first line names), written with one `write()` on an
+O_APPEND descriptor: once the call returns the line is in the
 page cache, which outlives the process (`usage_journal_fsync` covers power loss: `off`,
 `batch` = fdatasync at most every 50 ms in a thread, `always` = before the answer ends).
 
@@ -40,6 +41,7 @@ log = logging.getLogger("hubgate.journal")
 
 FsyncMode = Literal["off", "batch", "always"]
 SUFFIX = ".journal"
+_LINE = orjson.OPT_APPEND_NEWLINE
 FINAL = "f"
 _ROW_FIELDS = {f.name for f in fields(UsageRow)}
 
@@ -53,26 +55,43 @@ class _Segment:
     dirty: bool = False  # written since the last fdatasync
 
 
+def header() -> bytes:
+    """A segment's first line: the format and the column order of the records after it."""
+    return orjson.dumps({"hubgate_journal": 1, "columns": ["_k", *COLUMNS]}, option=_LINE)
+
+
 def encode(row: UsageRow, kind: str = FINAL) -> bytes:
-    """One record: a JSON object of the row's columns and its kind, one line."""
-    values = dict(zip(COLUMNS, row_values(row), strict=True))
-    values["_k"] = kind
-    return orjson.dumps(values) + b"\n"
+    """One record: its kind and the row's columns, in the header's order, one JSON line."""
+    return orjson.dumps((kind, *row_values(row)), option=_LINE)
 
 
-def decode(line: bytes) -> tuple[str, UsageRow] | None:
+def decode(line: bytes, columns: list[str]) -> tuple[str, UsageRow] | None:
     """A record read back; None for a torn or foreign line (a power cut mid-write)."""
     try:
-        obj = orjson.loads(line)
-        if not isinstance(obj, dict):
+        values = orjson.loads(line)
+        if not isinstance(values, list) or len(values) != len(columns):
             return None
-        kind = str(obj.pop("_k", FINAL))
+        obj = dict(zip(columns, values, strict=True))
+        kind = str(obj.pop("_k"))
         created = obj.get("created_at")
         if isinstance(created, str):
             obj["created_at"] = datetime.fromisoformat(created)
         return kind, UsageRow(**{k: v for k, v in obj.items() if k in _ROW_FIELDS})
-    except (orjson.JSONDecodeError, TypeError, ValueError):
+    except (orjson.JSONDecodeError, TypeError, ValueError, KeyError):
         return None
+
+
+def records(data: bytes) -> list[tuple[str, UsageRow]]:
+    """The readable records of a segment's bytes (none without its header line)."""
+    lines = data.splitlines()
+    try:
+        head = orjson.loads(lines[0]) if lines else None
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(head, dict) or head.get("hubgate_journal") != 1:
+        return []
+    columns = [str(c) for c in head["columns"]]
+    return [r for r in (decode(line, columns) for line in lines[1:]) if r is not None]
 
 
 class Journal:
@@ -104,6 +123,7 @@ class Journal:
         temp = final.with_suffix(".tmp")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL | os.O_CLOEXEC, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours before its name says it is a journal
+        os.write(fd, header())
         os.rename(temp, final)
         self._current = self._segments[self._seq] = _Segment(self._seq, final, fd)
 
@@ -237,10 +257,8 @@ def claim_orphans(journal: Journal) -> tuple[list[UsageRow], list[tuple[Path, in
             continue
         fd, data = got
         claimed.append((path, fd))
-        for line in data.splitlines():
-            record = decode(line)
-            if record is not None:
-                latest[record[1].request_id] = record[1]
+        for _, row in records(data):
+            latest[row.request_id] = row
     return list(latest.values()), claimed
 
 

@@ -46,14 +46,8 @@ def clean(text: str, limit: int | None = None) -> str:
     return text
 
 
-def _clean_already(text: str, limit: int) -> bool:
-    return len(text) <= limit and text.isascii() and "\x00" not in text
-
-
 def make_storable(row: UsageRow) -> None:
     """Fix the row's text fields in place (the fast path only reads them)."""
     for value, limit, name in zip(_texts(row), _LIMITS, _NAMES, strict=True):
-        if value is None or value.__class__ is not str:
-            continue
-        if not _clean_already(value, limit):
+        if value.__class__ is str and (len(value) > limit or not value.isascii() or "\x00" in value):
             setattr(row, name, clean(value, limit))
