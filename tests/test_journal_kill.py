@@ -12,72 +12,29 @@ import asyncio
 import os
 import signal
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-import orjson
 import pytest
 import yaml
-from aiohttp import web
 from sqlalchemy import func, select
 
 from hubgate.storage.db import create_engine
 from hubgate.storage.tables import usage_logs
 from tests.conftest import free_port
+from tests.fakes.slow_stream import slow_stream_upstream
 
-CHUNKS = 8
-INTERVAL_S = 0.1  # a stream lasts about a second
 STREAMS = 48
 STAGGER_S = 0.04  # the burst is spread over about two seconds
 KILL_AFTER_S = 1.6
 
 
-def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
-    obj = {
-        "id": "chatcmpl-slow",
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-    }
-    return b"data: " + orjson.dumps(obj) + b"\n\n"
-
-
-async def _slow_stream(request: web.Request) -> web.StreamResponse:
-    """OpenAI's chat stream, one content chunk every INTERVAL_S, usage chunk and [DONE] last."""
-    body = await request.json()
-    model = body["model"]
-    resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
-    await resp.prepare(request)
-    await resp.write(_chunk(model, {"role": "assistant", "content": ""}))
-    for i in range(CHUNKS):
-        await asyncio.sleep(INTERVAL_S)
-        await resp.write(_chunk(model, {"content": f"word{i} "}))
-    await resp.write(_chunk(model, {}, "stop"))
-    usage = {"prompt_tokens": 9, "completion_tokens": CHUNKS, "total_tokens": 9 + CHUNKS}
-    tail = {"id": "chatcmpl-slow", "object": "chat.completion.chunk", "created": int(time.time()),
-            "model": model, "choices": [], "usage": usage}  # fmt: skip
-    await resp.write(b"data: " + orjson.dumps(tail) + b"\n\ndata: [DONE]\n\n")
-    await resp.write_eof()
-    return resp
-
-
 @pytest.fixture
 async def slow_upstream() -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", _slow_stream)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        await runner.cleanup()
+    async with slow_stream_upstream(chunks=8, interval_s=0.1) as url:  # a stream lasts about a second
+        yield url
 
 
 def _tail(log: Path) -> str:
