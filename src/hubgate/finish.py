@@ -97,16 +97,17 @@ def provisional(
     gw: Gateway, row: UsageRow, key: KeyRecord, account: AccountRecord | None, call: Call
 ) -> UsageRow:
     """A copy of the row with a rough count (characters / 4, raw events at a third) and its price."""
-    delivered = sum(map(len, call.delivered.text)) + sum(map(len, call.delivered.reasoning))
-    delivered += sum(map(len, call.raw_events)) // 3
     rough = replace(
-        row,
-        prompt_tokens=len(orjson.dumps(call.body)) // CHARS_PER_TOKEN,
-        completion_tokens=delivered // CHARS_PER_TOKEN,
-        estimated=True,
-        account_id=gw.billing.account_id(key) if account is None else account.id,
+        row, estimated=True, account_id=gw.billing.account_id(key) if account is None else account.id
     )
-    rough.cost_micros = gw.billing.quote(rough, key, account)
+    try:
+        delivered = sum(map(len, call.delivered.text)) + sum(map(len, call.delivered.reasoning))
+        delivered += sum(map(len, call.raw_events)) // 3
+        rough.prompt_tokens = len(orjson.dumps(call.body)) // CHARS_PER_TOKEN
+        rough.completion_tokens = delivered // CHARS_PER_TOKEN
+        rough.cost_micros = gw.billing.quote(rough, key, account)
+    except Exception:  # the answer must end, whatever this rough count meets
+        log.exception("provisional usage count failed for request %s", row.request_id)
     return rough
 
 

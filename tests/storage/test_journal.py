@@ -127,3 +127,30 @@ async def test_a_live_process_keeps_its_segments(engine: AsyncEngine, tmp_path: 
     await writer.close()
     _die(owner)
     shutil.rmtree(tmp_path)
+
+
+async def test_a_broken_journal_fails_no_row(engine: AsyncEngine, tmp_path: Path) -> None:
+    """A journal that cannot write (full disk, folder gone) logs and steps aside: rows are
+    still queued and land, and the flush does not stop on a segment it cannot open."""
+    journal = Journal(tmp_path / "j", fsync="off")
+    journal.open()
+    writer = UsageWriter(engine, journal=journal)
+    shutil.rmtree(tmp_path / "j")  # the next segment cannot be created
+    first = _row()
+    writer.record(first)
+    await writer.flush()  # rotation fails: logged, the rows still land
+    assert writer.written == 1
+    assert journal._current is not None
+    os.close(journal._current.fd)  # writes now fail with EBADF
+    second = _row()
+    writer.record(second)
+    assert journal.failed == 1 and writer.pending == 1
+    await writer.flush()
+    assert writer.written == 2
+    journal._segments.clear()
+    journal._current = None
+    await writer.close()
+    assert await stored_ids(engine, [first.request_id, second.request_id]) == {
+        first.request_id,
+        second.request_id,
+    }

@@ -110,6 +110,7 @@ class Journal:
         self._provisional: dict[str, int] = {}  # request id -> segment of its provisional record
         self._syncer: asyncio.Task[None] | None = None
         self.appended = 0
+        self.failed = 0
 
     # -- files ------------------------------------------------------------------------
 
@@ -118,14 +119,21 @@ class Journal:
         self._rotate()
 
     def _rotate(self) -> None:
-        self._seq += 1
-        final = self.directory / f"{self._prefix}-{self._seq:06d}{SUFFIX}"
+        seq = self._seq + 1
+        final = self.directory / f"{self._prefix}-{seq:06d}{SUFFIX}"
         temp = final.with_suffix(".tmp")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours before its name says it is a journal
-        os.write(fd, header())
-        os.rename(temp, final)
-        self._current = self._segments[self._seq] = _Segment(self._seq, final, fd)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours before its name says it is a journal
+            os.write(fd, header())
+            os.rename(temp, final)
+        except OSError:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        self._seq = seq
+        self._current = self._segments[seq] = _Segment(seq, final, fd)
 
     def owns(self, path: Path) -> bool:
         return path.name.startswith(self._prefix)
@@ -141,7 +149,13 @@ class Journal:
         seg = self._current
         if seg is None:
             return 0
-        os.write(seg.fd, encode(row, kind))
+        try:
+            os.write(seg.fd, encode(row, kind))
+        except (OSError, TypeError) as exc:  # a full disk must not fail the answer: the row is still queued
+            self.failed += 1
+            if self.failed == 1 or self.failed % 1000 == 0:
+                log.error("usage journal: could not append (%d records so far): %s", self.failed, exc)
+            return 0
         seg.dirty = True
         seg.outstanding += 1
         self.appended += 1
@@ -166,7 +180,10 @@ class Journal:
     def rotate(self) -> None:
         """Start a new segment if the current one holds records (at each flush)."""
         if self._current is not None and self._current.outstanding > 0:
-            self._rotate()
+            try:
+                self._rotate()
+            except OSError as exc:  # keep appending to the current one; the flush goes on
+                log.error("usage journal: could not start a new segment in %s: %s", self.directory, exc)
 
     def _drop(self, seg: _Segment) -> None:
         self._segments.pop(seg.seq, None)

@@ -22,7 +22,7 @@ from hubgate.storage.keys import utcnow
 from hubgate.storage.quarantine import error_text, quarantine, row_fault
 from hubgate.storage.rollup import add_batch
 from hubgate.storage.storable import make_storable
-from hubgate.storage.tables import accounts, api_keys, usage_logs
+from hubgate.storage.tables import accounts, api_keys, usage_logs, usage_quarantine
 
 if TYPE_CHECKING:
     from hubgate.storage.journal import Journal
@@ -232,15 +232,13 @@ class UsageWriter:
 
 
 async def stored_ids(engine: AsyncEngine, ids: list[str]) -> set[str]:
-    """Which of these request ids already have a usage row."""
+    """Which of these request ids already have a usage row (or a quarantined one)."""
     found: set[str] = set()
     async with engine.connect() as conn:
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
-            rows = await conn.execute(
-                select(usage_logs.c.request_id).where(usage_logs.c.request_id.in_(chunk))
-            )
-            found.update(rows.scalars())
+            for column in (usage_logs.c.request_id, usage_quarantine.c.request_id):
+                found.update((await conn.execute(select(column).where(column.in_(chunk)))).scalars())
     return found
 
 
