@@ -4,19 +4,24 @@ databases."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hubgate.storage.db import _alembic_config, create_engine, migrate_sync
 from hubgate.storage.keys import KeyRepository
 from hubgate.storage.quarantine import quarantine_page, row_fault
 from hubgate.storage.storable import clean, make_storable
 from hubgate.storage.tables import api_keys, usage_logs, usage_quarantine
-from hubgate.storage.usage import UsageRow, UsageWriter
+from hubgate.storage.usage import UsageRow, UsageWriter, _columns
+from tests.conftest import _pg_admin
+from tests.storage.test_rollup import _fresh_database
 
 
 def rid() -> str:
@@ -136,3 +141,39 @@ async def test_a_value_the_database_refuses_is_quarantined(engine: AsyncEngine, 
             .all()
         )
     assert got == {before, after}
+
+
+async def test_migration_0012_keeps_repeated_request_ids_under_new_names(
+    database_url: str, tmp_path: Path
+) -> None:
+    """An old log may repeat a request id: every repeat after the first is renamed (its
+    row id appended), no row or cost goes, and the id is unique from then on."""
+    from alembic import command
+
+    url, pg_name = await _fresh_database("sqlite" if database_url.startswith("sqlite") else "pg", tmp_path)
+    try:
+        await asyncio.to_thread(migrate_sync, url, "0011")
+        eng = create_engine(url)
+        rows = [UsageRow(request_id=rid, endpoint="chat", status=200, stream=False, cost_micros=cost)
+                for rid, cost in (("same", 1), ("same", 2), ("other", 4), ("same", 8))]  # fmt: skip
+        async with eng.begin() as conn:
+            await conn.execute(usage_logs.insert(), [_columns(r) for r in rows])
+        await eng.dispose()
+        await asyncio.to_thread(migrate_sync, url, "head")
+        eng = create_engine(url)
+        async with eng.connect() as conn:
+            got = (
+                await conn.execute(select(usage_logs.c.id, usage_logs.c.request_id, usage_logs.c.cost_micros))
+            ).all()
+        by_cost = {cost: request_id for _, request_id, cost in got}
+        ids = {cost: row_id for row_id, _, cost in got}
+        assert by_cost == {1: "same", 2: f"same-{ids[2]}", 4: "other", 8: f"same-{ids[8]}"}
+        writer = UsageWriter(eng)
+        writer.record(UsageRow(request_id="same", endpoint="chat", status=200, stream=False))
+        await writer.flush()
+        assert writer.quarantined == 1  # the id is taken: unique now
+        await eng.dispose()
+        await asyncio.to_thread(command.downgrade, _alembic_config(url), "0011")
+    finally:
+        if pg_name is not None:
+            await _pg_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')

@@ -32,9 +32,12 @@ def upgrade() -> None:
         sa.Column("error", sa.Text, nullable=False),
     )
     op.create_index("ix_usage_quarantine_created", "usage_quarantine", ["created_at"])
+    # One sort of the log (a window function; NOT IN over a big log can go quadratic);
+    # usually no row matches.
     op.execute(
-        "UPDATE usage_logs SET request_id = substr(request_id, 1, 20) || '-' || CAST(id AS VARCHAR(20)) "
-        "WHERE id NOT IN (SELECT MIN(id) FROM usage_logs GROUP BY request_id)"
+        "UPDATE usage_logs SET request_id = substr(request_id, 1, 19) || '-' || CAST(id AS VARCHAR(20)) "
+        "WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY request_id ORDER BY id) AS n "
+        "FROM usage_logs) AS numbered WHERE n > 1)"
     )
     op.create_index("ux_usage_logs_request_id", "usage_logs", ["request_id"], unique=True)
 
