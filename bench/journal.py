@@ -187,6 +187,12 @@ def report(args: argparse.Namespace, m: dict[str, list[float]], where: str) -> s
         "its latency (not to the loop's CPU: it runs in a thread), so throughput at c=32 then",
         "depends on the disk's flush latency.",
         "",
+        "The batch syncer's own cost is about 19 fdatasync calls a second, each a thread hop",
+        "and a wait on the disk (I/O wait rather than CPU). Not measured here: the whole",
+        "gateway with and without the journal (`bench/ab.py` needs nginx and wrk); the figure",
+        "above is the journal's CPU per answer against the CPU per request that the last full",
+        "benchmark measured (README).",
+        "",
     ]
     return "\n".join(lines)
 
