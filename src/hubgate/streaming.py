@@ -97,7 +97,7 @@ async def passthrough_openai(
                 outgoing: list[bytes] = []
                 final = False
                 for event in events:
-                    if event.startswith(b"data: [DONE]"):
+                    if len(event) < 24 and b"[DONE]" in event:  # `data: [DONE]`: no JSON chunk is this short
                         final = True
                     if not oa.plausible_event(event):
                         if not out.prepared:
