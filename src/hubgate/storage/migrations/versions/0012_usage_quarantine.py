@@ -37,7 +37,8 @@ def upgrade() -> None:
     op.execute(
         "UPDATE usage_logs SET request_id = substr(request_id, 1, 19) || '-' || CAST(id AS VARCHAR(20)) "
         "WHERE id IN (SELECT id FROM (SELECT id, "
-        "ROW_NUMBER() OVER (PARTITION BY request_id ORDER BY id) AS n FROM usage_logs) AS numbered WHERE n > 1)"
+        "ROW_NUMBER() OVER (PARTITION BY request_id ORDER BY id) AS n FROM usage_logs) AS numbered "
+        "WHERE n > 1)"
     )
     op.create_index("ux_usage_logs_request_id", "usage_logs", ["request_id"], unique=True)
 
