@@ -5,9 +5,10 @@ Layout: one directory (`usage_journal_dir`), shared by every worker and replica 
 host. Each process writes its own segments, `<host>-<pid>-<token>-<seq>.journal`, and
 holds an exclusive `flock` on each while it is open. A record is one JSON array a line
 (in the column order the segment's first line names), written with one `write()` on an
-O_APPEND descriptor: once the call returns the line is in the
-page cache, which outlives the process (`usage_journal_fsync` covers power loss: `off`,
-`batch` = fdatasync at most every 50 ms in a thread, `always` = before the answer ends).
+O_APPEND descriptor: once the call returns the line is in the page cache, which outlives
+the process (`usage_journal_fsync` covers power loss: `off`, `batch` = fdatasync at most
+every 50 ms in a thread, `always` = before the answer ends). A journal that cannot write
+(a full disk) logs and steps aside: the row is still queued for the database.
 
 The usage writer keeps the rows in memory and inserts them as before; the journal only
 counts, per segment, the records not yet in the database. The current segment is
