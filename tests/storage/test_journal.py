@@ -3,12 +3,14 @@ replay of a dead process's segments, idempotent, on both databases."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -154,3 +156,41 @@ async def test_a_broken_journal_fails_no_row(engine: AsyncEngine, tmp_path: Path
         first.request_id,
         second.request_id,
     }
+
+
+async def test_fsync_modes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`always`: each durable() syncs what was written; `batch`: the syncer does, at most
+    every interval, off the event loop; `off`: never."""
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fdatasync", synced.append)
+    always = Journal(tmp_path / "a", fsync="always")
+    always.open()
+    always.append(_row())
+    await always.durable()
+    assert len(synced) == 1
+    await always.durable()  # nothing new written: nothing to sync
+    assert len(synced) == 1
+    await always.close()
+
+    synced.clear()
+    batch = Journal(tmp_path / "b", fsync="batch", interval_s=0.01)
+    batch.open()
+    batch.start()
+    await batch.durable()  # not `always`: returns at once
+    batch.append(_row())
+    for _ in range(100):
+        if synced:
+            break
+        await asyncio.sleep(0.01)
+    assert len(synced) == 1
+    batch.landed({1: 1})
+    await batch.close()
+
+    synced.clear()
+    off = Journal(tmp_path / "c", fsync="off")
+    off.open()
+    off.append(_row())
+    await off.durable()
+    off.landed({1: 1})
+    await off.close()
+    assert synced == []
