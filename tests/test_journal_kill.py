@@ -28,7 +28,7 @@ from tests.fakes.slow_stream import slow_stream_upstream
 
 STREAMS = 48
 STAGGER_S = 0.04  # the burst is spread over about two seconds
-KILL_AFTER_S = 1.6
+KILL_WHEN_FINISHED = 5  # the kill lands once this many callers saw [DONE] (others still streaming)
 
 
 @pytest.fixture
@@ -104,7 +104,12 @@ async def test_sigkill_mid_burst_bills_every_finished_stream(
     try:
         async with aiohttp.ClientSession() as http:
             burst = [asyncio.create_task(_stream(http, url, secret, i * STAGGER_S)) for i in range(STREAMS)]
-            await asyncio.sleep(KILL_AFTER_S)
+            seen = 0
+            async with asyncio.timeout(30):
+                for next_done in asyncio.as_completed(burst):
+                    seen += await next_done is not None
+                    if seen >= KILL_WHEN_FINISHED:
+                        break
             os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
             finished = {rid for rid in await asyncio.gather(*burst) if rid is not None}
