@@ -132,8 +132,9 @@ def test_usage_and_migrate(config: str) -> None:
         writer = UsageWriter(engine)
         for status, prompt in ((200, 10), (200, 5), (500, 0)):
             writer.record(
-                UsageRow(request_id="r", endpoint="chat", status=status, stream=False, key_name=key,
-                         model="echo-1", prompt_tokens=prompt, completion_tokens=1, cost_micros=7)
+                UsageRow(request_id=uuid.uuid4().hex, endpoint="chat", status=status, stream=False,
+                         key_name=key, model="echo-1", prompt_tokens=prompt, completion_tokens=1,
+                         cost_micros=7)
             )  # fmt: skip
         await writer.flush()
         await engine.dispose()

@@ -28,10 +28,11 @@ from hubgate.settings import Settings
 from hubgate.storage.accounts import AccountRepository
 from hubgate.storage.channels import AdminChannels
 from hubgate.storage.db import create_engine
+from hubgate.storage.journal import Journal, default_dir, replay
 from hubgate.storage.keys import KeyRepository
 from hubgate.storage.responses import ResponseStore
 from hubgate.storage.secrets import SecretBox
-from hubgate.storage.usage import UsageRow, UsageWriter
+from hubgate.storage.usage import UsageRow, UsageWriter, stored_ids
 from hubgate.watch import watch_revision
 
 log = logging.getLogger("hubgate")
@@ -91,12 +92,22 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
             moved_keys, _ = billing.settle(batch)
             keys.invalidate_ids(moved_keys)
 
+        metrics = Metrics.from_env(backlog=lambda: usage.pending, lag=lambda: usage.lag_s())  # observability
+        journal = Journal(
+            settings.usage_journal_dir or default_dir(settings.database_url),
+            fsync=settings.usage_journal_fsync,
+        )
+        journal.open()
         usage = UsageWriter(
             engine,
             batch_size=settings.usage_batch_size,
             interval_s=settings.usage_flush_interval_s,
             on_flushed=settled,
+            on_quarantined=metrics.quarantined,
+            journal=journal,
         )
+        # Segments left by killed processes: their rows land before this one serves.
+        await replay(journal, lambda ids: stored_ids(engine, ids), usage.record, usage.flush)
         redis = None
         if settings.redis_url:
             from redis.asyncio import Redis
@@ -129,12 +140,13 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
                 )
             ),
             redis=redis,
-            metrics=Metrics.from_env(backlog=lambda: usage.pending),  # observability
+            metrics=metrics,
         )
         gw.health.on_cooldown = gw.metrics.cooldown  # observability
         gw.limiter.on_refusal = gw.metrics.rate_limited  # observability
         app[GATEWAY] = gw
         usage.start()
+        journal.start()
         gw.metrics.start()  # observability
         watchers = [
             asyncio.create_task(gw.keys.watch(KEY_WATCH_INTERVAL_S), name="key-watch"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,15 +30,14 @@ from hubgate.errors import (
     UpstreamHTTPError,
     UpstreamTimeout,
 )
+from hubgate.finish import Finish
 from hubgate.formats import hub
 from hubgate.formats import openai as oa
-from hubgate.formats.registry import WireFormat, codec, stream_decoder
+from hubgate.formats.registry import WireFormat, codec
 from hubgate.gateway import Gateway
 from hubgate.http.client_ip import client_ip
-from hubgate.http.sse import parse_event
 from hubgate.http.state import CLIENT_IP, RATE_HEADERS, REQUEST_ID
-from hubgate.metering.tokenizer import count_tokens
-from hubgate.metering.usage import DeliveredText, estimate_prompt_tokens, estimate_usage
+from hubgate.metering.usage import DeliveredText
 from hubgate.providers import provider_for
 from hubgate.providers.base import (
     MEDIA_ENDPOINTS,
@@ -51,8 +50,6 @@ from hubgate.providers.base import (
 )
 from hubgate.routing.channels import Channel, Route
 from hubgate.routing.health import Outcome
-from hubgate.routing.limits import Admission
-from hubgate.storage.accounts import AccountRecord
 from hubgate.storage.keys import KeyRecord
 from hubgate.storage.usage import UsageRow
 
@@ -92,6 +89,13 @@ class Call:
     rerank: relay_rerank.RerankCall | None = None  # RERANK: the caller's shape and request
     # Answers a successful upstream response itself (a video task is stored under our id).
     answer_with: Callable[[Attempt, UpstreamResponse, UsageRow], Awaitable[web.StreamResponse]] | None = None
+    # The request's end-of-answer step (set by `relay`): streams await it before their final frame.
+    finish: Callable[[], Awaitable[None]] | None = None
+
+    async def finished(self) -> None:
+        """Charge and journal the answer now (before its last bytes); idempotent."""
+        if self.finish is not None:
+            await self.finish()
 
     def encoder_options(self) -> dict[str, Any]:
         """What the caller's encoder needs beyond the model (Responses echoes the request)."""
@@ -153,18 +157,17 @@ async def relay(
     playground) from the signed-in session."""
     started = time.perf_counter()
     row = UsageRow(request_id=request[REQUEST_ID], endpoint=endpoint_name, status=0, stream=False)
-    key: KeyRecord | None = None
-    account: AccountRecord | None = None
-    call: Call | None = None
-    admission: Admission | None = None
+    # Charge, record, journal: run by a stream just before its final frame, else here at the end.
+    finish = Finish(gw, row, started)
     try:
-        key = await auth(gw, request)
+        key = finish.key = await auth(gw, request)
         row.key_id, row.key_name = key.id, key.name
-        account = await gw.billing.admit(key)
+        finish.account = await gw.billing.admit(key)
         if key.rpm is not None or key.tpm is not None or key.max_concurrency is not None:
-            admission = await gw.limiter.admit(key)
+            admission = finish.admission = await gw.limiter.admit(key)
             request[RATE_HEADERS] = admission.headers
-        call = await prepare(key)
+        call = finish.call = await prepare(key)
+        call.finish = finish
         row.model, row.stream = call.model, call.stream
         route = route_for(gw, key, call.model)
         return await _dispatch(gw, request, call, route, row, started)
@@ -177,19 +180,7 @@ async def relay(
         row.error = "client closed the connection"
         raise
     finally:
-        row.latency_ms = int((time.perf_counter() - started) * 1000)
-        if key is not None:  # unauthenticated noise is not metered
-            if call is not None and needs_estimate(call, row):
-                # Counting tokens is CPU work: done off the request's path, then recorded.
-                _background(gw, _estimate_then_record(gw, row, key, account, call, admission))
-            else:
-                gw.billing.charge(row, key, account)
-                gw.usage.record(row)
-                gw.metrics.observe(row)
-                if admission is not None:
-                    _background(
-                        gw, gw.limiter.finish(key, admission, row.prompt_tokens + row.completion_tokens)
-                    )
+        await finish()
 
 
 def _eligible(call: Call, channel: Channel) -> bool:
@@ -478,74 +469,3 @@ def _responses_usage(usage: Any) -> hub.Usage | None:
         completion_tokens=int(usage.get("output_tokens") or 0),
         cached_tokens=int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
     )
-
-
-_ESTIMATED_ENDPOINTS = (Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.GENERATE)
-
-
-def needs_estimate(call: Call, row: UsageRow) -> bool:
-    """An upstream answered (fully or in part) but reported no usage."""
-    return (
-        call.reached
-        and call.endpoint in _ESTIMATED_ENDPOINTS
-        and row.prompt_tokens == 0
-        and row.completion_tokens == 0
-    )
-
-
-def _background(gw: Gateway, work: Coroutine[Any, Any, None]) -> None:
-    """Book-keeping after the answer: tracked so a graceful shutdown waits for it."""
-    task = asyncio.create_task(work)
-    gw.background.add(task)
-    task.add_done_callback(gw.background.discard)
-
-
-async def _estimate_then_record(
-    gw: Gateway,
-    row: UsageRow,
-    key: KeyRecord,
-    account: AccountRecord | None,
-    call: Call,
-    admission: Admission | None,
-) -> None:
-    try:
-        if call.raw_events:  # the OpenAI fast path kept what it forwarded
-            decoder = stream_decoder(WireFormat.OPENAI_CHAT)
-            for raw in call.raw_events:
-                event = parse_event(raw)
-                if event is not None:
-                    for ev in decoder.feed(event):
-                        call.delivered.add(ev)
-        try:
-            prompt = await estimate_prompt_tokens(call.hub_request(), row.upstream_model)
-        except GatewayError:  # e.g. legacy completions, which have no hub form
-            prompt = await count_tokens(_body_text(call.body), row.upstream_model)
-        meter(row, await estimate_usage(prompt, call.delivered, model=row.upstream_model))
-        row.estimated = True
-    except Exception:
-        log.exception("usage estimate failed for request %s", row.request_id)
-    finally:
-        gw.billing.charge(row, key, account)
-        gw.usage.record(row)
-        gw.metrics.observe(row)
-        if admission is not None:
-            await gw.limiter.finish(key, admission, row.prompt_tokens + row.completion_tokens)
-
-
-def _body_text(body: dict[str, Any]) -> str:
-    """Every string in a request body except its model name: a fallback for counting."""
-    out: list[str] = []
-
-    def walk(value: Any) -> None:
-        if isinstance(value, str):
-            out.append(value)
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                if k != "model":
-                    walk(v)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v)
-
-    walk(body)
-    return "\n".join(out)

@@ -204,9 +204,11 @@ async def _stream_back(
                 raise
             row.status = 504 if isinstance(exc, UpstreamReadTimeout) else 502
             row.error = f"the upstream {'transcription' if events else 'audio'} stream broke: {exc}"[:500]
+            await call.finished()
             if request.transport is not None:
                 request.transport.close()
             return out
+        await call.finished()  # billed and journaled before the body's end
         await out.write_eof()
     return out
 

@@ -306,6 +306,9 @@ class Settings(_Frozen):
     log_level: str = "info"
     usage_flush_interval_s: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     usage_batch_size: int = Field(default=500, ge=1)
+    usage_max_lag_s: float = Field(default=60.0, gt=0, allow_inf_nan=False)  # /readyz: 503 past this
+    usage_journal_dir: str | None = None  # None: next to the SQLite file, else ./data/journal
+    usage_journal_fsync: Literal["off", "batch", "always"] = "batch"  # batch: fdatasync every 50 ms
     max_attempts: int = Field(default=3, ge=1, le=10)  # channels tried per request
     cooldown_after_failures: int = Field(default=3, ge=0)  # 0: no cooldowns, no keys set aside
     cooldown_base_s: float = Field(default=5.0, gt=0, allow_inf_nan=False)

@@ -95,11 +95,16 @@ async def passthrough_openai(
                 if not events:
                     continue
                 outgoing: list[bytes] = []
+                final = False
                 for event in events:
+                    if len(event) < 24 and b"[DONE]" in event:  # `data: [DONE]`: no JSON chunk is this short
+                        final = True
                     if not oa.plausible_event(event):
                         if not out.prepared:
                             raise UpstreamInvalid("event stream")  # nothing sent: another channel may try
-                        await out.write(b"".join(outgoing) + _invalid(row, WireFormat.OPENAI_CHAT))
+                        frame = _invalid(row, WireFormat.OPENAI_CHAT)
+                        await call.finished()
+                        await out.write(b"".join(outgoing) + frame)
                         raise _StopStream
                     found = oa.chunk_usage(event)
                     if found is not None:
@@ -115,22 +120,29 @@ async def passthrough_openai(
                     await out.prepare(request)
                     call.reached = True
                     row.ttfb_ms = int((time.perf_counter() - started) * 1000)
-                await out.write(b"".join(outgoing) if len(outgoing) > 1 else outgoing[0])
                 if row.completion_tokens == 0:
                     kept += outgoing
+                if final:  # billed and journaled before the caller sees the answer end
+                    row.status = 200
+                    await call.finished()
+                await out.write(b"".join(outgoing) if len(outgoing) > 1 else outgoing[0])
             tail = splitter.flush()
             if not out.prepared:
                 await out.prepare(request)
+            row.status = 200
+            await call.finished()
             if tail.strip():
                 await out.write(tail)
-            row.status = 200
         except (UpstreamConnectError, UpstreamReadTimeout) as exc:
             if not out.prepared:
                 raise  # nothing sent yet: the caller gets a plain error (or the next channel)
-            await out.write(_broken(row, exc, WireFormat.OPENAI_CHAT))
+            frame = _broken(row, exc, WireFormat.OPENAI_CHAT)
+            await call.finished()
+            await out.write(frame)
         except _StopStream:
             pass
         relayed.finished()
+        await call.finished()
         await out.write_eof()
     return out
 
@@ -265,10 +277,12 @@ async def relay_stream(
                 if not raw_events:
                     continue
                 outgoing = []
+                final = False
                 for raw in raw_events:
                     event = parse_event(raw)
                     if event is None:
                         continue
+                    final = final or _final(event)
                     if watcher is not None:
                         watcher.see(event)
                     decoded = decoder.feed(event)
@@ -277,10 +291,14 @@ async def relay_stream(
                     produced = produced or any(isinstance(ev, _CONTENT) for ev in decoded)
                     data = translate(decoded)
                     outgoing.append(data if encoder is not None else raw)
+                if final:  # the upstream's last event: billed and journaled before it goes out
+                    await _finishing(call, row)
                 await emit(b"".join(outgoing))
             tail = translate(decoder.close())
             if encoder is not None:
                 tail += encoder.close()
+            if out.prepared or tail:
+                await _finishing(call, row)
             await emit(tail)
             if not out.prepared:
                 await out.prepare(request)
@@ -291,11 +309,32 @@ async def relay_stream(
                 raise
             if encoder is not None:
                 status = 504 if isinstance(exc, UpstreamReadTimeout) else 502
-                await out.write(translate([hub.StreamError(status, "The upstream stream was interrupted.")]))
+                frame = translate([hub.StreamError(status, "The upstream stream was interrupted.")])
                 row.error = f"upstream stream broke: {exc}"[:500]
-                await out.write(encoder.close())
+                await call.finished()
+                await out.write(frame + encoder.close())
             else:
-                await out.write(_broken(row, exc, call.fmt))
+                frame = _broken(row, exc, call.fmt)
+                await call.finished()
+                await out.write(frame)
         relayed.finished()
+        await call.finished()
         await out.write_eof()
     return out
+
+
+async def _finishing(call: Call, row: UsageRow) -> None:
+    """The answer is about to end: it reached the caller, complete unless it said otherwise."""
+    call.reached = True
+    if row.status == 0:
+        row.status = 200
+    await call.finished()
+
+
+_FINAL_EVENTS = ("message_stop", "response.completed", "response.incomplete", "response.failed")
+
+
+def _final(event: hub.SSEEvent) -> bool:
+    """The upstream's last event of a complete answer (after it, only the end of the body):
+    OpenAI's [DONE], Anthropic's message_stop, a Responses stream's terminal event."""
+    return event.data == "[DONE]" or event.event in _FINAL_EVENTS

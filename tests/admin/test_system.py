@@ -11,6 +11,7 @@ async def test_health_reports_database_and_usage_backlog(admin_gateway: Admin) -
     assert body["status"] == "ok" and body["database"] == "ok"
     assert body["database_backend"] in ("sqlite", "postgresql")
     assert isinstance(body["usage_pending"], int) and body["usage_dropped"] == 0
+    assert body["usage_quarantined"] == 0 and body["usage_lag_s"] >= 0
     assert body["channels"] == 2 and body["uptime_s"] >= 0
 
 

@@ -219,7 +219,8 @@ async def test_migration_0010_builds_roll_ups_from_the_log_and_old_roll_ups(
                     {"day": old_day, "n": requests, "cost": requests * 100},
                 )
         rows = [
-            UsageRow(request_id=f"r{i}", endpoint="chat", status=200 if i else 429, stream=False, key_id=7,
+            UsageRow(request_id=uuid.uuid4().hex, endpoint="chat", status=200 if i else 429, stream=False,
+                     key_id=7,
                      key_name="k", model="m", prompt_tokens=1, completion_tokens=2, cost_micros=10,
                      created_at=datetime(2026, 1, 6, 23, 59, tzinfo=UTC) + timedelta(minutes=i))
             for i in range(3)

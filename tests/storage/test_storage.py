@@ -95,7 +95,7 @@ async def test_usage_writer_batches_and_loses_nothing_on_close(engine: AsyncEngi
     for i in range(1234):
         writer.record(
             UsageRow(
-                request_id=f"r{i}",
+                request_id=f"{key}-{i}",
                 endpoint="chat",
                 status=200,
                 stream=False,
@@ -137,7 +137,7 @@ async def test_concurrent_flushes_write_each_row_once(engine: AsyncEngine) -> No
     async def produce(start: int) -> None:
         for i in range(start, start + 100):
             writer.record(
-                UsageRow(request_id=f"r{i}", endpoint="chat", status=200, stream=False, key_name=key)
+                UsageRow(request_id=f"{key}-{i}", endpoint="chat", status=200, stream=False, key_name=key)
             )
             if i % 9 == 0:
                 await writer.flush()
@@ -150,4 +150,4 @@ async def test_concurrent_flushes_write_each_row_once(engine: AsyncEngine) -> No
             await conn.execute(select(usage_logs.c.request_id).where(usage_logs.c.key_name == key))
         ).scalars()
         got = sorted(ids)
-    assert got == sorted(f"r{i}" for i in range(300))
+    assert got == sorted(f"{key}-{i}" for i in range(300))

@@ -4,6 +4,7 @@ the counter updates, in one transaction."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -13,7 +14,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.storage.keys import KeyRepository
-from hubgate.storage.tables import api_keys, usage_logs
+from hubgate.storage.tables import api_keys, usage_logs, usage_quarantine
 from hubgate.storage.usage import UsageRow, UsageWriter, sqlite_datetime
 
 
@@ -41,7 +42,7 @@ async def test_rows_read_back_as_written(engine: AsyncEngine) -> None:
     name = unique("rb")
     at = datetime(2026, 3, 4, 5, 6, 7, 89, tzinfo=UTC)
     row = UsageRow(
-        request_id="req-1",
+        request_id=unique("req"),
         endpoint="images",
         status=200,
         stream=True,
@@ -92,27 +93,63 @@ async def test_rows_read_back_as_written(engine: AsyncEngine) -> None:
     assert (got["endpoint"], got["upstream_model"], got["error"], got["attempts"]) == ("images", "um", "e", 2)
 
 
-async def test_a_failed_insert_rolls_back_the_counters(engine: AsyncEngine) -> None:
-    """Counters move first in the flush's transaction; a row the database refuses
-    undoes them, and the batch stays pending for the next attempt."""
+async def test_a_refused_row_is_quarantined_and_the_rest_land(engine: AsyncEngine) -> None:
+    """Counters move in the flush's transaction; a row the database refuses undoes them for
+    its batch, which is split until the bad row stands alone: it goes to the quarantine,
+    the good row lands, and only the good row's cost reaches the counters."""
     repo = KeyRepository(engine)
     key, _ = await repo.create(unique("rk"), budget_period="daily")
     writer = UsageWriter(engine, batch_size=10)
-    good = UsageRow(request_id="ok", endpoint="chat", status=200, stream=False, key_id=key.id, cost_micros=70)
-    bad = UsageRow(request_id="bad", endpoint="chat", status=None, stream=False, key_id=key.id)  # type: ignore[arg-type]
+    good = UsageRow(request_id=unique("ok"), endpoint="chat", status=200, stream=False, key_id=key.id,
+                    cost_micros=70)  # fmt: skip
+    bad = UsageRow(request_id=unique("bad"), endpoint="chat", status=None, stream=False, key_id=key.id,  # type: ignore[arg-type]
+                   cost_micros=50)  # fmt: skip
     writer.record(good)
     writer.record(bad)
-    with pytest.raises(Exception):  # noqa: B017 - the driver's NOT NULL error
-        await writer.flush()
-    assert writer.pending == 2 and writer.written == 0
+    await writer.flush()
+    assert (writer.pending, writer.written, writer.quarantined) == (0, 1, 1)
     async with engine.connect() as conn:
         spent, period = (
             await conn.execute(
                 select(api_keys.c.spent_micros, api_keys.c.period_spent_micros).where(api_keys.c.id == key.id)
             )
         ).one()
-        logged = (await conn.execute(select(usage_logs.c.id).where(usage_logs.c.key_id == key.id))).all()
-    assert (spent, period, logged) == (0, 0, [])
+        logged = (
+            await conn.execute(select(usage_logs.c.request_id).where(usage_logs.c.key_id == key.id))
+        ).all()
+        held = (
+            await conn.execute(
+                select(usage_quarantine.c.row, usage_quarantine.c.error).where(
+                    usage_quarantine.c.request_id == bad.request_id
+                )
+            )
+        ).one()
+    assert (spent, period, [r[0] for r in logged]) == (70, 70, [good.request_id])
+    assert json.loads(held.row)["cost_micros"] == 50 and json.loads(held.row)["status"] is None
+    assert "status" in held.error or "NULL" in held.error.upper(), held.error
+
+
+async def test_a_database_failure_keeps_the_batch(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database itself failing (not the data) is no reason to quarantine: the batch
+    waits, whole, for the next attempt."""
+    writer = UsageWriter(engine, batch_size=10)
+    rows = [UsageRow(request_id=unique("down"), endpoint="chat", status=200, stream=False) for _ in range(3)]
+    for r in rows:
+        writer.record(r)
+
+    async def down(batch: list[UsageRow]) -> None:
+        raise ConnectionRefusedError("database down")
+
+    monkeypatch.setattr(writer, "_insert", down)
+    with pytest.raises(ConnectionRefusedError):
+        await writer.flush()
+    assert (writer.pending, writer.written, writer.quarantined) == (3, 0, 0)
+    assert writer.lag_s() > 0
+    monkeypatch.undo()
+    await writer.flush()
+    assert (writer.pending, writer.written, writer.lag_s()) == (0, 3, 0.0)
 
 
 async def test_rows_without_cost_commit_and_counters_move_with_rows(engine: AsyncEngine) -> None:
@@ -125,7 +162,12 @@ async def test_rows_without_cost_commit_and_counters_move_with_rows(engine: Asyn
         cost = 0 if i < 3 else 11
         writer.record(
             UsageRow(
-                request_id=f"r{i}", endpoint="chat", status=200, stream=False, key_id=key.id, cost_micros=cost
+                request_id=unique("r"),
+                endpoint="chat",
+                status=200,
+                stream=False,
+                key_id=key.id,
+                cost_micros=cost,
             )
         )
     await writer.flush()

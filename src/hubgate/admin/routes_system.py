@@ -30,6 +30,8 @@ async def health(request: web.Request) -> web.Response:
             "usage_pending": gw.usage.pending,
             "usage_written": gw.usage.written,
             "usage_dropped": gw.usage.dropped,
+            "usage_quarantined": gw.usage.quarantined,  # this process's, since it started
+            "usage_lag_s": round(gw.usage.lag_s(), 3),
             "channels": len(gw.channels.channels),
             "started_at": gw.started_at,
             "uptime_s": int(time.time()) - gw.started_at,

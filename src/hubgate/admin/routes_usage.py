@@ -13,8 +13,9 @@ from aiohttp import web
 
 from hubgate.admin.common import gateway, iso, json_response, money, page, parse_query
 from hubgate.admin.registry import AdminRoute
-from hubgate.admin.schemas import LogsQuery, UsageQuery
+from hubgate.admin.schemas import LogsQuery, PageQuery, UsageQuery
 from hubgate.storage.admin_usage import UsageFilter, UsageGroup, aggregate, logs_page
+from hubgate.storage.quarantine import quarantine_page
 
 
 def group_view(g: UsageGroup, fields: list[str]) -> dict[str, Any]:
@@ -67,10 +68,22 @@ async def usage_logs(request: web.Request) -> web.Response:
     return json_response(page([log_view(r) for r in rows], nxt))
 
 
+async def usage_quarantine(request: web.Request) -> web.Response:
+    """Usage rows the database refused, newest first, each with its fields and the error."""
+    gw = gateway(request)
+    q = parse_query(request, PageQuery)
+    await gw.usage.flush()
+    rows, nxt, total = await quarantine_page(gw.engine, limit=q.limit, cursor=q.cursor)
+    return json_response({**page(rows, nxt), "total": total})
+
+
 ROUTES = [
     AdminRoute("GET", "/admin/usage", usage_summary,
                "Spend, tokens, requests and errors grouped by key, model, channel and/or day", "usage",
                query=UsageQuery),
     AdminRoute("GET", "/admin/usage/logs", usage_logs, "Usage rows, newest first (keyset pages)", "usage",
                query=LogsQuery),
+    AdminRoute("GET", "/admin/usage/quarantine", usage_quarantine,
+               "Usage rows the database refused, kept aside with the error (keyset pages)", "usage",
+               query=PageQuery),
 ]  # fmt: skip

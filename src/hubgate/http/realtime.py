@@ -31,14 +31,13 @@ from hubgate.errors import (
     Unavailable,
     UpstreamHTTPError,
 )
+from hubgate.finish import Finish
 from hubgate.gateway import Gateway
 from hubgate.http.client_ip import client_ip
 from hubgate.http.state import CLIENT_IP, GATEWAY, REQUEST_ID
 from hubgate.relay import CLIENT_CLOSED, route_for
 from hubgate.routing.channels import Channel
 from hubgate.routing.health import Outcome
-from hubgate.routing.limits import Admission
-from hubgate.storage.accounts import AccountRecord
 from hubgate.storage.keys import KeyRecord
 from hubgate.storage.usage import UsageRow
 
@@ -176,16 +175,14 @@ async def realtime(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     started = time.perf_counter()
     row = UsageRow(request_id=request[REQUEST_ID], endpoint=ENDPOINT, status=0, stream=True)
-    key: KeyRecord | None = None
-    account: AccountRecord | None = None
-    admission: Admission | None = None
+    finish = Finish(gw, row, started)  # charge, record (journal first), metrics, limiter
     try:
         protocols = _offered_protocols(request)
-        key = await _authenticate(gw, request, _caller_secret(request, protocols))
+        key = finish.key = await _authenticate(gw, request, _caller_secret(request, protocols))
         row.key_id, row.key_name = key.id, key.name
-        account = await gw.billing.admit(key)
+        finish.account = await gw.billing.admit(key)
         if key.rpm is not None or key.tpm is not None or key.max_concurrency is not None:
-            admission = await gw.limiter.admit(key)
+            finish.admission = await gw.limiter.admit(key)
         model = request.query.get("model")
         if not model:
             raise InvalidRequest("Missing required parameter: 'model'.", param="model")
@@ -217,17 +214,7 @@ async def realtime(request: web.Request) -> web.StreamResponse:
             row.error = "client closed the connection"
         raise
     finally:
-        row.latency_ms = int((time.perf_counter() - started) * 1000)
-        if key is not None:  # unauthenticated noise is not metered
-            gw.billing.charge(row, key, account)
-            gw.usage.record(row)
-            gw.metrics.observe(row)
-            if admission is not None:
-                task = asyncio.create_task(
-                    gw.limiter.finish(key, admission, row.prompt_tokens + row.completion_tokens)
-                )
-                gw.background.add(task)
-                task.add_done_callback(gw.background.discard)
+        await finish()
 
 
 async def _connect(

@@ -40,6 +40,15 @@ async def readyz(request: web.Request) -> web.Response:
             checks["redis"] = f"error: {type(exc).__name__}"
     else:
         checks["redis"] = "disabled"
+    # Usage rows waiting too long mean the database refuses or cannot keep up: billing lags.
+    lag, limit = gw.usage.lag_s(), gw.settings.usage_max_lag_s
+    if lag > limit:
+        ok = False
+        checks["usage"] = (
+            f"error: the oldest unwritten usage row is {lag:.0f} s old (usage_max_lag_s: {limit:g})"
+        )
+    else:
+        checks["usage"] = "ok"
     return json_response({"status": "ready" if ok else "unavailable", **checks}, status=200 if ok else 503)
 
 

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -101,14 +101,19 @@ def multiprocess_values() -> bool:
 class Metrics:
     """The gateway's Prometheus metrics.
 
-    `backlog` reports the usage rows waiting for the database. `multiprocess_dir`
+    `backlog` reports the usage rows waiting for the database, `lag` the age of the
+    oldest of them. `multiprocess_dir`
     turns on multi-worker aggregation; it must be the PROMETHEUS_MULTIPROC_DIR that
     was set when prometheus_client was imported (`from_env` does this); a worker then
     has exactly one instance, since two would overwrite each other's values in the files.
     """
 
     def __init__(
-        self, *, backlog: Callable[[], int] | None = None, multiprocess_dir: str | None = None
+        self,
+        *,
+        backlog: Callable[[], int] | None = None,
+        lag: Callable[[], float] | None = None,
+        multiprocess_dir: str | None = None,
     ) -> None:
         if multiprocess_dir is not None and not multiprocess_values():
             raise RuntimeError(
@@ -174,17 +179,25 @@ class Metrics:
             ("channel",),
             registry=reg,
         )
-        backlog_doc = "Usage rows waiting to be written to the database."
-        self._backlog = backlog
-        self._backlog_gauge: Gauge | None = None
-        if backlog is not None and multiprocess_dir is not None:
-            # A callback cannot be read across processes: each worker stores its own
-            # value (refreshed by `start` and on scrape) and the collector sums the live ones.
-            self._backlog_gauge = Gauge(
-                "hubgate_usage_backlog_rows", backlog_doc, registry=reg, multiprocess_mode="livesum"
-            )
-        elif backlog is not None:
-            reg.register(_CallbackGauge("hubgate_usage_backlog_rows", backlog_doc, backlog))
+        self._quarantined = Counter(
+            "hubgate_usage_quarantined",
+            "Usage rows the database refused, set aside in the quarantine (GET /admin/usage/quarantine).",
+            registry=reg,
+        )
+        # A callback cannot be read across processes: each worker stores its own value
+        # (refreshed by `start` and on scrape) and the collector sums (or maxes) the live ones.
+        self._gauges: list[tuple[Gauge, Callable[[], float]]] = []
+        gauges: tuple[tuple[str, str, Callable[[], float] | None, Literal["livesum", "livemax"]], ...] = (
+            ("hubgate_usage_backlog_rows", "Usage rows waiting to be written to the database.", backlog,
+             "livesum"),
+            ("hubgate_usage_lag_seconds", "Age of the oldest usage row not yet written to the database.",
+             lag, "livemax"),
+        )  # fmt: skip
+        for name, doc, read, mode in gauges:
+            if read is not None and multiprocess_dir is not None:
+                self._gauges.append((Gauge(name, doc, registry=reg, multiprocess_mode=mode), read))
+            elif read is not None:
+                reg.register(_CallbackGauge(name, doc, read))
         if multiprocess_dir is not None:
             self._exposed = CollectorRegistry()
             MultiProcessCollector(self._exposed, path=multiprocess_dir)  # type: ignore[no-untyped-call]
@@ -195,9 +208,11 @@ class Metrics:
         self._series: dict[_Signature, _Series] = {}
 
     @classmethod
-    def from_env(cls, *, backlog: Callable[[], int] | None = None) -> Metrics:
+    def from_env(
+        cls, *, backlog: Callable[[], int] | None = None, lag: Callable[[], float] | None = None
+    ) -> Metrics:
         """Multi-worker aggregation when PROMETHEUS_MULTIPROC_DIR is set, else this process alone."""
-        return cls(backlog=backlog, multiprocess_dir=os.environ.get(MULTIPROC_ENV) or None)
+        return cls(backlog=backlog, lag=lag, multiprocess_dir=os.environ.get(MULTIPROC_ENV) or None)
 
     def observe(self, row: UsageRow) -> None:
         """Count one finished request. Never raises: it runs in the relay's `finally`."""
@@ -261,10 +276,14 @@ class Metrics:
         """Count a channel being set aside after failures."""
         self._cooldowns.labels(channel).inc()
 
+    def quarantined(self, rows: int) -> None:
+        """Count usage rows set aside in the quarantine."""
+        self._quarantined.inc(rows)
+
     def refresh(self) -> None:
         """Store this worker's current gauge values (multi-worker mode; a no-op otherwise)."""
-        if self._backlog_gauge is not None and self._backlog is not None:
-            self._backlog_gauge.set(self._backlog())
+        for gauge, read in self._gauges:
+            gauge.set(read())
 
     def render(self) -> bytes:
         """The Prometheus text exposition (format 0.0.4) of every worker's metrics."""
@@ -273,7 +292,7 @@ class Metrics:
 
     def start(self) -> None:
         """Multi-worker mode: keep this worker's gauges fresh between scrapes of other workers."""
-        if self._backlog_gauge is not None and self._refresher is None:
+        if self._gauges and self._refresher is None:
             self._refresher = asyncio.create_task(self._refresh_forever(), name="metrics-refresh")
 
     async def _refresh_forever(self) -> None:

@@ -109,6 +109,20 @@ usage_logs = Table(
     Index("ix_usage_logs_key_created", "key_id", "created_at"),
     Index("ix_usage_logs_model_created", "model", "created_at"),
     Index("ix_usage_logs_account_created", "account_id", "created_at"),
+    Index("ux_usage_logs_request_id", "request_id", unique=True),  # a replayed journal bills once
+)
+
+# Usage rows the database refused (after the batch was split down to them): the row's
+# fields as JSON text and the error, so the rows behind them still land.
+usage_quarantine = Table(
+    "usage_quarantine",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("request_id", String(40), nullable=False),
+    Column("row", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Index("ix_usage_quarantine_created", "created_at"),
 )
 
 responses = Table(

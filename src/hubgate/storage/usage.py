@@ -5,23 +5,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, bindparam, case, insert, or_, update
+from sqlalchemy import DateTime, bindparam, case, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hubgate.metering.budget import period_start
 from hubgate.storage.driver import in_transaction
 from hubgate.storage.keys import utcnow
+from hubgate.storage.quarantine import error_text, quarantine, row_fault
 from hubgate.storage.rollup import add_batch
-from hubgate.storage.tables import accounts, api_keys, usage_logs
+from hubgate.storage.storable import make_storable
+from hubgate.storage.tables import accounts, api_keys, usage_logs, usage_quarantine
+
+if TYPE_CHECKING:
+    from hubgate.storage.journal import Journal
 
 log = logging.getLogger("hubgate.usage")
+PROVISIONAL = "p"  # the journal's kind for a record a later one replaces (storage/journal.py)
 
 
 @dataclass(slots=True)
@@ -51,14 +58,22 @@ class UsageRow:
     cache_write_1h_tokens: int = 0  # priced apart; part of cache_write_tokens (not a column)
     units: int = 0  # images, audio seconds, search units, video seconds: each priced at per_request
     unit: str | None = None  # what `units` counts: image | second | search_unit | character | video_second
+    # Book-keeping, not columns: the journal segment counting the row, when it was queued,
+    # and whether the database refused it (its cost then never reached the counters).
+    journal_segment: int = 0
+    queued_at: float = 0.0
+    quarantined: bool = False
 
 
 class UsageWriter:
     """Collects rows in memory and inserts them in batches, off the request path.
 
-    `record` never awaits. A failed insert keeps its rows for the next attempt (up to
-    `max_pending`), and `close` flushes whatever is left, so a graceful shutdown
-    loses nothing.
+    `record` never awaits: it makes the row's text storable, appends it to the journal
+    (when there is one) and queues it. A batch the database refuses is split in halves
+    until the refused rows stand alone; each goes to the quarantine table with its
+    error, and the rest land. A failure of the database itself (down, locked) keeps the
+    batch for the next attempt (up to `max_pending`), and `close` flushes whatever is
+    left, so a graceful shutdown loses nothing.
     """
 
     def __init__(
@@ -69,12 +84,16 @@ class UsageWriter:
         interval_s: float = 1.0,
         max_pending: int = 200_000,
         on_flushed: Callable[[list[UsageRow]], None] | None = None,
+        on_quarantined: Callable[[int], None] | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self._engine = engine
         self._batch_size = batch_size
         self._interval_s = interval_s
         self._max_pending = max_pending
         self._on_flushed = on_flushed
+        self._on_quarantined = on_quarantined
+        self.journal = journal
         self._pending: list[UsageRow] = []
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
@@ -82,19 +101,42 @@ class UsageWriter:
         self._closing = False
         self.written = 0
         self.dropped = 0
+        self.quarantined = 0
 
     def record(self, row: UsageRow) -> None:
+        make_storable(row)
+        if self.journal is not None:
+            # Journaled even when the backlog is full: a later start replays it.
+            row.journal_segment = self.journal.append(row)
         if len(self._pending) >= self._max_pending:
             self.dropped += 1
             log.error("usage log backlog full (%d rows); dropping a row", self._max_pending)
             return
+        row.queued_at = time.monotonic()
         self._pending.append(row)
         if len(self._pending) >= self._batch_size:
             self._wake.set()
 
+    def provisional(self, row: UsageRow) -> None:
+        """Journal what is known of an answer whose usage is still being worked out; its
+        `record` follows (and replaces this one on replay)."""
+        if self.journal is not None:
+            make_storable(row)
+            self.journal.append(row, PROVISIONAL)
+
+    async def durable(self) -> None:
+        """Return once the journaled records survive a power cut (fsync `always`), else at once."""
+        if self.journal is not None and self.journal.fsync == "always":
+            await self.journal.durable()
+
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    def lag_s(self) -> float:
+        """How long the oldest row not yet in the database has waited (0 when none)."""
+        pending = self._pending
+        return max(0.0, time.monotonic() - pending[0].queued_at) if pending else 0.0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="usage-writer")
@@ -117,38 +159,96 @@ class UsageWriter:
         # One flush at a time: the background task and close() (or a test) may both
         # call this, and each batch must be inserted exactly once.
         async with self._flush_lock:
+            if self.journal is not None:
+                self.journal.rotate()  # rows recorded from now on go to a new segment
             while self._pending:
                 batch = self._pending[: self._batch_size]
-                async with self._engine.begin() as conn:
-                    # The counters move in the same transaction as the rows that justify
-                    # them: spent == sum(costs) and balance == credits - sum(costs), always.
-                    # (Counters first: on PostgreSQL that usually opens the transaction
-                    # the rows' COPY then joins.)
-                    await _move_counters(conn, batch)
-                    await _insert_rows(conn, batch)
-                    await add_batch(conn, batch)  # the daily roll-ups, in the same transaction
-                # Remove only after the insert committed: a failure keeps the rows.
+                done: list[UsageRow] = []  # landed or quarantined
+                try:
+                    await self._land(batch, done)
+                except BaseException:
+                    if done:  # a split batch failed part way: what landed must not land twice
+                        gone = {id(r) for r in done}
+                        self._pending = [r for r in self._pending if id(r) not in gone]
+                        self._settled(done)
+                    raise
                 # Rows recorded meanwhile were appended, so the batch is still in front.
                 del self._pending[: len(batch)]
-                self.written += len(batch)
-                if self._on_flushed is not None:
-                    self._on_flushed(batch)
+                self._settled(done)
+
+    async def _land(self, batch: list[UsageRow], done: list[UsageRow]) -> None:
+        """Insert the batch; if the database refuses its data, split it to find the rows at
+        fault and quarantine them. A failure of the database itself propagates."""
+        try:
+            await self._insert(batch)
+        except Exception as exc:
+            if not row_fault(exc):
+                raise
+            if len(batch) > 1:
+                half = len(batch) // 2
+                await self._land(batch[:half], done)
+                await self._land(batch[half:], done)
+                return
+            log.error("usage row %s refused by the database; quarantined: %s", batch[0].request_id, exc)
+            await quarantine(self._engine, batch[0], error_text(exc))
+            batch[0].quarantined = True
+            self.quarantined += 1
+            if self._on_quarantined is not None:
+                self._on_quarantined(1)
+        else:
+            self.written += len(batch)
+        done += batch
+
+    async def _insert(self, batch: list[UsageRow]) -> None:
+        async with self._engine.begin() as conn:
+            # The counters move in the same transaction as the rows that justify
+            # them: spent == sum(costs) and balance == credits - sum(costs), always.
+            # (Counters first: on PostgreSQL that usually opens the transaction
+            # the rows' COPY then joins.)
+            await _move_counters(conn, batch)
+            await _insert_rows(conn, batch)
+            await add_batch(conn, batch)  # the daily roll-ups, in the same transaction
+
+    def _settled(self, done: list[UsageRow]) -> None:
+        if self.journal is not None:
+            counts: dict[int, int] = defaultdict(int)
+            for row in done:
+                counts[row.journal_segment] += 1
+            self.journal.landed(counts)
+        if self._on_flushed is not None:
+            # Quarantined rows too: their costs leave the in-memory pending sums.
+            self._on_flushed(done)
 
     async def close(self) -> None:
         self._closing = True
         self._wake.set()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
-        await self.flush()
+        try:
+            await self.flush()
+        finally:
+            if self.journal is not None:
+                await self.journal.close()
+
+
+async def stored_ids(engine: AsyncEngine, ids: list[str]) -> set[str]:
+    """Which of these request ids already have a usage row (or a quarantined one)."""
+    found: set[str] = set()
+    async with engine.connect() as conn:
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            for column in (usage_logs.c.request_id, usage_quarantine.c.request_id):
+                found.update((await conn.execute(select(column).where(column.in_(chunk)))).scalars())
+    return found
 
 
 # The row's fields that are columns (cache_write_1h_tokens only prices a row), with
 # created_at last so the SQLite path can append its text form to the other values.
-_COLUMNS = (
-    *(f.name for f in fields(UsageRow) if f.name not in ("cache_write_1h_tokens", "created_at")),
-    "created_at",
-)
+_NOT_COLUMNS = ("cache_write_1h_tokens", "created_at", "journal_segment", "queued_at", "quarantined")
+_COLUMNS = (*(f.name for f in fields(UsageRow) if f.name not in _NOT_COLUMNS), "created_at")
+COLUMNS = _COLUMNS
 _values = attrgetter(*_COLUMNS)  # one row's column values as a tuple, read in C
+row_values = _values
 _values_but_created = attrgetter(*_COLUMNS[:-1])
 _NAMES = ", ".join(_COLUMNS)
 _SQLITE_INSERT = f"INSERT INTO usage_logs ({_NAMES}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
