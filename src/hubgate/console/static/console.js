@@ -10,7 +10,8 @@
   document.querySelectorAll("[data-copy]").forEach((button) => {
     button.addEventListener("click", async () => {
       const source = document.getElementById(button.dataset.copy);
-      if (!source) return;
+      // Nothing to copy yet (the result is still hidden or empty): say nothing was copied.
+      if (!source || source.hidden || !source.textContent.trim()) return;
       try {
         await navigator.clipboard.writeText(source.textContent.trim());
         button.textContent = "Copied";
@@ -67,10 +68,27 @@
     return "";
   }
 
+  // Parts of the page that an API call changed, read again from the server and swapped in
+  // (e.g. the codes table after a batch, a channel's "last test" cell), without a reload.
+  async function refreshParts(selectors) {
+    if (!selectors) return;
+    const response = await fetch(window.location.href, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    selectors.split(",").forEach((selector) => {
+      const now = document.querySelector(selector.trim());
+      const next = fresh.querySelector(selector.trim());
+      if (now && next) now.replaceWith(document.importNode(next, true));
+    });
+  }
+
   function showResult(target, data) {
     const place = target ? document.querySelector(target) : null;
     if (!place) return false;
     place.hidden = false;
+    if (place.id) {
+      document.querySelectorAll('[data-copy="' + place.id + '"]').forEach((b) => { b.hidden = false; });
+    }
     if (data && Array.isArray(data.codes)) {
       place.textContent = data.codes.join("\n");
     } else if (data && data.latency_ms !== undefined) {
@@ -104,6 +122,7 @@
         if (form.dataset.urlField && form.dataset.dropUrlField !== undefined) delete body[form.dataset.urlField];
         const data = await callApi(form.dataset.api, url, body);
         if (!showResult(form.dataset.result, data)) window.location.reload();
+        else await refreshParts(form.dataset.refresh);
       } catch (err) {
         if (errorBox) { errorBox.textContent = err.message; errorBox.hidden = false; }
       }
@@ -120,6 +139,7 @@
       try {
         const data = await callApi(button.dataset.api, button.dataset.url, body);
         if (!showResult(button.dataset.result, data)) window.location.reload();
+        else await refreshParts(button.dataset.refresh);
       } catch (err) {
         if (errorPlace) { errorPlace.hidden = false; errorPlace.textContent = err.message; }
       } finally {
