@@ -24,6 +24,7 @@ from hubgate.console.web import (
     clear_session_cookie,
     console_of,
     cookie_name,
+    flash_to,
     form,
     gateway,
     go,
@@ -35,6 +36,7 @@ from hubgate.console.web import (
     session_ttl,
     set_session_cookie,
     signed_in,
+    take_flash,
 )
 from hubgate.gateway import Gateway
 from hubgate.settings import ConsoleSettings, usd_to_micros
@@ -88,8 +90,10 @@ async def login_form(request: web.Request) -> web.StreamResponse:
     session = await load_session(request)
     if session is not None and not session.mfa_pending:
         raise redirect("/ui/dashboard")
+    notice = take_flash(request).get("notice")
     return _page(request, "login.html", next=_next(request.query.get("next")), error=None, email="",
-                 signup=gateway(request).settings.console.signup, providers=providers(request))  # fmt: skip
+                 signup=gateway(request).settings.console.signup, providers=providers(request),
+                 notice=notice if isinstance(notice, str) else None)  # fmt: skip
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -274,7 +278,6 @@ async def reset_form(request: web.Request) -> web.StreamResponse:
 
 
 async def reset(request: web.Request) -> web.StreamResponse:
-    cfg = gateway(request).settings.console
     data = await _link_form(request)
     token, password = request.match_info["token"], data.get("password", "")
     error = passwords.problem(password)
@@ -290,8 +293,7 @@ async def reset(request: web.Request) -> web.StreamResponse:
                        locked_until=None)  # fmt: skip
     await users.end_sessions(user_id)  # a reset signs out every browser
     await confirmed(gateway(request), users, user_id)  # the link reached them: the address is theirs
-    return _page(request, "login.html", next="/ui/dashboard", email="", signup=cfg.signup, providers=[],
-                 error=None, notice="Your password is changed. Log in with it.")  # fmt: skip
+    return flash_to(request, "/ui/login", notice="Your password is changed. Log in with it.")
 
 
 async def forgot(request: web.Request) -> web.StreamResponse:

@@ -21,12 +21,14 @@ from hubgate.console.charts import Series, stacked_bars
 from hubgate.console.web import (
     SESSION,
     console_of,
+    flash_to,
     form,
     gateway,
     limit,
     redirect,
     render,
     signed_in,
+    take_flash,
 )
 from hubgate.settings import usd_to_micros
 from hubgate.storage.accounts import RedeemError
@@ -190,13 +192,14 @@ async def _keys_page(request: web.Request, status: int = 200, **context: object)
     context.setdefault("error", None)
     context.setdefault("created", None)
     context.setdefault("form", {})
-    return render(request, "keys.html", status=status, keys=rows,
+    return render(request, "keys.html", status=status, keys=rows, page_path="/ui/keys",
                   models=sorted({m for m, _ in gateway(request).channels.models()}), **context)  # fmt: skip
 
 
 @signed_in
 async def keys(request: web.Request) -> web.StreamResponse:
-    return await _keys_page(request)
+    created = take_flash(request).get("created")
+    return await _keys_page(request, created=tuple(created) if isinstance(created, list) else None)
 
 
 @signed_in
@@ -219,7 +222,7 @@ async def create_key(request: web.Request) -> web.StreamResponse:
         return await _keys_page(
             request, status=409, error="You already have a key with this name.", form=data
         )
-    return await _keys_page(request, created=(label(record), secret))
+    return flash_to(request, "/ui/keys", created=[label(record), secret])  # shown once, by the GET
 
 
 @signed_in
@@ -332,7 +335,9 @@ async def usage_csv(request: web.Request) -> web.StreamResponse:
 @signed_in
 async def redeem_form(request: web.Request) -> web.StreamResponse:
     account = await gateway(request).accounts.by_id(viewer(request).user.account_id)
-    return render(request, "redeem.html", account=account, error=None, credited=None)
+    credited = take_flash(request).get("credited")
+    return render(request, "redeem.html", account=account, error=None,
+                  credited=credited if isinstance(credited, int) else None)  # fmt: skip
 
 
 @signed_in
@@ -341,14 +346,14 @@ async def redeem(request: web.Request) -> web.StreamResponse:
     await limit(request, "redeem", gw.settings.console.login_rpm)
     code = (await form(request)).get("code", "").strip()
     account_id = viewer(request).user.account_id
-    error, credited, status = None, None, 200
     try:
         credited = await gw.accounts.redeem(code, account_id)
-        gw.billing.accounts.invalidate([account_id])  # admission sees the new balance at once
     except RedeemError as exc:
-        error, status = f"Could not redeem: {exc}.", 400
-    account = await gw.accounts.by_id(account_id)
-    return render(request, "redeem.html", status=status, account=account, error=error, credited=credited)
+        account = await gw.accounts.by_id(account_id)
+        return render(request, "redeem.html", status=400, account=account, error=f"Could not redeem: {exc}.",
+                      credited=None)  # fmt: skip
+    gw.billing.accounts.invalidate([account_id])  # admission sees the new balance at once
+    return flash_to(request, "/ui/redeem", credited=credited)
 
 
 # --- settings: password and TOTP ---
@@ -358,12 +363,18 @@ async def _settings(request: web.Request, status: int = 200, **context: object) 
     for name in ("error", "notice", "totp_secret", "totp_uri"):
         context.setdefault(name, None)
     context["totp_available"] = console_of(request).box.available
-    return render(request, "settings.html", status=status, **context)
+    return render(request, "settings.html", status=status, page_path="/ui/settings", **context)
 
 
 @signed_in
 async def settings_page(request: web.Request) -> web.StreamResponse:
-    return await _settings(request)
+    said = take_flash(request)
+    secret = said.get("totp_secret")
+    notice = said.get("notice")
+    context: dict[str, object] = {"notice": notice if isinstance(notice, str) else None}
+    if isinstance(secret, str) and re.fullmatch(r"[A-Z2-7]{16,64}", secret):
+        context.update(totp_secret=secret, totp_uri=totp.provisioning_uri(secret, viewer(request).user.email))
+    return await _settings(request, 200, **context)
 
 
 @signed_in
@@ -381,17 +392,14 @@ async def change_password(request: web.Request) -> web.StreamResponse:
         return await _settings(request, status=400, error=problem)
     users = console_of(request).users
     await users.update(user.id, password_hash=await passwords.hash_password(new))
-    return await _settings(request, notice="Password changed.")
+    return flash_to(request, "/ui/settings", notice="Password changed.")
 
 
 @signed_in
 async def totp_start(request: web.Request) -> web.StreamResponse:
     if not console_of(request).box.available:
         return await _settings(request, status=400, error="Two-factor sign-in needs secret_key to be set.")
-    secret = totp.new_secret()
-    return await _settings(
-        request, totp_secret=secret, totp_uri=totp.provisioning_uri(secret, viewer(request).user.email)
-    )
+    return flash_to(request, "/ui/settings", totp_secret=totp.new_secret())
 
 
 @signed_in
@@ -413,7 +421,7 @@ async def totp_enable(request: web.Request) -> web.StreamResponse:
     except SecretsUnavailable:
         return await _settings(request, status=400, error="Two-factor sign-in needs secret_key to be set.")
     await console.users.update(user.id, totp_secret_enc=sealed)
-    return await _settings(request, notice="Two-factor sign-in is on.")
+    return flash_to(request, "/ui/settings", notice="Two-factor sign-in is on.")
 
 
 @signed_in
@@ -423,4 +431,4 @@ async def totp_disable(request: web.Request) -> web.StreamResponse:
     if not await passwords.verify_password(user.password_hash, data.get("current", "")):
         return await _settings(request, status=400, error="The current password is not right.")
     await console_of(request).users.update(user.id, totp_secret_enc=None)
-    return await _settings(request, notice="Two-factor sign-in is off.")
+    return flash_to(request, "/ui/settings", notice="Two-factor sign-in is off.")
