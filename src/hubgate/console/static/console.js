@@ -159,10 +159,19 @@
     const send = document.getElementById("pg-send");
     let history = [];
 
+    const note = document.getElementById("pg-note");
+    // The key's chat models, the server's pick first (a healthy channel, the most used);
+    // a key with none says why instead of showing an empty list.
     function fillModels() {
       const option = keySelect.selectedOptions[0];
       const models = option && option.dataset.models ? option.dataset.models.split(",") : [];
       modelSelect.replaceChildren(...models.map((m) => new Option(m, m)));
+      if (option && option.dataset.default) modelSelect.value = option.dataset.default;
+      const why = option ? option.dataset.note : "";
+      note.textContent = why || "";
+      note.hidden = !why;
+      modelSelect.disabled = models.length === 0;
+      send.disabled = models.length === 0;
     }
     keySelect.addEventListener("change", fillModels);
     fillModels();
