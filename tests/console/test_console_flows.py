@@ -67,7 +67,7 @@ async def test_a_console_key_works_with_the_openai_sdk_and_shows_in_the_log(
         assert resp.headers["content-type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(await resp.text())))
     assert len(rows) == 1 and rows[0]["model"] == "echo-1" and rows[0]["status"] == "200"
-    assert int(rows[0]["cost_micros"]) > 0
+    assert float(rows[0]["cost_usd"]) > 0 and rows[0]["key"] == "sdk-app"
     _, text = await browser.get("/ui/dashboard")
     assert 'data-testid="spend-chart"' in text and "<rect" in text and "echo-1" in text
 

@@ -21,6 +21,13 @@ def dollars(micros: int | None, places: int = 2) -> str:
     return f"{sign}${whole:,}.{frac:0{places}d}" if places else f"{sign}${whole:,}"
 
 
+def plain_dollars(micros: int) -> str:
+    """12_345_678 micros -> "12.345678": exact, for files read by programs (no sign, no commas)."""
+    sign = "-" if micros < 0 else ""
+    whole, frac = divmod(abs(micros), 1_000_000)
+    return f"{sign}{whole}.{frac:06d}"
+
+
 def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else "-"
 

@@ -6,18 +6,18 @@ another account is answered as if it did not exist (404).
 
 from __future__ import annotations
 
-import csv
-import io
 import ipaddress
 import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from hubgate.console import passwords, totp
 from hubgate.console.charts import Series, stacked_bars
+from hubgate.console.usage_export import export_csv, key_prefix, name_rows
 from hubgate.console.web import (
     SESSION,
     console_of,
@@ -45,11 +45,6 @@ def viewer(request: web.Request) -> Session:
     session = request[SESSION]
     assert session is not None  # handlers here run behind `signed_in`
     return session
-
-
-def key_prefix(account_id: int) -> str:
-    """Key names are unique across the gateway; a console key's stored name carries its account."""
-    return f"u{account_id}-"
 
 
 def label(key: KeyRecord) -> str:
@@ -276,57 +271,17 @@ async def usage(request: web.Request) -> web.StreamResponse:
     flt, chosen = await usage_filter(request, user.account_id)
     cursor = _int(request.query.get("cursor")) if request.query.get("cursor") else None
     rows, next_cursor = await logs_page(gateway(request).engine, flt, limit=PAGE, cursor=cursor)
+    await name_rows(gateway(request).engine, rows)
     keys = await own_keys(request)
-    names = {k.name: label(k) for k in keys}
-    query = "&".join(f"{k}={v}" for k, v in chosen.items() if v)
-    return render(request, "usage.html", rows=rows, names=names, keys=[(k.id, label(k)) for k in keys],
+    query = urlencode({k: v for k, v in chosen.items() if v})
+    return render(request, "usage.html", rows=rows, keys=[(k.id, label(k)) for k in keys], admin=False,
                   chosen=chosen, next_cursor=next_cursor, query=query)  # fmt: skip
-
-
-CSV_FIELDS = (
-    "created_at", "request_id", "key_name", "endpoint", "model", "channel", "status", "stream",
-    "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
-    "units", "unit", "cost_micros", "latency_ms", "ttfb_ms", "error",
-)  # fmt: skip
-
-
-async def export_csv(request: web.Request, flt: UsageFilter, filename: str) -> web.StreamResponse:
-    """Every matching row as CSV, page by page (never the whole log in memory)."""
-    resp = web.StreamResponse(headers={
-        "content-type": "text/csv; charset=utf-8",
-        "content-disposition": f'attachment; filename="{filename}"',
-        "cache-control": "no-store",
-    })  # fmt: skip
-    await resp.prepare(request)
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(CSV_FIELDS)
-    cursor: int | None = None
-    while True:
-        rows, cursor = await logs_page(gateway(request).engine, flt, limit=1000, cursor=cursor)
-        for row in rows:
-            writer.writerow([_cell(row.get(f)) for f in CSV_FIELDS])
-        await resp.write(buf.getvalue().encode())
-        buf.seek(0)
-        buf.truncate()
-        if cursor is None:
-            break
-    await resp.write_eof()
-    return resp
-
-
-def _cell(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value  # spreadsheets must not run a cell as a formula
-    return "" if value is None else value
 
 
 @signed_in
 async def usage_csv(request: web.Request) -> web.StreamResponse:
     flt, _ = await usage_filter(request, viewer(request).user.account_id)
-    return await export_csv(request, flt, "usage.csv")
+    return await export_csv(request, gateway(request).engine, flt, "usage.csv")
 
 
 # --- redeem ---
