@@ -11,7 +11,8 @@ from typing import Any
 from hubgate.console import totp
 from tests.conftest import LiveGateway, free_port
 from tests.console.browser import Pages, shot
-from tests.console.conftest import PASSWORD, admin_call, new_email
+from tests.console.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, admin_call, new_email
+from tests.console.test_browser import log_in
 from tests.console.test_console_flows import admin_api
 
 
@@ -123,3 +124,80 @@ async def test_the_playground_offers_healthy_chat_models(
     finally:
         await admin_api(console_gateway, "DELETE", f"/admin/channels/{dead}")
     assert chromium.errors == []
+
+
+CONTRAST = """(el) => {
+  const rgb = (s) => s.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const lum = (c) => { const [r, g, b] = c.map((v) => { v /= 255;
+    return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const style = getComputedStyle(el);
+  const a = lum(rgb(style.color)), b = lum(rgb(style.backgroundColor));
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+async def test_forms_say_what_is_wrong_where(chromium: Pages, console_gateway: LiveGateway) -> None:
+    base = console_gateway.url
+    page: Any = await chromium.new_page()
+
+    # Sign-up: zxcvbn's judgement and email-validator's, each on its own field.
+    await page.goto(f"{base}/ui/signup")
+    await page.fill("input[name=email]", "foo@bar")
+    await page.fill("input[name=password]", "password123")
+    await page.fill("input[name=confirm]", "password123")
+    await page.click("button[type=submit]")
+    email_box = page.locator("input[name=email]")
+    assert await email_box.get_attribute("aria-invalid") == "true"
+    described = await email_box.get_attribute("aria-describedby")
+    assert "period" in await page.text_content(f"#{described}")
+    password_box = page.locator("input[name=password]")
+    described = await password_box.get_attribute("aria-describedby")
+    assert "too easy to guess" in await page.text_content(f"#{described}")
+    await shot(page, "22-signup-errors")
+
+    # A skip link is the first stop of the keyboard and leads to the main content.
+    await page.goto(f"{base}/ui/no-such-page")  # a page without autofocus
+    await page.keyboard.press("Tab")
+    skip = page.locator("[data-testid=skip-link]")
+    assert await skip.evaluate("el => el === document.activeElement")
+    assert (await skip.bounding_box())["y"] >= 0  # shown when focused
+    await page.keyboard.press("Enter")
+    assert page.url.endswith("#main")
+    assert await page.evaluate("() => document.activeElement.id") == "main"
+
+    # An admin form: the API's validation text becomes advice on the field.
+    await log_in(page, base, ADMIN_EMAIL, ADMIN_PASSWORD)
+    await page.goto(f"{base}/ui/admin/codes")
+    form = page.locator("[data-testid=codes-form]")
+    await form.locator("input[name=batch]").fill("bad-amount")
+    await form.locator("input[name=amount_usd]").fill("five")
+    await form.locator("button[type=submit]").click()
+    amount = form.locator("input[name=amount_usd]")
+    await page.wait_for_function(
+        "() => document.querySelector('[data-testid=codes-form] input[name=amount_usd]')"
+        ".getAttribute('aria-invalid') === 'true'"
+    )
+    described = await amount.get_attribute("aria-describedby")
+    assert await page.text_content(f"#{described}") == "Enter an amount in dollars, e.g. 5 or 2.50."
+    box = await form.locator(".form-error").text_content()
+    assert "Input should be" not in box and "Enter an amount in dollars" in box
+    await shot(page, "23-admin-field-error")
+    await form.locator("input[name=amount_usd]").fill("2.50")
+    await form.locator("button[type=submit]").click()
+    await page.locator("[data-testid=new-codes]").wait_for(state="visible")
+    assert await amount.get_attribute("aria-invalid") is None  # cleared once it is right
+
+    # Green and amber badges (and red) meet WCAG AA 4.5:1.
+    await page.goto(f"{base}/ui/admin/channels")
+    for selector in (".badge.on", ".badge.warn", ".badge.off"):
+        await page.evaluate(
+            "(cls) => { const b = document.createElement('span'); b.className = cls;"
+            " b.textContent = 'x'; document.getElementById('main').appendChild(b); }",
+            selector.replace(".", " ").strip(),
+        )
+        ratio = await page.locator(selector).last.evaluate(CONTRAST)
+        assert ratio >= 4.5, (selector, ratio)
+    # The refused forms answered 400 and the missing page 404, on purpose; nothing else failed.
+    assert [e for e in chromium.errors if "Failed to load resource" not in e] == []
+    chromium.errors.clear()

@@ -28,7 +28,7 @@ async def test_usage_rows_name_accounts_keys_channels_and_errors(
     browser: Browser, other_browser: Browser, console_gateway: LiveGateway
 ) -> None:
     tag = uuid.uuid4().hex[:8]
-    email = f"Mixed-{tag}@example.test"
+    email = f"Mixed-{tag}@example.com"
     await other_browser.signup(email)
     secret = await create_key(other_browser, "copyme")
     client = openai.AsyncOpenAI(base_url=f"{console_gateway.url}/v1", api_key=secret, max_retries=0)

@@ -14,6 +14,7 @@ import time
 from datetime import timedelta
 
 from aiohttp import web
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.console import passwords, totp
@@ -48,6 +49,8 @@ log = logging.getLogger("hubgate.console")
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}$")
 MAILS_PER_HOUR = 3  # reset or confirmation links to one address
+RESET_REFUSED = "This reset link is not valid (unknown, used or expired). Ask for a new one."
+INVITE_REFUSED = "This invite code is not valid (unknown, used or expired)."
 
 
 def _next(target: str | None) -> str:
@@ -190,9 +193,8 @@ async def signup_form(request: web.Request) -> web.StreamResponse:
     if mode == "closed":
         return render(request, "error.html", status=404, title="Sign-up is closed",
                       message="Ask an administrator for an account.")  # fmt: skip
-    return _page(
-        request, "signup.html", mode=mode, error=None, email="", invite=request.query.get("invite", "")
-    )
+    return _page(request, "signup.html", mode=mode, error=None, errors={}, email="",
+                 invite=request.query.get("invite", ""))  # fmt: skip
 
 
 async def signup(request: web.Request) -> web.StreamResponse:
@@ -207,23 +209,21 @@ async def signup(request: web.Request) -> web.StreamResponse:
     email = data.get("email", "").strip().lower()
     password, invite = data.get("password", ""), data.get("invite", "").strip()
     users = console_of(request).users
-    error = None
-    if not EMAIL.match(email):
-        error = "Enter a valid email address."
-    elif (why := passwords.problem(password)) is not None:
-        error = why
-    elif password != data.get("confirm", ""):
-        error = "The two passwords differ."
-    elif cfg.signup == "invite" and not await users.invite_usable(invite):
-        error = "This invite code is not valid (unknown, used or expired)."
-    elif await users.by_email(email) is not None:
-        error = "An account with this email exists. Log in instead."
-    if error is None and cfg.signup == "invite" and not await users.use_invite(invite, None):
-        error = "This invite code is not valid (unknown, used or expired)."
-    if error is not None:
-        return _page(
-            request, "signup.html", status=400, mode=cfg.signup, error=error, email=email, invite=invite
-        )
+    errors: dict[str, str] = {}
+    try:
+        email = validate_email(email, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        errors["email"] = f"Enter a valid email address: {exc}"
+    errors.update(await passwords.errors(password, data.get("confirm", ""), email))
+    if cfg.signup == "invite" and not await users.invite_usable(invite):
+        errors["invite"] = INVITE_REFUSED
+    if not errors and await users.by_email(email) is not None:
+        errors["email"] = "An account with this email exists. Log in instead."
+    if not errors and cfg.signup == "invite" and not await users.use_invite(invite, None):
+        errors["invite"] = INVITE_REFUSED
+    if errors:
+        return _page(request, "signup.html", status=400, mode=cfg.signup, email=email, invite=invite,
+                     errors=errors, error="Check the fields marked below.")  # fmt: skip
     if cfg.verify_email:  # no session and no credit until the address is confirmed
         await create_user(gw.engine, cfg, email, password, role="user", pending=True)
         log.info("console sign-up, waiting for the address to be confirmed: %s", email)
@@ -274,21 +274,20 @@ async def create_user(
 
 
 async def reset_form(request: web.Request) -> web.StreamResponse:
-    return _page(request, "reset.html", token=request.match_info["token"], error=None)
+    return _page(request, "reset.html", token=request.match_info["token"], error=None, errors={})
 
 
 async def reset(request: web.Request) -> web.StreamResponse:
     data = await _link_form(request)
     token, password = request.match_info["token"], data.get("password", "")
-    error = passwords.problem(password)
-    if error is None and password != data.get("confirm", ""):
-        error = "The two passwords differ."
+    errors = await passwords.errors(password, data.get("confirm", ""))
     users = console_of(request).users
-    user_id = await users.use_reset(token) if error is None else None
-    if error is None and user_id is None:
-        error = "This reset link is not valid (unknown, used or expired). Ask for a new one."
-    if error is not None or user_id is None:
-        return _page(request, "reset.html", status=400, token=token, error=error)
+    user_id = await users.use_reset(token) if not errors else None
+    if errors or user_id is None:
+        error = (
+            None if errors else "This reset link is not valid (unknown, used or expired). Ask for a new one."
+        )
+        return _page(request, "reset.html", status=400, token=token, error=error, errors=errors)
     await users.update(user_id, password_hash=await passwords.hash_password(password), failed_logins=0,
                        locked_until=None)  # fmt: skip
     await users.end_sessions(user_id)  # a reset signs out every browser

@@ -131,15 +131,23 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
 # --- API keys ---
 
 
+class FieldError(ValueError):
+    """A form field's value is refused: `field` names the input, the message says what to enter."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def _money(text: str, field: str) -> int | None:
     if not text.strip():
         return None
     try:
         value = Decimal(text.strip())
     except InvalidOperation:
-        raise ValueError(f"{field}: enter an amount in dollars, like 5 or 12.50") from None
+        raise FieldError(field, "Enter an amount in dollars, e.g. 5 or 2.50.") from None
     if not value.is_finite() or value <= 0:
-        raise ValueError(f"{field}: must be more than 0")
+        raise FieldError(field, "Enter an amount above 0, e.g. 5 or 2.50.")
     return usd_to_micros(value)
 
 
@@ -149,30 +157,32 @@ def _list(text: str) -> list[str] | None:
 
 
 def parse_key_form(data: dict[str, str], now: datetime) -> dict[str, object]:
-    """The key settings from the create form; ValueError names the bad field."""
+    """The key settings from the create form; FieldError names the bad field."""
     name = data.get("name", "").strip()
     if not LABEL.match(name):
-        raise ValueError("Name: 1 to 40 letters, digits, '.', '_' or '-'.")
+        raise FieldError("name", "Use 1 to 40 letters, digits, '.', '_' or '-'.")
     period = data.get("budget_period") or None
     if period not in (None, "daily", "weekly", "monthly"):
-        raise ValueError("Budget period: daily, weekly, monthly or none.")
+        raise FieldError("budget_period", "Choose daily, weekly, monthly or never.")
     expires = None
     if data.get("expires", "").strip():
         try:
             expires = datetime.strptime(data["expires"].strip(), "%Y-%m-%d").replace(tzinfo=UTC)
         except ValueError:
-            raise ValueError("Expires: a date like 2027-01-31.") from None
+            raise FieldError("expires", "Enter a date like 2027-01-31.") from None
         if expires <= now:
-            raise ValueError("Expires: the date must be in the future.")
+            raise FieldError("expires", "Choose a date in the future.")
     ips = _list(data.get("allowed_ips", ""))
     for cidr in ips or ():
         try:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
-            raise ValueError(f"IP ranges: '{cidr}' is not an address or CIDR range.") from None
+            raise FieldError(
+                "allowed_ips", f"'{cidr}' is not an address or a range like 10.0.0.0/8."
+            ) from None
     return {
         "label": name,
-        "budget_micros": _money(data.get("budget_usd", ""), "Budget"),
+        "budget_micros": _money(data.get("budget_usd", ""), "budget_usd"),
         "budget_period": period,
         "models": _list(data.get("models", "")),
         "expires_at": expires,
@@ -187,6 +197,7 @@ async def _keys_page(request: web.Request, status: int = 200, **context: object)
     context.setdefault("error", None)
     context.setdefault("created", None)
     context.setdefault("form", {})
+    context.setdefault("errors", {})
     return render(request, "keys.html", status=status, keys=rows, page_path="/ui/keys",
                   models=sorted({m for m, _ in gateway(request).channels.models()}), **context)  # fmt: skip
 
@@ -203,8 +214,9 @@ async def create_key(request: web.Request) -> web.StreamResponse:
     user = viewer(request).user
     try:
         fields = parse_key_form(data, utcnow())
-    except ValueError as exc:
-        return await _keys_page(request, status=400, error=str(exc), form=data)
+    except FieldError as exc:
+        return await _keys_page(request, status=400, error="Check the field marked below.",
+                                errors={exc.field: str(exc)}, form=data)  # fmt: skip
     name = key_prefix(user.account_id) + str(fields.pop("label"))
     try:
         record, secret = await gateway(request).key_repo.create(
@@ -214,8 +226,9 @@ async def create_key(request: web.Request) -> web.StreamResponse:
             **fields,  # type: ignore[arg-type]
         )
     except KeyExists:
+        taken = {"name": "You already have a key with this name."}
         return await _keys_page(
-            request, status=409, error="You already have a key with this name.", form=data
+            request, status=409, error="Check the field marked below.", errors=taken, form=data
         )
     return flash_to(request, "/ui/keys", created=[label(record), secret])  # shown once, by the GET
 
@@ -317,6 +330,7 @@ async def redeem(request: web.Request) -> web.StreamResponse:
 async def _settings(request: web.Request, status: int = 200, **context: object) -> web.Response:
     for name in ("error", "notice", "totp_secret", "totp_uri"):
         context.setdefault(name, None)
+    context.setdefault("errors", {})
     context["totp_available"] = console_of(request).box.available
     return render(request, "settings.html", status=status, page_path="/ui/settings", **context)
 
@@ -340,11 +354,12 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     if user.password_hash is not None and not await passwords.verify_password(
         user.password_hash, data.get("current", "")
     ):
-        return await _settings(request, status=400, error="The current password is not right.")
+        errors = {"current": "The current password is not right."}
+    else:
+        errors = await passwords.errors(data.get("password", ""), data.get("confirm", ""), user.email)
+    if errors:
+        return await _settings(request, status=400, errors=errors, error="Check the fields marked below.")
     new = data.get("password", "")
-    problem = passwords.problem(new) or (None if new == data.get("confirm") else "The two passwords differ.")
-    if problem:
-        return await _settings(request, status=400, error=problem)
     users = console_of(request).users
     await users.update(user.id, password_hash=await passwords.hash_password(new))
     return flash_to(request, "/ui/settings", notice="Password changed.")

@@ -42,7 +42,13 @@
     if (type === "int") return parseInt(raw, 10);
     if (type === "number") return Number(raw);
     if (type === "list") return raw.split(/[\s,]+/).filter(Boolean);
-    if (type === "json") return JSON.parse(raw);
+    if (type === "json") {
+      try { return JSON.parse(raw); } catch (err) {
+        const bad = new Error("not valid JSON");
+        bad.field = input.name;
+        throw bad;
+      }
+    }
     return raw;
   }
 
@@ -56,10 +62,79 @@
     let data = null;
     try { data = await response.json(); } catch (err) { data = null; }
     if (!response.ok) {
-      const message = data && data.error ? data.error.message : "HTTP " + response.status;
-      throw new Error(message);
+      const error = new Error(data && data.error ? data.error.message : "HTTP " + response.status);
+      error.param = data && data.error ? data.error.param : null;
+      throw error;
     }
     return data;
+  }
+
+  // --- errors in people's words, next to the field they are about ---
+  // The admin API names the field (`param`) and says what its validator said; the page says
+  // what to type instead. Inputs may carry their own advice in data-hint.
+  const ADVICE = [
+    [/decimal|valid number|finite/i, (input) => /_usd$/.test(input ? input.name : "")
+      ? "Enter an amount in dollars, e.g. 5 or 2.50." : "Enter a number, e.g. 5 or 2.50."],
+    [/valid integer/i, () => "Enter a whole number, e.g. 10."],
+    [/greater than or equal to ([-\d.]+)/i, (input, m) => "Enter " + m[1] + " or more."],
+    [/greater than ([-\d.]+)/i, (input, m) => "Enter a number above " + m[1] + "."],
+    [/less than or equal to ([-\d.]+)/i, (input, m) => "Enter " + m[1] + " or less."],
+    [/less than ([-\d.]+)/i, (input, m) => "Enter a number below " + m[1] + "."],
+    [/at most (\d+) characters?/i, (input, m) => "Use at most " + m[1] + " characters."],
+    [/at least (\d+) characters?/i, (input, m) => "Use at least " + m[1] + " characters."],
+    [/missing required|field required/i, () => "Fill this in."],
+    [/valid (list|array)/i, () => "Enter names separated by spaces or commas."],
+    [/valid (dictionary|object)|JSON/i, () => 'Enter a JSON object, e.g. {"name": "value"}.'],
+    [/valid boolean/i, () => "Choose yes or no."],
+  ];
+
+  function advice(input, message) {
+    if (input && input.dataset.hint) return input.dataset.hint;
+    for (const [pattern, say] of ADVICE) {
+      const m = message.match(pattern);
+      if (m) return say(input, m);
+    }
+    // Not one we know: the API's own sentence, without the "invalid field 'x':" preamble.
+    return message.replace(/^(invalid|unknown) (field|query parameter) '[^']*':?\s*/i, "")
+      .replace(/^Value error,\s*/i, "");
+  }
+
+  function clearFieldErrors(form) {
+    form.querySelectorAll(".field-error[data-from-api]").forEach((el) => el.remove());
+    form.querySelectorAll('[aria-invalid="true"]').forEach((input) => {
+      input.removeAttribute("aria-invalid");
+      input.removeAttribute("aria-describedby");
+    });
+  }
+
+  // Mark `name`'s input with `text`; returns the field's label (or null when the form has no such input).
+  function markField(form, name, text) {
+    const input = form.querySelector('[name="' + CSS.escape(name) + '"]');
+    if (!input || input.type === "hidden") return null;
+    const id = (form.dataset.testid || "form") + "-" + name + "-error";
+    const note = document.createElement("span");
+    note.className = "field-error";
+    note.id = id;
+    note.dataset.fromApi = "";
+    note.textContent = text;
+    input.insertAdjacentElement("afterend", note);
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", id);
+    input.focus();
+    const label = input.closest("label");
+    return label ? label.firstChild.textContent.trim() : name;
+  }
+
+  // The form's error: on its field when the API named one, and summed up in the form's box.
+  function showFormError(form, errorBox, err) {
+    const field = err.param ? String(err.param).split(/[.[]/)[0] : (err.field || null);
+    const input = field ? form.querySelector('[name="' + CSS.escape(field) + '"]') : null;
+    const text = advice(input, err.message);
+    const label = field ? markField(form, field, text) : null;
+    if (errorBox) {
+      errorBox.textContent = label ? label + ": " + text : text;
+      errorBox.hidden = false;
+    }
   }
 
   function mailed(data) {
@@ -109,6 +184,7 @@
       event.preventDefault();
       const errorBox = form.querySelector(".form-error");
       if (errorBox) { errorBox.hidden = true; errorBox.textContent = ""; }
+      clearFieldErrors(form);
       const body = {};
       try {
         form.querySelectorAll("[name]").forEach((input) => {
@@ -124,7 +200,7 @@
         if (!showResult(form.dataset.result, data)) window.location.reload();
         else await refreshParts(form.dataset.refresh);
       } catch (err) {
-        if (errorBox) { errorBox.textContent = err.message; errorBox.hidden = false; }
+        showFormError(form, errorBox, err);
       }
     });
   });
