@@ -201,3 +201,60 @@ async def test_forms_say_what_is_wrong_where(chromium: Pages, console_gateway: L
     # The refused forms answered 400 and the missing page 404, on purpose; nothing else failed.
     assert [e for e in chromium.errors if "Failed to load resource" not in e] == []
     chromium.errors.clear()
+
+
+CHART_TEXT_PX = """() => {
+  const sizes = [];
+  document.querySelectorAll("svg.chart").forEach((svg) => {
+    const box = svg.getBoundingClientRect();
+    if (box.width === 0) return;  // the other drawing, not shown at this width
+    const scale = box.width / svg.viewBox.baseVal.width;
+    svg.querySelectorAll("text").forEach((t) => sizes.push(parseFloat(t.getAttribute("font-size")) * scale));
+  });
+  return sizes;
+}"""
+
+ACTIONS_REACHABLE = """() => [...document.querySelectorAll(".table-wrap")].map((wrap) => {
+  const hint = wrap.previousElementSibling;
+  const hinted = hint && hint.classList.contains("scroll-hint") && !hint.hidden && hint.offsetHeight > 0;
+  const buttons = [...wrap.querySelectorAll("button, summary")];
+  const inView = buttons.every((b) => b.getBoundingClientRect().right <= window.innerWidth);
+  return {scrolls: wrap.scrollWidth > wrap.clientWidth, hinted, inView,
+          focusable: wrap.tabIndex === 0, buttons: buttons.length};
+})"""
+
+
+async def test_a_phone_reaches_row_actions_and_reads_the_charts(
+    chromium: Pages, console_gateway: LiveGateway
+) -> None:
+    base = console_gateway.url
+    phone: Any = await chromium.new_page(width=390, height=844)
+    await log_in(phone, base, ADMIN_EMAIL, ADMIN_PASSWORD)
+    seen_scrolling = False
+    for path in ("/ui/keys", "/ui/usage", "/ui/admin/channels", "/ui/admin/accounts", "/ui/admin/codes",
+                 "/ui/admin/pricing", "/ui/admin/groups"):  # fmt: skip
+        await phone.goto(base + path)
+        overflow = await phone.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, (path, overflow)  # only tables scroll, never the page
+        for table in await phone.evaluate(ACTIONS_REACHABLE):
+            if table["scrolls"]:  # a table wider than the phone says so, and takes the keyboard
+                seen_scrolling = True
+                assert table["hinted"] and table["focusable"], (path, table)
+            else:
+                assert table["inView"] and not table["hinted"], (path, table)
+    assert seen_scrolling  # the admin tables do scroll on a phone
+    await phone.goto(base + "/ui/admin/channels")
+    await phone.locator("[data-testid=scroll-hint]").first.wait_for(state="visible")
+    await shot(phone, "24-phone-admin-channels", full_page=False)
+
+    # Chart text renders at 11 px or more, on the phone and on a desktop.
+    desktop: Any = await chromium.new_page()
+    await log_in(desktop, base, ADMIN_EMAIL, ADMIN_PASSWORD)
+    for page, name in ((phone, "phone"), (desktop, "desktop")):
+        for path in ("/ui/dashboard", "/ui/admin/usage"):
+            await page.goto(base + path)
+            sizes = await page.evaluate(CHART_TEXT_PX)
+            assert sizes and min(sizes) >= 11, (name, path, min(sizes or [0]))
+    await phone.goto(base + "/ui/admin/usage")
+    await shot(phone, "25-phone-admin-usage")
+    assert chromium.errors == []

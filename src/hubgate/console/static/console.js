@@ -26,6 +26,44 @@
     });
   });
 
+  // --- tables wider than the screen: say so, and let the keyboard scroll them ---
+  // The row actions sit in the last column: on a phone they are off to the right, so a table
+  // that scrolls shows a hint above it and a shadow on the side with more.
+  function watchTables() {
+    document.querySelectorAll(".table-wrap:not([data-watched])").forEach(watchTable);
+  }
+
+  function watchTable(wrap) {
+    wrap.dataset.watched = "";
+    const hint = document.createElement("p");
+    hint.className = "scroll-hint";
+    hint.dataset.testid = "scroll-hint";
+    hint.textContent = "Swipe the table sideways for more columns and the actions →";
+    hint.hidden = true;
+    wrap.before(hint);
+    const update = () => {
+      const more = wrap.scrollWidth - wrap.clientWidth > 1;
+      const atEnd = wrap.scrollLeft + wrap.clientWidth >= wrap.scrollWidth - 1;
+      hint.hidden = !more;
+      wrap.classList.toggle("scrolls", more);
+      wrap.classList.toggle("more-right", more && !atEnd);
+      wrap.classList.toggle("more-left", more && wrap.scrollLeft > 1);
+      if (more) {
+        wrap.tabIndex = 0;  // a scrolling region must be reachable by keyboard
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", "Table, scrolls sideways");
+      } else {
+        wrap.removeAttribute("tabindex");
+        wrap.removeAttribute("role");
+        wrap.removeAttribute("aria-label");
+      }
+    };
+    wrap.addEventListener("scroll", update, { passive: true });
+    new ResizeObserver(update).observe(wrap);
+    update();
+  }
+  watchTables();
+
   // --- confirmations ---
   document.querySelectorAll("form[data-confirm]").forEach((form) => {
     form.addEventListener("submit", (event) => {
@@ -155,6 +193,7 @@
       const next = fresh.querySelector(selector.trim());
       if (now && next) now.replaceWith(document.importNode(next, true));
     });
+    watchTables();
   }
 
   function showResult(target, data) {
