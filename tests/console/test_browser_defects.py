@@ -55,11 +55,17 @@ async def test_forms_post_redirect_get(chromium: Pages, console_gateway: LiveGat
 
     # Turning two-factor sign-in on, then off: the banner and the card agree at once.
     await page.click("text=Set up")
+    qr = page.locator("[data-testid=totp-qr] svg")
+    await qr.wait_for(state="visible")  # a QR code to scan
+    assert (await qr.bounding_box())["width"] >= 150
     secret = (await page.text_content("[data-testid=totp-secret]")).strip()
     await page.fill("input[name=code]", totp.code_now(secret))
     await page.click("text=Turn on")
     await page.locator("text=Two-factor sign-in is on.").wait_for()
     assert await page.locator("text=On: log-in asks for a code").count() == 1
+    codes = (await page.text_content("[data-testid=recovery-codes]")).split()
+    assert len(codes) == 10  # one-time recovery codes, shown once
+    assert await page.text_content("[data-testid=recovery-left]") == "10 recovery codes left."
     await shot(page, "20-settings-totp-on")
     await page.fill("form[action='/ui/settings/totp/disable'] input[name=current]", new)
     await page.click("text=Turn off")

@@ -21,6 +21,7 @@ from hubgate.console import passwords, totp
 from hubgate.console.mail import in_background, reset_mail, send, verify_mail
 from hubgate.console.oauth import providers
 from hubgate.console.web import (
+    Console,
     check_csrf,
     clear_session_cookie,
     console_of,
@@ -151,9 +152,9 @@ async def totp_submit(request: web.Request) -> web.StreamResponse:
     await limit(request, "login", cfg.login_rpm)
     user = session.user
     console = console_of(request)
-    secret = console.box.open(user.totp_secret_enc) if user.totp_secret_enc else None
     target = _next(data.get("next"))
-    if secret is None or not totp.check(str(secret), data.get("code", "")):
+    left = await _second_factor(console, user, data.get("code", ""))
+    if left is None:
         locked = await console.users.login_failed(
             user, lock_after=cfg.lockout_failures, lock_for=timedelta(minutes=cfg.lockout_minutes)
         )
@@ -163,14 +164,34 @@ async def totp_submit(request: web.Request) -> web.StreamResponse:
         return render(request, "totp.html", status=401, next=target, error="That code is not right.")
     token = request.cookies.get(cookie_name(request), "")
     await console.users.end_session(token)
-    new, _ = await console.users.start_session(
+    new, csrf = await console.users.start_session(
         user.id, ttl=session_ttl(request), ip=request.remote, user_agent=request.headers.get("user-agent"),
         mfa_pending=False,
     )  # fmt: skip
     await console.users.login_succeeded(user.id)
-    resp = go(target)
+    if left >= 0:  # a recovery code was used: say how many are left, where new ones are made
+        notice = f"You signed in with a recovery code; {left} left. Make new ones below when few are left."
+        resp = flash_to(request, "/ui/settings", for_csrf=csrf, notice=notice)
+    else:
+        resp = go(target)
     set_session_cookie(request, resp, new)
     return resp
+
+
+async def _second_factor(console: Console, user: User, code: str) -> int | None:
+    """Check a TOTP code or a recovery code. None: refused; -1: a TOTP code; otherwise a
+    recovery code, now used up, and the number of recovery codes left."""
+    if not user.totp_secret_enc:
+        return None
+    secret, recovery = totp.unseal(console.box.open(user.totp_secret_enc))
+    if totp.check(secret, code):
+        return -1
+    digest = totp.recovery_digest(code)
+    if len(code) < 12 or digest not in recovery:
+        return None
+    left = [d for d in recovery if d != digest]
+    sealed = console.box.seal(totp.sealable(secret, left))
+    return len(left) if await console.users.replace_totp(user.id, user.totp_secret_enc, sealed) else None
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

@@ -15,12 +15,10 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from hubgate.console import passwords, totp
 from hubgate.console.charts import Series, stacked_bars
 from hubgate.console.usage_export import export_csv, key_prefix, name_rows
 from hubgate.console.web import (
     SESSION,
-    console_of,
     flash_to,
     form,
     gateway,
@@ -34,7 +32,6 @@ from hubgate.settings import usd_to_micros
 from hubgate.storage.accounts import RedeemError
 from hubgate.storage.admin_usage import UsageFilter, aggregate, logs_page
 from hubgate.storage.keys import KeyExists, KeyRecord, utcnow
-from hubgate.storage.secrets import SecretsUnavailable
 from hubgate.storage.users import Session
 
 LABEL = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
@@ -322,83 +319,3 @@ async def redeem(request: web.Request) -> web.StreamResponse:
                       credited=None)  # fmt: skip
     gw.billing.accounts.invalidate([account_id])  # admission sees the new balance at once
     return flash_to(request, "/ui/redeem", credited=credited)
-
-
-# --- settings: password and TOTP ---
-
-
-async def _settings(request: web.Request, status: int = 200, **context: object) -> web.Response:
-    for name in ("error", "notice", "totp_secret", "totp_uri"):
-        context.setdefault(name, None)
-    context.setdefault("errors", {})
-    context["totp_available"] = console_of(request).box.available
-    return render(request, "settings.html", status=status, page_path="/ui/settings", **context)
-
-
-@signed_in
-async def settings_page(request: web.Request) -> web.StreamResponse:
-    said = take_flash(request)
-    secret = said.get("totp_secret")
-    notice = said.get("notice")
-    context: dict[str, object] = {"notice": notice if isinstance(notice, str) else None}
-    if isinstance(secret, str) and re.fullmatch(r"[A-Z2-7]{16,64}", secret):
-        context.update(totp_secret=secret, totp_uri=totp.provisioning_uri(secret, viewer(request).user.email))
-    return await _settings(request, 200, **context)
-
-
-@signed_in
-async def change_password(request: web.Request) -> web.StreamResponse:
-    data = await form(request)
-    user = viewer(request).user
-    # Someone who has only ever signed in through a provider has no password to give yet.
-    if user.password_hash is not None and not await passwords.verify_password(
-        user.password_hash, data.get("current", "")
-    ):
-        errors = {"current": "The current password is not right."}
-    else:
-        errors = await passwords.errors(data.get("password", ""), data.get("confirm", ""), user.email)
-    if errors:
-        return await _settings(request, status=400, errors=errors, error="Check the fields marked below.")
-    new = data.get("password", "")
-    users = console_of(request).users
-    await users.update(user.id, password_hash=await passwords.hash_password(new))
-    return flash_to(request, "/ui/settings", notice="Password changed.")
-
-
-@signed_in
-async def totp_start(request: web.Request) -> web.StreamResponse:
-    if not console_of(request).box.available:
-        return await _settings(request, status=400, error="Two-factor sign-in needs secret_key to be set.")
-    return flash_to(request, "/ui/settings", totp_secret=totp.new_secret())
-
-
-@signed_in
-async def totp_enable(request: web.Request) -> web.StreamResponse:
-    data = await form(request)
-    secret, code = data.get("secret", ""), data.get("code", "")
-    user = viewer(request).user
-    if not re.fullmatch(r"[A-Z2-7]{16,64}", secret) or not totp.check(secret, code):
-        return await _settings(
-            request,
-            status=400,
-            error="That code is not right; scan the key again and retry.",
-            totp_secret=secret or None,
-            totp_uri=totp.provisioning_uri(secret, user.email),
-        )
-    console = console_of(request)
-    try:
-        sealed = console.box.seal(secret)
-    except SecretsUnavailable:
-        return await _settings(request, status=400, error="Two-factor sign-in needs secret_key to be set.")
-    await console.users.update(user.id, totp_secret_enc=sealed)
-    return flash_to(request, "/ui/settings", notice="Two-factor sign-in is on.")
-
-
-@signed_in
-async def totp_disable(request: web.Request) -> web.StreamResponse:
-    data = await form(request)
-    user = viewer(request).user
-    if not await passwords.verify_password(user.password_hash, data.get("current", "")):
-        return await _settings(request, status=400, error="The current password is not right.")
-    await console_of(request).users.update(user.id, totp_secret_enc=None)
-    return flash_to(request, "/ui/settings", notice="Two-factor sign-in is off.")

@@ -134,18 +134,23 @@ def go(location: str) -> web.Response:
 # --- Post/Redirect/Get: a form's POST answers 303, and tells the next page what happened ---
 
 
-def _flash_owner(request: web.Request) -> str:
+def _flash_owner(request: web.Request, csrf: str | None = None) -> str:
     session = request.get(SESSION)
-    return hashlib.sha256((session.csrf_token if session is not None else "").encode()).hexdigest()[:16]
+    if csrf is None:
+        csrf = session.csrf_token if session is not None else ""
+    return hashlib.sha256(csrf.encode()).hexdigest()[:16]
 
 
-def flash_to(request: web.Request, location: str, **data: Any) -> web.Response:
+def flash_to(
+    request: web.Request, location: str, *, for_csrf: str | None = None, **data: Any
+) -> web.Response:
     """A 303 to `location` whose page shows `data` once (a notice, a new key's secret...).
 
     The data rides in a sealed, HttpOnly cookie bound to the session and read by the next
-    page only, so a reload of that page neither re-sends the form nor shows it again."""
+    page only, so a reload of that page neither re-sends the form nor shows it again.
+    `for_csrf`: the session it is for, when the answer starts a new one (a log-in)."""
     resp = go(location)
-    payload = {"data": data, "exp": int(time.time()) + FLASH_TTL_S, "owner": _flash_owner(request)}
+    payload = {"data": data, "exp": int(time.time()) + FLASH_TTL_S, "owner": _flash_owner(request, for_csrf)}
     resp.set_cookie(
         FLASH_COOKIE, console_of(request).flash_box.seal(payload), path="/ui", httponly=True,
         samesite="Lax", secure=secure(request), max_age=FLASH_TTL_S,
