@@ -313,7 +313,8 @@ async def reset(request: web.Request) -> web.StreamResponse:
                        locked_until=None)  # fmt: skip
     await users.end_sessions(user_id)  # a reset signs out every browser
     await confirmed(gateway(request), users, user_id)  # the link reached them: the address is theirs
-    return flash_to(request, "/ui/login", notice="Your password is changed. Log in with it.")
+    # Every session of theirs just ended, this browser's too: the notice is for a signed-out page.
+    return flash_to(request, "/ui/login", for_csrf="", notice="Your password is changed. Log in with it.")
 
 
 async def forgot(request: web.Request) -> web.StreamResponse:
