@@ -372,7 +372,7 @@ def users_create(
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    problem = passwords.problem(password)
+    problem = passwords.check(password, passwords.own_words(email))
     if problem is not None:
         typer.echo(f"password refused: {problem}", err=True)
         raise typer.Exit(2)

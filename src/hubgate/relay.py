@@ -300,7 +300,9 @@ async def _dispatch(
         except UpstreamConnectError as exc:
             position += 1
             verdict = Outcome.FAILED
-            failure = Unavailable(f"The upstream for model '{call.model}' could not be reached: {exc}")
+            # The detail names internal addresses: for the operator's log, not for callers.
+            log.warning("channel %s unreachable for model %s: %s", channel.name, call.model, exc)
+            failure = Unavailable(f"The upstream for model '{call.model}' could not be reached.")
         except UpstreamReadTimeout as exc:
             if resp is not None:
                 resp.close()

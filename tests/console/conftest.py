@@ -104,7 +104,7 @@ async def other_browser(console_gateway: LiveGateway) -> AsyncIterator[Browser]:
 
 
 def new_email() -> str:
-    return f"u-{uuid.uuid4().hex[:10]}@example.test"
+    return f"u-{uuid.uuid4().hex[:10]}@example.com"
 
 
 def app_of(gw: LiveGateway) -> web.Application:

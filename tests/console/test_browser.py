@@ -139,7 +139,22 @@ async def test_an_admin_adds_a_channel_and_tests_it(
     await page.wait_for_function(
         f"() => /OK in \\d+ ms/.test(document.querySelector('{selector}').textContent)"
     )
+    # The "last test" cell is read again after the test, without a reload.
+    await row.locator("[data-testid=channel-last-test] .badge.on").wait_for()
     await shot(page, "11-admin-channel-tested")
+    await page.goto(base + "/ui/admin/codes")
+    copy = page.locator("button[data-copy=new-codes]")
+    assert not await copy.is_visible()  # nothing to copy before a batch
+    codes_form = page.locator("[data-testid=codes-form]")
+    await codes_form.locator("input[name=batch]").fill("browser-batch")
+    await codes_form.locator("input[name=count]").fill("2")
+    await codes_form.locator("input[name=amount_usd]").fill("3")
+    await codes_form.locator("button[type=submit]").click()
+    await page.locator("[data-testid=new-codes]").wait_for(state="visible")
+    await copy.wait_for(state="visible")
+    table = page.locator("[data-testid=codes-table]")
+    await table.locator("text=browser-batch").first.wait_for()  # the table shows the batch at once
+    assert await table.locator("tbody tr", has_text="browser-batch").count() == 2
     for path, shot_name in (
         ("/ui/admin/pricing", "12-admin-pricing"),
         ("/ui/admin/groups", "13-admin-groups"),

@@ -4,6 +4,7 @@ and its CSV, redeeming a code, the playground stream, two-factor sign-in."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 from typing import Any
@@ -16,7 +17,7 @@ from tests.conftest import LiveGateway
 from tests.console.conftest import ADMIN_PASSWORD, PASSWORD, Browser, admin_call, new_email
 
 SECRET = re.compile(r'data-testid="new-secret">([^<]+)<')
-BALANCE = re.compile(r'data-testid="balance">([^<]+)<')
+BALANCE = re.compile(r'data-testid="balance"[^>]*>([^<]+)<')
 
 
 async def create_key(browser: Browser, name: str, **fields: str) -> str:
@@ -67,7 +68,7 @@ async def test_a_console_key_works_with_the_openai_sdk_and_shows_in_the_log(
         assert resp.headers["content-type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(await resp.text())))
     assert len(rows) == 1 and rows[0]["model"] == "echo-1" and rows[0]["status"] == "200"
-    assert int(rows[0]["cost_micros"]) > 0
+    assert float(rows[0]["cost_usd"]) > 0 and rows[0]["key"] == "sdk-app"
     _, text = await browser.get("/ui/dashboard")
     assert 'data-testid="spend-chart"' in text and "<rect" in text and "echo-1" in text
 
@@ -93,15 +94,19 @@ def _digest(secret: str) -> str:
 
 async def test_bad_key_forms_are_refused_with_a_reason(browser: Browser) -> None:
     await browser.signup(new_email())
-    for fields, reason in (
-        ({"name": "bad name!"}, "Name"),
-        ({"name": "ok", "budget_usd": "ten"}, "Budget"),
-        ({"name": "ok", "budget_usd": "-1"}, "Budget"),
-        ({"name": "ok", "expires": "2001-01-01"}, "Expires"),
-        ({"name": "ok", "allowed_ips": "10.0.0.0/33"}, "IP ranges"),
+    for fields, field, reason in (
+        ({"name": "bad name!"}, "name", "letters, digits"),
+        ({"name": "ok", "budget_usd": "ten"}, "budget_usd", "Enter an amount in dollars, e.g. 5 or 2.50."),
+        ({"name": "ok", "budget_usd": "-1"}, "budget_usd", "Enter an amount above 0"),
+        ({"name": "ok", "expires": "2001-01-01"}, "expires", "in the future"),
+        ({"name": "ok", "allowed_ips": "10.0.0.0/33"}, "allowed_ips", "10.0.0.0/33"),
     ):
         status, text = await browser.post("/ui/keys", fields)
-        assert status == 400 and reason in text, (fields, text[-800:])
+        assert status == 400, (fields, text[-800:])
+        # The message is tied to its field: aria-invalid, and aria-describedby naming it.
+        message = re.search(f'<span class="field-error" id="f-{field}-error"[^>]*>([^<]*)<', text)
+        assert message and reason in html.unescape(message.group(1)), (fields, text[-1500:])
+        assert re.search(f'name="{field}"[^>]*aria-invalid="true" aria-describedby="f-{field}-error"', text)
     await create_key(browser, "twice")
     status, text = await browser.post("/ui/keys", {"name": "twice"})
     assert status == 409 and "already have a key" in text

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -21,9 +21,9 @@ from aiohttp import web
 from hubgate.admin.routes_groups import effective_groups
 from hubgate.admin.routes_pricing import effective_prices
 from hubgate.admin.views import price_view
+from hubgate.console.usage_export import export_csv, name_rows
 from hubgate.console.user_views import (
     day_start,
-    export_csv,
     last_days,
     month_start,
     usage_charts,
@@ -34,6 +34,7 @@ from hubgate.metering.prices import PRICES_SOURCE_DATE
 from hubgate.settings import CHANNEL_TYPES, ChannelSettings
 from hubgate.storage.admin_lists import (
     account_names,
+    accounts_named_like,
     accounts_page,
     accounts_per_group,
     codes_page,
@@ -201,15 +202,13 @@ class _Named:
 
 
 async def _admin_filter(request: web.Request) -> tuple[UsageFilter, dict[str, str]]:
-    """The user page's filters over every account, plus an optional account (by name)."""
+    """The user page's filters over every account, plus the accounts whose name contains the
+    `account` text, in any case."""
     flt, chosen = await usage_filter(request, None)
-    chosen["account"] = request.query.get("account", "").strip()
+    chosen["account"] = request.query.get("account", "").strip()[:64]
     if chosen["account"]:
-        record = await gateway(request).accounts.by_name(chosen["account"])
-        flt = UsageFilter(
-            key=flt.key, model=flt.model, channel=flt.channel, status=flt.status, since=flt.since,
-            until=flt.until, account_id=record.id if record is not None else -1,  # unknown: nothing
-        )  # fmt: skip
+        found = await accounts_named_like(gateway(request).engine, chosen["account"])
+        flt = replace(flt, account_ids=found)  # none found: no rows
     return flt, chosen
 
 
@@ -236,10 +235,10 @@ async def _usage(request: web.Request) -> web.StreamResponse:
     charts.append(("account", *usage_charts(named, days, "account")))
     cursor = _cursor(request)
     rows, next_cursor = await logs_page(gw.engine, flt, limit=PAGE, cursor=cursor)
-    row_accounts = await account_names(gw.engine, {int(r["account_id"]) for r in rows if r.get("account_id")})
+    await name_rows(gw.engine, rows, accounts=True)
     query = urlencode({k: v for k, v in chosen.items() if v})
     return render(
-        request, "admin/usage.html", rows=rows, names={}, keys=None, accounts=row_accounts, chosen=chosen,
+        request, "admin/usage.html", rows=rows, keys=None, admin=True, chosen=chosen,
         next_cursor=next_cursor, query=query, request_cursor=cursor, today=today, month=month,
         charts=charts,
     )  # fmt: skip
@@ -248,7 +247,7 @@ async def _usage(request: web.Request) -> web.StreamResponse:
 async def _usage_csv(request: web.Request) -> web.StreamResponse:
     await gateway(request).usage.flush()
     flt, _ = await _admin_filter(request)
-    return await export_csv(request, flt, "usage-all.csv")
+    return await export_csv(request, gateway(request).engine, flt, "usage-all.csv", admin=True)
 
 
 # --- audit log ---

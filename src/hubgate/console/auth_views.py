@@ -14,16 +14,19 @@ import time
 from datetime import timedelta
 
 from aiohttp import web
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.console import passwords, totp
 from hubgate.console.mail import in_background, reset_mail, send, verify_mail
 from hubgate.console.oauth import providers
 from hubgate.console.web import (
+    Console,
     check_csrf,
     clear_session_cookie,
     console_of,
     cookie_name,
+    flash_to,
     form,
     gateway,
     go,
@@ -35,6 +38,7 @@ from hubgate.console.web import (
     session_ttl,
     set_session_cookie,
     signed_in,
+    take_flash,
 )
 from hubgate.gateway import Gateway
 from hubgate.settings import ConsoleSettings, usd_to_micros
@@ -46,6 +50,8 @@ log = logging.getLogger("hubgate.console")
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}$")
 MAILS_PER_HOUR = 3  # reset or confirmation links to one address
+RESET_REFUSED = "This reset link is not valid (unknown, used or expired). Ask for a new one."
+INVITE_REFUSED = "This invite code is not valid (unknown, used or expired)."
 
 
 def _next(target: str | None) -> str:
@@ -88,8 +94,10 @@ async def login_form(request: web.Request) -> web.StreamResponse:
     session = await load_session(request)
     if session is not None and not session.mfa_pending:
         raise redirect("/ui/dashboard")
+    notice = take_flash(request).get("notice")
     return _page(request, "login.html", next=_next(request.query.get("next")), error=None, email="",
-                 signup=gateway(request).settings.console.signup, providers=providers(request))  # fmt: skip
+                 signup=gateway(request).settings.console.signup, providers=providers(request),
+                 notice=notice if isinstance(notice, str) else None)  # fmt: skip
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -144,9 +152,9 @@ async def totp_submit(request: web.Request) -> web.StreamResponse:
     await limit(request, "login", cfg.login_rpm)
     user = session.user
     console = console_of(request)
-    secret = console.box.open(user.totp_secret_enc) if user.totp_secret_enc else None
     target = _next(data.get("next"))
-    if secret is None or not totp.check(str(secret), data.get("code", "")):
+    left = await _second_factor(console, user, data.get("code", ""))
+    if left is None:
         locked = await console.users.login_failed(
             user, lock_after=cfg.lockout_failures, lock_for=timedelta(minutes=cfg.lockout_minutes)
         )
@@ -156,14 +164,34 @@ async def totp_submit(request: web.Request) -> web.StreamResponse:
         return render(request, "totp.html", status=401, next=target, error="That code is not right.")
     token = request.cookies.get(cookie_name(request), "")
     await console.users.end_session(token)
-    new, _ = await console.users.start_session(
+    new, csrf = await console.users.start_session(
         user.id, ttl=session_ttl(request), ip=request.remote, user_agent=request.headers.get("user-agent"),
         mfa_pending=False,
     )  # fmt: skip
     await console.users.login_succeeded(user.id)
-    resp = go(target)
+    if left >= 0:  # a recovery code was used: say how many are left, where new ones are made
+        notice = f"You signed in with a recovery code; {left} left. Make new ones below when few are left."
+        resp = flash_to(request, "/ui/settings", for_csrf=csrf, notice=notice)
+    else:
+        resp = go(target)
     set_session_cookie(request, resp, new)
     return resp
+
+
+async def _second_factor(console: Console, user: User, code: str) -> int | None:
+    """Check a TOTP code or a recovery code. None: refused; -1: a TOTP code; otherwise a
+    recovery code, now used up, and the number of recovery codes left."""
+    if not user.totp_secret_enc:
+        return None
+    secret, recovery = totp.unseal(console.box.open(user.totp_secret_enc))
+    if totp.check(secret, code):
+        return -1
+    digest = totp.recovery_digest(code)
+    if len(code) < 12 or digest not in recovery:
+        return None
+    left = [d for d in recovery if d != digest]
+    sealed = console.box.seal(totp.sealable(secret, left))
+    return len(left) if await console.users.replace_totp(user.id, user.totp_secret_enc, sealed) else None
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -186,9 +214,8 @@ async def signup_form(request: web.Request) -> web.StreamResponse:
     if mode == "closed":
         return render(request, "error.html", status=404, title="Sign-up is closed",
                       message="Ask an administrator for an account.")  # fmt: skip
-    return _page(
-        request, "signup.html", mode=mode, error=None, email="", invite=request.query.get("invite", "")
-    )
+    return _page(request, "signup.html", mode=mode, error=None, errors={}, email="",
+                 invite=request.query.get("invite", ""))  # fmt: skip
 
 
 async def signup(request: web.Request) -> web.StreamResponse:
@@ -203,23 +230,21 @@ async def signup(request: web.Request) -> web.StreamResponse:
     email = data.get("email", "").strip().lower()
     password, invite = data.get("password", ""), data.get("invite", "").strip()
     users = console_of(request).users
-    error = None
-    if not EMAIL.match(email):
-        error = "Enter a valid email address."
-    elif (why := passwords.problem(password)) is not None:
-        error = why
-    elif password != data.get("confirm", ""):
-        error = "The two passwords differ."
-    elif cfg.signup == "invite" and not await users.invite_usable(invite):
-        error = "This invite code is not valid (unknown, used or expired)."
-    elif await users.by_email(email) is not None:
-        error = "An account with this email exists. Log in instead."
-    if error is None and cfg.signup == "invite" and not await users.use_invite(invite, None):
-        error = "This invite code is not valid (unknown, used or expired)."
-    if error is not None:
-        return _page(
-            request, "signup.html", status=400, mode=cfg.signup, error=error, email=email, invite=invite
-        )
+    errors: dict[str, str] = {}
+    try:
+        email = validate_email(email, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        errors["email"] = f"Enter a valid email address: {exc}"
+    errors.update(await passwords.errors(password, data.get("confirm", ""), email))
+    if cfg.signup == "invite" and not await users.invite_usable(invite):
+        errors["invite"] = INVITE_REFUSED
+    if not errors and await users.by_email(email) is not None:
+        errors["email"] = "An account with this email exists. Log in instead."
+    if not errors and cfg.signup == "invite" and not await users.use_invite(invite, None):
+        errors["invite"] = INVITE_REFUSED
+    if errors:
+        return _page(request, "signup.html", status=400, mode=cfg.signup, email=email, invite=invite,
+                     errors=errors, error="Check the fields marked below.")  # fmt: skip
     if cfg.verify_email:  # no session and no credit until the address is confirmed
         await create_user(gw.engine, cfg, email, password, role="user", pending=True)
         log.info("console sign-up, waiting for the address to be confirmed: %s", email)
@@ -270,28 +295,26 @@ async def create_user(
 
 
 async def reset_form(request: web.Request) -> web.StreamResponse:
-    return _page(request, "reset.html", token=request.match_info["token"], error=None)
+    return _page(request, "reset.html", token=request.match_info["token"], error=None, errors={})
 
 
 async def reset(request: web.Request) -> web.StreamResponse:
-    cfg = gateway(request).settings.console
     data = await _link_form(request)
     token, password = request.match_info["token"], data.get("password", "")
-    error = passwords.problem(password)
-    if error is None and password != data.get("confirm", ""):
-        error = "The two passwords differ."
+    errors = await passwords.errors(password, data.get("confirm", ""))
     users = console_of(request).users
-    user_id = await users.use_reset(token) if error is None else None
-    if error is None and user_id is None:
-        error = "This reset link is not valid (unknown, used or expired). Ask for a new one."
-    if error is not None or user_id is None:
-        return _page(request, "reset.html", status=400, token=token, error=error)
+    user_id = await users.use_reset(token) if not errors else None
+    if errors or user_id is None:
+        error = (
+            None if errors else "This reset link is not valid (unknown, used or expired). Ask for a new one."
+        )
+        return _page(request, "reset.html", status=400, token=token, error=error, errors=errors)
     await users.update(user_id, password_hash=await passwords.hash_password(password), failed_logins=0,
                        locked_until=None)  # fmt: skip
     await users.end_sessions(user_id)  # a reset signs out every browser
     await confirmed(gateway(request), users, user_id)  # the link reached them: the address is theirs
-    return _page(request, "login.html", next="/ui/dashboard", email="", signup=cfg.signup, providers=[],
-                 error=None, notice="Your password is changed. Log in with it.")  # fmt: skip
+    # Every session of theirs just ended, this browser's too: the notice is for a signed-out page.
+    return flash_to(request, "/ui/login", for_csrf="", notice="Your password is changed. Log in with it.")
 
 
 async def forgot(request: web.Request) -> web.StreamResponse:

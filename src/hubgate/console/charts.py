@@ -28,30 +28,53 @@ def _nice_max(value: float) -> float:
     return 10.0 * magnitude
 
 
-def stacked_bars(
-    title: str, labels: Sequence[str], series: Sequence[Series], *, unit: str = "", width: int = 640,
-    height: int = 220,
-) -> str:  # fmt: skip
-    """Bars per label (e.g. per day), stacked by series (e.g. per model), with a legend."""
-    left, bottom, top = 56, 28, 12
-    plot_w, plot_h = width - left - 8, height - bottom - top
+FONT = 13  # user units; each drawing is shown at a size where this is 11 px or more (console.css)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """One drawing's geometry: the wide one for a roomy box, the compact one for a phone."""
+
+    variant: str
+    width: int
+    height: int
+    legend_columns: int
+
+
+WIDE = _Frame("wide", 640, 220, 3)
+COMPACT = _Frame("compact", 340, 220, 2)
+
+
+def stacked_bars(title: str, labels: Sequence[str], series: Sequence[Series], *, unit: str = "") -> str:
+    """Bars per label (e.g. per day), stacked by series (e.g. per model), with a legend: drawn
+    twice, wide and compact, and the stylesheet shows the one that fits its box, so that text
+    is never drawn below 11 px."""
+    return "".join(_draw(frame, title, labels, series, unit) for frame in (WIDE, COMPACT))
+
+
+def _draw(frame: _Frame, title: str, labels: Sequence[str], series: Sequence[Series], unit: str) -> str:
+    width, height = frame.width, frame.height
     totals = [sum(s.values[i] for s in series) for i in range(len(labels))]
     peak = _nice_max(max(totals, default=0.0))
+    ticks = [_short(peak * i / 4, unit) for i in range(5)]
+    left, bottom, top = max(36, 10 + round(0.6 * FONT * max(len(t) for t in ticks))), 30, 12
+    plot_w, plot_h = width - left - 8, height - bottom - top
     n = max(len(labels), 1)
     slot = plot_w / n
     bar = max(2.0, slot * 0.7)
+    every = max(1, math.ceil(n / max(1, plot_w // (FONT * 3.6))))  # day labels that fit side by side
+    row = FONT + 9
+    rows = (len(series) + frame.legend_columns - 1) // frame.legend_columns
+    text = f'font-size="{FONT}" fill="#4b5565"'
     parts = [
-        f'<svg class="chart" viewBox="0 0 {width} {height + 18 * ((len(series) + 3) // 4)}" role="img" '
+        f'<svg class="chart {frame.variant}" viewBox="0 0 {width} {height + row * rows}" role="img" '
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
     ]
-    for i in range(5):  # grid and axis labels
+    for i, tick in enumerate(ticks):  # grid and axis labels
         y = top + plot_h - plot_h * i / 4
         parts.append(f'<line x1="{left}" x2="{width - 8}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e3e6ea"/>')
-        parts.append(
-            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="10" fill="#667">'
-            f"{escape(_short(peak * i / 4, unit))}</text>"
-        )
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" {text}>{escape(tick)}</text>')
     for i, label in enumerate(labels):
         x = left + slot * i + (slot - bar) / 2
         base = float(top + plot_h)
@@ -65,22 +88,27 @@ def stacked_bars(
                 f'fill="{PALETTE[j % len(PALETTE)]}"><title>{escape(label)} · {escape(s.name)}: '
                 f"{escape(_short(s.values[i], unit))}</title></rect>"
             )
-        if n <= 16 or i % max(1, n // 8) == 0:
+        if (n - 1 - i) % every == 0:  # the latest day always has its label
+            short = label[5:] if len(label) == 10 else label
+            half = 0.31 * FONT * len(short)  # kept inside the drawing at both ends
+            centre = min(max(x + bar / 2, half + 2), width - 2 - half)
             parts.append(
-                f'<text x="{x + bar / 2:.1f}" y="{top + plot_h + 16}" text-anchor="middle" font-size="10" '
-                f'fill="#667">{escape(label[5:] if len(label) == 10 else label)}</text>'
+                f'<text x="{centre:.1f}" y="{top + plot_h + FONT + 5}" text-anchor="middle" {text}>'
+                f"{escape(short)}</text>"
             )
-    for j, s in enumerate(series):  # legend, four to a row
-        lx, ly = left + (j % 4) * ((width - left) / 4), height + 4 + 18 * (j // 4)
+    column = (width - 8) / frame.legend_columns
+    fits = max(4, int((column - 20) / (0.6 * FONT)))  # characters of a name that fit its column
+    for j, s in enumerate(series):  # the legend
+        lx, ly = 8 + (j % frame.legend_columns) * column, height + 4 + row * (j // frame.legend_columns)
+        name = s.name if len(s.name) <= fits else s.name[: fits - 1] + "…"
         parts.append(
-            f'<rect x="{lx:.1f}" y="{ly}" width="10" height="10" fill="{PALETTE[j % len(PALETTE)]}"/>'
-        )
-        parts.append(
-            f'<text x="{lx + 14:.1f}" y="{ly + 9}" font-size="11" fill="#334">{escape(s.name[:28])}</text>'
+            f'<rect x="{lx:.1f}" y="{ly}" width="11" height="11" fill="{PALETTE[j % len(PALETTE)]}"/>'
+            f'<text x="{lx + 16:.1f}" y="{ly + 10}" font-size="{FONT}" fill="#1d2433">'
+            f"<title>{escape(s.name)}</title>{escape(name)}</text>"
         )
     if not labels:
         parts.append(
-            f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" fill="#889">No usage yet</text>'
+            f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" {text}>No usage yet</text>'
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -1,31 +1,69 @@
-"""Password hashing for console sign-in: argon2id, run off the event loop.
+"""Password hashing for console sign-in: argon2id, run off the event loop; and the
+strength a new password must have, estimated by zxcvbn (dictionaries, common passwords,
+keyboard patterns, dates, the person's own email).
 
-Hashing is deliberately slow (tens of milliseconds), so every call goes to a worker
-thread; the event loop keeps serving API traffic meanwhile.
+Hashing is deliberately slow (tens of milliseconds), and estimating takes milliseconds, so
+both go to a worker thread; the event loop keeps serving API traffic meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn  # type: ignore[import-untyped]  # the package ships no types
 
 MIN_LENGTH = 10
 MAX_LENGTH = 256
+MIN_SCORE = 3  # zxcvbn's 0..4: 3 is "safely unguessable: moderate protection from offline attacks"
+ESTIMATED_CHARS = 72  # zxcvbn refuses longer input; the first 72 characters must be strong enough
 
 _hasher = PasswordHasher()  # argon2id, the library's current recommended parameters
 # Verified when the email is unknown, so a miss costs as much time as a wrong password.
 _DUMMY = _hasher.hash("hubgate-timing-equaliser")
 
 
-def problem(password: str) -> str | None:
-    """Why a new password is refused, or None."""
+async def problem(password: str, user_inputs: Sequence[str] = ()) -> str | None:
+    """Why a new password is refused, or None (estimated in a worker thread). `user_inputs`:
+    words of the person's own (their email address) that make a password easy to guess."""
+    return await asyncio.to_thread(check, password, user_inputs)
+
+
+def check(password: str, user_inputs: Sequence[str] = ()) -> str | None:
+    """`problem`, for callers off the event loop (the CLI)."""
     if len(password) < MIN_LENGTH:
         return f"Use at least {MIN_LENGTH} characters."
     if len(password) > MAX_LENGTH:
         return f"Use at most {MAX_LENGTH} characters."
-    return None
+    return _weakness(password[:ESTIMATED_CHARS], list(user_inputs))
+
+
+def _weakness(password: str, user_inputs: list[str]) -> str | None:
+    found = zxcvbn(password, user_inputs=user_inputs)
+    if found["score"] >= MIN_SCORE:
+        return None
+    feedback = found.get("feedback") or {}
+    advice = [feedback.get("warning") or "", *(feedback.get("suggestions") or [])]
+    advice = [a if a.endswith(".") else a + "." for a in advice if a]
+    if not advice:
+        advice = ["Add another word or two. Uncommon words are better."]
+    return " ".join(["This password is too easy to guess.", *advice])
+
+
+def own_words(email: str) -> list[str]:
+    """The parts of an email address a guesser would try first."""
+    local, _, domain = email.lower().partition("@")
+    return [w for w in {email.lower(), local, *domain.split(".")} if w]
+
+
+async def errors(password: str, confirm: str, email: str = "") -> dict[str, str]:
+    """A new password's problems by field: too weak (`password`), or not repeated (`confirm`)."""
+    why = await problem(password, own_words(email) if email else ())
+    if why is not None:
+        return {"password": why}
+    return {} if password == confirm else {"confirm": "The two passwords differ."}
 
 
 async def hash_password(password: str) -> str:

@@ -7,10 +7,12 @@ API call made with that key, so limits, budgets, billing and the usage log apply
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
+from hubgate.console import model_choice
 from hubgate.console.user_views import label, own_key, own_keys, viewer
 from hubgate.console.web import gateway, render, signed_in
 from hubgate.errors import AuthenticationFailed, InvalidRequest, NotFound, PermissionDenied
@@ -21,19 +23,56 @@ from hubgate.http.body import parse_object, read_body
 from hubgate.http.client_ip import client_ip
 from hubgate.providers.base import Endpoint
 from hubgate.relay import Call, relay
+from hubgate.routing.channels import Channel
+from hubgate.storage.admin_usage import UsageFilter, aggregate
+from hubgate.storage.channels import ChannelRepository
 from hubgate.storage.keys import KeyRecord, utcnow
 
 MAX_MESSAGES = 100
+USED_SINCE = timedelta(days=30)  # "the viewer's most used model" counts this far back
 
 
 @signed_in
 async def page(request: web.Request) -> web.StreamResponse:
     gw = gateway(request)
-    served = sorted({m for m, _ in gw.channels.models()})
+    chat, healthy = await _chat_models(gw)
     now = utcnow()
     usable = [k for k in await own_keys(request) if k.refusal(now) is None]
-    keys = [{"id": k.id, "label": label(k), "models": [m for m in served if k.allows(m)]} for k in usable]
+    most_used = await _most_used(gw, viewer(request).user.account_id, now)
+    keys = []
+    for k in usable:
+        offer = model_choice.for_key(sorted(k.models) if k.models else None, chat, healthy, most_used)
+        keys.append({"id": k.id, "label": label(k), "models": offer.models, "default": offer.default or "",
+                     "note": offer.note or ""})  # fmt: skip
     return render(request, "playground.html", keys=keys)
+
+
+async def _chat_models(gw: Gateway) -> tuple[list[str], set[str]]:
+    """The chat models served now, and those with at least one healthy channel (no failed last
+    test, and not every upstream key cooling down or set aside for that model)."""
+    by_model: dict[str, list[Channel]] = {}
+    for ch in gw.channels.channels:
+        for model in ch.models:
+            by_model.setdefault(model, []).append(ch)
+    failed = {row.name for row in await ChannelRepository(gw.engine).all() if row.last_test_error}
+    blocked: dict[tuple[str, str], int] = {}
+    for h in gw.health.snapshot():
+        if h["state"] in ("open", "disabled"):
+            where = (str(h["channel"]), str(h["model"]))
+            blocked[where] = blocked.get(where, 0) + 1
+    chat = sorted(m for m, chs in by_model.items() if model_choice.is_chat_model(m, (c.type for c in chs)))
+
+    def serves(c: Channel, model: str) -> bool:
+        return c.name not in failed and blocked.get((c.name, model), 0) < max(1, len(c.api_keys))
+
+    return chat, {m for m in chat if any(serves(c, m) for c in by_model[m])}
+
+
+async def _most_used(gw: Gateway, account_id: int, now: datetime) -> list[str]:
+    flt = UsageFilter(account_id=account_id, since=now - USED_SINCE)
+    groups, _ = await aggregate(gw.engine, ["model"], flt)
+    ranked = sorted((g for g in groups if g.model), key=lambda g: -g.requests)
+    return [str(g.model) for g in ranked]
 
 
 @signed_in

@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import web
 
-from hubgate.console import admin_views, auth_views, oauth, playground, user_views
+from hubgate.console import admin_views, auth_views, oauth, playground, settings_views, user_views
 from hubgate.console.web import CONSOLE, SECURITY_HEADERS, Handler, console_of, make_console, render
 from hubgate.errors import GatewayError, RateLimited
 from hubgate.http.state import GATEWAY
@@ -78,11 +78,12 @@ PAGES: list[tuple[str, str, Handler]] = [
     ("GET", "/ui/redeem", user_views.redeem_form),
     ("POST", "/ui/redeem", user_views.redeem),
     ("GET", "/ui/playground", playground.page),
-    ("GET", "/ui/settings", user_views.settings_page),
-    ("POST", "/ui/settings/password", user_views.change_password),
-    ("POST", "/ui/settings/totp/start", user_views.totp_start),
-    ("POST", "/ui/settings/totp/enable", user_views.totp_enable),
-    ("POST", "/ui/settings/totp/disable", user_views.totp_disable),
+    ("GET", "/ui/settings", settings_views.settings_page),
+    ("POST", "/ui/settings/password", settings_views.change_password),
+    ("POST", "/ui/settings/totp/start", settings_views.totp_start),
+    ("POST", "/ui/settings/totp/enable", settings_views.totp_enable),
+    ("POST", "/ui/settings/totp/recovery", settings_views.totp_recovery),
+    ("POST", "/ui/settings/totp/disable", settings_views.totp_disable),
     *admin_views.PAGES,
 ]
 

@@ -6,33 +6,32 @@ another account is answered as if it did not exist (404).
 
 from __future__ import annotations
 
-import csv
-import io
 import ipaddress
 import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from urllib.parse import urlencode
 
 from aiohttp import web
 
-from hubgate.console import passwords, totp
 from hubgate.console.charts import Series, stacked_bars
+from hubgate.console.usage_export import export_csv, key_prefix, name_rows
 from hubgate.console.web import (
     SESSION,
-    console_of,
+    flash_to,
     form,
     gateway,
     limit,
     redirect,
     render,
     signed_in,
+    take_flash,
 )
 from hubgate.settings import usd_to_micros
 from hubgate.storage.accounts import RedeemError
 from hubgate.storage.admin_usage import UsageFilter, aggregate, logs_page
 from hubgate.storage.keys import KeyExists, KeyRecord, utcnow
-from hubgate.storage.secrets import SecretsUnavailable
 from hubgate.storage.users import Session
 
 LABEL = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
@@ -43,11 +42,6 @@ def viewer(request: web.Request) -> Session:
     session = request[SESSION]
     assert session is not None  # handlers here run behind `signed_in`
     return session
-
-
-def key_prefix(account_id: int) -> str:
-    """Key names are unique across the gateway; a console key's stored name carries its account."""
-    return f"u{account_id}-"
 
 
 def label(key: KeyRecord) -> str:
@@ -134,15 +128,23 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
 # --- API keys ---
 
 
+class FieldError(ValueError):
+    """A form field's value is refused: `field` names the input, the message says what to enter."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def _money(text: str, field: str) -> int | None:
     if not text.strip():
         return None
     try:
         value = Decimal(text.strip())
     except InvalidOperation:
-        raise ValueError(f"{field}: enter an amount in dollars, like 5 or 12.50") from None
+        raise FieldError(field, "Enter an amount in dollars, e.g. 5 or 2.50.") from None
     if not value.is_finite() or value <= 0:
-        raise ValueError(f"{field}: must be more than 0")
+        raise FieldError(field, "Enter an amount above 0, e.g. 5 or 2.50.")
     return usd_to_micros(value)
 
 
@@ -152,30 +154,32 @@ def _list(text: str) -> list[str] | None:
 
 
 def parse_key_form(data: dict[str, str], now: datetime) -> dict[str, object]:
-    """The key settings from the create form; ValueError names the bad field."""
+    """The key settings from the create form; FieldError names the bad field."""
     name = data.get("name", "").strip()
     if not LABEL.match(name):
-        raise ValueError("Name: 1 to 40 letters, digits, '.', '_' or '-'.")
+        raise FieldError("name", "Use 1 to 40 letters, digits, '.', '_' or '-'.")
     period = data.get("budget_period") or None
     if period not in (None, "daily", "weekly", "monthly"):
-        raise ValueError("Budget period: daily, weekly, monthly or none.")
+        raise FieldError("budget_period", "Choose daily, weekly, monthly or never.")
     expires = None
     if data.get("expires", "").strip():
         try:
             expires = datetime.strptime(data["expires"].strip(), "%Y-%m-%d").replace(tzinfo=UTC)
         except ValueError:
-            raise ValueError("Expires: a date like 2027-01-31.") from None
+            raise FieldError("expires", "Enter a date like 2027-01-31.") from None
         if expires <= now:
-            raise ValueError("Expires: the date must be in the future.")
+            raise FieldError("expires", "Choose a date in the future.")
     ips = _list(data.get("allowed_ips", ""))
     for cidr in ips or ():
         try:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
-            raise ValueError(f"IP ranges: '{cidr}' is not an address or CIDR range.") from None
+            raise FieldError(
+                "allowed_ips", f"'{cidr}' is not an address or a range like 10.0.0.0/8."
+            ) from None
     return {
         "label": name,
-        "budget_micros": _money(data.get("budget_usd", ""), "Budget"),
+        "budget_micros": _money(data.get("budget_usd", ""), "budget_usd"),
         "budget_period": period,
         "models": _list(data.get("models", "")),
         "expires_at": expires,
@@ -190,13 +194,15 @@ async def _keys_page(request: web.Request, status: int = 200, **context: object)
     context.setdefault("error", None)
     context.setdefault("created", None)
     context.setdefault("form", {})
-    return render(request, "keys.html", status=status, keys=rows,
+    context.setdefault("errors", {})
+    return render(request, "keys.html", status=status, keys=rows, page_path="/ui/keys",
                   models=sorted({m for m, _ in gateway(request).channels.models()}), **context)  # fmt: skip
 
 
 @signed_in
 async def keys(request: web.Request) -> web.StreamResponse:
-    return await _keys_page(request)
+    created = take_flash(request).get("created")
+    return await _keys_page(request, created=tuple(created) if isinstance(created, list) else None)
 
 
 @signed_in
@@ -205,8 +211,9 @@ async def create_key(request: web.Request) -> web.StreamResponse:
     user = viewer(request).user
     try:
         fields = parse_key_form(data, utcnow())
-    except ValueError as exc:
-        return await _keys_page(request, status=400, error=str(exc), form=data)
+    except FieldError as exc:
+        return await _keys_page(request, status=400, error="Check the field marked below.",
+                                errors={exc.field: str(exc)}, form=data)  # fmt: skip
     name = key_prefix(user.account_id) + str(fields.pop("label"))
     try:
         record, secret = await gateway(request).key_repo.create(
@@ -216,10 +223,11 @@ async def create_key(request: web.Request) -> web.StreamResponse:
             **fields,  # type: ignore[arg-type]
         )
     except KeyExists:
+        taken = {"name": "You already have a key with this name."}
         return await _keys_page(
-            request, status=409, error="You already have a key with this name.", form=data
+            request, status=409, error="Check the field marked below.", errors=taken, form=data
         )
-    return await _keys_page(request, created=(label(record), secret))
+    return flash_to(request, "/ui/keys", created=[label(record), secret])  # shown once, by the GET
 
 
 @signed_in
@@ -273,57 +281,17 @@ async def usage(request: web.Request) -> web.StreamResponse:
     flt, chosen = await usage_filter(request, user.account_id)
     cursor = _int(request.query.get("cursor")) if request.query.get("cursor") else None
     rows, next_cursor = await logs_page(gateway(request).engine, flt, limit=PAGE, cursor=cursor)
+    await name_rows(gateway(request).engine, rows)
     keys = await own_keys(request)
-    names = {k.name: label(k) for k in keys}
-    query = "&".join(f"{k}={v}" for k, v in chosen.items() if v)
-    return render(request, "usage.html", rows=rows, names=names, keys=[(k.id, label(k)) for k in keys],
+    query = urlencode({k: v for k, v in chosen.items() if v})
+    return render(request, "usage.html", rows=rows, keys=[(k.id, label(k)) for k in keys], admin=False,
                   chosen=chosen, next_cursor=next_cursor, query=query)  # fmt: skip
-
-
-CSV_FIELDS = (
-    "created_at", "request_id", "key_name", "endpoint", "model", "channel", "status", "stream",
-    "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
-    "units", "unit", "cost_micros", "latency_ms", "ttfb_ms", "error",
-)  # fmt: skip
-
-
-async def export_csv(request: web.Request, flt: UsageFilter, filename: str) -> web.StreamResponse:
-    """Every matching row as CSV, page by page (never the whole log in memory)."""
-    resp = web.StreamResponse(headers={
-        "content-type": "text/csv; charset=utf-8",
-        "content-disposition": f'attachment; filename="{filename}"',
-        "cache-control": "no-store",
-    })  # fmt: skip
-    await resp.prepare(request)
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(CSV_FIELDS)
-    cursor: int | None = None
-    while True:
-        rows, cursor = await logs_page(gateway(request).engine, flt, limit=1000, cursor=cursor)
-        for row in rows:
-            writer.writerow([_cell(row.get(f)) for f in CSV_FIELDS])
-        await resp.write(buf.getvalue().encode())
-        buf.seek(0)
-        buf.truncate()
-        if cursor is None:
-            break
-    await resp.write_eof()
-    return resp
-
-
-def _cell(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value  # spreadsheets must not run a cell as a formula
-    return "" if value is None else value
 
 
 @signed_in
 async def usage_csv(request: web.Request) -> web.StreamResponse:
     flt, _ = await usage_filter(request, viewer(request).user.account_id)
-    return await export_csv(request, flt, "usage.csv")
+    return await export_csv(request, gateway(request).engine, flt, "usage.csv")
 
 
 # --- redeem ---
@@ -332,7 +300,9 @@ async def usage_csv(request: web.Request) -> web.StreamResponse:
 @signed_in
 async def redeem_form(request: web.Request) -> web.StreamResponse:
     account = await gateway(request).accounts.by_id(viewer(request).user.account_id)
-    return render(request, "redeem.html", account=account, error=None, credited=None)
+    credited = take_flash(request).get("credited")
+    return render(request, "redeem.html", account=account, error=None,
+                  credited=credited if isinstance(credited, int) else None)  # fmt: skip
 
 
 @signed_in
@@ -341,86 +311,11 @@ async def redeem(request: web.Request) -> web.StreamResponse:
     await limit(request, "redeem", gw.settings.console.login_rpm)
     code = (await form(request)).get("code", "").strip()
     account_id = viewer(request).user.account_id
-    error, credited, status = None, None, 200
     try:
         credited = await gw.accounts.redeem(code, account_id)
-        gw.billing.accounts.invalidate([account_id])  # admission sees the new balance at once
     except RedeemError as exc:
-        error, status = f"Could not redeem: {exc}.", 400
-    account = await gw.accounts.by_id(account_id)
-    return render(request, "redeem.html", status=status, account=account, error=error, credited=credited)
-
-
-# --- settings: password and TOTP ---
-
-
-async def _settings(request: web.Request, status: int = 200, **context: object) -> web.Response:
-    for name in ("error", "notice", "totp_secret", "totp_uri"):
-        context.setdefault(name, None)
-    context["totp_available"] = console_of(request).box.available
-    return render(request, "settings.html", status=status, **context)
-
-
-@signed_in
-async def settings_page(request: web.Request) -> web.StreamResponse:
-    return await _settings(request)
-
-
-@signed_in
-async def change_password(request: web.Request) -> web.StreamResponse:
-    data = await form(request)
-    user = viewer(request).user
-    # Someone who has only ever signed in through a provider has no password to give yet.
-    if user.password_hash is not None and not await passwords.verify_password(
-        user.password_hash, data.get("current", "")
-    ):
-        return await _settings(request, status=400, error="The current password is not right.")
-    new = data.get("password", "")
-    problem = passwords.problem(new) or (None if new == data.get("confirm") else "The two passwords differ.")
-    if problem:
-        return await _settings(request, status=400, error=problem)
-    users = console_of(request).users
-    await users.update(user.id, password_hash=await passwords.hash_password(new))
-    return await _settings(request, notice="Password changed.")
-
-
-@signed_in
-async def totp_start(request: web.Request) -> web.StreamResponse:
-    if not console_of(request).box.available:
-        return await _settings(request, status=400, error="Two-factor sign-in needs secret_key to be set.")
-    secret = totp.new_secret()
-    return await _settings(
-        request, totp_secret=secret, totp_uri=totp.provisioning_uri(secret, viewer(request).user.email)
-    )
-
-
-@signed_in
-async def totp_enable(request: web.Request) -> web.StreamResponse:
-    data = await form(request)
-    secret, code = data.get("secret", ""), data.get("code", "")
-    user = viewer(request).user
-    if not re.fullmatch(r"[A-Z2-7]{16,64}", secret) or not totp.check(secret, code):
-        return await _settings(
-            request,
-            status=400,
-            error="That code is not right; scan the key again and retry.",
-            totp_secret=secret or None,
-            totp_uri=totp.provisioning_uri(secret, user.email),
-        )
-    console = console_of(request)
-    try:
-        sealed = console.box.seal(secret)
-    except SecretsUnavailable:
-        return await _settings(request, status=400, error="Two-factor sign-in needs secret_key to be set.")
-    await console.users.update(user.id, totp_secret_enc=sealed)
-    return await _settings(request, notice="Two-factor sign-in is on.")
-
-
-@signed_in
-async def totp_disable(request: web.Request) -> web.StreamResponse:
-    data = await form(request)
-    user = viewer(request).user
-    if not await passwords.verify_password(user.password_hash, data.get("current", "")):
-        return await _settings(request, status=400, error="The current password is not right.")
-    await console_of(request).users.update(user.id, totp_secret_enc=None)
-    return await _settings(request, notice="Two-factor sign-in is off.")
+        account = await gw.accounts.by_id(account_id)
+        return render(request, "redeem.html", status=400, account=account, error=f"Could not redeem: {exc}.",
+                      credited=None)  # fmt: skip
+    gw.billing.accounts.invalidate([account_id])  # admission sees the new balance at once
+    return flash_to(request, "/ui/redeem", credited=credited)

@@ -26,10 +26,12 @@ from hubgate.errors import RateLimited
 from hubgate.gateway import Gateway
 from hubgate.http.client_ip import client_ip
 from hubgate.http.state import GATEWAY
-from hubgate.storage.secrets import SecretBox
+from hubgate.storage.secrets import SecretBox, SecretsUnavailable
 from hubgate.storage.users import Session, UserRepository, new_token
 
 PRE_COOKIE = "hubgate_pre"  # double-submit CSRF token for the forms shown before sign-in
+FLASH_COOKIE = "hubgate_flash"  # what a form's POST tells the page it redirects to (sealed, once)
+FLASH_TTL_S = 300
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -50,12 +52,14 @@ class Console:
     users: UserRepository
     box: SecretBox
     templates: jinja2.Environment
+    flash_box: SecretBox  # seals the flash cookie (from secret_key, else a key of this process)
     assets: dict[str, tuple[bytes, str, str]] = field(default_factory=dict)  # name -> body, type, version
 
 
 CONSOLE: web.AppKey[Console] = web.AppKey("console", Console)
 SESSION: web.RequestKey[Session | None] = web.RequestKey("console_session")  # the viewer, once resolved
 PRE_TOKEN = web.RequestKey("console_pre_token", str)
+FLASH_TAKEN = web.RequestKey("console_flash_taken", bool)  # the page read the flash: clear its cookie
 
 
 def _load_assets() -> dict[str, tuple[bytes, str, str]]:
@@ -76,7 +80,9 @@ def make_console(gw: Gateway) -> Console:
         undefined=jinja2.StrictUndefined,
         enable_async=False,
     )
-    console = Console(UserRepository(gw.engine), SecretBox(gw.settings.secret_key), env, _load_assets())
+    flash_key = "hubgate-flash-v1:" + (gw.settings.secret_key or new_token())
+    users, box = UserRepository(gw.engine), SecretBox(gw.settings.secret_key)
+    console = Console(users, box, env, SecretBox(flash_key), _load_assets())
     env.globals["asset"] = lambda name: f"/ui/static/{name}?v={console.assets[name][2]}"
     from hubgate.console import format as fmt  # filters: money, dates, numbers
 
@@ -93,19 +99,23 @@ def gateway(request: web.Request) -> Gateway:
 
 
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    """The page; `page_path` names the page a form's answer belongs to (the navigation's current
+    item), when it is not the request's path."""
     session = request.get(SESSION)
+    context.setdefault("path", context.pop("page_path", None) or request.path)
     page = (
         console_of(request)
         .templates.get_template(template)
         .render(
             viewer=session.user if session is not None and not session.mfa_pending else None,
             csrf=session.csrf_token if session is not None else request.get(PRE_TOKEN, ""),
-            path=request.path,
             **context,
         )
     )
     resp = web.Response(text=page, status=status, content_type="text/html", charset="utf-8")
     resp.headers.update(SECURITY_HEADERS)
+    if request.get(FLASH_TAKEN):
+        resp.del_cookie(FLASH_COOKIE, path="/ui")
     return resp
 
 
@@ -119,6 +129,51 @@ def redirect(location: str) -> web.HTTPSeeOther:
 def go(location: str) -> web.Response:
     """To return: a 303 that can still carry cookies."""
     return web.Response(status=303, headers={**SECURITY_HEADERS, "location": location})
+
+
+# --- Post/Redirect/Get: a form's POST answers 303, and tells the next page what happened ---
+
+
+def _flash_owner(request: web.Request, csrf: str | None = None) -> str:
+    session = request.get(SESSION)
+    if csrf is None:
+        csrf = session.csrf_token if session is not None else ""
+    return hashlib.sha256(csrf.encode()).hexdigest()[:16]
+
+
+def flash_to(
+    request: web.Request, location: str, *, for_csrf: str | None = None, **data: Any
+) -> web.Response:
+    """A 303 to `location` whose page shows `data` once (a notice, a new key's secret...).
+
+    The data rides in a sealed, HttpOnly cookie bound to the session and read by the next
+    page only, so a reload of that page neither re-sends the form nor shows it again.
+    `for_csrf`: the session it is for, when the answer starts a new one (a log-in)."""
+    resp = go(location)
+    payload = {"data": data, "exp": int(time.time()) + FLASH_TTL_S, "owner": _flash_owner(request, for_csrf)}
+    resp.set_cookie(
+        FLASH_COOKIE, console_of(request).flash_box.seal(payload), path="/ui", httponly=True,
+        samesite="Lax", secure=secure(request), max_age=FLASH_TTL_S,
+    )  # fmt: skip
+    return resp
+
+
+def take_flash(request: web.Request) -> dict[str, Any]:
+    """What the form that redirected here said (empty if nothing, expired or not this session's);
+    the page rendered next clears the cookie."""
+    sealed = request.cookies.get(FLASH_COOKIE)
+    if not sealed:
+        return {}
+    request[FLASH_TAKEN] = True
+    try:
+        payload = console_of(request).flash_box.open(sealed)
+    except SecretsUnavailable:
+        return {}
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
+        return {}
+    if int(payload.get("exp", 0)) < time.time() or payload.get("owner") != _flash_owner(request):
+        return {}
+    return dict(payload["data"])
 
 
 # --- cookies ---

@@ -11,6 +11,7 @@ answered 404, exactly like an unknown one.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiohttp import web
@@ -34,6 +35,8 @@ from hubgate.relay import Attempt, Call, authenticate, relay, upstream_error
 from hubgate.relay_videos import Render, video_call
 from hubgate.storage.keys import KeyRecord, utcnow
 from hubgate.storage.videos import COMPLETED, VideoStore, VideoTask
+
+log = logging.getLogger("hubgate.videos")
 
 LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX = 20, 100
 
@@ -279,7 +282,8 @@ async def _send(gw: Gateway, upstream: video_tasks.TaskUpstream, req: UpstreamRe
     try:
         return await upstream.send(gw, req)
     except UpstreamConnectError as exc:
-        raise Unavailable(f"The upstream of this video could not be reached: {exc}") from exc
+        log.warning("video upstream unreachable: %s", exc)
+        raise Unavailable("The upstream of this video could not be reached.") from exc
     except UpstreamReadTimeout as exc:
         raise UpstreamTimeout(f"The upstream of this video did not answer in time ({exc}).") from exc
 

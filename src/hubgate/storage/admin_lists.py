@@ -90,6 +90,32 @@ async def account_names(engine: AsyncEngine, ids: set[int]) -> dict[int, str]:
         return {int(r.id): r.name for r in rows}
 
 
+async def accounts_named_like(engine: AsyncEngine, text: str, *, limit: int = 1000) -> tuple[int, ...]:
+    """Ids of the accounts whose name contains `text`, in any case (at most `limit`)."""
+    name = func.lower(accounts.c.name)
+    query = select(accounts.c.id).where(name.contains(text.lower(), autoescape=True)).limit(limit)
+    async with engine.connect() as conn:
+        return tuple(int(r.id) for r in await conn.execute(query))
+
+
+@dataclass(frozen=True, slots=True)
+class KeyOrigin:
+    """What a usage row needs to name its key as its owner knows it."""
+
+    name: str
+    source: str
+    account_id: int | None
+
+
+async def key_origins(engine: AsyncEngine, ids: set[int]) -> dict[int, KeyOrigin]:
+    if not ids:
+        return {}
+    t = api_keys.c
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(t.id, t.name, t.source, t.account_id).where(t.id.in_(ids)))
+        return {int(r.id): KeyOrigin(r.name, r.source, r.account_id) for r in rows}
+
+
 async def accounts_per_group(engine: AsyncEngine) -> dict[str, int]:
     async with engine.connect() as conn:
         rows = await conn.execute(select(accounts.c.group_name, func.count()).group_by(accounts.c.group_name))

@@ -36,6 +36,7 @@ class UsageFilter:
     until: datetime | None = None  # exclusive
     account_id: int | None = None
     key_id: int | None = None  # set from `key` by `_by_id`
+    account_ids: tuple[int, ...] | None = None  # any of these accounts (an empty tuple: none)
 
 
 async def _by_id(conn: Any, flt: UsageFilter) -> UsageFilter:
@@ -94,6 +95,8 @@ def _match(query: Any, c: Any, flt: UsageFilter) -> Any:
         query = query.where(c.key_name == flt.key)
     if flt.account_id is not None:
         query = query.where(c.account_id == flt.account_id)
+    if flt.account_ids is not None:
+        query = query.where(c.account_id.in_(flt.account_ids))
     if flt.model is not None:
         query = query.where(c.model == flt.model)
     if flt.channel is not None:
@@ -224,7 +227,8 @@ async def _from_daily(
 ) -> tuple[list[UsageGroup], UsageGroup]:
     """The report over whole days of the roll-ups (0 and '' there stand for none): those by
     model and channel alone when the report involves no key or account, else those by key."""
-    by_key = flt.key is not None or flt.key_id is not None or flt.account_id is not None
+    by_key = flt.key is not None or flt.key_id is not None
+    by_key = by_key or flt.account_id is not None or flt.account_ids is not None
     by_key = by_key or not set(group_by) <= {"model", "channel", "day"}
     d = (usage_daily if by_key else usage_daily_models).c
     columns: dict[str, ColumnElement[Any]] = {

@@ -149,6 +149,17 @@ class UserRepository:
                 update(users).where(users.c.id == user_id).values(**values, updated_at=utcnow())
             )
 
+    async def replace_totp(self, user_id: int, old: str, new: str | None) -> bool:
+        """Swap the sealed TOTP value only if it is still `old` (a recovery code is used once,
+        even by two log-ins at the same moment); True if swapped."""
+        c = users.c
+        async with self._engine.begin() as conn:
+            done = await conn.execute(
+                update(users).where(c.id == user_id, c.totp_secret_enc == old)
+                .values(totp_secret_enc=new, updated_at=utcnow())
+            )  # fmt: skip
+            return bool(done.rowcount == 1)
+
     async def login_failed(self, user: User, *, lock_after: int, lock_for: timedelta) -> bool:
         """Count a failed log-in; lock the user when `lock_after` fail in a row. True if locked."""
         c = users.c

@@ -10,7 +10,8 @@
   document.querySelectorAll("[data-copy]").forEach((button) => {
     button.addEventListener("click", async () => {
       const source = document.getElementById(button.dataset.copy);
-      if (!source) return;
+      // Nothing to copy yet (the result is still hidden or empty): say nothing was copied.
+      if (!source || source.hidden || !source.textContent.trim()) return;
       try {
         await navigator.clipboard.writeText(source.textContent.trim());
         button.textContent = "Copied";
@@ -24,6 +25,44 @@
       }
     });
   });
+
+  // --- tables wider than the screen: say so, and let the keyboard scroll them ---
+  // The row actions sit in the last column: on a phone they are off to the right, so a table
+  // that scrolls shows a hint above it and a shadow on the side with more.
+  function watchTables() {
+    document.querySelectorAll(".table-wrap:not([data-watched])").forEach(watchTable);
+  }
+
+  function watchTable(wrap) {
+    wrap.dataset.watched = "";
+    const hint = document.createElement("p");
+    hint.className = "scroll-hint";
+    hint.dataset.testid = "scroll-hint";
+    hint.textContent = "Swipe the table sideways for more columns and the actions →";
+    hint.hidden = true;
+    wrap.before(hint);
+    const update = () => {
+      const more = wrap.scrollWidth - wrap.clientWidth > 1;
+      const atEnd = wrap.scrollLeft + wrap.clientWidth >= wrap.scrollWidth - 1;
+      hint.hidden = !more;
+      wrap.classList.toggle("scrolls", more);
+      wrap.classList.toggle("more-right", more && !atEnd);
+      wrap.classList.toggle("more-left", more && wrap.scrollLeft > 1);
+      if (more) {
+        wrap.tabIndex = 0;  // a scrolling region must be reachable by keyboard
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", "Table, scrolls sideways");
+      } else {
+        wrap.removeAttribute("tabindex");
+        wrap.removeAttribute("role");
+        wrap.removeAttribute("aria-label");
+      }
+    };
+    wrap.addEventListener("scroll", update, { passive: true });
+    new ResizeObserver(update).observe(wrap);
+    update();
+  }
+  watchTables();
 
   // --- confirmations ---
   document.querySelectorAll("form[data-confirm]").forEach((form) => {
@@ -41,7 +80,13 @@
     if (type === "int") return parseInt(raw, 10);
     if (type === "number") return Number(raw);
     if (type === "list") return raw.split(/[\s,]+/).filter(Boolean);
-    if (type === "json") return JSON.parse(raw);
+    if (type === "json") {
+      try { return JSON.parse(raw); } catch (err) {
+        const bad = new Error("not valid JSON");
+        bad.field = input.name;
+        throw bad;
+      }
+    }
     return raw;
   }
 
@@ -55,10 +100,79 @@
     let data = null;
     try { data = await response.json(); } catch (err) { data = null; }
     if (!response.ok) {
-      const message = data && data.error ? data.error.message : "HTTP " + response.status;
-      throw new Error(message);
+      const error = new Error(data && data.error ? data.error.message : "HTTP " + response.status);
+      error.param = data && data.error ? data.error.param : null;
+      throw error;
     }
     return data;
+  }
+
+  // --- errors in people's words, next to the field they are about ---
+  // The admin API names the field (`param`) and says what its validator said; the page says
+  // what to type instead. Inputs may carry their own advice in data-hint.
+  const ADVICE = [
+    [/decimal|valid number|finite/i, (input) => /_usd$/.test(input ? input.name : "")
+      ? "Enter an amount in dollars, e.g. 5 or 2.50." : "Enter a number, e.g. 5 or 2.50."],
+    [/valid integer/i, () => "Enter a whole number, e.g. 10."],
+    [/greater than or equal to ([-\d.]+)/i, (input, m) => "Enter " + m[1] + " or more."],
+    [/greater than ([-\d.]+)/i, (input, m) => "Enter a number above " + m[1] + "."],
+    [/less than or equal to ([-\d.]+)/i, (input, m) => "Enter " + m[1] + " or less."],
+    [/less than ([-\d.]+)/i, (input, m) => "Enter a number below " + m[1] + "."],
+    [/at most (\d+) characters?/i, (input, m) => "Use at most " + m[1] + " characters."],
+    [/at least (\d+) characters?/i, (input, m) => "Use at least " + m[1] + " characters."],
+    [/missing required|field required/i, () => "Fill this in."],
+    [/valid (list|array)/i, () => "Enter names separated by spaces or commas."],
+    [/valid (dictionary|object)|JSON/i, () => 'Enter a JSON object, e.g. {"name": "value"}.'],
+    [/valid boolean/i, () => "Choose yes or no."],
+  ];
+
+  function advice(input, message) {
+    if (input && input.dataset.hint) return input.dataset.hint;
+    for (const [pattern, say] of ADVICE) {
+      const m = message.match(pattern);
+      if (m) return say(input, m);
+    }
+    // Not one we know: the API's own sentence, without the "invalid field 'x':" preamble.
+    return message.replace(/^(invalid|unknown) (field|query parameter) '[^']*':?\s*/i, "")
+      .replace(/^Value error,\s*/i, "");
+  }
+
+  function clearFieldErrors(form) {
+    form.querySelectorAll(".field-error[data-from-api]").forEach((el) => el.remove());
+    form.querySelectorAll('[aria-invalid="true"]').forEach((input) => {
+      input.removeAttribute("aria-invalid");
+      input.removeAttribute("aria-describedby");
+    });
+  }
+
+  // Mark `name`'s input with `text`; returns the field's label (or null when the form has no such input).
+  function markField(form, name, text) {
+    const input = form.querySelector('[name="' + CSS.escape(name) + '"]');
+    if (!input || input.type === "hidden") return null;
+    const id = (form.dataset.testid || "form") + "-" + name + "-error";
+    const note = document.createElement("span");
+    note.className = "field-error";
+    note.id = id;
+    note.dataset.fromApi = "";
+    note.textContent = text;
+    input.insertAdjacentElement("afterend", note);
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", id);
+    input.focus();
+    const label = input.closest("label");
+    return label ? label.firstChild.textContent.trim() : name;
+  }
+
+  // The form's error: on its field when the API named one, and summed up in the form's box.
+  function showFormError(form, errorBox, err) {
+    const field = err.param ? String(err.param).split(/[.[]/)[0] : (err.field || null);
+    const input = field ? form.querySelector('[name="' + CSS.escape(field) + '"]') : null;
+    const text = advice(input, err.message);
+    const label = field ? markField(form, field, text) : null;
+    if (errorBox) {
+      errorBox.textContent = label ? label + ": " + text : text;
+      errorBox.hidden = false;
+    }
   }
 
   function mailed(data) {
@@ -67,10 +181,28 @@
     return "";
   }
 
+  // Parts of the page that an API call changed, read again from the server and swapped in
+  // (e.g. the codes table after a batch, a channel's "last test" cell), without a reload.
+  async function refreshParts(selectors) {
+    if (!selectors) return;
+    const response = await fetch(window.location.href, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    selectors.split(",").forEach((selector) => {
+      const now = document.querySelector(selector.trim());
+      const next = fresh.querySelector(selector.trim());
+      if (now && next) now.replaceWith(document.importNode(next, true));
+    });
+    watchTables();
+  }
+
   function showResult(target, data) {
     const place = target ? document.querySelector(target) : null;
     if (!place) return false;
     place.hidden = false;
+    if (place.id) {
+      document.querySelectorAll('[data-copy="' + place.id + '"]').forEach((b) => { b.hidden = false; });
+    }
     if (data && Array.isArray(data.codes)) {
       place.textContent = data.codes.join("\n");
     } else if (data && data.latency_ms !== undefined) {
@@ -91,6 +223,7 @@
       event.preventDefault();
       const errorBox = form.querySelector(".form-error");
       if (errorBox) { errorBox.hidden = true; errorBox.textContent = ""; }
+      clearFieldErrors(form);
       const body = {};
       try {
         form.querySelectorAll("[name]").forEach((input) => {
@@ -104,8 +237,9 @@
         if (form.dataset.urlField && form.dataset.dropUrlField !== undefined) delete body[form.dataset.urlField];
         const data = await callApi(form.dataset.api, url, body);
         if (!showResult(form.dataset.result, data)) window.location.reload();
+        else await refreshParts(form.dataset.refresh);
       } catch (err) {
-        if (errorBox) { errorBox.textContent = err.message; errorBox.hidden = false; }
+        showFormError(form, errorBox, err);
       }
     });
   });
@@ -120,6 +254,7 @@
       try {
         const data = await callApi(button.dataset.api, button.dataset.url, body);
         if (!showResult(button.dataset.result, data)) window.location.reload();
+        else await refreshParts(button.dataset.refresh);
       } catch (err) {
         if (errorPlace) { errorPlace.hidden = false; errorPlace.textContent = err.message; }
       } finally {
@@ -139,10 +274,19 @@
     const send = document.getElementById("pg-send");
     let history = [];
 
+    const note = document.getElementById("pg-note");
+    // The key's chat models, the server's pick first (a healthy channel, the most used);
+    // a key with none says why instead of showing an empty list.
     function fillModels() {
       const option = keySelect.selectedOptions[0];
       const models = option && option.dataset.models ? option.dataset.models.split(",") : [];
       modelSelect.replaceChildren(...models.map((m) => new Option(m, m)));
+      if (option && option.dataset.default) modelSelect.value = option.dataset.default;
+      const why = option ? option.dataset.note : "";
+      note.textContent = why || "";
+      note.hidden = !why;
+      modelSelect.disabled = models.length === 0;
+      send.disabled = models.length === 0;
     }
     keySelect.addEventListener("change", fillModels);
     fillModels();
