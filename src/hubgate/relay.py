@@ -30,9 +30,8 @@ from hubgate.errors import (
     UpstreamHTTPError,
     UpstreamTimeout,
 )
-from hubgate.formats import hub
+from hubgate.formats import hub, policy
 from hubgate.formats import openai as oa
-from hubgate.formats import policy
 from hubgate.formats.registry import WireFormat, codec, stream_decoder
 from hubgate.gateway import Gateway
 from hubgate.http.client_ip import client_ip

@@ -162,12 +162,10 @@ def test_golden_request_decodes_to_the_hub() -> None:
         hub.ImagePart(url="https://example.com/paris.png"),
         hub.DocumentPart(data="JVBERi0xLjQK", media_type="application/pdf", name="trip.pdf"),
     )
-    # reasoning + text + two calls of one turn are one assistant message
+    # reasoning + text + two calls of one turn are one assistant message; OpenAI's own
+    # encrypted reasoning only an OpenAI upstream reads (which gets the body as it came)
     assert turn.parts == (
-        hub.ThinkingPart(
-            "**Locating the user**\n\nThe photo shows Paris.",
-            signature="gAAAAABoofDDx1Qk9l0hVv3Zb2P8nY6rT4mW1sE7uJ0cA5dF3gH9kL2pO8iU6yR4eW1qZ0xC3vB5nM7",
-        ),
+        hub.ThinkingPart("**Locating the user**\n\nThe photo shows Paris."),
         hub.TextPart("That looks like Paris; checking."),
         hub.ToolCallPart("call_Xk2sJ9mQ4vT7bN1pR6wE3yZ8", "get_weather", '{"city":"Paris","unit":"celsius"}'),
         hub.ToolCallPart("call_Hh5tQ2wL8nB4vK9mD1sF6gJ3", "get_time", '{"city":"Paris"}'),
@@ -198,7 +196,11 @@ def test_golden_request_decodes_to_the_hub() -> None:
 
 def test_golden_request_encodes_for_a_responses_upstream() -> None:
     req = codec.decode_request(fixture_json("request_full.json"))
-    assert codec.encode_request(req, "gpt-5-mini-2025-08-07") == fixture_json("request_full.upstream.json")
+    expected = fixture_json("request_full.upstream.json")
+    # OpenAI's own encrypted reasoning does not go through the hub (it passes through to
+    # OpenAI upstreams as it came): the only difference
+    expected["input"] = [item for item in expected["input"] if item["type"] != "reasoning"]
+    assert codec.encode_request(req, "gpt-5-mini-2025-08-07") == expected
 
 
 def test_golden_request_options() -> None:
@@ -705,40 +707,16 @@ BAD_REQUESTS: list[tuple[Any, str]] = [
     ({"model": "m"}, "input"),
     (_body(input=5), "input"),
     (_body(input=["hi"]), "input[0]"),
-    (_item({"type": "item_reference", "id": "msg_1"}), "input[0]"),
-    (_item({"id": "msg_1"}), "input[0]"),
-    (_item({"type": "web_search_call", "id": "ws_1"}), "input[0].type"),
-    (_item({"role": "tool", "content": "x"}), "input[0].role"),
     (_item({"type": "message", "content": "x"}), "input[0].role"),
-    (_user({"type": "input_image", "file_id": "file-1", "detail": "auto"}), "input[0].content[0].file_id"),
-    (_user({"type": "input_file", "file_id": "file-1"}), "input[0].content[0].file_id"),
-    (_user({"type": "input_file", "filename": "a.pdf"}), "input[0].content[0].file_data"),
     (_user({"type": "input_image", "image_url": "data:image/png,abc"}), "input[0].content[0].image_url"),
     (
         _user({"type": "input_image", "image_url": "https://e.com/a.png", "detail": "max"}),
         "input[0].content[0].detail",
     ),
-    (_user({"type": "output_text", "text": "x"}), "input[0].content[0].type"),
-    (_user({"type": "input_audio", "input_audio": {}}), "input[0].content[0].type"),
     (_user({"type": "input_text"}), "input[0].content[0].text"),
-    (
-        _item({"role": "system", "content": [{"type": "input_image", "image_url": "x"}]}),
-        "input[0].content[0].type",
-    ),
-    (_item({"role": "assistant", "content": [{"type": "input_file"}]}), "input[0].content[0].type"),
     (_item({"type": "function_call", "name": "f", "arguments": "{}"}), "input[0].call_id"),
     (_item({"type": "function_call", "call_id": "c", "name": "f", "arguments": {}}), "input[0].arguments"),
     (_item({"type": "function_call_output", "output": "x"}), "input[0].call_id"),
-    (
-        _item(
-            {
-                "type": "function_call_output",
-                "call_id": "c",
-                "output": [{"type": "input_file", "file_data": "x"}],
-            }
-        ),
-        "input[0].output[0].type",
-    ),
     (_item({"type": "function_call_output", "call_id": "c", "output": 5}), "input[0].output"),
     (
         _item({"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text"}]}),
@@ -748,24 +726,16 @@ BAD_REQUESTS: list[tuple[Any, str]] = [
         _item({"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": 5}),
         "input[0].encrypted_content",
     ),
-    (_body(tools=[{"type": "web_search"}]), "tools[0].type"),
-    (_body(tools=[WEATHER, {"type": "file_search", "vector_store_ids": ["vs_1"]}]), "tools[1].type"),
-    (_body(tools=[{"type": "computer_use_preview"}]), "tools[0].type"),
-    (_body(tools=[{"type": "code_interpreter", "container": {"type": "auto"}}]), "tools[0].type"),
-    (_body(tools=[{"type": "mcp", "server_label": "x"}]), "tools[0].type"),
-    (_body(tools=[{"type": "image_generation"}]), "tools[0].type"),
     (_body(tools=[{"type": "function", "function": {"name": "chat_style"}}]), "tools[0].name"),
     (_body(tools=[{**WEATHER, "parameters": "x"}]), "tools[0].parameters"),
     (_body(tools={"type": "function"}), "tools"),
-    (_body(tool_choice={"type": "web_search_preview"}), "tool_choice.type"),
+    (_body(tools=[{"name": "untyped"}]), "tools[0].type"),
+    (_body(tools=[{"type": "namespace", "tools": []}]), "tools[0].name"),
     (_body(tool_choice="sometimes"), "tool_choice"),
     (_body(tool_choice={"type": "function"}), "tool_choice.name"),
-    (_body(text={"format": {"type": "xml"}}), "text.format.type"),
     (_body(text={"format": {"type": "json_schema", "schema": {}}}), "text.format.name"),
     (_body(text={"format": {"type": "json_schema", "name": "x"}}), "text.format.schema"),
     (_body(text="json"), "text"),
-    (_body(reasoning={"effort": "extreme"}), "reasoning.effort"),
-    (_body(reasoning={"summary": "long"}), "reasoning.summary"),
     (_body(reasoning="high"), "reasoning"),
     (_body(temperature="hot"), "temperature"),
     (_body(top_p=True), "top_p"),
@@ -786,6 +756,69 @@ BAD_REQUESTS: list[tuple[Any, str]] = [
 ]
 
 
+D = hub.Drop
+DROPPED: list[tuple[Any, list[hub.Drop]]] = [
+    (_item({"type": "item_reference", "id": "msg_1"}), [D("input[0]", "item_reference", "item")]),
+    (_item({"id": "msg_1"}), [D("input[0]", "untyped", "item")]),
+    (_item({"type": "web_search_call", "id": "ws_1"}), [D("input[0]", "web_search_call", "item")]),
+    (_item({"type": "local_shell_call", "call_id": "c"}), [D("input[0]", "local_shell_call", "item")]),
+    (_item({"role": "tool", "content": "x"}), [D("input[0]", "tool", "message")]),
+    (
+        _user({"type": "input_image", "file_id": "file-1"}),
+        [D("input[0].content[0]", "input_image", "content")],
+    ),
+    (_user({"type": "input_file", "file_id": "file-1"}), [D("input[0].content[0]", "input_file", "content")]),
+    (_user({"type": "input_audio", "input_audio": {}}), [D("input[0].content[0]", "input_audio", "content")]),
+    (
+        _item({"role": "system", "content": [{"type": "input_image", "image_url": "x"}]}),
+        [D("input[0].content[0]", "input_image", "content")],
+    ),
+    (
+        _item(
+            {
+                "type": "function_call_output",
+                "call_id": "c",
+                "output": [{"type": "input_file", "file_data": "x"}],
+            }
+        ),
+        [D("input[0].output[0]", "input_file", "content")],
+    ),
+    (
+        _item({"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAAABsecret"}),
+        [D("input[0].encrypted_content", "reasoning", "item")],
+    ),
+    (
+        _body(tools=[WEATHER, {"type": "file_search", "vector_store_ids": ["vs_1"]}]),
+        [D("tools[1]", "file_search", "tool")],
+    ),
+    (_body(tools=[{"type": "computer_use_preview"}]), [D("tools[0]", "computer_use_preview", "tool")]),
+    (_body(tools=[{"type": "code_interpreter"}]), [D("tools[0]", "code_interpreter", "tool")]),
+    (_body(tools=[{"type": "mcp", "server_label": "x"}]), [D("tools[0]", "mcp", "tool")]),
+    (_body(tools=[{"type": "image_generation"}]), [D("tools[0]", "image_generation", "tool")]),
+    (_body(tools=[{"type": "local_shell"}]), [D("tools[0]", "local_shell", "tool")]),
+    (_body(tool_choice={"type": "web_search_preview"}), [D("tool_choice", "web_search_preview")]),
+    (_body(text={"format": {"type": "xml"}}), [D("text.format", "xml")]),
+    (_body(text={"verbosity": "low"}), [D("text.verbosity")]),
+    (_body(reasoning={"effort": "extreme"}), [D("reasoning.effort", "extreme")]),
+    (_body(reasoning={"summary": "long"}), [D("reasoning.summary", "long")]),
+    (
+        _body(
+            include=["reasoning.encrypted_content"],
+            prompt_cache_key="k",
+            client_metadata={},
+            service_tier="auto",
+        ),
+        [D("include"), D("prompt_cache_key"), D("client_metadata"), D("service_tier")],
+    ),
+    (_body(store=False, metadata={"a": "b"}, truncation="auto"), []),
+]
+
+
+@pytest.mark.parametrize(("body", "dropped"), DROPPED)
+def test_decode_drops_and_names_what_the_hub_cannot_carry(body: Any, dropped: list[hub.Drop]) -> None:
+    assert list(codec.decode_request(body).dropped) == dropped
+
+
 @pytest.mark.parametrize(("body", "param"), BAD_REQUESTS)
 def test_bad_requests_name_the_field(body: Any, param: str) -> None:
     with pytest.raises(InvalidRequest) as info:
@@ -795,18 +828,18 @@ def test_bad_requests_name_the_field(body: Any, param: str) -> None:
     assert f"'{param}'" in info.value.message
 
 
-def test_encode_request_refuses_what_the_responses_api_cannot_express() -> None:
+def test_encode_request_drops_what_the_responses_api_cannot_express() -> None:
     base = hub.Request(model="m", messages=(hub.Message("user", (hub.TextPart("x"),)),))
-    with pytest.raises(InvalidRequest) as stop:
-        codec.encode_request(dataclasses.replace(base, stop=("END",)), "m")
-    assert stop.value.param == "stop"
-    wrong = hub.Message("user", (hub.ToolCallPart("c", "f"),))
-    with pytest.raises(InvalidRequest) as part:
-        codec.encode_request(dataclasses.replace(base, messages=(wrong,)), "m")
-    assert part.value.param == "messages[0].parts[0]"
-    tool = hub.Message("tool", (hub.TextPart("x"),))
-    with pytest.raises(InvalidRequest):
-        codec.encode_request(dataclasses.replace(base, messages=(tool,)), "m")
+    drops: list[hub.Drop] = []
+    body = codec.encode_request(dataclasses.replace(base, stop=("END",), seed=3), "m", drops=drops)
+    assert "stop" not in body and drops == [hub.Drop("stop"), hub.Drop("seed")]
+    wrong = hub.Message("user", (hub.TextPart("q"), hub.ToolCallPart("c", "f")))
+    drops = []
+    body = codec.encode_request(dataclasses.replace(base, messages=(wrong,)), "m", drops=drops)
+    assert drops == [hub.Drop("messages[0].parts[1]", "tool_call", "content")]
+    assert body["input"] == [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "q"}]}
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1023,7 +1056,9 @@ def hub_requests(draw: st.DrawFn) -> hub.Request:
 @given(hub_requests())
 def test_property_request_round_trip(req: hub.Request) -> None:
     wire = orjson.loads(orjson.dumps(codec.encode_request(req, "up")))
-    assert codec.decode_request(wire) == req
+    decoded = codec.decode_request(wire)
+    assert dataclasses.replace(decoded, dropped=()) == req
+    assert set(decoded.dropped) <= {hub.Drop("include")}
 
 
 @st.composite
@@ -1242,8 +1277,10 @@ async def test_sdk_stream_function_call(sdk: tuple[openai.AsyncOpenAI, list[dict
 async def test_sdk_sees_a_400_naming_the_field(sdk: tuple[openai.AsyncOpenAI, list[dict[str, Any]]]) -> None:
     client, _ = sdk
     with pytest.raises(openai.BadRequestError) as info:
-        await client.responses.create(model="gpt-x", input="x", tools=[{"type": "web_search"}])
-    assert info.value.param == "tools[0].type"
+        await client.responses.create(
+            model="gpt-x", input="x", tools=[{"type": "function", "name": "f", "parameters": "x"}]
+        )
+    assert info.value.param == "tools[0].parameters"
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from hubgate.formats import hub
-from hubgate.formats.policy import unsupported
 from hubgate.formats.openai_responses._common import (
     JSON,
     data_url,
@@ -16,6 +15,7 @@ from hubgate.formats.openai_responses._common import (
     reasoning_input_id,
     sniff_image_type,
 )
+from hubgate.formats.policy import unsupported
 
 __all__ = ["encode_format", "encode_reasoning", "encode_request", "encode_tool", "encode_tool_choice"]
 
