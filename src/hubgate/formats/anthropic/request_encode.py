@@ -28,16 +28,22 @@ def encode_request(req: hub.Request, model: str, drops: list[hub.Drop] | None = 
     only for a request that cannot be sent at all (no content, broken tool arguments)."""
     drops = [] if drops is None else drops
     unsupported(req, _UNSUPPORTED, drops)
+    messages = _encode_messages(req.messages, drops)
     tool_choice = _encode_tool_choice(req)
     forced_tool = tool_choice is not None and tool_choice["type"] in ("any", "tool")
     thinking = _encode_thinking(req.reasoning, forced_tool=forced_tool)
     thinking_on = thinking is not None and thinking["type"] != "disabled"
+    if thinking_on and _unsigned_tool_loop(messages):
+        # Anthropic refuses thinking mid tool loop unless the call came with its signed
+        # thinking (another upstream's reasoning could not be replayed): no thinking this turn.
+        thinking, thinking_on = None, False
+        drops.append(hub.Drop("reasoning"))
     max_tokens = req.max_tokens if req.max_tokens is not None else hub.DEFAULT_MAX_TOKENS
     budget = thinking.get("budget_tokens", 0) if thinking is not None else 0
     if budget and max_tokens <= budget:
         max_tokens = budget + (max_tokens or hub.DEFAULT_MAX_TOKENS)
 
-    body: JSON = {"model": model, "max_tokens": max_tokens, "messages": _encode_messages(req.messages, drops)}
+    body: JSON = {"model": model, "max_tokens": max_tokens, "messages": messages}
     system = _encode_system(req)
     if system is not None:
         body["system"] = system
@@ -63,6 +69,16 @@ def encode_request(req: hub.Request, model: str, drops: list[hub.Drop] | None = 
     if req.stream:
         body["stream"] = True
     return body
+
+
+def _unsigned_tool_loop(messages: list[JSON]) -> bool:
+    """The conversation ends in tool results whose assistant turn does not open with a
+    thinking block: Anthropic rejects thinking for such a request."""
+    if len(messages) < 2 or messages[-1]["role"] != "user":
+        return False
+    if not any(b["type"] == "tool_result" for b in messages[-1]["content"]):
+        return False
+    return messages[-2]["content"][0]["type"] not in ("thinking", "redacted_thinking")
 
 
 def _web_search(tool: hub.HostedTool) -> JSON:
