@@ -219,19 +219,41 @@ APPLY_PATCH = {
     },
 }
 PATCH = "*** Begin Patch\n*** End Patch"
+
+
+def _text_item(role: str, text: str) -> dict[str, Any]:
+    return {"type": "message", "role": role, "content": [{"type": "input_text", "text": text}]}
+
+
 CODEX: dict[str, Any] = {
     "instructions": "You are Codex, a coding agent running in a terminal.",
     "input": [
-        {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "sandbox: workspace-write"}]},
-        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "read the readme"}]},
-        {"type": "reasoning", "summary": [{"type": "summary_text", "text": "Reading it."}], "encrypted_content": "gAAAAABopaque=="},
-        {"type": "function_call", "name": "read_file", "namespace": "mcp__files", "arguments": '{"path":"README.md"}', "call_id": "call_1"},
+        _text_item("developer", "sandbox: workspace-write"),
+        _text_item("user", "read the readme"),
+        {
+            "type": "reasoning",
+            "summary": [{"type": "summary_text", "text": "Reading it."}],
+            "encrypted_content": "gAAAAABopaque==",
+        },
+        {
+            "type": "function_call",
+            "name": "read_file",
+            "namespace": "mcp__files",
+            "arguments": '{"path":"README.md"}',
+            "call_id": "call_1",
+        },
         {"type": "function_call_output", "call_id": "call_1", "output": "# hubgate"},
         {"type": "custom_tool_call", "name": "apply_patch", "input": PATCH, "call_id": "call_2"},
         {"type": "custom_tool_call_output", "call_id": "call_2", "output": "Done!"},
-        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi there"}]},
+        _text_item("user", "hi there"),
     ],
-    "tools": [NAMESPACE, SHELL, APPLY_PATCH, {"type": "web_search", "external_web_access": True}, {"type": "image_generation"}],
+    "tools": [
+        NAMESPACE,
+        SHELL,
+        APPLY_PATCH,
+        {"type": "web_search", "external_web_access": True},
+        {"type": "image_generation"},
+    ],
     "tool_choice": "auto",
     "parallel_tool_calls": False,
     "reasoning": {"effort": "medium", "summary": "auto"},
