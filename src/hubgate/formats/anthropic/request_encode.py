@@ -33,9 +33,9 @@ def encode_request(req: hub.Request, model: str, drops: list[hub.Drop] | None = 
     forced_tool = tool_choice is not None and tool_choice["type"] in ("any", "tool")
     thinking = _encode_thinking(req.reasoning, forced_tool=forced_tool)
     thinking_on = thinking is not None and thinking["type"] != "disabled"
-    if thinking_on and _unsigned_tool_loop(messages):
+    if thinking_on and _reasoning_lost(req) and _unsigned_tool_loop(messages):
         # Anthropic refuses thinking mid tool loop unless the call came with its signed
-        # thinking (another upstream's reasoning could not be replayed): no thinking this turn.
+        # thinking; the caller's reasoning could not be replayed: no thinking this turn.
         thinking, thinking_on = None, False
         drops.append(hub.Drop("reasoning"))
     max_tokens = req.max_tokens if req.max_tokens is not None else hub.DEFAULT_MAX_TOKENS
@@ -69,6 +69,19 @@ def encode_request(req: hub.Request, model: str, drops: list[hub.Drop] | None = 
     if req.stream:
         body["stream"] = True
     return body
+
+
+def _reasoning_lost(req: hub.Request) -> bool:
+    """Reasoning in the history that Anthropic cannot be given: another upstream's
+    encrypted reasoning the decoder dropped, or thinking without a signature."""
+    if any(d.what == "reasoning" for d in req.dropped):
+        return True
+    return any(
+        isinstance(p, hub.ThinkingPart) and not p.signature and p.redacted is None
+        for m in req.messages
+        if m.role == "assistant"
+        for p in m.parts
+    )
 
 
 def _unsigned_tool_loop(messages: list[JSON]) -> bool:
