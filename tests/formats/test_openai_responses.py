@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -1364,3 +1365,117 @@ async def test_a_caller_body_reaches_the_fake_upstream(
     assert events[-2] == hub.Finish(hub.FinishReason.LENGTH)
     usage = events[-1]
     assert isinstance(usage, hub.UsageUpdate) and usage.usage.completion_tokens == 2
+
+
+# ---------------------------------------------------------------------------------------------------------
+# namespace and custom tools (Codex)
+
+NS_TOOL = {
+    "type": "namespace",
+    "name": "mcp__files",
+    "description": "Files server",
+    "tools": [
+        {"type": "function", "name": "read_file", "description": "Read", "parameters": {"type": "object"}},
+        {"type": "web_search"},
+    ],
+}
+PATCH_TOOL = {
+    "type": "custom",
+    "name": "apply_patch",
+    "description": "Apply a patch",
+    "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"},
+}
+
+
+def _tool_request() -> hub.Request:
+    return codec.decode_request(
+        _body(
+            tools=[{"type": "function", "name": "read_file", "parameters": {}}, NS_TOOL, PATCH_TOOL],
+            input=[
+                {"role": "user", "content": "go"},
+                {"type": "function_call", "call_id": "c1", "name": "read_file", "namespace": "mcp__files",
+                 "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "c1", "output": "text"},
+                {"type": "custom_tool_call", "call_id": "c2", "name": "apply_patch", "input": "*** Begin"},
+                {"type": "custom_tool_call_output", "call_id": "c2", "output": "ok"},
+            ],
+        )
+    )  # fmt: skip
+
+
+def test_namespace_and_custom_tools_decode_to_functions() -> None:
+    req = _tool_request()
+    plain, flat, patch = req.tools
+    assert (plain.name, plain.namespace) == ("read_file", None)
+    assert (flat.name, flat.namespace, flat.original) == ("mcp__files__read_file", "mcp__files", "read_file")
+    assert flat.description == "Read\n\n(mcp__files: Files server)"
+    assert patch.custom and patch.parameters["required"] == ["input"]
+    assert patch.description is not None and patch.description.endswith("lark grammar:\nstart: /.+/")
+    assert req.dropped == (hub.Drop("tools[1].tools[1]", "web_search", "tool"),)
+    calls = [p for m in req.messages for p in m.parts if isinstance(p, hub.ToolCallPart)]
+    assert [(c.name, c.arguments) for c in calls] == [
+        ("mcp__files__read_file", "{}"),
+        ("apply_patch", '{"input":"*** Begin"}'),
+    ]
+    results = [p for m in req.messages for p in m.parts if isinstance(p, hub.ToolResultPart)]
+    assert [(r.name, r.content) for r in results] == [
+        ("mcp__files__read_file", (hub.TextPart("text"),)),
+        ("apply_patch", (hub.TextPart("ok"),)),
+    ]
+
+
+def test_calls_go_back_with_their_namespace_or_as_custom_tool_calls() -> None:
+    req = _tool_request()
+    answer = hub.Response(
+        id="r",
+        model="m",
+        parts=(
+            hub.ToolCallPart("k1", "mcp__files__read_file", '{"path":"a"}'),
+            hub.ToolCallPart("k2", "apply_patch", '{"input":"*** Begin Patch"}'),
+            hub.ToolCallPart("k3", "read_file", "{}"),
+        ),
+        finish_reason=hub.FinishReason.TOOL_CALLS,
+    )
+    output = codec.encode_response(answer, "gpt-test", request=req)["output"]
+    assert [(o["type"], o["name"], o.get("namespace")) for o in output] == [
+        ("function_call", "read_file", "mcp__files"),
+        ("custom_tool_call", "apply_patch", None),
+        ("function_call", "read_file", None),
+    ]
+    assert output[1]["input"] == "*** Begin Patch" and output[1]["call_id"] == "k2"
+    Response.model_validate(codec.encode_response(answer, "gpt-test", request=req))
+
+
+def test_streamed_calls_go_back_with_their_namespace_or_as_custom_tool_calls() -> None:
+    events: list[hub.StreamEvent] = [
+        hub.Start("r", "m"),
+        hub.ToolCallStart(0, "k1", "mcp__files__read_file"),
+        hub.ToolCallDelta(0, '{"path":'),
+        hub.ToolCallDelta(0, '"a"}'),
+        hub.ToolCallStart(1, "k2", "apply_patch"),
+        hub.ToolCallDelta(1, '{"input":"*** Begin'),
+        hub.ToolCallDelta(1, ' Patch"}'),
+        hub.Finish(hub.FinishReason.TOOL_CALLS),
+    ]
+    raw, encoder = encode_stream(events, request=_tool_request())
+    payloads = frames(raw)
+    done = [p["item"] for p in payloads if p["type"] == "response.output_item.done"]
+    assert [(i["type"], i["name"], i.get("namespace")) for i in done] == [
+        ("function_call", "read_file", "mcp__files"),
+        ("custom_tool_call", "apply_patch", None),
+    ]
+    assert done[1]["input"] == "*** Begin Patch"
+    custom = [p for p in payloads if p["type"].startswith("response.custom_tool_call_input")]
+    assert [(p["type"], p.get("delta") or p.get("input")) for p in custom] == [
+        ("response.custom_tool_call_input.delta", "*** Begin Patch"),
+        ("response.custom_tool_call_input.done", "*** Begin Patch"),
+    ]
+    assert encoder.final_response is not None and encoder.final_response["output"] == done
+
+
+def test_flat_names_fit_every_upstream() -> None:
+    long_ns = {**NS_TOOL, "name": "mcp__" + "x" * 70}
+    tools = codec.decode_request(_body(tools=[long_ns, {**NS_TOOL, "name": "a.b"}])).tools
+    names = [t.name for t in tools]
+    assert all(len(n) <= 64 and re.fullmatch(r"[A-Za-z0-9_-]+", n) for n in names)
+    assert len(set(names)) == len(names) and names[1] == "a_b__read_file"
