@@ -210,6 +210,7 @@ def _eligible(call: Call, channel: Channel) -> bool:
 
 
 def _upstream_body(call: Call, attempt: Attempt) -> bytes:
+    call.dropped, call.dropped_to = (), None  # this attempt's, not an earlier channel's
     if call.endpoint is Endpoint.RERANK:
         return relay_rerank.upstream_body(call, attempt)
     if call.endpoint is Endpoint.EMBEDDINGS:
