@@ -416,8 +416,9 @@ def test_inexpressible_hub_content_is_dropped_and_named() -> None:
     encode_request(hub.Request(model="m", messages=(image_reply,)), "up", drops=drops)
     assert drops == [hub.Drop("messages[0].parts[1]", "image", "content")]
     forced = hub.Request(model="m", messages=(), tool_choice=hub.ToolChoice("required"))
-    with pytest.raises(InvalidRequest):
-        encode_request(forced, "up")
+    drops = []
+    assert "tool_choice" not in encode_request(forced, "up", drops=drops)
+    assert drops == [hub.Drop("tool_choice")]
 
 
 def test_upstream_body_uses_only_sdk_parameters() -> None:

@@ -45,7 +45,7 @@ def encode_request(req: hub.Request, model: str, drops: list[hub.Drop] | None = 
         if req.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = req.parallel_tool_calls
     elif req.tool_choice is not None and req.tool_choice.mode in ("required", "tool"):
-        raise invalid("tool_choice", "a tool call is required but no tools were given.")
+        drops.append(hub.Drop("tool_choice"))  # a call is required but no tool reached Chat
     options: JSON = {
         "max_completion_tokens": req.max_tokens,
         "temperature": req.temperature,
