@@ -358,7 +358,9 @@ def _decode_reasoning(reasoning: Any, drops: list[hub.Drop]) -> hub.Reasoning | 
     summary = optional_str(reasoning, "summary", "reasoning") or optional_str(
         reasoning, "generate_summary", "reasoning"
     )
-    if summary is not None and summary not in _SUMMARIES:
+    if summary == "none":
+        summary = None
+    elif summary is not None and summary not in _SUMMARIES:
         drops.append(hub.Drop("reasoning.summary", summary))
         summary = "auto"
     if effort is None and summary is None:
