@@ -1479,3 +1479,24 @@ def test_flat_names_fit_every_upstream() -> None:
     names = [t.name for t in tools]
     assert all(len(n) <= 64 and re.fullmatch(r"[A-Za-z0-9_-]+", n) for n in names)
     assert len(set(names)) == len(names) and names[1] == "a_b__read_file"
+
+
+def test_developer_messages_after_the_conversation_started_stay_in_place() -> None:
+    req = codec.decode_request(
+        _body(
+            instructions="base",
+            input=[
+                {"role": "developer", "content": "first"},
+                {"role": "user", "content": "q"},
+                {"role": "developer", "content": [{"type": "input_text", "text": "later"}]},
+            ],
+        )
+    )
+    assert req.system == (hub.TextPart("base"), hub.TextPart("first"))
+    assert [m.role for m in req.messages] == ["user", "system"]
+    body = codec.encode_request(req, "m")
+    assert body["input"][-1] == {
+        "type": "message",
+        "role": "developer",
+        "content": [{"type": "input_text", "text": "later"}],
+    }
