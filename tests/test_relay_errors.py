@@ -134,7 +134,7 @@ CHAT_BAD_BODIES: list[tuple[str, dict[str, Any], str, tuple[str, ...]]] = [
     ),
     (
         "message-bad-role",
-        {"model": "gpt-4o-mini", "messages": [*HELLO, {"role": "robot", "content": "beep"}]},
+        {"model": "gpt-4o-mini", "messages": [*HELLO, {"role": ["robot"], "content": "beep"}]},
         "messages[1].role",
         ("messages[1].role",),
     ),
@@ -228,7 +228,7 @@ async def test_sdk_sees_invalid_fields_as_bad_request(gateway: LiveGateway) -> N
     with pytest.raises(openai.BadRequestError) as info:
         await client.chat.completions.create(
             model="gpt-4o-mini",
-            messages=[{"role": "robot", "content": "beep"}],  # type: ignore[list-item,misc]
+            messages=[{"role": ["robot"], "content": "beep"}],  # type: ignore[list-item,misc]
         )
     assert info.value.status_code == 400
     assert info.value.param == "messages[0].role"

@@ -31,7 +31,7 @@ from hubgate.errors import (
     UpstreamTimeout,
 )
 from hubgate.finish import Finish
-from hubgate.formats import hub
+from hubgate.formats import hub, policy
 from hubgate.formats import openai as oa
 from hubgate.formats.registry import WireFormat, codec
 from hubgate.gateway import Gateway
@@ -86,6 +86,9 @@ class Call:
     delivered: DeliveredText = field(default_factory=DeliveredText)
     raw_events: list[bytes] = field(default_factory=list)
     _hub: hub.Request | None = field(default=None, repr=False)
+    # What the last translated attempt dropped (x-hubgate-dropped), and for which upstream format.
+    dropped: tuple[hub.Drop, ...] = ()
+    dropped_to: WireFormat | None = None
     rerank: relay_rerank.RerankCall | None = None  # RERANK: the caller's shape and request
     # Answers a successful upstream response itself (a video task is stored under our id).
     answer_with: Callable[[Attempt, UpstreamResponse, UsageRow], Awaitable[web.StreamResponse]] | None = None
@@ -180,6 +183,9 @@ async def relay(
         row.error = "client closed the connection"
         raise
     finally:
+        done = finish.call
+        if done is not None and done.dropped_to is not None and done.dropped:
+            gw.metrics.translation_dropped(done.fmt.value, done.dropped_to.value, done.dropped)
         await finish()
 
 
@@ -196,12 +202,17 @@ def _eligible(call: Call, channel: Channel) -> bool:
 
 
 def _upstream_body(call: Call, attempt: Attempt) -> bytes:
+    call.dropped, call.dropped_to = (), None  # this attempt's, not an earlier channel's
     if call.endpoint is Endpoint.RERANK:
         return relay_rerank.upstream_body(call, attempt)
     if call.endpoint is Endpoint.EMBEDDINGS:
         return relay_embeddings.upstream_body(call, attempt)
     if attempt.translated:
-        return orjson.dumps(codec(attempt.wire).encode_request(call.hub_request(), attempt.upstream_model))
+        req = call.hub_request()
+        drops: list[hub.Drop] = []
+        body = codec(attempt.wire).encode_request(req, attempt.upstream_model, drops=drops)
+        call.dropped, call.dropped_to = (*req.dropped, *drops), attempt.wire
+        return orjson.dumps(body)
     payload = dict(call.body)
     if call.model_in_body:
         payload["model"] = attempt.upstream_model
@@ -458,7 +469,12 @@ async def _json_back(call: Call, attempt: Attempt, resp: UpstreamResponse, row: 
         await call.on_complete(obj)  # may fill in state fields (Responses' store, previous id)
         raw = orjson.dumps(obj)
     row.status = 200
-    return web.Response(body=raw, status=200, content_type="application/json")
+    return web.Response(body=raw, status=200, content_type="application/json", headers=drop_headers(call))
+
+
+def drop_headers(call: Call) -> dict[str, str]:
+    """`x-hubgate-dropped` when the translated request left something out (SPEC §4)."""
+    return {policy.HEADER: policy.header_value(call.dropped)} if call.dropped else {}
 
 
 def _responses_usage(usage: Any) -> hub.Usage | None:

@@ -28,13 +28,14 @@ if TYPE_CHECKING:
 CLIENT_CLOSED = 499
 
 
-def _sse_response(request: web.Request) -> web.StreamResponse:
+def _sse_response(request: web.Request, extra: dict[str, str] | None = None) -> web.StreamResponse:
     return web.StreamResponse(
         status=200,
         headers={
             "content-type": "text/event-stream; charset=utf-8",
             "cache-control": "no-cache",
             "x-request-id": request[REQUEST_ID],
+            **(extra or {}),
         },
     )
 
@@ -222,7 +223,9 @@ async def relay_stream(
     """Any other stream: parsed event by event; forwarded when the formats match,
     re-encoded in the caller's format when they don't. Usage comes from the
     upstream format's decoder either way."""
-    out = _sse_response(request)
+    from hubgate.relay import drop_headers
+
+    out = _sse_response(request, drop_headers(call))
     if call.fmt is WireFormat.GEMINI and not call.gemini_sse:
         out.content_type = "application/json"
     splitter = EventSplitter()

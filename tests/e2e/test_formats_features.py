@@ -820,35 +820,36 @@ async def test_anthropic_body_without_max_tokens(
 
 
 @pytest.mark.parametrize("model", ["m-anthropic", "m-gemini", "m-responses"])
-async def test_chat_n_2_cannot_be_translated(model: str, matrix_gateway: LiveGateway) -> None:
-    with pytest.raises(openai.BadRequestError) as bad:
-        await chat_client(matrix_gateway).chat.completions.create(
-            model=model, messages=[{"role": "user", "content": "hi"}], n=2
-        )
-    assert bad.value.body["param"] == "n"  # type: ignore[index]
-    assert "'n'" in bad.value.message or "n=" in bad.value.message
+async def test_chat_n_2_is_dropped_and_named(model: str, matrix_gateway: LiveGateway) -> None:
+    raw = await chat_client(matrix_gateway).chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": "hi there"}], n=2
+    )
+    assert raw.headers["x-hubgate-dropped"] == "n"
+    assert [c.message.content for c in raw.parse().choices] == [REPLY]
 
 
-async def test_gemini_server_tool_cannot_reach_openai(
+async def test_gemini_google_search_reaches_other_formats_as_their_web_search(
     matrix_gateway: LiveGateway, upstreams: Upstreams, http: aiohttp.ClientSession
 ) -> None:
+    """Anthropic gets its server-side web search; Chat has none: dropped and named."""
     mark = len(upstreams.openai.requests)
     body = {"contents": [{"role": "user", "parts": [{"text": "news?"}]}], "tools": [{"googleSearch": {}}]}
     async with http.post(
         f"{matrix_gateway.url}/v1beta/models/m-openai:generateContent", json=body, headers=goog_headers()
     ) as resp:
-        assert resp.status == 400 and resp.headers.get("x-request-id")
-        err = await resp.json()
-    assert err["error"]["status"] == "INVALID_ARGUMENT" and "googleSearch" in err["error"]["message"]
-    assert upstreams.openai.requests[mark:] == []
+        assert resp.status == 200
+        assert resp.headers["x-hubgate-dropped"] == "tools[0].googleSearch:web_search"
+    assert "tools" not in last_sent(upstreams.openai, mark, "/chat/completions")
 
-    with pytest.raises(genai_errors.ClientError) as sdk_err:
-        await gemini_client(matrix_gateway).aio.models.generate_content(
-            model="m-anthropic",
-            contents="news?",
-            config=gtypes.GenerateContentConfig(tools=[gtypes.Tool(google_search=gtypes.GoogleSearch())]),
-        )
-    assert sdk_err.value.code == 400 and "googleSearch" in (sdk_err.value.message or "")
+    mark = len(upstreams.anthropic.requests)
+    answer = await gemini_client(matrix_gateway).aio.models.generate_content(
+        model="m-anthropic",
+        contents="news?",
+        config=gtypes.GenerateContentConfig(tools=[gtypes.Tool(google_search=gtypes.GoogleSearch())]),
+    )
+    assert answer.text == "Hello! You said: news?"
+    sent = last_sent(upstreams.anthropic, mark, "/messages")
+    assert sent["tools"] == [{"type": "web_search_20250305", "name": "web_search"}]
 
 
 async def test_upstream_errors_in_each_callers_shape(

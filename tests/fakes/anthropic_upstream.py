@@ -109,6 +109,9 @@ def _block_text(block: JSONDict) -> str:
 # the server
 
 
+_SERVER_TOOL = re.compile(r"[a-z_]+_\d{8}")
+
+
 class FakeAnthropic(StreamingFakeServer):
     """An Anthropic Messages API upstream on 127.0.0.1, run as an async context manager."""
 
@@ -297,8 +300,18 @@ class FakeAnthropic(StreamingFakeServer):
         if not isinstance(tools, list):
             raise _bad("tools: Input should be a valid list")
         for i, tool in enumerate(tools):
+            if (
+                isinstance(tool, dict)
+                and tool.get("type") == "web_search_20250305"
+                and tool.get("name") != "web_search"
+            ):
+                raise _bad(f"tools.{i}.web_search_20250305.name: Input should be 'web_search'")
+            if isinstance(tool, dict) and _SERVER_TOOL.fullmatch(str(tool.get("type"))):
+                continue  # a versioned server tool (web search, tool search...): accepted, never run here
             if not isinstance(tool, dict) or tool.get("type") not in (None, "custom"):
-                raise _bad(f"tools.{i}: only custom tools are supported by this fake")
+                raise _bad(
+                    f"tools.{i}: only custom tools and versioned server tools are supported by this fake"
+                )
             if not isinstance(tool.get("name"), str) or not _TOOL_NAME.match(tool["name"]):
                 raise _bad(f"tools.{i}.custom.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'")
             schema = tool.get("input_schema")

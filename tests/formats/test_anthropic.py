@@ -179,20 +179,10 @@ def test_golden_request_reencodes() -> None:
         (request(max_tokens="10"), "max_tokens"),
         (request(model=None), "model"),
         (request(messages=[]), "messages"),
-        (request(messages=[{"role": "system", "content": "x"}]), "messages.0.role"),
+        (request(messages=[{"role": 3, "content": "x"}]), "messages.0.role"),
         (request(messages=[{"role": "user", "content": 3}]), "messages.0.content"),
-        (
-            request(messages=[{"role": "user", "content": [{"type": "search_result"}]}]),
-            "messages.0.content.0.type",
-        ),
-        (
-            request(messages=[{"role": "user", "content": [{"type": "thinking", "thinking": "x"}]}]),
-            "messages.0.content.0.type",
-        ),
-        (
-            request(messages=[{"role": "assistant", "content": [{"type": "image"}]}]),
-            "messages.0.content.0.type",
-        ),
+        (request(messages=[{"role": "system", "content": 3}]), "messages.0.content"),
+        (request(messages=[{"role": "user", "content": [{"text": "no type"}]}]), "messages.0.content.0.type"),
         (
             request(
                 messages=[
@@ -204,57 +194,150 @@ def test_golden_request_reencodes() -> None:
             ),
             "messages.0.content.0.input",
         ),
-        (
-            request(
-                messages=[
-                    {
-                        "role": "user",
-                        "content": [{"type": "image", "source": {"type": "file", "file_id": "f"}}],
-                    }
-                ]
-            ),
-            "messages.0.content.0.source.type",
-        ),
-        (
-            request(
-                messages=[{"role": "user", "content": [{"type": "document", "context": "c", "source": {}}]}]
-            ),
-            "messages.0.content.0.context",
-        ),
-        (
-            request(
-                messages=[
-                    {
-                        "role": "user",
-                        "content": [
-                            {"type": "tool_result", "tool_use_id": "t", "content": [{"type": "document"}]}
-                        ],
-                    }
-                ]
-            ),
-            "messages.0.content.0.content.0.type",
-        ),
-        (request(tools=[{"type": "web_search_20250305", "name": "web_search"}]), "tools.0.type"),
         (request(tools=[{"name": "f"}]), "tools.0.input_schema"),
-        (request(tool_choice={"type": "maybe"}), "tool_choice.type"),
+        (request(tools=[{"type": 7}]), "tools.0.type"),
         (request(tool_choice={"type": "tool"}), "tool_choice.name"),
         (request(thinking={"type": "enabled", "budget_tokens": 512}), "thinking.budget_tokens"),
         (request(thinking={"type": "enabled"}), "thinking.budget_tokens"),
         (request(max_tokens=2000, thinking={"type": "enabled", "budget_tokens": 2000}), "max_tokens"),
-        (request(thinking={"type": "sometimes"}), "thinking.type"),
-        (request(output_config={"effort": "extreme"}), "output_config.effort"),
-        (request(output_config={"format": {"type": "regex"}}), "output_config.format.type"),
+        (request(thinking={"type": None}), "thinking.type"),
         (request(temperature=1.5), "temperature"),
         (request(stop_sequences=[1]), "stop_sequences.0"),
-        (request(system=[{"type": "image"}]), "system.0.type"),
+        (request(system=[{"type": "text", "text": 3}]), "system.0.text"),
         (request(stream="yes"), "stream"),
     ],
 )
-def test_decode_rejects_with_the_field_named(body: dict[str, Any], param: str) -> None:
+def test_decode_rejects_malformed_input_with_the_field_named(body: dict[str, Any], param: str) -> None:
     with pytest.raises(InvalidRequest) as raised:
         codec.decode_request(body)
     assert raised.value.param == param
     assert raised.value.message.startswith(f"{param}: ")
+
+
+def _with_user(*blocks: dict[str, Any]) -> dict[str, Any]:
+    return request(messages=[{"role": "user", "content": [{"type": "text", "text": "q"}, *blocks]}])
+
+
+@pytest.mark.parametrize(
+    ("body", "dropped"),
+    [
+        (
+            _with_user({"type": "search_result", "source": "s"}),
+            [hub.Drop("messages.0.content.1", "search_result", "content")],
+        ),
+        (
+            _with_user({"type": "thinking", "thinking": "x"}),
+            [hub.Drop("messages.0.content.1", "thinking", "content")],
+        ),
+        (
+            request(
+                messages=[
+                    {"role": "user", "content": "q"},
+                    {"role": "assistant", "content": [{"type": "image"}]},
+                ]
+            ),
+            [hub.Drop("messages.1.content.0", "image", "content")],
+        ),
+        (
+            _with_user({"type": "image", "source": {"type": "file", "file_id": "f"}}),
+            [hub.Drop("messages.0.content.1.source", "file", "content")],
+        ),
+        (
+            _with_user({"type": "document", "context": "c", "source": {"type": "text", "data": "d"}}),
+            [hub.Drop("messages.0.content.1.context")],
+        ),
+        (
+            _with_user({"type": "tool_result", "tool_use_id": "t", "content": [{"type": "document"}]}),
+            [hub.Drop("messages.0.content.1.content.0", "document", "content")],
+        ),
+        (
+            request(messages=[{"role": "critic", "content": "x"}, {"role": "user", "content": "q"}]),
+            [hub.Drop("messages.0", "critic", "message")],
+        ),
+        (
+            request(tools=[{"type": "bash_20250124", "name": "bash"}]),
+            [hub.Drop("tools.0", "bash_20250124", "tool")],
+        ),
+        (request(tool_choice={"type": "maybe"}), [hub.Drop("tool_choice", "maybe")]),
+        (request(thinking={"type": "sometimes"}), [hub.Drop("thinking", "sometimes")]),
+        (request(output_config={"effort": "extreme"}), [hub.Drop("output_config.effort", "extreme")]),
+        (request(output_config={"format": {"type": "regex"}}), [hub.Drop("output_config.format", "regex")]),
+        (request(system=[{"type": "image"}]), [hub.Drop("system.0", "image", "content")]),
+        (
+            request(context_management={"edits": []}, container="c1"),
+            [hub.Drop("context_management"), hub.Drop("container")],
+        ),
+        (request(cache_control={"type": "ephemeral"}), []),
+    ],
+)
+def test_decode_drops_and_names_what_the_hub_cannot_carry(
+    body: dict[str, Any], dropped: list[hub.Drop]
+) -> None:
+    assert list(codec.decode_request(body).dropped) == dropped
+
+
+def test_decode_keeps_system_messages_in_place() -> None:
+    """Claude Code 2.1 sends its system reminders as role-system messages after the first
+    user turn; the real API takes them, so the gateway must too."""
+    req = codec.decode_request(
+        request(
+            messages=[
+                {"role": "user", "content": "hi"},
+                {
+                    "role": "system",
+                    "content": [{"type": "text", "text": "reminder", "cache_control": {"type": "ephemeral"}}],
+                },
+                {"role": "developer", "content": "dev note"},
+                {"role": "user", "content": "go on"},
+            ]
+        )
+    )
+    assert [m.role for m in req.messages] == ["user", "system", "system", "user"]
+    assert req.messages[1].parts == (T("reminder"),) and req.messages[2].parts == (T("dev note"),)
+    assert req.dropped == ()
+
+
+def test_decode_maps_web_search_server_tool_and_thinking_variants() -> None:
+    req = codec.decode_request(
+        request(
+            tools=[
+                {
+                    "type": "web_search_20250305",
+                    "name": "web_search",
+                    "max_uses": 3,
+                    "allowed_domains": ["a.org"],
+                }
+            ],
+            thinking={"type": "adaptive"},
+            output_config={"effort": "xhigh"},
+        )
+    )
+    assert req.hosted_tools == (
+        hub.HostedTool("web_search", "tools.0", max_uses=3, allowed_domains=("a.org",)),
+    )
+    assert req.reasoning == hub.Reasoning(effort=hub.Effort.HIGH)
+    assert codec.decode_request(request(thinking={"type": "disabled"})).reasoning == hub.Reasoning(
+        effort=hub.Effort.NONE, budget_tokens=0
+    )
+
+
+def test_encode_merges_system_messages_and_sends_web_search() -> None:
+    req = hub_request(
+        user(T("q")),
+        hub.Message("system", (T("reminder"),)),
+        user(T("more")),
+        system=(T("base"),),
+        hosted_tools=(hub.HostedTool("web_search", "tools[3]", max_uses=2),),
+        seed=7,
+    )
+    drops: list[hub.Drop] = []
+    body = codec.encode_request(req, "claude-test", drops=drops)
+    assert body["system"] == [{"type": "text", "text": "base"}, {"type": "text", "text": "reminder"}]
+    assert body["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "q"}, {"type": "text", "text": "more"}]}
+    ]
+    assert body["tools"] == [{"type": "web_search_20250305", "name": "web_search", "max_uses": 2}]
+    assert drops == [hub.Drop("seed")]
 
 
 def test_decode_drops_empty_text_and_empty_messages() -> None:
@@ -392,19 +475,38 @@ def test_encode_keeps_signed_and_redacted_thinking_in_order() -> None:
     [
         ((user(T("q")), assistant(hub.ToolCallPart("c", "f", "{not json"))), "messages.1"),
         ((user(T("q")), assistant(hub.ToolCallPart("c", "f", "[1, 2]"))), "messages.1"),
-        ((user(T("q")), assistant(hub.ImagePart(url="https://x/y.png"))), "messages.1"),
-        ((user(hub.ToolCallPart("c", "f")),), "messages.0"),
         ((user(hub.ImagePart(data="AAAA")),), "messages.0"),
         ((user(hub.ImagePart()),), "messages.0"),
-        ((user(hub.DocumentPart(data="AAAA", media_type="application/msword")),), "messages.0"),
         ((user(hub.DocumentPart(data="!!", media_type="text/plain")),), "messages.0"),
         ((user(T("")),), "messages"),
     ],
 )
-def test_encode_rejects_what_anthropic_cannot_take(messages: tuple[hub.Message, ...], param: str) -> None:
+def test_encode_rejects_what_cannot_be_sent_at_all(messages: tuple[hub.Message, ...], param: str) -> None:
     with pytest.raises(InvalidRequest) as raised:
         codec.encode_request(hub_request(*messages), "claude-test")
     assert raised.value.param == param
+
+
+@pytest.mark.parametrize(
+    ("messages", "dropped"),
+    [
+        (
+            (user(T("q")), assistant(T("a"), hub.ImagePart(url="https://x/y.png"))),
+            hub.Drop("messages.1.parts.1", "image", "content"),
+        ),
+        ((user(T("q"), hub.ToolCallPart("c", "f")),), hub.Drop("messages.0.parts.1", "tool_call", "content")),
+        (
+            (user(T("q"), hub.DocumentPart(data="AAAA", media_type="application/msword")),),
+            hub.Drop("messages.0.parts.1", "application/msword", "content"),
+        ),
+    ],
+)
+def test_encode_drops_and_names_what_anthropic_cannot_take(
+    messages: tuple[hub.Message, ...], dropped: hub.Drop
+) -> None:
+    drops: list[hub.Drop] = []
+    codec.encode_request(hub_request(*messages), "claude-test", drops=drops)
+    assert drops == [dropped]
 
 
 def test_encode_media() -> None:

@@ -404,6 +404,110 @@ def test_tool_result_images_and_functions_without_parameters() -> None:
 
 USER = {"role": "user", "parts": [{"text": "hi"}]}
 
+D = hub.Drop
+
+
+def _gem(**extra: Any) -> dict[str, Any]:
+    return {"model": "m", "contents": [USER], **extra}
+
+
+@pytest.mark.parametrize(
+    ("body", "dropped"),
+    [
+        (
+            {"model": "m", "contents": [USER, {"role": "assistant", "parts": [{"text": "x"}]}]},
+            [D("contents[1]", "assistant", "message")],
+        ),
+        (
+            {"model": "m", "contents": [{"parts": [{"text": "q"}, {}]}]},
+            [D("contents[0].parts[1]", "empty", "content")],
+        ),
+        (
+            {
+                "model": "m",
+                "contents": [
+                    {"parts": [{"text": "q"}, {"inlineData": {"mimeType": "audio/wav", "data": "AA=="}}]}
+                ],
+            },
+            [D("contents[0].parts[1].inlineData", "audio/wav", "content")],
+        ),
+        (
+            {
+                "model": "m",
+                "contents": [
+                    {"parts": [{"text": "q"}, {"executableCode": {"language": "PYTHON", "code": "1"}}]}
+                ],
+            },
+            [D("contents[0].parts[1]", "executableCode", "content")],
+        ),
+        (
+            _gem(tools=[{"code_execution": {}}, {"urlContext": {}}]),
+            [D("tools[0]", "codeExecution", "tool"), D("tools[1]", "urlContext", "tool")],
+        ),
+        (
+            _gem(toolConfig={"functionCallingConfig": {"mode": "SOMETIMES"}}),
+            [D("toolConfig.functionCallingConfig.mode", "SOMETIMES")],
+        ),
+        (
+            _gem(cachedContent="cachedContents/abc", safetySettings=[], labels={}),
+            [D("cachedContent"), D("safetySettings"), D("labels")],
+        ),
+        (_gem(generationConfig={"candidateCount": 2}), [D("generationConfig.candidateCount")]),
+        (
+            _gem(generationConfig={"responseMimeType": "text/x.enum"}),
+            [D("generationConfig.responseMimeType", "text/x.enum")],
+        ),
+        (
+            _gem(generationConfig={"responseModalities": ["TEXT", "IMAGE"]}),
+            [D("generationConfig.responseModalities", "IMAGE")],
+        ),
+        (
+            _gem(generationConfig={"thinkingConfig": {"thinkingLevel": "EXTREME"}}),
+            [D("generationConfig.thinkingConfig.thinkingLevel", "EXTREME")],
+        ),
+        (
+            _gem(generationConfig={"mediaResolution": "LOW", "response_logprobs": True}),
+            [D("generationConfig.mediaResolution"), D("generationConfig.response_logprobs")],
+        ),
+        (
+            _gem(systemInstruction={"parts": [{"inlineData": {}}]}),
+            [D("systemInstruction.parts[0]", "inlineData", "content")],
+        ),
+        (_gem(system_instruction={"parts": [{"text": "s"}]}, generation_config={"max_output_tokens": 5}), []),
+    ],
+)
+def test_decode_drops_and_names_what_the_hub_cannot_carry(
+    body: dict[str, Any], dropped: list[hub.Drop]
+) -> None:
+    assert list(gemini.decode_request(body).dropped) == dropped
+
+
+def test_google_search_is_a_hosted_web_search_both_ways() -> None:
+    req = gemini.decode_request(_gem(tools=[{"googleSearch": {}}, {"functionDeclarations": [{"name": "f"}]}]))
+    assert req.hosted_tools == (hub.HostedTool("web_search", "tools[0].googleSearch"),)
+    assert req.dropped == ()
+    body = gemini.encode_request(req, "m")
+    assert body["tools"] == [{"functionDeclarations": [{"name": "f"}]}, {"googleSearch": {}}]
+
+
+def test_encode_merges_system_messages_into_the_system_instruction() -> None:
+    req = hub.Request(
+        model="m",
+        messages=(
+            hub.Message("user", (hub.TextPart("q"),)),
+            hub.Message("system", (hub.TextPart("reminder"),)),
+            hub.Message("user", (hub.TextPart("more"),)),
+        ),
+        system=(hub.TextPart("base"),),
+        user="u1",
+        parallel_tool_calls=False,
+    )
+    drops: list[hub.Drop] = []
+    body = gemini.encode_request(req, "m", drops=drops)
+    assert body["systemInstruction"] == {"parts": [{"text": "base"}, {"text": "reminder"}]}
+    assert body["contents"] == [{"role": "user", "parts": [{"text": "q"}, {"text": "more"}]}]
+    assert drops == [hub.Drop("parallel_tool_calls"), hub.Drop("user")]
+
 
 @pytest.mark.parametrize(
     ("body", "param"),
@@ -412,26 +516,10 @@ USER = {"role": "user", "parts": [{"text": "hi"}]}
         ({"model": "m"}, "contents"),
         ({"model": "m", "contents": {"parts": []}}, "contents"),
         ({"model": "m", "contents": []}, "contents"),
-        ({"model": "m", "contents": [{"role": "assistant", "parts": [{"text": "x"}]}]}, "contents[0].role"),
-        ({"model": "m", "contents": [{"parts": [{}]}]}, "contents[0].parts[0]"),
         ({"model": "m", "contents": [{"parts": [{"text": 5}]}]}, "contents[0].parts[0].text"),
-        (
-            {
-                "model": "m",
-                "contents": [{"parts": [{"inlineData": {"mimeType": "audio/wav", "data": "AA=="}}]}],
-            },
-            "contents[0].parts[0].inlineData.mimeType",
-        ),
         (
             {"model": "m", "contents": [{"parts": [{"fileData": {"fileUri": "https://x.example/clip"}}]}]},
             "contents[0].parts[0].fileData.mimeType",
-        ),
-        (
-            {
-                "model": "m",
-                "contents": [{"parts": [{"executableCode": {"language": "PYTHON", "code": "1"}}]}],
-            },
-            "contents[0].parts[0].executableCode",
         ),
         (
             {"model": "m", "contents": [{"parts": [{"functionResponse": {"name": "f", "response": {}}}]}]},
@@ -448,8 +536,6 @@ USER = {"role": "user", "parts": [{"text": "hi"}]}
             },
             "contents[0].parts[0].functionCall.args",
         ),
-        ({"model": "m", "contents": [USER], "tools": [{"googleSearch": {}}]}, "tools[0].googleSearch"),
-        ({"model": "m", "contents": [USER], "tools": [{"code_execution": {}}]}, "tools[0].codeExecution"),
         (
             {
                 "model": "m",
@@ -459,17 +545,8 @@ USER = {"role": "user", "parts": [{"text": "hi"}]}
             "tools[0].functionDeclarations[0].name",
         ),
         (
-            {
-                "model": "m",
-                "contents": [USER],
-                "toolConfig": {"functionCallingConfig": {"mode": "SOMETIMES"}},
-            },
+            {"model": "m", "contents": [USER], "toolConfig": {"functionCallingConfig": {"mode": 3}}},
             "toolConfig.functionCallingConfig.mode",
-        ),
-        ({"model": "m", "contents": [USER], "cachedContent": "cachedContents/abc"}, "cachedContent"),
-        (
-            {"model": "m", "contents": [USER], "generationConfig": {"candidateCount": 2}},
-            "generationConfig.candidateCount",
         ),
         (
             {"model": "m", "contents": [USER], "generationConfig": {"temperature": "hot"}},
@@ -480,24 +557,8 @@ USER = {"role": "user", "parts": [{"text": "hi"}]}
             "generationConfig.maxOutputTokens",
         ),
         (
-            {"model": "m", "contents": [USER], "generationConfig": {"responseMimeType": "text/x.enum"}},
-            "generationConfig.responseMimeType",
-        ),
-        (
-            {"model": "m", "contents": [USER], "generationConfig": {"responseModalities": ["TEXT", "IMAGE"]}},
-            "generationConfig.responseModalities",
-        ),
-        (
-            {
-                "model": "m",
-                "contents": [USER],
-                "generationConfig": {"thinkingConfig": {"thinkingLevel": "EXTREME"}},
-            },
-            "generationConfig.thinkingConfig.thinkingLevel",
-        ),
-        (
-            {"model": "m", "contents": [USER], "systemInstruction": {"parts": [{"inlineData": {}}]}},
-            "systemInstruction.parts[0]",
+            {"model": "m", "contents": [USER], "systemInstruction": {"parts": [{"text": 3}]}},
+            "systemInstruction.parts[0].text",
         ),
     ],
 )

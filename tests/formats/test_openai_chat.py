@@ -208,30 +208,19 @@ def _user(*parts: JSON) -> JSON:
 
 
 BAD_REQUESTS: list[tuple[JSON, str]] = [
-    ({"n": 2}, "n"),
-    ({"frobnicate": True}, "frobnicate"),
-    ({"audio": {"voice": "alloy", "format": "wav"}}, "audio"),
-    ({"modalities": ["text", "audio"]}, "modalities"),
     ({"temperature": "hot"}, "temperature"),
+    ({"messages": [{"role": ["user"], "content": "x"}]}, "messages[0].role"),
+    ({"reasoning_effort": 3}, "reasoning_effort"),
+    (_user({"type": "text", "text": 3}), "messages[0].content[0].text"),
     ({"messages": []}, "messages"),
     ({"stop": 5}, "stop"),
-    ({"reasoning_effort": "extreme"}, "reasoning_effort"),
-    ({"response_format": {"type": "xml"}}, "response_format.type"),
-    ({"tool_choice": {"type": "allowed_tools"}}, "tool_choice.type"),
-    ({"tools": [{"type": "custom", "custom": {"name": "x"}}]}, "tools[0].type"),
     ({"tools": [{"type": "function", "function": {"description": "no name"}}]}, "tools[0].function.name"),
     ({"thinking": {"type": "enabled"}}, "thinking.budget_tokens"),
-    (
-        _user({"type": "input_audio", "input_audio": {"data": "AA==", "format": "wav"}}),
-        "messages[0].content[0]",
-    ),
-    (_user({"type": "file", "file": {"file_id": "file-abc"}}), "messages[0].content[0].file.file_id"),
     (
         _user({"type": "image_url", "image_url": {"url": "data:image/png,raw"}}),
         "messages[0].content[0].image_url.url",
     ),
     (_user({"type": "image_url", "image_url": {}}), "messages[0].content[0].image_url.url"),
-    ({"messages": [{"role": "system", "content": [{"type": "image_url"}]}]}, "messages[0].content[0]"),
     ({"messages": [{"role": "user"}]}, "messages[0].content"),
     ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id"),
     (
@@ -250,12 +239,103 @@ BAD_REQUESTS: list[tuple[JSON, str]] = [
         },
         "messages[0].tool_calls[0].function.arguments",
     ),
-    ({"messages": [{"role": "assistant", "content": "", "audio": {"id": "audio_1"}}]}, "messages[0].audio"),
     (
         {"messages": [{"role": "assistant", "thinking_blocks": [{"type": "mystery"}]}]},
         "messages[0].thinking_blocks[0]",
     ),
 ]
+
+
+D = hub.Drop
+DROPPED: list[tuple[JSON, list[hub.Drop]]] = [
+    ({"n": 2}, [D("n")]),
+    ({"frobnicate": True, "nothing": None}, [D("frobnicate")]),
+    ({"audio": {"voice": "alloy", "format": "wav"}}, [D("audio")]),
+    ({"modalities": ["text", "audio"]}, [D("modalities")]),
+    (
+        {"prompt_cache_key": "k", "service_tier": "auto", "store": True},
+        [D("prompt_cache_key"), D("service_tier"), D("store")],
+    ),
+    ({"reasoning_effort": "extreme"}, [D("reasoning_effort", "extreme")]),
+    ({"thinking": {"type": "adaptive"}}, [D("thinking", "adaptive")]),
+    ({"response_format": {"type": "xml"}}, [D("response_format", "xml")]),
+    ({"tool_choice": {"type": "allowed_tools"}}, [D("tool_choice", "allowed_tools")]),
+    ({"tools": [{"type": "custom", "custom": {"name": "x"}}]}, [D("tools[0]", "custom", "tool")]),
+    (
+        _user(
+            {"type": "text", "text": "q"},
+            {"type": "input_audio", "input_audio": {"data": "AA==", "format": "wav"}},
+        ),
+        [D("messages[0].content[1]", "input_audio", "content")],
+    ),
+    (
+        _user({"type": "text", "text": "q"}, {"type": "file", "file": {"file_id": "file-abc"}}),
+        [D("messages[0].content[1]", "file", "content")],
+    ),
+    (
+        {
+            "messages": [
+                {"role": "system", "content": [{"type": "image_url"}]},
+                {"role": "user", "content": "q"},
+            ]
+        },
+        [D("messages[0].content[0]", "image_url", "content")],
+    ),
+    (
+        {
+            "messages": [
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": "", "audio": {"id": "a1"}},
+            ]
+        },
+        [D("messages[1].audio")],
+    ),
+    (
+        {"messages": [{"role": "critic", "content": "x"}, {"role": "user", "content": "q"}]},
+        [D("messages[0]", "critic", "message")],
+    ),
+    (
+        {
+            "messages": [
+                {"role": "user", "content": "q"},
+                {
+                    "role": "assistant",
+                    "tool_calls": [{"id": "c", "type": "custom", "custom": {"name": "x", "input": "i"}}],
+                },
+            ]
+        },
+        [D("messages[1].tool_calls[0]", "custom", "content")],
+    ),
+]
+
+
+@pytest.mark.parametrize(("overrides", "dropped"), DROPPED)
+def test_what_the_hub_cannot_carry_is_dropped_and_named(overrides: JSON, dropped: list[hub.Drop]) -> None:
+    assert list(decode_request(request_body(**overrides)).dropped) == dropped
+
+
+def test_web_search_options_is_a_hosted_web_search() -> None:
+    req = decode_request(request_body(web_search_options={}))
+    assert req.hosted_tools == (hub.HostedTool("web_search", "web_search_options"),) and req.dropped == ()
+    drops: list[hub.Drop] = []
+    body = encode_request(req, "up", drops=drops)
+    assert "web_search_options" not in body and drops == [D("web_search_options", "web_search", "tool")]
+
+
+def test_system_messages_in_place_stay_in_place() -> None:
+    req = hub.Request(
+        model="m",
+        messages=(
+            hub.Message("user", (hub.TextPart("q"),)),
+            hub.Message("system", (hub.TextPart("reminder"),)),
+        ),
+        system=(hub.TextPart("base"),),
+    )
+    assert encode_request(req, "up")["messages"] == [
+        {"role": "system", "content": "base"},
+        {"role": "user", "content": "q"},
+        {"role": "system", "content": "reminder"},
+    ]
 
 
 @pytest.mark.parametrize(("overrides", "param"), BAD_REQUESTS)
@@ -323,17 +403,22 @@ def test_reasoning_effort_for_the_upstream(reasoning: hub.Reasoning, effort: str
     assert body.get("reasoning_effort") == effort
 
 
-def test_inexpressible_hub_content_is_a_400() -> None:
-    doc = hub.Message("user", (hub.DocumentPart(url="https://example.com/a.pdf"),))
-    with pytest.raises(InvalidRequest) as caught:
-        encode_request(hub.Request(model="m", messages=(doc,)), "up")
-    assert caught.value.param == "messages[0].content[0]"
-    image_reply = hub.Message("assistant", (hub.ImagePart(url="https://example.com/a.png"),))
-    with pytest.raises(InvalidRequest):
-        encode_request(hub.Request(model="m", messages=(image_reply,)), "up")
+def test_inexpressible_hub_content_is_dropped_and_named() -> None:
+    doc = hub.Message("user", (hub.TextPart("q"), hub.DocumentPart(url="https://example.com/a.pdf")))
+    drops: list[hub.Drop] = []
+    body = encode_request(hub.Request(model="m", messages=(doc,)), "up", drops=drops)
+    assert body["messages"] == [{"role": "user", "content": "q"}]
+    assert drops == [hub.Drop("messages[0].parts[1]", "document", "content")]
+    image_reply = hub.Message(
+        "assistant", (hub.TextPart("a"), hub.ImagePart(url="https://example.com/a.png"))
+    )
+    drops = []
+    encode_request(hub.Request(model="m", messages=(image_reply,)), "up", drops=drops)
+    assert drops == [hub.Drop("messages[0].parts[1]", "image", "content")]
     forced = hub.Request(model="m", messages=(), tool_choice=hub.ToolChoice("required"))
-    with pytest.raises(InvalidRequest):
-        encode_request(forced, "up")
+    drops = []
+    assert "tool_choice" not in encode_request(forced, "up", drops=drops)
+    assert drops == [hub.Drop("tool_choice")]
 
 
 def test_upstream_body_uses_only_sdk_parameters() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -162,12 +163,10 @@ def test_golden_request_decodes_to_the_hub() -> None:
         hub.ImagePart(url="https://example.com/paris.png"),
         hub.DocumentPart(data="JVBERi0xLjQK", media_type="application/pdf", name="trip.pdf"),
     )
-    # reasoning + text + two calls of one turn are one assistant message
+    # reasoning + text + two calls of one turn are one assistant message; OpenAI's own
+    # encrypted reasoning only an OpenAI upstream reads (which gets the body as it came)
     assert turn.parts == (
-        hub.ThinkingPart(
-            "**Locating the user**\n\nThe photo shows Paris.",
-            signature="gAAAAABoofDDx1Qk9l0hVv3Zb2P8nY6rT4mW1sE7uJ0cA5dF3gH9kL2pO8iU6yR4eW1qZ0xC3vB5nM7",
-        ),
+        hub.ThinkingPart("**Locating the user**\n\nThe photo shows Paris."),
         hub.TextPart("That looks like Paris; checking."),
         hub.ToolCallPart("call_Xk2sJ9mQ4vT7bN1pR6wE3yZ8", "get_weather", '{"city":"Paris","unit":"celsius"}'),
         hub.ToolCallPart("call_Hh5tQ2wL8nB4vK9mD1sF6gJ3", "get_time", '{"city":"Paris"}'),
@@ -198,7 +197,11 @@ def test_golden_request_decodes_to_the_hub() -> None:
 
 def test_golden_request_encodes_for_a_responses_upstream() -> None:
     req = codec.decode_request(fixture_json("request_full.json"))
-    assert codec.encode_request(req, "gpt-5-mini-2025-08-07") == fixture_json("request_full.upstream.json")
+    expected = fixture_json("request_full.upstream.json")
+    # OpenAI's own encrypted reasoning does not go through the hub (it passes through to
+    # OpenAI upstreams as it came): the only difference
+    expected["input"] = [item for item in expected["input"] if item["type"] != "reasoning"]
+    assert codec.encode_request(req, "gpt-5-mini-2025-08-07") == expected
 
 
 def test_golden_request_options() -> None:
@@ -705,40 +708,16 @@ BAD_REQUESTS: list[tuple[Any, str]] = [
     ({"model": "m"}, "input"),
     (_body(input=5), "input"),
     (_body(input=["hi"]), "input[0]"),
-    (_item({"type": "item_reference", "id": "msg_1"}), "input[0]"),
-    (_item({"id": "msg_1"}), "input[0]"),
-    (_item({"type": "web_search_call", "id": "ws_1"}), "input[0].type"),
-    (_item({"role": "tool", "content": "x"}), "input[0].role"),
     (_item({"type": "message", "content": "x"}), "input[0].role"),
-    (_user({"type": "input_image", "file_id": "file-1", "detail": "auto"}), "input[0].content[0].file_id"),
-    (_user({"type": "input_file", "file_id": "file-1"}), "input[0].content[0].file_id"),
-    (_user({"type": "input_file", "filename": "a.pdf"}), "input[0].content[0].file_data"),
     (_user({"type": "input_image", "image_url": "data:image/png,abc"}), "input[0].content[0].image_url"),
     (
         _user({"type": "input_image", "image_url": "https://e.com/a.png", "detail": "max"}),
         "input[0].content[0].detail",
     ),
-    (_user({"type": "output_text", "text": "x"}), "input[0].content[0].type"),
-    (_user({"type": "input_audio", "input_audio": {}}), "input[0].content[0].type"),
     (_user({"type": "input_text"}), "input[0].content[0].text"),
-    (
-        _item({"role": "system", "content": [{"type": "input_image", "image_url": "x"}]}),
-        "input[0].content[0].type",
-    ),
-    (_item({"role": "assistant", "content": [{"type": "input_file"}]}), "input[0].content[0].type"),
     (_item({"type": "function_call", "name": "f", "arguments": "{}"}), "input[0].call_id"),
     (_item({"type": "function_call", "call_id": "c", "name": "f", "arguments": {}}), "input[0].arguments"),
     (_item({"type": "function_call_output", "output": "x"}), "input[0].call_id"),
-    (
-        _item(
-            {
-                "type": "function_call_output",
-                "call_id": "c",
-                "output": [{"type": "input_file", "file_data": "x"}],
-            }
-        ),
-        "input[0].output[0].type",
-    ),
     (_item({"type": "function_call_output", "call_id": "c", "output": 5}), "input[0].output"),
     (
         _item({"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text"}]}),
@@ -748,24 +727,16 @@ BAD_REQUESTS: list[tuple[Any, str]] = [
         _item({"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": 5}),
         "input[0].encrypted_content",
     ),
-    (_body(tools=[{"type": "web_search"}]), "tools[0].type"),
-    (_body(tools=[WEATHER, {"type": "file_search", "vector_store_ids": ["vs_1"]}]), "tools[1].type"),
-    (_body(tools=[{"type": "computer_use_preview"}]), "tools[0].type"),
-    (_body(tools=[{"type": "code_interpreter", "container": {"type": "auto"}}]), "tools[0].type"),
-    (_body(tools=[{"type": "mcp", "server_label": "x"}]), "tools[0].type"),
-    (_body(tools=[{"type": "image_generation"}]), "tools[0].type"),
     (_body(tools=[{"type": "function", "function": {"name": "chat_style"}}]), "tools[0].name"),
     (_body(tools=[{**WEATHER, "parameters": "x"}]), "tools[0].parameters"),
     (_body(tools={"type": "function"}), "tools"),
-    (_body(tool_choice={"type": "web_search_preview"}), "tool_choice.type"),
+    (_body(tools=[{"name": "untyped"}]), "tools[0].type"),
+    (_body(tools=[{"type": "namespace", "tools": []}]), "tools[0].name"),
     (_body(tool_choice="sometimes"), "tool_choice"),
     (_body(tool_choice={"type": "function"}), "tool_choice.name"),
-    (_body(text={"format": {"type": "xml"}}), "text.format.type"),
     (_body(text={"format": {"type": "json_schema", "schema": {}}}), "text.format.name"),
     (_body(text={"format": {"type": "json_schema", "name": "x"}}), "text.format.schema"),
     (_body(text="json"), "text"),
-    (_body(reasoning={"effort": "extreme"}), "reasoning.effort"),
-    (_body(reasoning={"summary": "long"}), "reasoning.summary"),
     (_body(reasoning="high"), "reasoning"),
     (_body(temperature="hot"), "temperature"),
     (_body(top_p=True), "top_p"),
@@ -786,6 +757,69 @@ BAD_REQUESTS: list[tuple[Any, str]] = [
 ]
 
 
+D = hub.Drop
+DROPPED: list[tuple[Any, list[hub.Drop]]] = [
+    (_item({"type": "item_reference", "id": "msg_1"}), [D("input[0]", "item_reference", "item")]),
+    (_item({"id": "msg_1"}), [D("input[0]", "untyped", "item")]),
+    (_item({"type": "web_search_call", "id": "ws_1"}), [D("input[0]", "web_search_call", "item")]),
+    (_item({"type": "local_shell_call", "call_id": "c"}), [D("input[0]", "local_shell_call", "item")]),
+    (_item({"role": "tool", "content": "x"}), [D("input[0]", "tool", "message")]),
+    (
+        _user({"type": "input_image", "file_id": "file-1"}),
+        [D("input[0].content[0]", "input_image", "content")],
+    ),
+    (_user({"type": "input_file", "file_id": "file-1"}), [D("input[0].content[0]", "input_file", "content")]),
+    (_user({"type": "input_audio", "input_audio": {}}), [D("input[0].content[0]", "input_audio", "content")]),
+    (
+        _item({"role": "system", "content": [{"type": "input_image", "image_url": "x"}]}),
+        [D("input[0].content[0]", "input_image", "content")],
+    ),
+    (
+        _item(
+            {
+                "type": "function_call_output",
+                "call_id": "c",
+                "output": [{"type": "input_file", "file_data": "x"}],
+            }
+        ),
+        [D("input[0].output[0]", "input_file", "content")],
+    ),
+    (
+        _item({"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAAABsecret"}),
+        [D("input[0].encrypted_content", "reasoning", "item")],
+    ),
+    (
+        _body(tools=[WEATHER, {"type": "file_search", "vector_store_ids": ["vs_1"]}]),
+        [D("tools[1]", "file_search", "tool")],
+    ),
+    (_body(tools=[{"type": "computer_use_preview"}]), [D("tools[0]", "computer_use_preview", "tool")]),
+    (_body(tools=[{"type": "code_interpreter"}]), [D("tools[0]", "code_interpreter", "tool")]),
+    (_body(tools=[{"type": "mcp", "server_label": "x"}]), [D("tools[0]", "mcp", "tool")]),
+    (_body(tools=[{"type": "image_generation"}]), [D("tools[0]", "image_generation", "tool")]),
+    (_body(tools=[{"type": "local_shell"}]), [D("tools[0]", "local_shell", "tool")]),
+    (_body(tool_choice={"type": "web_search_preview"}), [D("tool_choice", "web_search_preview")]),
+    (_body(text={"format": {"type": "xml"}}), [D("text.format", "xml")]),
+    (_body(text={"verbosity": "low"}), [D("text.verbosity")]),
+    (_body(reasoning={"effort": "extreme"}), [D("reasoning.effort", "extreme")]),
+    (_body(reasoning={"summary": "long"}), [D("reasoning.summary", "long")]),
+    (
+        _body(
+            include=["reasoning.encrypted_content"],
+            prompt_cache_key="k",
+            client_metadata={},
+            service_tier="auto",
+        ),
+        [D("include"), D("prompt_cache_key"), D("client_metadata"), D("service_tier")],
+    ),
+    (_body(store=False, metadata={"a": "b"}, truncation="auto"), []),
+]
+
+
+@pytest.mark.parametrize(("body", "dropped"), DROPPED)
+def test_decode_drops_and_names_what_the_hub_cannot_carry(body: Any, dropped: list[hub.Drop]) -> None:
+    assert list(codec.decode_request(body).dropped) == dropped
+
+
 @pytest.mark.parametrize(("body", "param"), BAD_REQUESTS)
 def test_bad_requests_name_the_field(body: Any, param: str) -> None:
     with pytest.raises(InvalidRequest) as info:
@@ -795,18 +829,18 @@ def test_bad_requests_name_the_field(body: Any, param: str) -> None:
     assert f"'{param}'" in info.value.message
 
 
-def test_encode_request_refuses_what_the_responses_api_cannot_express() -> None:
+def test_encode_request_drops_what_the_responses_api_cannot_express() -> None:
     base = hub.Request(model="m", messages=(hub.Message("user", (hub.TextPart("x"),)),))
-    with pytest.raises(InvalidRequest) as stop:
-        codec.encode_request(dataclasses.replace(base, stop=("END",)), "m")
-    assert stop.value.param == "stop"
-    wrong = hub.Message("user", (hub.ToolCallPart("c", "f"),))
-    with pytest.raises(InvalidRequest) as part:
-        codec.encode_request(dataclasses.replace(base, messages=(wrong,)), "m")
-    assert part.value.param == "messages[0].parts[0]"
-    tool = hub.Message("tool", (hub.TextPart("x"),))
-    with pytest.raises(InvalidRequest):
-        codec.encode_request(dataclasses.replace(base, messages=(tool,)), "m")
+    drops: list[hub.Drop] = []
+    body = codec.encode_request(dataclasses.replace(base, stop=("END",), seed=3), "m", drops=drops)
+    assert "stop" not in body and drops == [hub.Drop("stop"), hub.Drop("seed")]
+    wrong = hub.Message("user", (hub.TextPart("q"), hub.ToolCallPart("c", "f")))
+    drops = []
+    body = codec.encode_request(dataclasses.replace(base, messages=(wrong,)), "m", drops=drops)
+    assert drops == [hub.Drop("messages[0].parts[1]", "tool_call", "content")]
+    assert body["input"] == [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "q"}]}
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1023,7 +1057,9 @@ def hub_requests(draw: st.DrawFn) -> hub.Request:
 @given(hub_requests())
 def test_property_request_round_trip(req: hub.Request) -> None:
     wire = orjson.loads(orjson.dumps(codec.encode_request(req, "up")))
-    assert codec.decode_request(wire) == req
+    decoded = codec.decode_request(wire)
+    assert dataclasses.replace(decoded, dropped=()) == req
+    assert set(decoded.dropped) <= {hub.Drop("include")}
 
 
 @st.composite
@@ -1242,8 +1278,10 @@ async def test_sdk_stream_function_call(sdk: tuple[openai.AsyncOpenAI, list[dict
 async def test_sdk_sees_a_400_naming_the_field(sdk: tuple[openai.AsyncOpenAI, list[dict[str, Any]]]) -> None:
     client, _ = sdk
     with pytest.raises(openai.BadRequestError) as info:
-        await client.responses.create(model="gpt-x", input="x", tools=[{"type": "web_search"}])
-    assert info.value.param == "tools[0].type"
+        await client.responses.create(
+            model="gpt-x", input="x", tools=[{"type": "function", "name": "f", "parameters": "x"}]
+        )
+    assert info.value.param == "tools[0].parameters"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1327,3 +1365,138 @@ async def test_a_caller_body_reaches_the_fake_upstream(
     assert events[-2] == hub.Finish(hub.FinishReason.LENGTH)
     usage = events[-1]
     assert isinstance(usage, hub.UsageUpdate) and usage.usage.completion_tokens == 2
+
+
+# ---------------------------------------------------------------------------------------------------------
+# namespace and custom tools (Codex)
+
+NS_TOOL = {
+    "type": "namespace",
+    "name": "mcp__files",
+    "description": "Files server",
+    "tools": [
+        {"type": "function", "name": "read_file", "description": "Read", "parameters": {"type": "object"}},
+        {"type": "web_search"},
+    ],
+}
+PATCH_TOOL = {
+    "type": "custom",
+    "name": "apply_patch",
+    "description": "Apply a patch",
+    "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"},
+}
+
+
+def _tool_request() -> hub.Request:
+    return codec.decode_request(
+        _body(
+            tools=[{"type": "function", "name": "read_file", "parameters": {}}, NS_TOOL, PATCH_TOOL],
+            input=[
+                {"role": "user", "content": "go"},
+                {"type": "function_call", "call_id": "c1", "name": "read_file", "namespace": "mcp__files",
+                 "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "c1", "output": "text"},
+                {"type": "custom_tool_call", "call_id": "c2", "name": "apply_patch", "input": "*** Begin"},
+                {"type": "custom_tool_call_output", "call_id": "c2", "output": "ok"},
+            ],
+        )
+    )  # fmt: skip
+
+
+def test_namespace_and_custom_tools_decode_to_functions() -> None:
+    req = _tool_request()
+    plain, flat, patch = req.tools
+    assert (plain.name, plain.namespace) == ("read_file", None)
+    assert (flat.name, flat.namespace, flat.original) == ("mcp__files__read_file", "mcp__files", "read_file")
+    assert flat.description == "Read\n\n(mcp__files: Files server)"
+    assert patch.custom and patch.parameters["required"] == ["input"]
+    assert patch.description is not None and patch.description.endswith("lark grammar:\nstart: /.+/")
+    assert req.dropped == (hub.Drop("tools[1].tools[1]", "web_search", "tool"),)
+    calls = [p for m in req.messages for p in m.parts if isinstance(p, hub.ToolCallPart)]
+    assert [(c.name, c.arguments) for c in calls] == [
+        ("mcp__files__read_file", "{}"),
+        ("apply_patch", '{"input":"*** Begin"}'),
+    ]
+    results = [p for m in req.messages for p in m.parts if isinstance(p, hub.ToolResultPart)]
+    assert [(r.name, r.content) for r in results] == [
+        ("mcp__files__read_file", (hub.TextPart("text"),)),
+        ("apply_patch", (hub.TextPart("ok"),)),
+    ]
+
+
+def test_calls_go_back_with_their_namespace_or_as_custom_tool_calls() -> None:
+    req = _tool_request()
+    answer = hub.Response(
+        id="r",
+        model="m",
+        parts=(
+            hub.ToolCallPart("k1", "mcp__files__read_file", '{"path":"a"}'),
+            hub.ToolCallPart("k2", "apply_patch", '{"input":"*** Begin Patch"}'),
+            hub.ToolCallPart("k3", "read_file", "{}"),
+        ),
+        finish_reason=hub.FinishReason.TOOL_CALLS,
+    )
+    output = codec.encode_response(answer, "gpt-test", request=req)["output"]
+    assert [(o["type"], o["name"], o.get("namespace")) for o in output] == [
+        ("function_call", "read_file", "mcp__files"),
+        ("custom_tool_call", "apply_patch", None),
+        ("function_call", "read_file", None),
+    ]
+    assert output[1]["input"] == "*** Begin Patch" and output[1]["call_id"] == "k2"
+    Response.model_validate(codec.encode_response(answer, "gpt-test", request=req))
+
+
+def test_streamed_calls_go_back_with_their_namespace_or_as_custom_tool_calls() -> None:
+    events: list[hub.StreamEvent] = [
+        hub.Start("r", "m"),
+        hub.ToolCallStart(0, "k1", "mcp__files__read_file"),
+        hub.ToolCallDelta(0, '{"path":'),
+        hub.ToolCallDelta(0, '"a"}'),
+        hub.ToolCallStart(1, "k2", "apply_patch"),
+        hub.ToolCallDelta(1, '{"input":"*** Begin'),
+        hub.ToolCallDelta(1, ' Patch"}'),
+        hub.Finish(hub.FinishReason.TOOL_CALLS),
+    ]
+    raw, encoder = encode_stream(events, request=_tool_request())
+    payloads = frames(raw)
+    done = [p["item"] for p in payloads if p["type"] == "response.output_item.done"]
+    assert [(i["type"], i["name"], i.get("namespace")) for i in done] == [
+        ("function_call", "read_file", "mcp__files"),
+        ("custom_tool_call", "apply_patch", None),
+    ]
+    assert done[1]["input"] == "*** Begin Patch"
+    custom = [p for p in payloads if p["type"].startswith("response.custom_tool_call_input")]
+    assert [(p["type"], p.get("delta") or p.get("input")) for p in custom] == [
+        ("response.custom_tool_call_input.delta", "*** Begin Patch"),
+        ("response.custom_tool_call_input.done", "*** Begin Patch"),
+    ]
+    assert encoder.final_response is not None and encoder.final_response["output"] == done
+
+
+def test_flat_names_fit_every_upstream() -> None:
+    long_ns = {**NS_TOOL, "name": "mcp__" + "x" * 70}
+    tools = codec.decode_request(_body(tools=[long_ns, {**NS_TOOL, "name": "a.b"}])).tools
+    names = [t.name for t in tools]
+    assert all(len(n) <= 64 and re.fullmatch(r"[A-Za-z0-9_-]+", n) for n in names)
+    assert len(set(names)) == len(names) and names[1] == "a_b__read_file"
+
+
+def test_developer_messages_after_the_conversation_started_stay_in_place() -> None:
+    req = codec.decode_request(
+        _body(
+            instructions="base",
+            input=[
+                {"role": "developer", "content": "first"},
+                {"role": "user", "content": "q"},
+                {"role": "developer", "content": [{"type": "input_text", "text": "later"}]},
+            ],
+        )
+    )
+    assert req.system == (hub.TextPart("base"), hub.TextPart("first"))
+    assert [m.role for m in req.messages] == ["user", "system"]
+    body = codec.encode_request(req, "m")
+    assert body["input"][-1] == {
+        "type": "message",
+        "role": "developer",
+        "content": [{"type": "input_text", "text": "later"}],
+    }

@@ -136,3 +136,17 @@ def test_observe_cost(capsys: pytest.CaptureFixture[str]) -> None:
         print(f"\n[bench] Metrics.observe, single process: {us:.2f} µs per call (budget 10 µs)")
     assert value(parse(metrics.render()), "hubgate_requests_total", endpoint="chat", model="model-0",
                  channel="channel-0", status="200") is not None  # fmt: skip
+
+
+def test_translation_drops_by_formats_and_kind() -> None:
+    from hubgate.formats.hub import Drop
+
+    metrics = Metrics()
+    drops = [Drop("include"), Drop("tools[3]", "web_search", "tool"), Drop("tools[4]", "mcp", "tool")]
+    metrics.translation_dropped("openai_responses", "anthropic", drops)
+    metrics.translation_dropped("openai_responses", "anthropic", [Drop("prompt_cache_key")])
+    s = parse(metrics.render())
+    labels = {"caller_format": "openai_responses", "upstream_format": "anthropic"}
+    assert value(s, "hubgate_translation_dropped_total", **labels, kind="tool") == 2
+    assert value(s, "hubgate_translation_dropped_total", **labels, kind="field") == 2
+    assert value(s, "hubgate_translation_dropped_total", **labels, kind="content") is None

@@ -65,7 +65,7 @@ def test_parse_usage_ignores_garbage() -> None:
         ({"model": "m"}, "messages"),
         ({"model": "m", "messages": "hi"}, "messages"),
         ({"model": "m", "messages": []}, "messages"),
-        ({"model": "m", "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
+        ({"model": "m", "messages": [{"role": ["robot"], "content": "x"}]}, "messages[0].role"),
         ({"model": "m", "messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
         ({"model": "m", "messages": [{"role": "user"}], "stream": "yes"}, "stream"),
         ({"model": "m", "messages": [{"role": "user"}], "max_tokens": True}, "max_tokens"),

@@ -3,8 +3,10 @@
 `hub.py` holds the canonical shapes. Each translating codec module
 (`openai_chat`, `anthropic`, `gemini`, `openai_responses`) exposes the same names:
 
-    decode_request(body: dict) -> hub.Request          caller body -> hub (400 naming the bad field)
-    encode_request(req: hub.Request, model: str) -> dict   hub -> upstream body (400 when inexpressible)
+    decode_request(body: dict) -> hub.Request          caller body -> hub (400 naming a malformed field;
+                                                       what the hub cannot carry is in `dropped`)
+    encode_request(req, model, drops=None) -> dict     hub -> upstream body; what the upstream cannot
+                                                       carry is appended to `drops` (see policy.py)
     decode_response(body: dict) -> hub.Response        upstream's JSON answer -> hub
     encode_response(resp: hub.Response, model: str) -> dict   hub -> caller's JSON answer
     class StreamDecoder                                upstream stream -> hub events

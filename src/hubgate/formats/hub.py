@@ -4,9 +4,11 @@ A caller's body is decoded into a hub `Request`; the upstream's codec encodes th
 into its own wire body. The upstream's answer is decoded into a hub `Response` (or a
 sequence of hub stream events) and the caller's codec encodes it back.
 
-Conventions every codec follows:
-- Text is never silently dropped: content one side cannot express raises
-  `hubgate.errors.InvalidRequest` naming the field.
+Conventions every codec follows (the translation policy, see README):
+- What has an equivalent in the target is mapped; what has none is dropped, never
+  refused, and named: decoders put a `Drop` in `Request.dropped`, encoders append one
+  to the `drops` list they are given. Only malformed input (a field the codec must
+  read has the wrong JSON type) raises `hubgate.errors.InvalidRequest` naming it.
 - Tool-call arguments are always a JSON *string* (as OpenAI sends them); codecs
   whose wire format uses objects (Anthropic `input`, Gemini `args`) dump/load.
 - `Usage.prompt_tokens` counts everything the model read, cache reads and cache
@@ -96,24 +98,63 @@ class ToolResultPart:
 Part = TextPart | ImagePart | DocumentPart | ThinkingPart | ToolCallPart | ToolResultPart
 
 
+# -------------------------------------------------------------------------- drops
+
+DropKind = Literal["field", "tool", "content", "message", "item"]
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """Something the caller sent that the target format cannot express: `path` in the
+    caller's body (`tools[5]`, `messages[3].content[1]`, `include`), `what` the type
+    that was dropped (`web_search`, `document`; empty for a plain field) and `kind`,
+    a bounded category for metrics."""
+
+    path: str
+    what: str = ""
+    kind: DropKind = "field"
+
+
 # ------------------------------------------------------------------------ request
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
     """One turn. Roles: `user`, `assistant`, `tool` (a tool message holds only
-    ToolResultParts). System/developer prompts live in `Request.system`."""
+    ToolResultParts) and `system` (TextParts only): a system/developer message in the
+    middle of the conversation, kept in place where the target has positional system
+    messages and merged into its system prompt elsewhere. The leading system prompt
+    lives in `Request.system`."""
 
-    role: Literal["user", "assistant", "tool"]
+    role: Literal["user", "assistant", "tool", "system"]
     parts: tuple[Part, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Tool:
+    """A function the model may call. A Responses caller's namespaced function has a
+    flattened `name` (what the upstream sees) and keeps `namespace` / `original` to
+    name the call back; a `custom` (freeform) tool takes one string `input`."""
+
     name: str
     description: str | None = None
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     strict: bool | None = None
+    namespace: str | None = None
+    original: str | None = None
+    custom: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HostedTool:
+    """A tool the upstream runs itself. Only `web_search` has equivalents in several
+    formats (Responses `web_search`, Anthropic `web_search_20250305`, Gemini
+    `googleSearch`); `path` is where the caller declared it, for naming the drop."""
+
+    kind: Literal["web_search"]
+    path: str
+    max_uses: int | None = None
+    allowed_domains: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +243,8 @@ class Request:
     user: str | None = None
     stream: bool = False
     include_usage: bool = True  # OpenAI callers only get the usage chunk if they asked
+    hosted_tools: tuple[HostedTool, ...] = ()
+    dropped: tuple[Drop, ...] = ()  # what the caller's decoder could not carry
 
 
 # ----------------------------------------------------------------------- response

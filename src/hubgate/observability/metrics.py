@@ -27,6 +27,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 if TYPE_CHECKING:
+    from hubgate.formats.hub import Drop
     from hubgate.storage.usage import UsageRow
 
 log = logging.getLogger("hubgate.metrics")
@@ -173,6 +174,14 @@ class Metrics:
             ("key", "limit"),
             registry=reg,
         )
+        self._dropped = Counter(
+            "hubgate_translation_dropped",
+            "Things a translated request left out because the upstream's format has no place for "
+            "them (named in x-hubgate-dropped), by caller format, upstream format and kind "
+            "(field, tool, content, message, item).",
+            ("caller_format", "upstream_format", "kind"),
+            registry=reg,
+        )
         self._cooldowns = Counter(
             "hubgate_cooldowns",
             "Times a channel was set aside after failures.",
@@ -271,6 +280,14 @@ class Metrics:
     def rate_limited(self, key: str, limit: str) -> None:
         """Count a request refused by one of a key's limits (e.g. limit="rpm")."""
         self._rate_limited.labels(key, limit).inc()
+
+    def translation_dropped(self, caller: str, upstream: str, drops: Iterable[Drop]) -> None:
+        """Count what one translated request dropped. Never raises: it runs in the relay's `finally`."""
+        try:
+            for drop in drops:
+                self._dropped.labels(caller, upstream, drop.kind).inc()
+        except Exception:
+            log.exception("metrics: could not count dropped fields")
 
     def cooldown(self, channel: str) -> None:
         """Count a channel being set aside after failures."""

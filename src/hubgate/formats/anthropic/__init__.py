@@ -18,10 +18,16 @@ Mapping decisions (what cannot map one to one, and what was chosen):
   (Gemini's thoughtSignature) reaches Anthropic callers as a signed, empty thinking
   block just before the tool_use, and comes back as a ThinkingPart before the call
   (where the Gemini codec looks for it); it is not sent to Anthropic upstreams.
-- Server tools (`web_search_*`, ...), Files-API sources, search results and document
-  `context` are refused with a 400 naming the field: the hub has no place for them.
+- Translation policy (README): the server web search (`web_search_*`) is a hub hosted
+  tool, sent to Anthropic upstreams as `web_search_20250305`; other server tools,
+  Files-API sources, search results, document `context`, block types added later and
+  unknown top-level fields are dropped and named (`hub.Request.dropped`); only
+  malformed input is a 400. `system`/`developer` messages inside `messages` (Claude
+  Code's system reminders) become hub system messages in place; the encoder appends
+  them to `system`.
 - `thinking`: enabled -> Reasoning(budget_tokens); adaptive -> Reasoning(effort from
-  `output_config.effort`, else none: "model decides"); disabled -> Effort.NONE. Back:
+  `output_config.effort`, else none: "model decides"); disabled -> Effort.NONE; types
+  added later are dropped and named. Back:
   a budget (or effort via `hub.budget_for`, at least 1024) -> enabled, with max_tokens
   raised above the budget when needed; budget -1 or nothing set -> adaptive;
   Effort.NONE / budget 0 -> disabled. `include_thoughts=False` -> `display: omitted`.

@@ -7,6 +7,7 @@ import base64
 import binascii
 
 from hubgate.formats import hub
+from hubgate.formats.policy import unsupported
 
 from ._shared import JSON, MIN_THINKING_BUDGET, fail, load_input
 
@@ -17,24 +18,37 @@ JSON_OBJECT_INSTRUCTION = (
 )
 
 
-def encode_request(req: hub.Request, model: str) -> JSON:
-    """Hub -> a body for api.anthropic.com `/v1/messages`. Raises InvalidRequest (naming
-    the hub message index) for content Anthropic cannot take."""
+WEB_SEARCH_TOOL = "web_search_20250305"
+_UNSUPPORTED = ("seed", "presence_penalty", "frequency_penalty")
+
+
+def encode_request(req: hub.Request, model: str, drops: list[hub.Drop] | None = None) -> JSON:
+    """Hub -> a body for api.anthropic.com `/v1/messages`. What Anthropic has no place
+    for is left out and named in `drops`; InvalidRequest (naming the hub message index)
+    only for a request that cannot be sent at all (no content, broken tool arguments)."""
+    drops = [] if drops is None else drops
+    unsupported(req, _UNSUPPORTED, drops)
+    messages = _encode_messages(req.messages, drops)
     tool_choice = _encode_tool_choice(req)
     forced_tool = tool_choice is not None and tool_choice["type"] in ("any", "tool")
     thinking = _encode_thinking(req.reasoning, forced_tool=forced_tool)
     thinking_on = thinking is not None and thinking["type"] != "disabled"
+    if thinking_on and _reasoning_lost(req) and _unsigned_tool_loop(messages):
+        # Anthropic refuses thinking mid tool loop unless the call came with its signed
+        # thinking; the caller's reasoning could not be replayed: no thinking this turn.
+        thinking, thinking_on = None, False
+        drops.append(hub.Drop("reasoning"))
     max_tokens = req.max_tokens if req.max_tokens is not None else hub.DEFAULT_MAX_TOKENS
     budget = thinking.get("budget_tokens", 0) if thinking is not None else 0
     if budget and max_tokens <= budget:
         max_tokens = budget + (max_tokens or hub.DEFAULT_MAX_TOKENS)
 
-    body: JSON = {"model": model, "max_tokens": max_tokens, "messages": _encode_messages(req.messages)}
+    body: JSON = {"model": model, "max_tokens": max_tokens, "messages": messages}
     system = _encode_system(req)
     if system is not None:
         body["system"] = system
-    if req.tools:
-        body["tools"] = [_encode_tool(t) for t in req.tools]
+    if req.tools or req.hosted_tools:
+        body["tools"] = [_encode_tool(t) for t in req.tools] + [_web_search(t) for t in req.hosted_tools]
     if tool_choice is not None:
         body["tool_choice"] = tool_choice
     if thinking is not None:
@@ -57,8 +71,45 @@ def encode_request(req: hub.Request, model: str) -> JSON:
     return body
 
 
+def _reasoning_lost(req: hub.Request) -> bool:
+    """Reasoning in the history that Anthropic cannot be given: another upstream's
+    encrypted reasoning the decoder dropped, or thinking without a signature."""
+    if any(d.what == "reasoning" for d in req.dropped):
+        return True
+    return any(
+        isinstance(p, hub.ThinkingPart) and not p.signature and p.redacted is None
+        for m in req.messages
+        if m.role == "assistant"
+        for p in m.parts
+    )
+
+
+def _unsigned_tool_loop(messages: list[JSON]) -> bool:
+    """The conversation ends in tool results whose assistant turn does not open with a
+    thinking block: Anthropic rejects thinking for such a request."""
+    if len(messages) < 2 or messages[-1]["role"] != "user":
+        return False
+    if not any(b["type"] == "tool_result" for b in messages[-1]["content"]):
+        return False
+    return messages[-2]["content"][0]["type"] not in ("thinking", "redacted_thinking")
+
+
+def _web_search(tool: hub.HostedTool) -> JSON:
+    out: JSON = {"type": WEB_SEARCH_TOOL, "name": "web_search"}
+    if tool.max_uses is not None:
+        out["max_uses"] = tool.max_uses
+    if tool.allowed_domains:
+        out["allowed_domains"] = list(tool.allowed_domains)
+    return out
+
+
 def _encode_system(req: hub.Request) -> str | list[JSON] | None:
+    """The system prompt, with system messages from the middle of the conversation
+    appended in order (Anthropic has no positional system message)."""
     texts = [p.text for p in req.system if p.text]
+    texts += [
+        p.text for m in req.messages if m.role == "system" for p in m.parts if isinstance(p, hub.TextPart)
+    ]
     if req.response_format is not None and req.response_format.type == "json_object":
         texts.append(JSON_OBJECT_INSTRUCTION)
     if not texts:
@@ -68,13 +119,20 @@ def _encode_system(req: hub.Request) -> str | list[JSON] | None:
     return [{"type": "text", "text": t} for t in texts]
 
 
-def _encode_messages(messages: tuple[hub.Message, ...]) -> list[JSON]:
+def _encode_messages(messages: tuple[hub.Message, ...], drops: list[hub.Drop]) -> list[JSON]:
     """Merge consecutive same-role turns (a hub `tool` message is a user turn); within
-    a user turn, tool_result blocks go first, as Anthropic requires."""
+    a user turn, tool_result blocks go first, as Anthropic requires. System messages
+    went to the system prompt."""
     turns: list[tuple[str, list[JSON]]] = []
     for i, message in enumerate(messages):
+        if message.role == "system":
+            continue
         role = "assistant" if message.role == "assistant" else "user"
-        blocks = [b for p in message.parts if (b := _encode_part(p, role, f"messages.{i}")) is not None]
+        blocks = [
+            b
+            for j, p in enumerate(message.parts)
+            if (b := _encode_part(p, role, f"messages.{i}", f"messages.{i}.parts.{j}", drops)) is not None
+        ]
         if not blocks:
             continue
         if turns and turns[-1][0] == role:
@@ -91,9 +149,10 @@ def _encode_messages(messages: tuple[hub.Message, ...]) -> list[JSON]:
     return out
 
 
-def _encode_part(part: hub.Part, role: str, path: str) -> JSON | None:
+def _encode_part(part: hub.Part, role: str, path: str, at: str, drops: list[hub.Drop]) -> JSON | None:
     """One hub part -> one content block, or None for what Anthropic must not receive
-    (empty text; thinking without a signature, which it would reject)."""
+    (empty text; thinking without a signature, which it would reject; content the role
+    cannot carry, dropped and named)."""
     if isinstance(part, hub.TextPart):
         return {"type": "text", "text": part.text} if part.text else None
     if role == "assistant":
@@ -108,14 +167,16 @@ def _encode_part(part: hub.Part, role: str, path: str) -> JSON | None:
             if tool_input is None:
                 raise fail(path, f"the arguments of tool call '{part.id}' are not a JSON object")
             return {"type": "tool_use", "id": part.id, "name": part.name, "input": tool_input}
-        raise fail(path, f"assistant messages cannot carry {part.kind} content for Anthropic")
+        drops.append(hub.Drop(at, part.kind, "content"))
+        return None
     if isinstance(part, hub.ImagePart):
         return {"type": "image", "source": _image_source(part, path)}
     if isinstance(part, hub.DocumentPart):
-        return _encode_document(part, path)
+        return _encode_document(part, path, at, drops)
     if isinstance(part, hub.ToolResultPart):
         return _encode_tool_result(part, path)
-    raise fail(path, f"{part.kind} content is only allowed in assistant messages")
+    drops.append(hub.Drop(at, part.kind, "content"))
+    return None
 
 
 def _image_source(part: hub.ImagePart, path: str) -> JSON:
@@ -132,7 +193,7 @@ def _image_source(part: hub.ImagePart, path: str) -> JSON:
     raise fail(path, "an image needs a url or inline data")
 
 
-def _encode_document(part: hub.DocumentPart, path: str) -> JSON:
+def _encode_document(part: hub.DocumentPart, path: str, at: str, drops: list[hub.Drop]) -> JSON | None:
     if part.url is not None:
         source: JSON = {"type": "url", "url": part.url}
     elif part.data is not None and part.media_type == "application/pdf":
@@ -143,8 +204,9 @@ def _encode_document(part: hub.DocumentPart, path: str) -> JSON:
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise fail(path, "a text document's data is not base64-encoded UTF-8") from exc
         source = {"type": "text", "media_type": "text/plain", "data": text}
-    else:
-        raise fail(path, f"Anthropic takes PDF or plain-text documents, not {part.media_type or 'unknown'}")
+    else:  # Anthropic takes PDF or plain-text documents only
+        drops.append(hub.Drop(at, part.media_type or "document", "content"))
+        return None
     block: JSON = {"type": "document", "source": source}
     if part.name:
         block["title"] = part.name
@@ -182,7 +244,7 @@ def _encode_tool(tool: hub.Tool) -> JSON:
 
 def _encode_tool_choice(req: hub.Request) -> JSON | None:
     """Only sent with tools (Anthropic rejects a tool_choice without them)."""
-    if not req.tools:
+    if not req.tools and not req.hosted_tools:
         return None
     choice = req.tool_choice
     serial = req.parallel_tool_calls is False

@@ -7,8 +7,8 @@
 - Contents alternate `user` / `model` (`function` is read as `user`). A user turn's
   functionResponse parts become a hub `tool` message, its other parts a `user`
   message, in their order. Images and PDFs / plain text come as inlineData or
-  fileData; audio, video, executableCode, codeExecutionResult and server-side tool
-  parts are refused with 400.
+  fileData; audio, video, executableCode, codeExecutionResult, server-side tool parts
+  and parts of kinds added later are dropped and named (`contents[2].parts[0]:executableCode`).
 - functionCall parts without an `id` get a stable synthetic one, `call_<n>` (n counts
   the calls in the request; `request_encode` leaves such ids out again); a
   functionResponse without an id answers the earliest unanswered call of that name.
@@ -18,10 +18,10 @@
   empty text placed just before it. The SDK sends bytes URL-safe base64; signatures and
   inline data are normalised to standard base64.
 - tools: functionDeclarations (`parameters` as Gemini Schema, read back into JSON
-  Schema, or `parametersJsonSchema` as is). googleSearch, codeExecution, urlContext and
-  other server-side tools, `cachedContent`, `candidateCount` > 1, `text/x.enum` output
-  and non-text response modalities are refused with 400 naming the field.
-  `safetySettings` is ignored: it has no counterpart elsewhere.
+  Schema, or `parametersJsonSchema` as is); googleSearch -> a hosted web search.
+  codeExecution, urlContext and other server-side tools, `cachedContent`,
+  `candidateCount` > 1, `text/x.enum` output, non-text response modalities,
+  `safetySettings` and fields added later are dropped and named.
 - toolConfig.functionCallingConfig: AUTO / VALIDATED -> auto, NONE -> none, ANY ->
   required; ANY restricted by `allowedFunctionNames` to one name -> that tool, to
   several -> required with only those tools declared.
@@ -51,25 +51,12 @@ from hubgate.formats.gemini.wire import (
     expect_str,
     get,
     guess_media_type,
-    has,
     invalid,
     request_call_id,
     std_base64,
     strip_models_prefix,
 )
 
-_SERVER_TOOLS = (
-    "googleSearch",
-    "googleSearchRetrieval",
-    "codeExecution",
-    "urlContext",
-    "fileSearch",
-    "googleMaps",
-    "computerUse",
-    "mcpServers",
-    "retrieval",
-    "enterpriseWebSearch",
-)
 _LEVELS = {
     "MINIMAL": hub.Effort.MINIMAL,
     "LOW": hub.Effort.LOW,
@@ -79,14 +66,46 @@ _LEVELS = {
 }
 
 
+_READ_FIELDS = frozenset(
+    {"model", "stream", "contents", "systemInstruction", "tools", "toolConfig", "generationConfig"}
+)
+_READ_CONFIG = frozenset(
+    {
+        "temperature",
+        "topP",
+        "topK",
+        "candidateCount",
+        "maxOutputTokens",
+        "stopSequences",
+        "presencePenalty",
+        "frequencyPenalty",
+        "seed",
+        "responseMimeType",
+        "responseSchema",
+        "responseJsonSchema",
+        "responseModalities",
+        "thinkingConfig",
+    }
+)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def _unread(obj: JSON, known: frozenset[str], prefix: str) -> list[hub.Drop]:
+    return [hub.Drop(f"{prefix}{key}") for key in obj if _camel(str(key)) not in known]
+
+
 def decode_request(body: dict[str, Any]) -> hub.Request:
     """A google-genai caller's GenerateContentRequest (with the URL's model injected
-    as `"model"`) -> hub Request. Raises InvalidRequest naming the field."""
+    as `"model"`) -> hub Request. Raises InvalidRequest naming the field for malformed
+    input; what the hub cannot carry is dropped and named in `dropped`."""
     model = body.get("model")
     if not isinstance(model, str) or not strip_models_prefix(model):
         raise InvalidRequest("Missing required parameter: 'model'.", param="model")
-    if get(body, "cachedContent") is not None:
-        raise invalid("cachedContent", "cached contents live on Gemini and cannot be used here.")
+    drops = _unread(body, _READ_FIELDS, "")
     contents = get(body, "contents")
     if contents is None:
         raise InvalidRequest("Missing required parameter: 'contents'.", param="contents")
@@ -94,22 +113,27 @@ def decode_request(body: dict[str, Any]) -> hub.Request:
     if not contents:
         raise invalid("contents", "must not be empty.")
 
-    tools, tool_choice = _decode_tools(body)
+    tools, hosted, tool_choice = _decode_tools(body, drops)
     config = get(body, "generationConfig")
     config = expect_object(config, "generationConfig") if config is not None else {}
+    drops += _unread(config, _READ_CONFIG, "generationConfig.")
     stream = body.get("stream")
+    messages = _Contents(drops=drops).decode(contents)
+    options = _decode_config(config, drops)
     return hub.Request(
         model=strip_models_prefix(model),
-        messages=_Contents().decode(contents),
-        system=_decode_system(get(body, "systemInstruction")),
+        messages=messages,
+        system=_decode_system(get(body, "systemInstruction"), drops),
         tools=tools,
+        hosted_tools=hosted,
         tool_choice=tool_choice,
         stream=stream is True,
-        **_decode_config(config),
+        dropped=tuple(drops),
+        **options,
     )
 
 
-def _decode_system(value: Any) -> tuple[hub.TextPart, ...]:
+def _decode_system(value: Any, drops: list[hub.Drop]) -> tuple[hub.TextPart, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
@@ -121,9 +145,10 @@ def _decode_system(value: Any) -> tuple[hub.TextPart, ...]:
         param = f"systemInstruction.parts[{j}]"
         part = expect_object(raw, param)
         text = get(part, "text")
-        if not isinstance(text, str):
-            raise invalid(param, "a system instruction may only hold text parts.")
-        out.append(hub.TextPart(text))
+        if text is None:
+            drops.append(hub.Drop(param, _part_kind(part), "content"))
+            continue
+        out.append(hub.TextPart(expect_str(text, f"{param}.text")))
     return tuple(out)
 
 
@@ -139,6 +164,7 @@ class _Contents:
     """Walks `contents` in order, numbering calls and pairing responses with them."""
 
     calls: list[_Call] = field(default_factory=list)
+    drops: list[hub.Drop] = field(default_factory=list)
 
     def decode(self, contents: list[Any]) -> tuple[hub.Message, ...]:
         messages: list[hub.Message] = []
@@ -154,7 +180,7 @@ class _Contents:
             elif role in ("user", "function"):
                 messages.extend(self._user_parts(parts, param))
             else:
-                raise invalid(f"{param}.role", f"expected 'user' or 'model', got {role!r}.")
+                self.drops.append(hub.Drop(param, str(role), "message"))
         return tuple(messages)
 
     def _model_parts(self, parts: list[Any], param: str) -> tuple[hub.Part, ...]:
@@ -177,7 +203,7 @@ class _Contents:
                 continue
             if signature is not None:
                 add_thinking(out, "", signature)
-            decoded = _content_part(part, p, images_only=False)
+            decoded = _content_part(part, p, self.drops, images_only=False)
             if decoded is not None:
                 out.append(decoded)
         return tuple(out)
@@ -196,7 +222,7 @@ class _Contents:
                 role: Literal["user", "tool"] = "tool"
                 decoded = self._response(expect_object(response, f"{p}.functionResponse"), p)
             else:
-                role, decoded = "user", _content_part(part, p, images_only=False)
+                role, decoded = "user", _content_part(part, p, self.drops, images_only=False)
                 if decoded is None:
                     continue
             if messages and messages[-1].role == role:
@@ -233,7 +259,7 @@ class _Contents:
         content: list[hub.TextPart | hub.ImagePart] = [hub.TextPart(text)]
         for k, raw in enumerate(expect_list(get(response, "parts") or [], f"{p}.parts")):
             sub = f"{p}.parts[{k}]"
-            image = _content_part(expect_object(raw, sub), sub, images_only=True)
+            image = _content_part(expect_object(raw, sub), sub, self.drops, images_only=True)
             if isinstance(image, hub.ImagePart):
                 content.append(image)
         return hub.ToolResultPart(call.id, tuple(content), is_error=is_error, name=name)
@@ -256,22 +282,33 @@ def _signature(part: JSON, param: str) -> str | None:
     return std_base64(expect_str(value, f"{param}.thoughtSignature"))
 
 
-def _content_part(part: JSON, param: str, *, images_only: bool) -> hub.Part | None:
-    """A text / inlineData / fileData part -> hub (None for an empty text part)."""
+def _part_kind(part: JSON) -> str:
+    """What a part holds, for naming it when dropped (its first data field)."""
+    meta = (
+        "thought",
+        "thoughtSignature",
+        "thought_signature",
+        "videoMetadata",
+        "video_metadata",
+        "partMetadata",
+    )
+    return next((_camel(str(k)) for k in part if k not in meta), "empty")
+
+
+def _content_part(part: JSON, param: str, drops: list[hub.Drop], *, images_only: bool) -> hub.Part | None:
+    """A text / inlineData / fileData part -> hub (None for an empty text part, and for
+    what the hub has no place for, which is dropped and named)."""
     text = get(part, "text")
     if text is not None and not images_only:
         text = expect_str(text, f"{param}.text")
         return hub.TextPart(text) if text else None
-    for key in ("executableCode", "codeExecutionResult", "toolCall", "toolResponse"):
-        if has(part, key):
-            raise invalid(f"{param}.{key}", "server-side tool parts cannot be translated.")
     inline = get(part, "inlineData")
     if inline is not None:
         p = f"{param}.inlineData"
         inline = expect_object(inline, p)
         mime = expect_str(get(inline, "mimeType"), f"{p}.mimeType")
         data = std_base64(expect_str(get(inline, "data"), f"{p}.data"))
-        return _media(mime, p, images_only, data=data, url=None)
+        return _media(mime, p, images_only, drops, data=data, url=None)
     file = get(part, "fileData")
     if file is not None:
         p = f"{param}.fileData"
@@ -281,31 +318,53 @@ def _content_part(part: JSON, param: str, *, images_only: bool) -> hub.Part | No
         file_mime = expect_str(given, f"{p}.mimeType") if given is not None else guess_media_type(uri)
         if file_mime is None:
             raise invalid(f"{p}.mimeType", "required when the URI has no known file extension.")
-        return _media(file_mime, p, images_only, data=None, url=uri)
-    if images_only:
-        raise invalid(param, "a function response part must be inlineData or fileData.")
-    raise invalid(param, "a part needs one of text, inlineData, fileData, functionCall or functionResponse.")
+        return _media(file_mime, p, images_only, drops, data=None, url=uri)
+    # executableCode, codeExecutionResult, toolCall, toolResponse, kinds added later
+    drops.append(hub.Drop(param, _part_kind(part), "content"))
+    return None
 
 
-def _media(mime: str, param: str, images_only: bool, *, data: str | None, url: str | None) -> hub.Part:
+def _media(
+    mime: str, param: str, images_only: bool, drops: list[hub.Drop], *, data: str | None, url: str | None
+) -> hub.Part | None:
     if mime.startswith("image/"):
         return hub.ImagePart(url=url, data=data, media_type=mime)
     if not images_only and (mime == "application/pdf" or mime.startswith("text/")):
         return hub.DocumentPart(url=url, data=data, media_type=mime)
-    raise invalid(f"{param}.mimeType", f"{mime} content cannot be translated for this model.")
+    drops.append(hub.Drop(param, mime, "content"))  # audio, video
+    return None
 
 
-def _decode_tools(body: JSON) -> tuple[tuple[hub.Tool, ...], hub.ToolChoice | None]:
+def _decode_tools(
+    body: JSON, drops: list[hub.Drop]
+) -> tuple[tuple[hub.Tool, ...], tuple[hub.HostedTool, ...], hub.ToolChoice | None]:
+    declared, hosted = _declared_tools(body, drops)
+    tools, choice = _tool_choice(body, declared, drops)
+    return tools, hosted, choice
+
+
+def _declared_tools(body: JSON, drops: list[hub.Drop]) -> tuple[list[hub.Tool], tuple[hub.HostedTool, ...]]:
     tools: list[hub.Tool] = []
+    hosted: list[hub.HostedTool] = []
     for i, raw in enumerate(expect_list(get(body, "tools") or [], "tools")):
         entry = expect_object(raw, f"tools[{i}]")
-        for key in _SERVER_TOOLS:
-            if has(entry, key):
-                raise invalid(f"tools[{i}].{key}", "server-side Gemini tools cannot be translated.")
+        for key in entry:
+            name = _camel(str(key))
+            if name in ("googleSearch", "googleSearchRetrieval"):
+                hosted.append(hub.HostedTool("web_search", f"tools[{i}].{name}"))
+            elif name != "functionDeclarations":
+                drops.append(hub.Drop(f"tools[{i}]", name, "tool"))
         declarations = get(entry, "functionDeclarations") or []
         for k, decl in enumerate(expect_list(declarations, f"tools[{i}].functionDeclarations")):
             tools.append(_declaration(decl, f"tools[{i}].functionDeclarations[{k}]"))
+    return tools, tuple(hosted)
 
+
+def _tool_choice(
+    body: JSON, tools: list[hub.Tool], drops: list[hub.Drop]
+) -> tuple[tuple[hub.Tool, ...], hub.ToolChoice | None]:
+    """toolConfig.functionCallingConfig -> a tool choice (ANY with several allowed
+    names narrows the tools to those); an unknown mode is dropped and named."""
     tool_config = get(body, "toolConfig")
     if tool_config is None:
         return tuple(tools), None
@@ -314,7 +373,8 @@ def _decode_tools(body: JSON) -> tuple[tuple[hub.Tool, ...], hub.ToolChoice | No
         return tuple(tools), None
     p = "toolConfig.functionCallingConfig"
     calling = expect_object(calling, p)
-    mode = str(get(calling, "mode") or "AUTO").upper()
+    raw_mode = get(calling, "mode")
+    mode = (expect_str(raw_mode, f"{p}.mode") if raw_mode is not None else "AUTO").upper()
     allowed = get(calling, "allowedFunctionNames")
     names_param = f"{p}.allowedFunctionNames"
     names = [expect_str(n, names_param) for n in expect_list(allowed or [], names_param)]
@@ -323,7 +383,8 @@ def _decode_tools(body: JSON) -> tuple[tuple[hub.Tool, ...], hub.ToolChoice | No
     if mode == "NONE":
         return tuple(tools), hub.ToolChoice("none")
     if mode != "ANY":
-        raise invalid(f"{p}.mode", f"unknown mode {mode!r}.")
+        drops.append(hub.Drop(f"{p}.mode", mode))
+        return tuple(tools), None
     if len(names) == 1:
         return tuple(tools), hub.ToolChoice("tool", names[0])
     if names:
@@ -349,13 +410,13 @@ def _declaration(raw: Any, param: str) -> hub.Tool:
     )
 
 
-def _decode_config(config: JSON) -> dict[str, Any]:
+def _decode_config(config: JSON, drops: list[hub.Drop]) -> dict[str, Any]:
     """generationConfig -> hub.Request keyword arguments."""
     out: dict[str, Any] = {}
     p = "generationConfig"
     count = get(config, "candidateCount")
     if count is not None and expect_int(count, f"{p}.candidateCount") > 1:
-        raise invalid(f"{p}.candidateCount", "only one candidate can be generated here.")
+        drops.append(hub.Drop(f"{p}.candidateCount"))  # one candidate is generated
     for key, name in (("temperature", "temperature"), ("topP", "top_p")):
         value = get(config, key)
         if value is not None:
@@ -376,21 +437,22 @@ def _decode_config(config: JSON) -> dict[str, Any]:
     modalities = get(config, "responseModalities")
     for m in expect_list(modalities or [], f"{p}.responseModalities"):
         if str(m).upper() != "TEXT":
-            raise invalid(f"{p}.responseModalities", f"{m} output cannot be produced here.")
-    out["response_format"] = _decode_format(config)
+            drops.append(hub.Drop(f"{p}.responseModalities", str(m)))
+    out["response_format"] = _decode_format(config, drops)
     thinking = get(config, "thinkingConfig")
     if thinking is not None:
-        out["reasoning"] = _decode_thinking(expect_object(thinking, f"{p}.thinkingConfig"))
+        out["reasoning"] = _decode_thinking(expect_object(thinking, f"{p}.thinkingConfig"), drops)
     return out
 
 
-def _decode_format(config: JSON) -> hub.ResponseFormat | None:
+def _decode_format(config: JSON, drops: list[hub.Drop]) -> hub.ResponseFormat | None:
     p = "generationConfig"
     mime = get(config, "responseMimeType")
     if mime is None or mime == "text/plain":
         return None
     if mime != "application/json":
-        raise invalid(f"{p}.responseMimeType", f"{mime!r} output cannot be produced here.")
+        drops.append(hub.Drop(f"{p}.responseMimeType", str(mime)))  # text/x.enum
+        return None
     json_schema = get(config, "responseJsonSchema")
     if json_schema is not None:
         return hub.ResponseFormat("json_schema", expect_object(json_schema, f"{p}.responseJsonSchema"))
@@ -400,7 +462,7 @@ def _decode_format(config: JSON) -> hub.ResponseFormat | None:
     return hub.ResponseFormat("json_object")
 
 
-def _decode_thinking(thinking: JSON) -> hub.Reasoning:
+def _decode_thinking(thinking: JSON, drops: list[hub.Drop]) -> hub.Reasoning:
     p = "generationConfig.thinkingConfig"
     include = get(thinking, "includeThoughts")
     include_thoughts = expect_bool(include, f"{p}.includeThoughts") if include is not None else False
@@ -415,6 +477,6 @@ def _decode_thinking(thinking: JSON) -> hub.Reasoning:
     if level is not None:
         key = expect_str(level, f"{p}.thinkingLevel").upper()
         if key not in _LEVELS and key != "THINKING_LEVEL_UNSPECIFIED":
-            raise invalid(f"{p}.thinkingLevel", f"unknown level {level!r}.")
+            drops.append(hub.Drop(f"{p}.thinkingLevel", key))
         effort = _LEVELS.get(key, effort)
     return hub.Reasoning(effort=effort, budget_tokens=budget_tokens, include_thoughts=include_thoughts)

@@ -16,8 +16,13 @@
   refuses an OBJECT with no properties).
 - Reasoning -> thinkingConfig: budget_tokens, else `budget_for(effort)`;
   include_thoughts -> includeThoughts (not sent when the budget is 0).
-- `parallel_tool_calls`, `user`, `Tool.strict`, `ResponseFormat.name` / `strict` and
-  `ImagePart.detail` have no Gemini counterpart and are left out.
+- System messages from the middle of a conversation are appended to
+  systemInstruction in order: Gemini has no positional system message, and turning
+  them into user text would let them speak as the user.
+- A hosted web search -> the `googleSearch` tool (grounding).
+- `parallel_tool_calls` (when false) and `user` have no Gemini counterpart: left out and
+  named in `drops`; `Tool.strict`, `ResponseFormat.name` / `strict` and
+  `ImagePart.detail` are left out silently (hints, not content).
 """
 
 from __future__ import annotations
@@ -32,15 +37,28 @@ from hubgate.formats.gemini.schema import sanitize_schema
 from hubgate.formats.gemini.wire import JSON, guess_media_type, invalid, is_synthetic_call_id, type_name
 
 
-def encode_request(req: hub.Request, model: str) -> dict[str, Any]:
+def encode_request(req: hub.Request, model: str, drops: list[hub.Drop] | None = None) -> dict[str, Any]:
     """hub Request -> the GenerateContentRequest body for `model` (which travels in
-    the URL, so it is not part of the body). Raises InvalidRequest when inexpressible."""
+    the URL, so it is not part of the body). What Gemini cannot carry is named in
+    `drops`; InvalidRequest only when nothing sendable is left."""
     del model  # the provider puts it in the URL
+    drops = [] if drops is None else drops
+    if req.parallel_tool_calls is False:
+        drops.append(hub.Drop("parallel_tool_calls"))
+    if req.user is not None:
+        drops.append(hub.Drop("user"))
     body: JSON = {"contents": _encode_messages(req)}
-    if req.system:
-        body["systemInstruction"] = {"parts": [{"text": p.text} for p in req.system]}
+    system = [*req.system]
+    system += [p for m in req.messages if m.role == "system" for p in m.parts if isinstance(p, hub.TextPart)]
+    if system:
+        body["systemInstruction"] = {"parts": [{"text": p.text} for p in system]}
+    tools: list[JSON] = []
     if req.tools:
-        body["tools"] = [{"functionDeclarations": [_encode_tool(t) for t in req.tools]}]
+        tools.append({"functionDeclarations": [_encode_tool(t) for t in req.tools]})
+    if req.hosted_tools:
+        tools.append({"googleSearch": {}})
+    if tools:
+        body["tools"] = tools
     if req.tool_choice is not None:
         body["toolConfig"] = {"functionCallingConfig": _encode_choice(req.tool_choice)}
     config = _encode_config(req)
@@ -53,6 +71,8 @@ def _encode_messages(req: hub.Request) -> list[JSON]:
     names = {p.id: p.name for m in req.messages for p in m.parts if isinstance(p, hub.ToolCallPart)}
     contents: list[JSON] = []
     for i, message in enumerate(req.messages):
+        if message.role == "system":
+            continue  # in systemInstruction
         role = "model" if message.role == "assistant" else "user"
         parts = _encode_parts(message.parts, f"messages[{i}]", names)
         if not parts:

@@ -13,7 +13,6 @@ Chat API has none: `reasoning_content` (text) and LiteLLM's `thinking_blocks`
 from hubgate.formats.openai_chat.request_decode import (
     HANDLED_FIELDS,
     IGNORED_FIELDS,
-    REFUSED_FIELDS,
     decode_request,
 )
 from hubgate.formats.openai_chat.request_encode import encode_request
@@ -23,7 +22,6 @@ from hubgate.formats.openai_chat.stream import StreamDecoder, StreamEncoder
 __all__ = [
     "HANDLED_FIELDS",
     "IGNORED_FIELDS",
-    "REFUSED_FIELDS",
     "StreamDecoder",
     "StreamEncoder",
     "decode_error",

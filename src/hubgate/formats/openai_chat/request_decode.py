@@ -1,15 +1,15 @@
 """Chat Completions request body -> hub.Request (a caller speaking OpenAI's SDK).
 
-Strict where meaning is at stake: every top-level field is either read, listed in
-IGNORED_FIELDS, or refused with a 400 naming it. Message fields the hub has no place
-for and that do not change the answer (a participant `name`) are dropped.
+Every top-level field is read or dropped and named (IGNORED_FIELDS and fields added
+later); roles, content parts, tool kinds and variants the hub has no place for are
+dropped and named too. A 400 naming the field only for malformed input. Message
+fields that do not change the answer (a participant `name`) are dropped silently.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from hubgate.errors import InvalidRequest
 from hubgate.formats import hub
 from hubgate.formats.openai import check_chat
 from hubgate.formats.openai_chat._wire import (
@@ -53,8 +53,8 @@ HANDLED_FIELDS = frozenset(
     }
 )
 
-# Accepted and dropped: they tune OpenAI's own service (logprobs, storage, tiers,
-# caching, latency) or phrasing, not what the answer means.
+# Accepted, dropped and named: they tune OpenAI's own service (logprobs, storage,
+# tiers, caching, latency) or phrasing, which other formats have no place for.
 IGNORED_FIELDS = frozenset(
     {
         "logit_bias",
@@ -68,14 +68,9 @@ IGNORED_FIELDS = frozenset(
         "prompt_cache_retention",
         "safety_identifier",
         "verbosity",
+        "audio",
     }
 )
-
-# Non-null values of these have no counterpart in the other formats.
-REFUSED_FIELDS = {
-    "audio": "audio output cannot be translated for this model.",
-    "web_search_options": "OpenAI's built-in web search cannot be translated for this model.",
-}
 
 _CHOICES = {mode: hub.ToolChoice(mode) for mode in ("auto", "none", "required")}
 _DEFAULT_FILE_TYPE = "application/pdf"  # the only type Chat's raw `file_data` carries
@@ -84,14 +79,16 @@ _DEFAULT_FILE_TYPE = "application/pdf"  # the only type Chat's raw `file_data` c
 def decode_request(body: JSON) -> hub.Request:
     """A caller's Chat Completions body as a hub Request (400 naming the field on bad input)."""
     info = check_chat(body)
-    _check_fields(body)
-    system, messages = _MessageReader().read(body["messages"])
+    drops = _check_fields(body)
+    system, messages = _MessageReader(drops).read(body["messages"])
+    tools = _read_tools(body, drops)
     return hub.Request(
         model=info.model,
         messages=messages,
         system=system,
-        tools=_read_tools(body),
-        tool_choice=_read_tool_choice(body),
+        tools=tools,
+        hosted_tools=_web_search(body),
+        tool_choice=_read_tool_choice(body, drops),
         parallel_tool_calls=_opt(body, "parallel_tool_calls", bool, "a boolean"),
         max_tokens=_max_tokens(body),
         temperature=_opt_float(body, "temperature"),
@@ -101,29 +98,39 @@ def decode_request(body: JSON) -> hub.Request:
         seed=body.get("seed"),
         presence_penalty=_opt_float(body, "presence_penalty"),
         frequency_penalty=_opt_float(body, "frequency_penalty"),
-        response_format=_read_response_format(body),
-        reasoning=_read_reasoning(body),
+        response_format=_read_response_format(body, drops),
+        reasoning=_read_reasoning(body, drops),
         user=body.get("user"),
         stream=info.stream,
         include_usage=info.include_usage,
+        dropped=tuple(drops),
     )
 
 
-def _check_fields(body: JSON) -> None:
-    for name, value in body.items():
-        if name in HANDLED_FIELDS or name in IGNORED_FIELDS:
-            continue
-        if name in REFUSED_FIELDS:
-            if value is not None:
-                raise invalid(name, REFUSED_FIELDS[name])
-            continue
-        raise InvalidRequest(f"Unrecognized request argument supplied: {name}", param=name)
+def _check_fields(body: JSON) -> list[hub.Drop]:
+    """The top-level fields the hub has no place for, named (null values add nothing)."""
+    drops = [
+        hub.Drop(str(name))
+        for name, value in body.items()
+        if name not in HANDLED_FIELDS and name != "web_search_options" and value is not None
+    ]
     n = body.get("n")
     if n is not None and n != 1:
-        raise invalid("n", "only one choice (n=1) can be generated for this model; send separate requests.")
+        drops.append(hub.Drop("n"))  # one choice is generated
     modalities = body.get("modalities")
     if modalities is not None and (not isinstance(modalities, list) or any(m != "text" for m in modalities)):
-        raise invalid("modalities", "only text output can be translated for this model.")
+        drops.append(hub.Drop("modalities"))  # text is generated
+    return drops
+
+
+def _web_search(body: JSON) -> tuple[hub.HostedTool, ...]:
+    """`web_search_options` (search models) -> a hosted web search."""
+    options = body.get("web_search_options")
+    if options is None:
+        return ()
+    if not isinstance(options, dict):
+        raise invalid("web_search_options", "expected an object.")
+    return (hub.HostedTool("web_search", "web_search_options"),)
 
 
 def _opt(body: JSON, name: str, kind: type, what: str) -> Any:
@@ -159,7 +166,7 @@ def _read_stop(body: JSON) -> tuple[str, ...]:
     raise invalid("stop", "expected a string or an array of strings.")
 
 
-def _read_response_format(body: JSON) -> hub.ResponseFormat | None:
+def _read_response_format(body: JSON, drops: list[hub.Drop]) -> hub.ResponseFormat | None:
     fmt = body.get("response_format")
     if fmt is None:
         return None
@@ -169,7 +176,8 @@ def _read_response_format(body: JSON) -> hub.ResponseFormat | None:
     if kind == "json_object":
         return hub.ResponseFormat("json_object")
     if kind != "json_schema":
-        raise invalid("response_format.type", "expected 'text', 'json_object' or 'json_schema'.")
+        drops.append(hub.Drop("response_format", str(kind)))
+        return None
     spec = fmt.get("json_schema")
     if not isinstance(spec, dict):
         raise missing("response_format.json_schema")
@@ -183,7 +191,7 @@ def _read_response_format(body: JSON) -> hub.ResponseFormat | None:
     return hub.ResponseFormat("json_schema", schema=schema, name=name, strict=strict)
 
 
-def _read_reasoning(body: JSON) -> hub.Reasoning | None:
+def _read_reasoning(body: JSON, drops: list[hub.Drop]) -> hub.Reasoning | None:
     """`reasoning_effort` (OpenAI) and/or `thinking` (LiteLLM's budget); "xhigh" counts as high."""
     raw = body.get("reasoning_effort")
     effort = None
@@ -193,6 +201,8 @@ def _read_reasoning(body: JSON) -> hub.Reasoning | None:
             effort = hub.Effort.HIGH
         elif isinstance(raw, str) and raw in values:
             effort = hub.Effort(raw)
+        elif isinstance(raw, str):
+            drops.append(hub.Drop("reasoning_effort", raw))
         else:
             raise invalid("reasoning_effort", f"expected one of {', '.join(values)}.")
     budget = None
@@ -205,6 +215,8 @@ def _read_reasoning(body: JSON) -> hub.Reasoning | None:
             budget = _opt(thinking, "budget_tokens", int, "an integer")
             if budget is None or budget < 0:
                 raise invalid("thinking.budget_tokens", "expected a non-negative integer.")
+        elif isinstance(kind, str):
+            drops.append(hub.Drop("thinking", kind))  # adaptive and later variants: the upstream's default
         else:
             raise invalid("thinking.type", "expected 'enabled' or 'disabled'.")
     if effort is None and budget is None:
@@ -212,14 +224,15 @@ def _read_reasoning(body: JSON) -> hub.Reasoning | None:
     return hub.Reasoning(effort=effort, budget_tokens=budget)
 
 
-def _read_tools(body: JSON) -> tuple[hub.Tool, ...]:
+def _read_tools(body: JSON, drops: list[hub.Drop]) -> tuple[hub.Tool, ...]:
     tools = []
     for j, item in enumerate(body.get("tools") or ()):
         at = f"tools[{j}]"
         if not isinstance(item, dict):
             raise invalid(at, "expected an object.")
         if item.get("type") != "function":
-            raise invalid(f"{at}.type", "only 'function' tools can be translated for this model.")
+            drops.append(hub.Drop(at, str(item.get("type")), "tool"))  # custom tools, kinds added later
+            continue
         tools.append(_read_function(item.get("function"), f"{at}.function"))
     functions = body.get("functions")
     if functions is not None:
@@ -238,16 +251,15 @@ def _read_function(fn: Any, at: str) -> hub.Tool:
     parameters = fn.get("parameters")
     if parameters is not None and not isinstance(parameters, dict):
         raise invalid(f"{at}.parameters", "expected an object (a JSON schema).")
-    extra = {"parameters": parameters} if parameters is not None else {}
     return hub.Tool(
         name=name,
         description=_opt(fn, "description", str, "a string"),
+        parameters=parameters if parameters is not None else {"type": "object", "properties": {}},
         strict=_opt(fn, "strict", bool, "a boolean"),
-        **extra,
     )
 
 
-def _read_tool_choice(body: JSON) -> hub.ToolChoice | None:
+def _read_tool_choice(body: JSON, drops: list[hub.Drop]) -> hub.ToolChoice | None:
     param = "tool_choice"
     choice = body.get(param)
     if choice is None:
@@ -259,7 +271,8 @@ def _read_tool_choice(body: JSON) -> hub.ToolChoice | None:
         return _CHOICES[choice]
     if isinstance(choice, dict):
         if param == "tool_choice" and choice.get("type") != "function":
-            raise invalid("tool_choice.type", "only a 'function' choice can be translated for this model.")
+            drops.append(hub.Drop("tool_choice", str(choice.get("type"))))  # allowed_tools, custom
+            return None
         fn = choice.get("function") if param == "tool_choice" else choice
         name = fn.get("name") if isinstance(fn, dict) else None
         if isinstance(name, str) and name:
@@ -270,7 +283,8 @@ def _read_tool_choice(body: JSON) -> hub.ToolChoice | None:
 class _MessageReader:
     """Walks `messages` once, remembering what later messages refer back to."""
 
-    def __init__(self) -> None:
+    def __init__(self, drops: list[hub.Drop]) -> None:
+        self.drops = drops
         self.system: list[hub.TextPart] = []
         self.messages: list[hub.Message] = []
         self.names: dict[str, str] = {}  # tool call id -> function name
@@ -281,18 +295,20 @@ class _MessageReader:
             where = f"messages[{i}]"
             role = message["role"]
             if role in ("system", "developer"):
-                self.system += _text_only(message.get("content"), where)
+                self.system += _text_only(message.get("content"), where, self.drops)
             elif role == "user":
                 content = message.get("content")
                 if content is None:
                     raise missing(f"{where}.content")
-                self.messages.append(hub.Message("user", _user_parts(content, where)))
+                self.messages.append(hub.Message("user", _user_parts(content, where, self.drops)))
             elif role == "assistant":
                 self.messages.append(self._assistant(message, where, i))
             elif role == "tool":
                 self._add_result(self._tool(message, where))
-            else:
+            elif role == "function":
                 self._add_result(self._function(message, where, i))
+            else:
+                self.drops.append(hub.Drop(where, str(role), "message"))
         return tuple(self.system), tuple(self.messages)
 
     def _add_result(self, part: hub.ToolResultPart) -> None:
@@ -304,18 +320,23 @@ class _MessageReader:
 
     def _assistant(self, message: JSON, where: str, i: int) -> hub.Message:
         if message.get("audio") is not None:
-            raise invalid(f"{where}.audio", "audio replies cannot be translated for this model.")
+            self.drops.append(hub.Drop(f"{where}.audio"))
         parts: list[hub.Part] = list(_read_thinking(message, where))
         content = message.get("content")
         if isinstance(content, str) and content:
             parts.append(hub.TextPart(content))
         elif isinstance(content, list):
             for j, item in enumerate(content):
-                kind = item.get("type") if isinstance(item, dict) else None
-                text = item.get(kind) if kind in ("text", "refusal") else None
-                if not isinstance(text, str):
+                if not isinstance(item, dict):
                     raise invalid(f"{where}.content[{j}]", "expected a 'text' or 'refusal' part.")
-                parts.append(hub.TextPart(text))
+                kind = item.get("type")
+                text = item.get(kind) if kind in ("text", "refusal") else None
+                if kind in ("text", "refusal") and not isinstance(text, str):
+                    raise invalid(f"{where}.content[{j}].{kind}", "expected a string.")
+                if isinstance(text, str):
+                    parts.append(hub.TextPart(text))
+                else:
+                    self.drops.append(hub.Drop(f"{where}.content[{j}]", str(kind), "content"))
         refusal = message.get("refusal")
         if isinstance(refusal, str) and refusal:
             parts.append(hub.TextPart(refusal))
@@ -323,7 +344,11 @@ class _MessageReader:
         if calls is not None:
             if not isinstance(calls, list):
                 raise invalid(f"{where}.tool_calls", "expected an array.")
-            parts += [self._call(call, f"{where}.tool_calls[{k}]") for k, call in enumerate(calls)]
+            parts += [
+                part
+                for k, call in enumerate(calls)
+                if (part := self._call(call, f"{where}.tool_calls[{k}]")) is not None
+            ]
         legacy = message.get("function_call")
         if legacy is not None:
             call = self._function_call(f"call_fn_{i}", legacy, f"{where}.function_call", None)
@@ -331,11 +356,12 @@ class _MessageReader:
             parts.append(call)
         return hub.Message("assistant", tuple(parts))
 
-    def _call(self, call: Any, at: str) -> hub.ToolCallPart:
+    def _call(self, call: Any, at: str) -> hub.ToolCallPart | None:
         if not isinstance(call, dict):
             raise invalid(at, "expected an object.")
         if call.get("type", "function") != "function":
-            raise invalid(f"{at}.type", "only function tool calls can be translated for this model.")
+            self.drops.append(hub.Drop(at, str(call.get("type")), "content"))  # custom tool calls
+            return None
         call_id = call.get("id")
         if not isinstance(call_id, str) or not call_id:
             raise missing(f"{at}.id")
@@ -359,7 +385,7 @@ class _MessageReader:
             raise missing(f"{where}.tool_call_id")
         if not isinstance(call_id, str):
             raise invalid(f"{where}.tool_call_id", "expected a string.")
-        content = tuple(_text_only(message.get("content"), where))
+        content = tuple(_text_only(message.get("content"), where, self.drops))
         return hub.ToolResultPart(call_id, content, name=self.names.get(call_id))
 
     def _function(self, message: JSON, where: str, i: int) -> hub.ToolResultPart:
@@ -371,40 +397,54 @@ class _MessageReader:
         if call is not None:
             self.legacy.remove(call)
         call_id = call.id if call is not None else f"call_fn_{i}"
-        return hub.ToolResultPart(call_id, tuple(_text_only(message.get("content"), where)), name=name)
+        return hub.ToolResultPart(
+            call_id, tuple(_text_only(message.get("content"), where, self.drops)), name=name
+        )
 
 
-def _text_only(content: Any, where: str) -> list[hub.TextPart]:
-    """System, developer and tool content: a string or text parts ("" adds nothing)."""
+def _text_only(content: Any, where: str, drops: list[hub.Drop]) -> list[hub.TextPart]:
+    """System, developer and tool content: a string or text parts ("" adds nothing);
+    other parts are dropped and named."""
     if content is None or content == "":
         return []
     if isinstance(content, str):
         return [hub.TextPart(content)]
     parts = []
     for j, item in enumerate(content):
-        if not isinstance(item, dict) or item.get("type") != "text" or not isinstance(item.get("text"), str):
+        if not isinstance(item, dict) or (
+            item.get("type") == "text" and not isinstance(item.get("text"), str)
+        ):
             raise invalid(f"{where}.content[{j}]", "expected a text part; only text is allowed here.")
+        if item.get("type") != "text":
+            drops.append(hub.Drop(f"{where}.content[{j}]", str(item.get("type")), "content"))
+            continue
         parts.append(hub.TextPart(item["text"]))
     return parts
 
 
-def _user_parts(content: str | list[Any], where: str) -> tuple[hub.Part, ...]:
+def _user_parts(content: str | list[Any], where: str, drops: list[hub.Drop]) -> tuple[hub.Part, ...]:
     if isinstance(content, str):
         return (hub.TextPart(content),)
     parts: list[hub.Part] = []
     for j, item in enumerate(content):
         at = f"{where}.content[{j}]"
-        kind = item.get("type") if isinstance(item, dict) else None
-        if kind == "text" and isinstance(item.get("text"), str):
+        if not isinstance(item, dict):
+            raise invalid(at, "expected a 'text', 'image_url' or 'file' part.")
+        kind = item.get("type")
+        if kind == "text":
+            if not isinstance(item.get("text"), str):
+                raise invalid(f"{at}.text", "expected a string.")
             parts.append(hub.TextPart(item["text"]))
         elif kind == "image_url":
             parts.append(_read_image(item.get("image_url"), f"{at}.image_url"))
+        elif (
+            kind == "file" and isinstance(item.get("file"), dict) and item["file"].get("file_id") is not None
+        ):
+            drops.append(hub.Drop(at, "file", "content"))  # a file id names a file stored at OpenAI
         elif kind == "file":
             parts.append(_read_file(item.get("file"), f"{at}.file"))
-        elif kind == "input_audio":
-            raise invalid(at, "audio input ('input_audio') cannot be translated for this model.")
         else:
-            raise invalid(at, "expected a 'text', 'image_url' or 'file' part.")
+            drops.append(hub.Drop(at, str(kind), "content"))  # input_audio, kinds added later
     return tuple(parts)
 
 
@@ -424,11 +464,6 @@ def _read_image(image: Any, at: str) -> hub.ImagePart:
 def _read_file(file: Any, at: str) -> hub.DocumentPart:
     if not isinstance(file, dict):
         raise missing(at)
-    if file.get("file_id") is not None:
-        raise invalid(
-            f"{at}.file_id",
-            "file ids name files stored at OpenAI and cannot be translated; send 'file_data' instead.",
-        )
     data = file.get("file_data")
     if not isinstance(data, str) or not data:
         raise missing(f"{at}.file_data")

@@ -29,12 +29,15 @@ _DEFAULT_FILE_TYPE = "application/pdf"  # the only file type Chat Completions re
 _DEFAULT_IMAGE_TYPE = "image/png"
 
 
-def encode_request(req: hub.Request, model: str) -> JSON:
-    """The body for an OpenAI-compatible upstream (400 naming what it cannot carry).
+def encode_request(req: hub.Request, model: str, drops: list[hub.Drop] | None = None) -> JSON:
+    """The body for an OpenAI-compatible upstream; what it cannot carry (hosted tools,
+    document URLs, content a role cannot hold) is left out and named in `drops`.
 
     Always asks for the usage chunk when streaming: the gateway meters every request.
     """
-    body: JSON = {"model": model, "messages": _write_messages(req)}
+    drops = [] if drops is None else drops
+    drops += [hub.Drop(t.path, t.kind, "tool") for t in req.hosted_tools]
+    body: JSON = {"model": model, "messages": _write_messages(req, drops)}
     if req.tools:
         body["tools"] = [_write_tool(tool) for tool in req.tools]
         if req.tool_choice is not None:
@@ -42,7 +45,7 @@ def encode_request(req: hub.Request, model: str) -> JSON:
         if req.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = req.parallel_tool_calls
     elif req.tool_choice is not None and req.tool_choice.mode in ("required", "tool"):
-        raise invalid("tool_choice", "a tool call is required but no tools were given.")
+        drops.append(hub.Drop("tool_choice"))  # a call is required but no tool reached Chat
     options: JSON = {
         "max_completion_tokens": req.max_tokens,
         "temperature": req.temperature,
@@ -107,7 +110,7 @@ def _write_choice(choice: hub.ToolChoice) -> str | JSON:
     return choice.mode
 
 
-def _write_messages(req: hub.Request) -> list[JSON]:
+def _write_messages(req: hub.Request, drops: list[hub.Drop]) -> list[JSON]:
     out: list[JSON] = []
     if req.system:
         # One string: several system blocks are a caching artefact of Anthropic's API, and
@@ -116,9 +119,12 @@ def _write_messages(req: hub.Request) -> list[JSON]:
     for i, message in enumerate(req.messages):
         where = f"messages[{i}]"
         if message.role == "assistant":
-            out.append(_write_assistant(message.parts, where))
+            out.append(_write_assistant(message.parts, where, drops))
+        elif message.role == "system":  # kept in place: Chat has positional system messages
+            texts = [p.text for p in message.parts if isinstance(p, hub.TextPart)]
+            out.append({"role": "system", "content": "\n\n".join(texts)})
         else:
-            out += _write_user_or_tool(message, where)
+            out += _write_user_or_tool(message, where, drops)
     return out
 
 
@@ -129,14 +135,14 @@ def _text_content(texts: Sequence[str]) -> str | list[JSON]:
     return [{"type": "text", "text": t} for t in texts] if texts else ""
 
 
-def _write_assistant(parts: Sequence[hub.Part], where: str) -> JSON:
+def _write_assistant(parts: Sequence[hub.Part], where: str, drops: list[hub.Drop]) -> JSON:
     """Reasoning fields go out only when the history carries reasoning (OpenAI itself rejects them)."""
     thinking = [p for p in parts if isinstance(p, hub.ThinkingPart)]
     texts = [p.text for p in parts if isinstance(p, hub.TextPart)]
     calls = [p for p in parts if isinstance(p, hub.ToolCallPart)]
     for j, part in enumerate(parts):
         if isinstance(part, hub.ImagePart | hub.DocumentPart | hub.ToolResultPart):
-            raise invalid(f"{where}.content[{j}]", f"an assistant message cannot carry a {part.kind} part.")
+            drops.append(hub.Drop(f"{where}.parts[{j}]", part.kind, "content"))
     message: JSON = {"role": "assistant", "content": _text_content(texts) if texts or not calls else None}
     reasoning = "".join(p.text for p in thinking)
     if reasoning:
@@ -148,7 +154,7 @@ def _write_assistant(parts: Sequence[hub.Part], where: str) -> JSON:
     return message
 
 
-def _write_user_or_tool(message: hub.Message, where: str) -> list[JSON]:
+def _write_user_or_tool(message: hub.Message, where: str, drops: list[hub.Drop]) -> list[JSON]:
     """Tool results become `tool` messages; everything else (and any images the results
     held, which tool messages cannot carry) goes in one `user` message after them."""
     out: list[JSON] = []
@@ -162,10 +168,10 @@ def _write_user_or_tool(message: hub.Message, where: str) -> list[JSON]:
             content.append({"type": "text", "text": part.text})
         elif isinstance(part, hub.ImagePart):
             content.append({"type": "image_url", "image_url": _write_image(part, at)})
-        elif isinstance(part, hub.DocumentPart):
+        elif isinstance(part, hub.DocumentPart) and part.data is not None:
             content.append(_write_file(part, at))
-        else:
-            raise invalid(at, f"a {message.role} message cannot carry a {part.kind} part.")
+        else:  # thinking or calls in a user turn; a document by URL (Chat takes files inline only)
+            drops.append(hub.Drop(f"{where}.parts[{j}]", part.kind, "content"))
     if content or not out:
         if len(content) == 1 and content[0]["type"] == "text":
             out.append({"role": "user", "content": content[0]["text"]})

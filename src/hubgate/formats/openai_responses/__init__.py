@@ -15,8 +15,11 @@ Mapping in brief:
 - the state fields (store, previous_response_id, metadata, ...) are not hub fields:
   `request_options(body)` reads them for the relay, which keeps conversations itself
   and sends upstreams `store: false`.
-- hosted tools, file ids, item references, conversations and prompt templates are
-  refused with a 400 naming the field.
+- tools: see `tools.py` (namespace tools flattened and named back, custom tools as
+  one-input functions, web search hosted, other hosted tools dropped and named). File
+  ids, item references, hosted-tool items, unknown parts and fields, and OpenAI's own
+  encrypted reasoning are dropped and named (`hub.Request.dropped`); conversations and
+  prompt templates are refused with a 400 naming the field.
 
 Modules: `options` (state fields), `request` (caller body -> hub), `request_encode`
 (hub -> upstream body), `response` (response objects both ways, errors),

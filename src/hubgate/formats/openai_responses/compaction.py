@@ -49,6 +49,7 @@ def summary_request(conversation: hub.Request) -> hub.Request:
         messages=(*conversation.messages, ask),
         system=(*conversation.system, hub.TextPart(SUMMARY_INSTRUCTIONS)),
         max_tokens=conversation.max_tokens,
+        dropped=conversation.dropped,
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from hubgate.errors import InvalidRequest
 from hubgate.formats import hub
 from hubgate.formats.openai_responses._common import (
@@ -25,6 +27,7 @@ from hubgate.formats.openai_responses._common import (
 )
 from hubgate.formats.openai_responses.compaction import unseal
 from hubgate.formats.openai_responses.options import request_options
+from hubgate.formats.openai_responses.tools import ToolNames, decode_tool_choice, decode_tools
 
 __all__ = ["decode_request"]
 
@@ -45,6 +48,34 @@ _EFFORTS = {
     "max": hub.Effort.HIGH,
 }
 _SUMMARIES = ("auto", "concise", "detailed")
+# Read, or handled by the gateway itself (state, echo); any other top-level field is
+# dropped and named (include, prompt_cache_key, client_metadata, service_tier, ...).
+_READ_FIELDS = frozenset(
+    {
+        "model",
+        "input",
+        "instructions",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "max_output_tokens",
+        "temperature",
+        "top_p",
+        "text",
+        "reasoning",
+        "user",
+        "stream",
+        "store",
+        "previous_response_id",
+        "metadata",
+        "truncation",
+        "background",
+    }
+)
+# OpenAI's own encrypted reasoning (a Fernet token): only an OpenAI Responses upstream
+# can read it. Signatures of other upstreams that hubgate carried in encrypted_content
+# look different and are passed back to their upstream.
+_OPENAI_ENCRYPTED = "gAAAAA"
 _IMAGE_DETAILS = ("auto", "low", "high", "original")
 
 
@@ -53,14 +84,17 @@ class _Conversation:
     reasoning, assistant text and function calls form one assistant message;
     consecutive function_call_output items form one tool message."""
 
-    def __init__(self) -> None:
+    def __init__(self, names: ToolNames, drops: list[hub.Drop]) -> None:
         self.system: list[hub.TextPart] = []
         self.messages: list[hub.Message] = []
+        self.names = names
+        self.drops = drops
         self._call_names: dict[str, str] = {}
 
     def add(self, role: str, parts: list[hub.Part]) -> None:
-        if role == "user":
-            self.messages.append(hub.Message("user", tuple(parts)))
+        if role in ("user", "system"):
+            if parts:
+                self.messages.append(hub.Message(role, tuple(parts)))  # type: ignore[arg-type]
             return
         for part in parts:
             if isinstance(part, hub.ToolCallPart):
@@ -89,8 +123,11 @@ def decode_request(body: dict[str, Any]) -> hub.Request:
         if body.get(name) is not None:
             fail(name, why)
     options = request_options(body)
+    drops = [hub.Drop(str(k)) for k in body if k not in _READ_FIELDS and k not in _UNSUPPORTED_FIELDS]
+    names = ToolNames()
+    tools, hosted = decode_tools(body.get("tools"), names, drops)
 
-    conv = _Conversation()
+    conv = _Conversation(names, drops)
     if options.instructions:
         conv.system.append(hub.TextPart(options.instructions))
     raw = body.get("input")
@@ -108,16 +145,18 @@ def decode_request(body: dict[str, Any]) -> hub.Request:
         model=model,
         messages=tuple(conv.messages),
         system=tuple(conv.system),
-        tools=_decode_tools(body.get("tools")),
-        tool_choice=_decode_tool_choice(body.get("tool_choice")),
+        tools=tools,
+        hosted_tools=hosted,
+        tool_choice=decode_tool_choice(body.get("tool_choice"), tools, drops),
         parallel_tool_calls=optional_bool(body, "parallel_tool_calls"),
         max_tokens=optional_int(body, "max_output_tokens"),
         temperature=optional_number(body, "temperature"),
         top_p=optional_number(body, "top_p"),
-        response_format=_decode_text(body.get("text")),
-        reasoning=_decode_reasoning(body.get("reasoning")),
+        response_format=_decode_text(body.get("text"), drops),
+        reasoning=_decode_reasoning(body.get("reasoning"), drops),
         user=optional_str(body, "user"),
         stream=stream is True,
+        dropped=tuple(drops),
     )
 
 
@@ -127,21 +166,22 @@ def _decode_item(conv: _Conversation, item: JSON, where: str) -> None:
         kind = "message"
     if kind == "message":
         _decode_message(conv, item, where)
-    elif kind == "function_call":
-        call = hub.ToolCallPart(
-            id=required_str(item, "call_id", where),
-            name=required_str(item, "name", where),
-            arguments=required_str(item, "arguments", where),
-            signature=call_signature(item),
-        )
-        conv.add("assistant", [call])
-    elif kind == "function_call_output":
+    elif kind in ("function_call", "custom_tool_call"):
+        namespace = optional_str(item, "namespace", where)
+        name = conv.names.name_for(namespace, required_str(item, "name", where))
+        if kind == "custom_tool_call":
+            arguments = orjson.dumps({"input": required_str(item, "input", where)}).decode()
+        else:
+            arguments = required_str(item, "arguments", where)
         call_id = required_str(item, "call_id", where)
-        content = _decode_tool_output(item.get("output"), path(where, "output"))
+        conv.add("assistant", [hub.ToolCallPart(call_id, name, arguments, signature=call_signature(item))])
+    elif kind in ("function_call_output", "custom_tool_call_output"):
+        call_id = required_str(item, "call_id", where)
+        content = _decode_tool_output(conv, item.get("output"), path(where, "output"))
         result = hub.ToolResultPart(tool_call_id=call_id, content=content, name=conv.call_name(call_id))
         conv.add("tool", [result])
     elif kind == "reasoning":
-        thinking = _decode_reasoning_item(item, where)
+        thinking = _decode_reasoning_item(conv, item, where)
         if thinking is not None:
             conv.add("assistant", [thinking])
     elif kind == "compaction":
@@ -152,14 +192,10 @@ def _decode_item(conv: _Conversation, item: JSON, where: str) -> None:
                 "this compaction item was made by an OpenAI Responses upstream and can only be sent to one.",
             )
         conv.add("user", [hub.TextPart(f"Summary of the earlier conversation:\n{summary}")])
-    elif kind is None or kind == "item_reference":
-        fail(
-            where,
-            "item references are not supported by this gateway; send the item itself, or use "
-            "previous_response_id.",
-        )
     else:
-        fail(path(where, "type"), f"input items of type '{kind}' are not supported by this gateway.")
+        # item references, hosted tool calls (web_search_call, local_shell_call, mcp_call...)
+        # and their outputs: nothing another upstream could read.
+        conv.drops.append(hub.Drop(where, str(kind or "untyped"), "item"))
 
 
 def _decode_message(conv: _Conversation, item: JSON, where: str) -> None:
@@ -167,31 +203,34 @@ def _decode_message(conv: _Conversation, item: JSON, where: str) -> None:
     content = item.get("content")
     where_content = path(where, "content")
     if role in ("system", "developer"):
-        conv.system.extend(_texts(content, where_content, ("input_text",)))
+        texts = _texts(conv, content, where_content, ("input_text",))
+        if conv.messages:  # after the conversation started: kept in place
+            conv.add("system", list(texts))
+        else:
+            conv.system.extend(texts)
     elif role == "assistant":
-        conv.add("assistant", list(_texts(content, where_content, ("output_text", "refusal", "input_text"))))
+        conv.add(
+            "assistant", list(_texts(conv, content, where_content, ("output_text", "refusal", "input_text")))
+        )
     elif role == "user":
         if isinstance(content, str):
             conv.add("user", [hub.TextPart(content)])
         else:
             parts = expect_list(content, where_content)
-            conv.add(
-                "user",
-                [
-                    _user_part(expect_dict(p, path(where_content, j)), path(where_content, j))
-                    for j, p in enumerate(parts)
-                ],
-            )
+            decoded = [
+                _user_part(conv, expect_dict(p, path(where_content, j)), path(where_content, j))
+                for j, p in enumerate(parts)
+            ]
+            conv.add("user", [p for p in decoded if p is not None])
     elif role is None:
         raise InvalidRequest(f"Missing required parameter: '{where}.role'.", param=f"{where}.role")
     else:
-        fail(
-            path(where, "role"), f"expected one of 'user', 'system', 'developer', 'assistant', got '{role}'."
-        )
+        conv.drops.append(hub.Drop(where, str(role), "message"))
 
 
-def _texts(content: Any, where: str, kinds: tuple[str, ...]) -> list[hub.TextPart]:
-    """Text-only message content (system, developer and assistant messages)."""
+def _texts(conv: _Conversation, content: Any, where: str, kinds: tuple[str, ...]) -> list[hub.TextPart]:
+    """Text-only message content (system, developer and assistant messages); other
+    parts are dropped and named."""
     if isinstance(content, str):
         return [hub.TextPart(content)]
     texts = []
@@ -199,25 +238,20 @@ def _texts(content: Any, where: str, kinds: tuple[str, ...]) -> list[hub.TextPar
         part = expect_dict(part, path(where, j))
         kind = part.get("type")
         if kind not in kinds:
-            allowed = ", ".join(f"'{k}'" for k in kinds)
-            fail(path(path(where, j), "type"), f"expected one of {allowed} here, got '{kind}'.")
+            conv.drops.append(hub.Drop(path(where, j), str(kind), "content"))
+            continue
         key = "refusal" if kind == "refusal" else "text"
         texts.append(hub.TextPart(required_str(part, key, path(where, j))))
     return texts
 
 
-def _user_part(part: JSON, where: str) -> hub.Part:
+def _user_part(conv: _Conversation, part: JSON, where: str) -> hub.Part | None:
     kind = part.get("type")
     if kind == "input_text":
         return hub.TextPart(required_str(part, "text", where))
     if kind == "input_image":
-        return _image(part, where)
+        return _image(conv, part, where)
     if kind == "input_file":
-        if part.get("file_id") is not None:
-            fail(
-                path(where, "file_id"),
-                "file IDs are not supported by this gateway; send file_data or file_url.",
-            )
         name = optional_str(part, "filename", where)
         file_data = optional_str(part, "file_data", where)
         if file_data is not None:
@@ -227,18 +261,18 @@ def _user_part(part: JSON, where: str) -> hub.Part:
             guessed = "application/pdf" if (name or "").lower().endswith(".pdf") else None
             return hub.DocumentPart(data=file_data, media_type=guessed, name=name)
         file_url = optional_str(part, "file_url", where)
-        if file_url is None:
-            raise InvalidRequest(
-                f"Missing required parameter: '{where}.file_data' or '{where}.file_url'.",
-                param=path(where, "file_data"),
-            )
+        if file_url is None:  # a file id names a file stored at OpenAI
+            conv.drops.append(hub.Drop(where, "input_file", "content"))
+            return None
         return hub.DocumentPart(url=file_url, name=name)
-    fail(path(where, "type"), f"expected 'input_text', 'input_image' or 'input_file', got '{kind}'.")
+    conv.drops.append(hub.Drop(where, str(kind), "content"))
+    return None
 
 
-def _image(part: JSON, where: str) -> hub.ImagePart:
-    if part.get("file_id") is not None:
-        fail(path(where, "file_id"), "file IDs are not supported by this gateway; send image_url.")
+def _image(conv: _Conversation, part: JSON, where: str) -> hub.ImagePart | None:
+    if part.get("image_url") is None:  # a file id names a file stored at OpenAI
+        conv.drops.append(hub.Drop(where, "input_image", "content"))
+        return None
     url = required_str(part, "image_url", where)
     detail = optional_str(part, "detail", where)
     if detail is not None and detail not in _IMAGE_DETAILS:
@@ -250,7 +284,9 @@ def _image(part: JSON, where: str) -> hub.ImagePart:
     return hub.ImagePart(url=url, detail=detail)
 
 
-def _decode_tool_output(output: Any, where: str) -> tuple[hub.TextPart | hub.ImagePart, ...]:
+def _decode_tool_output(
+    conv: _Conversation, output: Any, where: str
+) -> tuple[hub.TextPart | hub.ImagePart, ...]:
     if isinstance(output, str):
         return (hub.TextPart(output),) if output else ()
     parts: list[hub.TextPart | hub.ImagePart] = []
@@ -260,72 +296,35 @@ def _decode_tool_output(output: Any, where: str) -> tuple[hub.TextPart | hub.Ima
         if kind == "input_text":
             parts.append(hub.TextPart(required_str(part, "text", path(where, j))))
         elif kind == "input_image":
-            parts.append(_image(part, path(where, j)))
+            image = _image(conv, part, path(where, j))
+            if image is not None:
+                parts.append(image)
         else:
-            fail(path(path(where, j), "type"), f"expected 'input_text' or 'input_image', got '{kind}'.")
+            conv.drops.append(hub.Drop(path(where, j), str(kind), "content"))
     return tuple(parts)
 
 
-def _decode_reasoning_item(item: JSON, where: str) -> hub.ThinkingPart | None:
+def _decode_reasoning_item(conv: _Conversation, item: JSON, where: str) -> hub.ThinkingPart | None:
     for key in ("summary", "content"):
         if item.get(key) is not None:
             for j, part in enumerate(expect_list(item[key], path(where, key))):
                 required_str(expect_dict(part, path(path(where, key), j)), "text", path(path(where, key), j))
     encrypted = optional_str(item, "encrypted_content", where)
+    if encrypted is not None and encrypted.startswith(_OPENAI_ENCRYPTED):
+        # Only an OpenAI Responses upstream reads it, and that one gets the body as it came.
+        conv.drops.append(hub.Drop(path(where, "encrypted_content"), "reasoning", "item"))
+        encrypted = None
     text = reasoning_text(item)
     if not text and encrypted is None:
         return None  # an empty summary of reasoning the upstream kept to itself
     return thinking_from_encrypted(text, encrypted)
 
 
-def _decode_tools(tools: Any) -> tuple[hub.Tool, ...]:
-    if tools is None:
-        return ()
-    decoded = []
-    for i, tool in enumerate(expect_list(tools, "tools")):
-        where = f"tools[{i}]"
-        tool = expect_dict(tool, where)
-        kind = tool.get("type")
-        if kind != "function":
-            fail(
-                path(where, "type"),
-                f"tools of type '{kind}' are not supported by this gateway; only 'function' tools are.",
-            )
-        parameters = tool.get("parameters")
-        decoded.append(
-            hub.Tool(
-                name=required_str(tool, "name", where),
-                description=optional_str(tool, "description", where),
-                parameters=(
-                    expect_dict(parameters, path(where, "parameters"))
-                    if parameters is not None
-                    else {"type": "object", "properties": {}}
-                ),
-                strict=optional_bool(tool, "strict", where),
-            )
-        )
-    return tuple(decoded)
-
-
-def _decode_tool_choice(choice: Any) -> hub.ToolChoice | None:
-    if choice is None:
-        return None
-    if choice in ("auto", "none", "required"):
-        return hub.ToolChoice(choice)
-    if isinstance(choice, dict) and choice.get("type") == "function":
-        return hub.ToolChoice("tool", required_str(choice, "name", "tool_choice"))
-    if isinstance(choice, dict):
-        fail(
-            "tool_choice.type",
-            f"tool_choice of type '{choice.get('type')}' is not supported by this gateway.",
-        )
-    fail("tool_choice", "expected 'auto', 'none', 'required' or {'type': 'function', 'name': ...}.")
-
-
-def _decode_text(text: Any) -> hub.ResponseFormat | None:
+def _decode_text(text: Any, drops: list[hub.Drop]) -> hub.ResponseFormat | None:
     if text is None:
         return None
-    fmt = expect_dict(text, "text").get("format")
+    drops += [hub.Drop(f"text.{k}") for k in expect_dict(text, "text") if k != "format"]  # verbosity
+    fmt = text.get("format")
     if fmt is None:
         return None
     fmt = expect_dict(fmt, "text.format")
@@ -344,21 +343,26 @@ def _decode_text(text: Any) -> hub.ResponseFormat | None:
             name=required_str(fmt, "name", "text.format"),
             strict=optional_bool(fmt, "strict", "text.format"),
         )
-    fail("text.format.type", f"expected 'text', 'json_object' or 'json_schema', got '{kind}'.")
+    drops.append(hub.Drop("text.format", str(kind)))
+    return None
 
 
-def _decode_reasoning(reasoning: Any) -> hub.Reasoning | None:
+def _decode_reasoning(reasoning: Any, drops: list[hub.Drop]) -> hub.Reasoning | None:
     if reasoning is None:
         return None
     reasoning = expect_dict(reasoning, "reasoning")
     effort = optional_str(reasoning, "effort", "reasoning")
     if effort is not None and effort not in _EFFORTS:
-        fail("reasoning.effort", f"expected one of {', '.join(_EFFORTS)}, got '{effort}'.")
+        drops.append(hub.Drop("reasoning.effort", effort))
+        effort = None
     summary = optional_str(reasoning, "summary", "reasoning") or optional_str(
         reasoning, "generate_summary", "reasoning"
     )
-    if summary is not None and summary not in _SUMMARIES:
-        fail("reasoning.summary", f"expected 'auto', 'concise' or 'detailed', got '{summary}'.")
+    if summary == "none":
+        summary = None
+    elif summary is not None and summary not in _SUMMARIES:
+        drops.append(hub.Drop("reasoning.summary", summary))
+        summary = "auto"
     if effort is None and summary is None:
         return None
     return hub.Reasoning(effort=_EFFORTS[effort] if effort else None, include_thoughts=summary is not None)

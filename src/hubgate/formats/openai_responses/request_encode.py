@@ -15,28 +15,33 @@ from hubgate.formats.openai_responses._common import (
     reasoning_input_id,
     sniff_image_type,
 )
+from hubgate.formats.policy import unsupported
 
 __all__ = ["encode_format", "encode_reasoning", "encode_request", "encode_tool", "encode_tool_choice"]
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
+_UNSUPPORTED = ("stop", "top_k", "seed", "presence_penalty", "frequency_penalty")
 
 
-def encode_request(req: hub.Request, model: str) -> dict[str, Any]:
-    """hub.Request -> a stateless (`store: false`) body for a Responses API upstream."""
-    if req.stop:
-        fail("stop", "stop sequences are not supported by the Responses API.")
+def encode_request(req: hub.Request, model: str, drops: list[hub.Drop] | None = None) -> dict[str, Any]:
+    """hub.Request -> a stateless (`store: false`) body for a Responses API upstream.
+    Fields it has no place for (stop sequences, top_k, seed, penalties) are left out
+    and named in `drops`."""
+    drops = [] if drops is None else drops
+    unsupported(req, _UNSUPPORTED, drops)
     items: list[JSON] = []
     signed = False
     for i, message in enumerate(req.messages):
-        encoded = _encode_message(message, f"messages[{i}]")
+        encoded = _encode_message(message, f"messages[{i}]", drops)
         signed = signed or any(item["type"] == "reasoning" for item in encoded)
         items.extend(encoded)
 
     body: JSON = {"model": model, "input": items}
     if req.system:
         body["instructions"] = "\n\n".join(part.text for part in req.system)
-    if req.tools:
+    if req.tools or req.hosted_tools:
         body["tools"] = [encode_tool(tool) for tool in req.tools]
+        body["tools"] += [{"type": "web_search"} for _ in req.hosted_tools]
     if req.tool_choice is not None:
         body["tool_choice"] = encode_tool_choice(req.tool_choice)
     if req.parallel_tool_calls is not None:
@@ -62,13 +67,36 @@ def encode_request(req: hub.Request, model: str) -> dict[str, Any]:
     return body
 
 
-def _encode_message(message: hub.Message, where: str) -> list[JSON]:
+def _encode_message(message: hub.Message, where: str, drops: list[hub.Drop]) -> list[JSON]:
+    kept = []
+    for j, part in enumerate(message.parts):
+        if _fits(message.role, part):
+            kept.append((j, part))
+        else:
+            drops.append(hub.Drop(f"{where}.parts[{j}]", part.kind, "content"))
+    if message.role == "system":  # in place, as the developer message Responses has
+        content = [{"type": "input_text", "text": p.text} for _, p in kept if isinstance(p, hub.TextPart)]
+        return [{"type": "message", "role": "developer", "content": content}]
     if message.role == "user":
-        content = [_encode_user_part(part, f"{where}.parts[{j}]") for j, part in enumerate(message.parts)]
-        return [{"type": "message", "role": "user", "content": content}]
+        content = [_encode_user_part(part, f"{where}.parts[{j}]") for j, part in kept]
+        return [{"type": "message", "role": "user", "content": content}] if content else []
     if message.role == "tool":
-        return [_encode_tool_result(part, f"{where}.parts[{j}]") for j, part in enumerate(message.parts)]
-    return _encode_assistant(message, where)
+        return [_encode_tool_result(part, f"{where}.parts[{j}]") for j, part in kept]
+    return _encode_assistant(hub.Message("assistant", tuple(p for _, p in kept)), where)
+
+
+_FITS: dict[str, tuple[type, ...]] = {
+    "system": (hub.TextPart,),
+    "user": (hub.TextPart, hub.ImagePart, hub.DocumentPart),
+    "tool": (hub.ToolResultPart,),
+    "assistant": (hub.TextPart, hub.ThinkingPart, hub.ToolCallPart),
+}
+
+
+def _fits(role: str, part: hub.Part) -> bool:
+    if isinstance(part, hub.DocumentPart) and part.data is None and part.url is None:
+        return False
+    return isinstance(part, _FITS[role])
 
 
 def _encode_user_part(part: hub.Part, where: str) -> JSON:

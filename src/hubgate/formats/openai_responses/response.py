@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from hubgate.errors import BadGateway
-from hubgate.formats import hub
+from hubgate.formats import hub, policy
 from hubgate.formats.openai_responses._common import (
     INCOMPLETE_REASONS,
     JSON,
@@ -28,6 +28,7 @@ from hubgate.formats.openai_responses._common import (
 )
 from hubgate.formats.openai_responses.options import ResponsesOptions
 from hubgate.formats.openai_responses.request_encode import encode_format, encode_tool, encode_tool_choice
+from hubgate.formats.openai_responses.tools import call_item_fields
 
 __all__ = [
     "decode_error",
@@ -62,21 +63,20 @@ def reasoning_item(id_: str, text: str, encrypted: str | None) -> JSON:
     return item
 
 
-def function_call_item(id_: str, call: hub.ToolCallPart, status: str = "completed") -> JSON:
-    item: JSON = {
-        "id": id_,
-        "type": "function_call",
-        "status": status,
-        "arguments": call.arguments,
-        "call_id": call.id,
-        "name": call.name,
-    }
+def function_call_item(
+    id_: str, call: hub.ToolCallPart, status: str = "completed", request: hub.Request | None = None
+) -> JSON:
+    """A `function_call` item, or a `custom_tool_call` when the call is to a custom tool
+    of `request`; a namespaced function gets back its own name and its `namespace`."""
+    item: JSON = {"id": id_, "status": status, **call_item_fields(call, request)}
     if call.signature is not None:
         item["extra_content"] = signature_extra(call.signature)
     return item
 
 
-def _output_items(parts: tuple[hub.Part, ...], response_id: str, *, cut: bool = False) -> list[JSON]:
+def _output_items(
+    parts: tuple[hub.Part, ...], response_id: str, *, cut: bool = False, request: hub.Request | None = None
+) -> list[JSON]:
     """Hub parts in order -> output items; consecutive texts share one message item.
     `cut`: the answer stopped early, so its last message or call is `incomplete`."""
     items: list[JSON] = []
@@ -96,13 +96,19 @@ def _output_items(parts: tuple[hub.Part, ...], response_id: str, *, cut: bool = 
             rid = item_id("rs", response_id, len(items))
             items.append(reasoning_item(rid, part.text, encrypted_for(part)))
         elif isinstance(part, hub.ToolCallPart):
-            items.append(function_call_item(item_id("fc", response_id, len(items)), part))
+            prefix = "ctc" if _custom(request, part) else "fc"
+            items.append(function_call_item(item_id(prefix, response_id, len(items)), part, request=request))
         else:
             raise BadGateway(f"An answer cannot carry a {part.kind} part.")
     flush()
     if cut and items and items[-1]["type"] != "reasoning":
         items[-1]["status"] = "incomplete"
     return items
+
+
+def _custom(request: hub.Request | None, call: hub.ToolCallPart) -> bool:
+    tool = policy.tool_named(request, call.name)
+    return tool is not None and tool.custom
 
 
 # ------------------------------------------------------------------------ the echo
@@ -191,7 +197,7 @@ def encode_response(
         model=model,
         created=resp.created or int(time.time()),
         status=status,
-        output=_output_items(resp.parts, response_id, cut=status != "completed"),
+        output=_output_items(resp.parts, response_id, cut=status != "completed", request=request),
         usage=resp.usage,
         options=options,
         request=request,

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from hubgate.formats import hub
+from hubgate.formats import hub, policy
 from hubgate.formats.openai_responses._common import (
     INCOMPLETE_REASONS,
     JSON,
@@ -28,6 +28,7 @@ from hubgate.formats.openai_responses.response import (
     reasoning_item,
     response_object,
 )
+from hubgate.formats.openai_responses.tools import custom_input
 
 __all__ = ["StreamEncoder"]
 
@@ -36,7 +37,7 @@ __all__ = ["StreamEncoder"]
 class _Item:
     """An output item being streamed."""
 
-    kind: str  # message | reasoning | function_call
+    kind: str  # message | reasoning | function_call | custom_tool_call
     output_index: int
     id: str
     text: str = ""  # message text, reasoning summary, or call arguments
@@ -233,7 +234,9 @@ class StreamEncoder:
         return item
 
     def _open_call(self, frames: list[bytes], event: hub.ToolCallStart) -> None:
-        item = self._new_item("function_call", "fc")
+        tool = policy.tool_named(self._request, event.name)
+        custom = tool is not None and tool.custom
+        item = self._new_item("custom_tool_call" if custom else "function_call", "ctc" if custom else "fc")
         item.call = event
         self._calls[event.index] = item
         self._open_calls.append(item)
@@ -246,6 +249,8 @@ class StreamEncoder:
         item.text += event.arguments
         if item.done:  # a late fragment: keep the stored call whole
             item.final = self._call_shape(item, "completed")
+        if item.kind == "custom_tool_call":
+            return  # its input is the decoded `input` field: sent whole when the call closes
         self._emit(
             frames,
             "response.function_call_arguments.delta",
@@ -254,12 +259,11 @@ class StreamEncoder:
             delta=event.arguments,
         )
 
-    @staticmethod
-    def _call_shape(item: _Item, status: str) -> JSON:
+    def _call_shape(self, item: _Item, status: str) -> JSON:
         assert item.call is not None
         start = item.call
         call = hub.ToolCallPart(start.id, start.name, item.text, signature=start.signature)
-        return function_call_item(item.id, call, status=status)
+        return function_call_item(item.id, call, status=status, request=self._request)
 
     @staticmethod
     def _at(item: _Item) -> JSON:
@@ -296,13 +300,13 @@ class StreamEncoder:
 
     def _close_calls(self, frames: list[bytes] | None, *, cut: bool = False) -> None:
         for item in self._open_calls:
-            self._emit(
-                frames,
-                "response.function_call_arguments.done",
-                item_id=item.id,
-                output_index=item.output_index,
-                arguments=item.text,
-            )
+            at = {"item_id": item.id, "output_index": item.output_index}
+            if item.kind == "custom_tool_call":
+                text = custom_input(item.text)
+                self._emit(frames, "response.custom_tool_call_input.delta", **at, delta=text)
+                self._emit(frames, "response.custom_tool_call_input.done", **at, input=text)
+            else:
+                self._emit(frames, "response.function_call_arguments.done", **at, arguments=item.text)
             item.final = self._call_shape(item, "incomplete" if cut else "completed")
             self._done(frames, item)
         self._open_calls.clear()
