@@ -1,0 +1,187 @@
+"""Holds shared by every replica through Redis: one Lua script per admit and per settle.
+
+Per subject a hash `{prefix}hold:{a|k}:{id}` keeps `out` (open holds plus settled but
+unflushed costs), `gen` (bumped after each flush that moved the subject's database
+counters, and by admin credits and debits) and one field `r:{ref}` per entry; a sorted set
+beside it orders the entries by expiry. A script purges a subject's expired entries
+before it admits against it, so the holds of a crashed replica go after `hold_ttl_s`.
+Settles and flush removals go through one ordered queue (a settle always lands before
+the removal of the same ref), pipelined: one round trip for whatever has queued up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from hubgate.access.holds import OK, BaseCache, Flushed, SharedBooks, Subject
+
+log = logging.getLogger("hubgate.holds")
+
+KEEP_MS = 86_400_000  # an idle subject's keys go after a day (cached bases live far shorter)
+
+# KEYS: hash, zset per subject. ARGV: now_ms, ref, micros, expire_ms, then base, gen per subject.
+_ADMIT = """
+local now, ref, micros, expire = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local n = #KEYS / 2
+for i = 1, n do
+  local h, z = KEYS[2 * i - 1], KEYS[2 * i]
+  local dead = redis.call('ZRANGEBYSCORE', z, '-inf', now)
+  for _, r in ipairs(dead) do
+    local amount = tonumber(redis.call('HGET', h, 'r:' .. r) or '0')
+    redis.call('HINCRBY', h, 'out', string.format('%d', -amount))
+    redis.call('HDEL', h, 'r:' .. r)
+  end
+  if #dead > 0 then redis.call('ZREMRANGEBYSCORE', z, '-inf', now) end
+  local gen = tonumber(redis.call('HGET', h, 'gen') or '0')
+  if gen ~= tonumber(ARGV[4 + 2 * i]) then return {'stale', i - 1, gen} end
+  local available = tonumber(ARGV[3 + 2 * i]) - tonumber(redis.call('HGET', h, 'out') or '0')
+  if available <= 0 or available < micros then return {'refused', i - 1, gen} end
+end
+if micros > 0 then
+  for i = 1, n do
+    local h, z = KEYS[2 * i - 1], KEYS[2 * i]
+    local old = tonumber(redis.call('HGET', h, 'r:' .. ref) or '0')
+    redis.call('HINCRBY', h, 'out', string.format('%d', micros - old))
+    redis.call('HSET', h, 'r:' .. ref, string.format('%d', micros))
+    redis.call('ZADD', z, expire, ref)
+    redis.call('PEXPIRE', h, KEEP_MS)
+    redis.call('PEXPIRE', z, KEEP_MS)
+  end
+end
+return {'ok', 0, 0}
+""".replace("KEEP_MS", str(KEEP_MS))
+
+# KEYS: hash, zset per subject. ARGV: ref, micros (0: release), expire_ms.
+_SETTLE = """
+local ref, micros, expire = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+for i = 1, #KEYS / 2 do
+  local h, z = KEYS[2 * i - 1], KEYS[2 * i]
+  local old = tonumber(redis.call('HGET', h, 'r:' .. ref) or '0')
+  if micros == 0 then
+    redis.call('HINCRBY', h, 'out', string.format('%d', -old))
+    redis.call('HDEL', h, 'r:' .. ref)
+    redis.call('ZREM', z, ref)
+  else
+    redis.call('HINCRBY', h, 'out', string.format('%d', micros - old))
+    redis.call('HSET', h, 'r:' .. ref, string.format('%d', micros))
+    redis.call('ZADD', z, expire, ref)
+    redis.call('PEXPIRE', h, KEEP_MS)
+    redis.call('PEXPIRE', z, KEEP_MS)
+  end
+end
+return 1
+""".replace("KEEP_MS", str(KEEP_MS))
+
+# KEYS: hash, zset of one subject. ARGV: the refs the flush wrote. Bumps the generation.
+_FLUSHED = """
+local h, z = KEYS[1], KEYS[2]
+for _, ref in ipairs(ARGV) do
+  local old = redis.call('HGET', h, 'r:' .. ref)
+  if old then
+    redis.call('HINCRBY', h, 'out', string.format('%d', -tonumber(old)))
+    redis.call('HDEL', h, 'r:' .. ref)
+    redis.call('ZREM', z, ref)
+  end
+end
+redis.call('HINCRBY', h, 'gen', 1)
+redis.call('PEXPIRE', h, KEEP_MS)
+return 1
+""".replace("KEEP_MS", str(KEEP_MS))
+
+_BUMP = f"redis.call('HINCRBY', KEYS[1], 'gen', 1) redis.call('PEXPIRE', KEYS[1], {KEEP_MS}) return 1"
+
+
+def _ms(seconds_from_now: float = 0.0) -> int:
+    return int((time.time() + seconds_from_now) * 1000)
+
+
+class RedisHolds(SharedBooks):
+    shared = True
+
+    def __init__(self, redis: Any, prefix: str, bases: BaseCache) -> None:
+        super().__init__(bases)
+        self._redis = redis
+        self._prefix = f"{prefix}hold:"
+        self._admit_script = redis.register_script(_ADMIT)
+        self._settle_script = redis.register_script(_SETTLE)
+        self._flushed_script = redis.register_script(_FLUSHED)
+        self._bump_script = redis.register_script(_BUMP)
+        self._ops: list[tuple[Any, list[str], list[Any]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def _keys(self, name: str) -> list[str]:
+        return [f"{self._prefix}{name}", f"{self._prefix}{name}:z"]
+
+    async def _admit(
+        self, ref: str, subjects: tuple[Subject, ...], needs: list[tuple[int, int]], micros: int, ttl_s: float
+    ) -> tuple[str, int, int]:
+        keys = [k for s in subjects for k in self._keys(s.name)]
+        args: list[Any] = [_ms(), ref, micros, _ms(ttl_s)]
+        for base, gen in needs:
+            args += [base, gen]
+        verdict, index, gen = await self._admit_script(keys=keys, args=args)
+        verdict = verdict.decode() if isinstance(verdict, bytes) else str(verdict)
+        return (OK if verdict == OK else verdict), int(index), int(gen)
+
+    def settle(self, ref: str, subjects: tuple[Subject, ...], micros: int, ttl_s: float) -> None:
+        keys = [k for s in subjects for k in self._keys(s.name)]
+        self._queue(self._settle_script, keys, [ref, micros, _ms(ttl_s)])
+
+    def flushed(self, costs: list[Flushed]) -> None:
+        refs: dict[str, list[str]] = {}
+        for cost in costs:
+            for name in cost.subjects:
+                refs.setdefault(name, []).append(cost.ref)
+        for name, names in refs.items():
+            self._queue(self._flushed_script, self._keys(name), list(names))
+
+    async def changed(self, subject: Subject) -> None:
+        await self._bump_script(keys=self._keys(subject.name)[:1], args=[])
+
+    def _queue(self, script: Any, keys: list[str], args: list[Any]) -> None:
+        self._ops.append((script, keys, args))
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="hold-settle")
+
+    async def _run(self) -> None:
+        while not self._closing or self._ops:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._drain()
+            except Exception:
+                log.exception("hold settles could not reach Redis; %d kept for retry", len(self._ops))
+                await asyncio.sleep(0.5)
+                self._wake.set()
+
+    async def _drain(self) -> None:
+        while self._ops:
+            batch = self._ops[:500]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for script, keys, args in batch:
+                    script(keys=keys, args=args, client=pipe)
+                await pipe.execute()
+            del self._ops[: len(batch)]
+
+    async def drained(self) -> None:
+        """Wait until every queued settle has reached Redis (tests, shutdown)."""
+        while self._ops:
+            self._wake.set()
+            await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._task), 5.0)
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
