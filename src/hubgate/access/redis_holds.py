@@ -21,6 +21,7 @@ from hubgate.access.holds import OK, BaseCache, Flushed, SharedBooks, Subject
 
 log = logging.getLogger("hubgate.holds")
 
+ADMITS_IN_FLIGHT = 48  # of the client's 100 pooled connections (limits and health use the rest)
 KEEP_MS = 86_400_000  # an idle subject's keys go after a day (cached bases live far shorter)
 
 # KEYS: hash, zset per subject. ARGV: now_ms, ref, micros, expire_ms, then base, gen per subject.
@@ -114,6 +115,7 @@ class RedisHolds(SharedBooks):
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._gate = asyncio.Semaphore(ADMITS_IN_FLIGHT)
 
     def _keys(self, name: str) -> list[str]:
         return [f"{self._prefix}{name}", f"{self._prefix}{name}:z"]
@@ -125,7 +127,8 @@ class RedisHolds(SharedBooks):
         args: list[Any] = [_ms(), ref, micros, _ms(ttl_s)]
         for base, gen in needs:
             args += [base, gen]
-        verdict, index, gen = await self._admit_script(keys=keys, args=args)
+        async with self._gate:  # a burst waits for a connection rather than failing for want of one
+            verdict, index, gen = await self._admit_script(keys=keys, args=args)
         verdict = verdict.decode() if isinstance(verdict, bytes) else str(verdict)
         return (OK if verdict == OK else verdict), int(index), int(gen)
 
@@ -167,7 +170,7 @@ class RedisHolds(SharedBooks):
             batch = self._ops[:500]
             async with self._redis.pipeline(transaction=False) as pipe:
                 for script, keys, args in batch:
-                    script(keys=keys, args=args, client=pipe)
+                    await script(keys=keys, args=args, client=pipe)  # queued on the pipeline
                 await pipe.execute()
             del self._ops[: len(batch)]
 
