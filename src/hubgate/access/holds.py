@@ -18,6 +18,7 @@ from the database, leases.py). Holds left by a crashed process expire (`hold_ttl
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -171,11 +172,12 @@ class LocalHolds(SharedBooks):
     def __init__(self, bases: BaseCache) -> None:
         super().__init__(bases)
         self.books: dict[str, Book] = {}
+        self._generations = itertools.count(1)
 
     def _book(self, name: str) -> Book:
         book = self.books.get(name)
-        if book is None:
-            book = self.books[name] = Book()
+        if book is None:  # a generation never used before: no base read for a past book matches
+            book = self.books[name] = Book(gen=next(self._generations))
         return book
 
     async def _admit(
@@ -209,13 +211,13 @@ class LocalHolds(SharedBooks):
                     book.drop(cost.ref)
                     moved.add(name)
         for name in moved:
-            self.books[name].gen += 1
+            self.books[name].gen = next(self._generations)
         for name in [n for n in moved if not self.books[n].entries]:
             del self.books[name]  # an empty book is forgotten; a fresh one starts with a new base read
             self.bases.drop([name])
 
     async def changed(self, subject: Subject) -> None:
-        self._book(subject.name).gen += 1
+        self._book(subject.name).gen = next(self._generations)
 
     async def start(self) -> None:
         return None
