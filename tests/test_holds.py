@@ -81,10 +81,6 @@ async def test_concurrent_requests_never_overspend_a_small_balance(holds_gateway
         served = statuses.count(200)
         assert set(statuses) <= {200, 402}
         assert 1 <= served <= affordable
-            (r["stream"], r["cost_micros"], r["prompt_tokens"], r["completion_tokens"], r["estimated"])
-            for r in rows
-            if r["status"] == 200
-        ] + [cost, HOLD]
         for _ in range(20):  # more, one at a time, until the balance is spent
             if await chat(http, gw.url, secret) != 200:
                 break
