@@ -285,12 +285,11 @@ class Billing:
     def keep(self, ref: str, task: str, micros: int, ttl_s: float) -> None:
         """Carry the hold of request `ref` over to long-running work `task` (a video task) at
         `micros`, until `charge` (of a row whose request_id is `task`) or `release(task)`."""
-        subjects = self._open.pop(ref, None)
-        if not subjects:
-            return
-        self._tasks[task] = subjects
-        self.backend.settle(task, subjects, micros, ttl_s)  # the new hold first: no gap
-        self.backend.settle(ref, subjects, 0, ttl_s)
+        subjects = self._open.pop(ref, ())
+        self._tasks[task] = subjects  # listed in `holds` even when nothing limits the key
+        if subjects:
+            self.backend.settle(task, subjects, micros, ttl_s)  # the new hold first: no gap
+            self.backend.settle(ref, subjects, 0, ttl_s)
 
     def release(self, ref: str, key_id: int | None = None, account_id: int | None = None) -> None:
         """Drop a hold (the work failed: nothing is charged). `key_id`/`account_id` name its
