@@ -157,6 +157,8 @@ class Billing:
             self.pending_accounts[row.account_id] += row.cost_micros
         subjects = self._open.pop(row.request_id, None) or self._tasks.pop(row.request_id, None)
         if subjects is None:  # held elsewhere (another replica's task) or not at all
+            if not row.cost_micros:
+                return
             subjects = self.subjects(key, account)
         if subjects:
             self.backend.settle(row.request_id, subjects, row.cost_micros, self.hold_ttl_s)
@@ -270,7 +272,8 @@ class Billing:
             return
         refused = await self.backend.place(ref, subjects, micros, ttl_s or self.hold_ttl_s)
         if refused is None:
-            self._open[ref] = subjects
+            if micros:
+                self._open[ref] = subjects
             return
         cost = f" (it may cost up to ${Decimal(micros) / 1_000_000:f})" if micros else ""
         if refused.kind == KEY:

@@ -84,6 +84,8 @@ async def place(
 ) -> None:
     """Hold the call's maximum cost under its request id; 402 when it cannot be covered.
     A video task's hold lasts as long as the task may run (relay_videos carries it over)."""
+    if not gw.billing.subjects(key, account):
+        return  # no budget, no balance limit: nothing to size
     ttl = (
         gw.settings.video_task_timeout_s + gw.billing.hold_ttl_s if call.endpoint is Endpoint.VIDEOS else None
     )

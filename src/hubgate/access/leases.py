@@ -18,7 +18,10 @@ import logging
 import time
 from collections import defaultdict
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from hubgate.access.holds import ACCOUNT, Book, Flushed, Subject, admits
+from hubgate.errors import Unavailable
 from hubgate.storage.leases import LeaseStore
 
 log = logging.getLogger("hubgate.holds")
@@ -48,27 +51,40 @@ class LeaseHolds:
     async def place(
         self, ref: str, subjects: tuple[Subject, ...], micros: int, ttl_s: float
     ) -> Subject | None:
-        for _ in range(3):
-            short = [s for s in subjects if not admits(self._room(s.name), micros)]
-            if not short:
-                now = time.monotonic()
-                for subject in subjects:
-                    self._used[subject.name] = now
-                    if micros:
-                        self.books[subject.name].put(ref, micros)
-                return None
-            for subject in sorted(short, key=lambda s: s.name):
-                async with self._locks[subject.name]:
-                    missing = max(micros, 1) - self._room(subject.name)
-                    if missing > 0 and not await self._take(subject, missing):
-                        return subject
-        return subjects[0]
+        if self._fits(subjects, micros):
+            self._put(ref, subjects, micros)
+            return None
+        # Lease more, one lease at a time per subject in this process: a burst waits for the
+        # lease in flight instead of each asking the database (locks in one order: no deadlock).
+        async with contextlib.AsyncExitStack() as stack:
+            for subject in sorted(subjects, key=lambda s: s.name):
+                await stack.enter_async_context(self._locks[subject.name])
+            for subject in subjects:
+                missing = max(micros, 1) - self._room(subject.name)
+                if missing > 0 and not await self._take(subject, missing):
+                    return subject
+            self._put(ref, subjects, micros)  # no await since the check: nobody took the room
+            return None
+
+    def _fits(self, subjects: tuple[Subject, ...], micros: int) -> bool:
+        return all(admits(self._room(s.name), micros) for s in subjects)
+
+    def _put(self, ref: str, subjects: tuple[Subject, ...], micros: int) -> None:
+        now = time.monotonic()
+        for subject in subjects:
+            self._used[subject.name] = now
+            if micros:
+                self.books[subject.name].put(ref, micros)
 
     async def _take(self, subject: Subject, missing: int) -> bool:
         period = subject.period if subject.kind != ACCOUNT else None
-        granted = await self._store.take(
-            (subject.kind, subject.id, period), max(self._chunk, missing), missing, self._ttl
-        )
+        try:
+            granted = await self._store.take(
+                (subject.kind, subject.id, period), max(self._chunk, missing), missing, self._ttl
+            )
+        except SQLAlchemyError as exc:
+            log.warning("hold lease for %s failed: %s", subject.name, exc)
+            raise Unavailable("Budgets and balances cannot be checked right now; retry shortly.") from exc
         if granted:
             self.leases[subject.name] += granted
             self._ids[subject.name] = (subject.kind, subject.id)

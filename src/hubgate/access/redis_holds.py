@@ -17,7 +17,10 @@ import logging
 import time
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from hubgate.access.holds import OK, BaseCache, Flushed, SharedBooks, Subject
+from hubgate.errors import Unavailable
 
 log = logging.getLogger("hubgate.holds")
 
@@ -127,8 +130,12 @@ class RedisHolds(SharedBooks):
         args: list[Any] = [_ms(), ref, micros, _ms(ttl_s)]
         for base, gen in needs:
             args += [base, gen]
-        async with self._gate:  # a burst waits for a connection rather than failing for want of one
-            verdict, index, gen = await self._admit_script(keys=keys, args=args)
+        try:
+            async with self._gate:  # a burst waits for a connection rather than failing for want of one
+                verdict, index, gen = await self._admit_script(keys=keys, args=args)
+        except RedisError as exc:
+            log.warning("hold admit failed: %s", exc)
+            raise Unavailable("Budgets and balances cannot be checked right now; retry shortly.") from exc
         verdict = verdict.decode() if isinstance(verdict, bytes) else str(verdict)
         return (OK if verdict == OK else verdict), int(index), int(gen)
 
