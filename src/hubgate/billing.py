@@ -270,11 +270,12 @@ class Billing:
         subjects = self.subjects(key, account)
         if not subjects:
             return
+        if micros:  # before the await: a request cancelled meanwhile still releases what was held
+            self._open[ref] = subjects
         refused = await self.backend.place(ref, subjects, micros, ttl_s or self.hold_ttl_s)
         if refused is None:
-            if micros:
-                self._open[ref] = subjects
             return
+        self._open.pop(ref, None)
         cost = f" (it may cost up to ${Decimal(micros) / 1_000_000:f})" if micros else ""
         if refused.kind == KEY:
             raise PaymentRequired(

@@ -77,6 +77,10 @@ class LeaseHolds:
                 self.books[subject.name].put(ref, micros)
 
     async def _take(self, subject: Subject, missing: int) -> bool:
+        # Shielded: a caller that hangs up mid-lease must not lose what the database granted.
+        return await asyncio.shield(asyncio.ensure_future(self._grant(subject, missing)))
+
+    async def _grant(self, subject: Subject, missing: int) -> bool:
         period = subject.period if subject.kind != ACCOUNT else None
         try:
             granted = await self._store.take(
