@@ -6,7 +6,8 @@ counters, and by admin credits and debits) and one field `r:{ref}` per entry; a 
 beside it orders the entries by expiry. A script purges a subject's expired entries
 before it admits against it, so the holds of a crashed replica go after `hold_ttl_s`.
 Settles and flush removals go through one ordered queue (a settle always lands before
-the removal of the same ref), pipelined: one round trip for whatever has queued up.
+the removal of the same ref), pipelined: one round trip for whatever has queued up. The
+admits of one moment are pipelined too (each script still atomic on its own).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from hubgate.errors import Unavailable
 log = logging.getLogger("hubgate.holds")
 
 ADMITS_IN_FLIGHT = 48  # of the client's 100 pooled connections (limits and health use the rest)
+ADMIT_BATCH = 256  # admits sent in one pipeline
 KEEP_MS = 86_400_000  # an idle subject's keys go after a day (cached bases live far shorter)
 
 # KEYS: hash, zset per subject. ARGV: now_ms, ref, micros, expire_ms, then base, gen per subject.
@@ -119,6 +121,9 @@ class RedisHolds(SharedBooks):
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._gate = asyncio.Semaphore(ADMITS_IN_FLIGHT)
+        self._admits: list[tuple[list[str], list[Any], asyncio.Future[Any]]] = []
+        self._admit_wake = asyncio.Event()
+        self._admitter: asyncio.Task[None] | None = None
 
     def _keys(self, name: str) -> list[str]:
         return [f"{self._prefix}{name}", f"{self._prefix}{name}:z"]
@@ -131,13 +136,42 @@ class RedisHolds(SharedBooks):
         for base, gen in needs:
             args += [base, gen]
         try:
-            async with self._gate:  # a burst waits for a connection rather than failing for want of one
-                verdict, index, gen = await self._admit_script(keys=keys, args=args)
+            if self._admitter is None:
+                async with self._gate:
+                    answer = await self._admit_script(keys=keys, args=args)
+            else:  # coalesced: the admits of one moment go to Redis in one pipeline
+                future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                self._admits.append((keys, args, future))
+                self._admit_wake.set()
+                answer = await future
         except RedisError as exc:
             log.warning("hold admit failed: %s", exc)
             raise Unavailable("Budgets and balances cannot be checked right now; retry shortly.") from exc
+        verdict, index, gen = answer
         verdict = verdict.decode() if isinstance(verdict, bytes) else str(verdict)
         return (OK if verdict == OK else verdict), int(index), int(gen)
+
+    async def _run_admits(self) -> None:
+        while True:
+            await self._admit_wake.wait()
+            self._admit_wake.clear()
+            while self._admits:
+                batch, self._admits = self._admits[:ADMIT_BATCH], self._admits[ADMIT_BATCH:]
+                try:
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        for keys, args, _ in batch:
+                            await self._admit_script(keys=keys, args=args, client=pipe)
+                        answers = await pipe.execute(raise_on_error=False)
+                except Exception as exc:  # Redis unreachable: every waiting admit fails alike
+                    answers = [exc] * len(batch)
+                for (_, _, future), answer in zip(batch, answers, strict=True):
+                    if future.done():  # its caller gave up
+                        continue
+                    if isinstance(answer, Exception):
+                        error = answer if isinstance(answer, RedisError) else RedisError(str(answer))
+                        future.set_exception(error)
+                    else:
+                        future.set_result(answer)
 
     def settle(self, ref: str, subjects: tuple[Subject, ...], micros: int, ttl_s: float) -> None:
         keys = [k for s in subjects for k in self._keys(s.name)]
@@ -160,6 +194,7 @@ class RedisHolds(SharedBooks):
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="hold-settle")
+        self._admitter = asyncio.create_task(self._run_admits(), name="hold-admit")
 
     async def _run(self) -> None:
         while not self._closing or self._ops:
@@ -188,6 +223,10 @@ class RedisHolds(SharedBooks):
             await asyncio.sleep(0.01)
 
     async def close(self) -> None:
+        if self._admitter is not None:
+            self._admitter.cancel()
+            await asyncio.gather(self._admitter, return_exceptions=True)
+            self._admitter = None
         self._closing = True
         self._wake.set()
         if self._task is not None:
