@@ -179,3 +179,20 @@ async def test_ledger_check_passes_then_catches_a_corrupted_balance(
     assert code == 1 and report["ok"] is False
     found = {(d["subject"], d["check"], d["stored"] - d["expected"]) for d in report["differences"]}
     assert found == {("account", "balance", 7), ("key", "leased", 5)}
+
+
+async def test_an_answer_over_its_hold_is_charged_in_full_and_the_next_is_refused(
+    holds_gateway: LiveGateway,
+) -> None:
+    gw = holds_gateway
+    ignored = dict(BODY, max_tokens=1)  # the fake upstream answers 4 tokens whatever the cap
+    hold = tokens(ignored).prompt_tokens * 1000 + 1 * 2000
+    account = await gw.state.accounts.create(f"h-{uuid.uuid4().hex[:8]}", credit_micros=hold)
+    name, secret = await gw.new_key(account_id=account.id)
+    async with aiohttp.ClientSession() as http:
+        assert await chat(http, gw.url, secret, ignored) == 200
+        assert await chat(http, gw.url, secret, ignored) == 402  # nothing left to hold
+    (row, refused) = await gw.usage_rows(name)
+    assert row["cost_micros"] > hold and refused["status"] == 402  # the actual cost, not the hold
+    record = await gw.state.accounts.by_id(account.id)
+    assert record is not None and record.balance_micros == hold - row["cost_micros"] < 0
