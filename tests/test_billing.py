@@ -69,9 +69,15 @@ def _chat(gw: LiveGateway, secret: str) -> openai.AsyncOpenAI:
     return gw.client(secret)
 
 
+# What one `_ask` holds: its body's token bound (15: "user" and "hi there" with one each for
+# framing, one for the number 50) at 1000 plus max_tokens=50 at 2000 micro-dollars a token.
+# It costs far less.
+ASK_HOLD = 15 * 1000 + 50 * 2000
+
+
 async def _ask(client: openai.AsyncOpenAI, model: str = "p-model") -> Any:
     return await client.chat.completions.create(
-        model=model, messages=[{"role": "user", "content": "hi there"}]
+        model=model, messages=[{"role": "user", "content": "hi there"}], max_tokens=50
     )
 
 
@@ -103,15 +109,17 @@ async def test_group_multiplier_applies(billing_gateway: LiveGateway) -> None:
 
 
 async def test_key_budget_refuses_with_402_in_each_callers_shape(billing_gateway: LiveGateway) -> None:
-    name, secret = await _key(billing_gateway, budget_micros=1)
-    await _ask(_chat(billing_gateway, secret))  # spent 0 < 1: allowed, and it costs far more than 1
-    with pytest.raises(openai.APIStatusError) as info:  # refused at once, before the usage flush
-        await _ask(_chat(billing_gateway, secret))
+    name, secret = await _key(billing_gateway, budget_micros=ASK_HOLD)
+    await _ask(_chat(billing_gateway, secret))  # its hold fits the budget exactly
+    with pytest.raises(openai.APIStatusError) as info:  # refused at once, before the usage flush:
+        await _ask(_chat(billing_gateway, secret))  # what is left cannot cover another hold
     assert info.value.status_code == 402
     assert info.value.body["code"] == "insufficient_quota"  # type: ignore[index]
     ant = anthropic.AsyncAnthropic(base_url=billing_gateway.url, api_key=secret, max_retries=0)
     with pytest.raises(anthropic.APIStatusError) as ainfo:
-        await ant.messages.create(model="p-model", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+        await ant.messages.create(
+            model="p-model", max_tokens=100, messages=[{"role": "user", "content": "x"}]
+        )
     assert ainfo.value.status_code == 402
     assert ainfo.value.body["error"]["type"] == "billing_error"  # type: ignore[index]
     async with (
@@ -130,9 +138,14 @@ async def test_key_budget_refuses_with_402_in_each_callers_shape(billing_gateway
 
 
 async def test_account_balance_refuses_with_402(billing_gateway: LiveGateway) -> None:
-    account_id = await _account(billing_gateway, 10)  # ten micro-dollars
+    account_id = await _account(billing_gateway, 10)  # ten micro-dollars: not one hold's worth
     _, secret = await _key(billing_gateway, account_id=account_id)
-    await _ask(_chat(billing_gateway, secret))
+    with pytest.raises(openai.APIStatusError) as info:
+        await _ask(_chat(billing_gateway, secret))
+    assert info.value.status_code == 402
+    await billing_gateway.state.accounts.adjust(account_id, ASK_HOLD - 10, reference="test top-up")
+    await billing_gateway.state.billing.balance_changed(account_id)
+    await _ask(_chat(billing_gateway, secret))  # exactly one hold's worth
     with pytest.raises(openai.APIStatusError) as info:
         await _ask(_chat(billing_gateway, secret))
     assert info.value.status_code == 402
@@ -187,8 +200,15 @@ async def test_ledger_invariant_under_concurrency(billing_gateway: LiveGateway) 
     work = [plain, failover, failing, stream, cut_off]
     jobs = [work[i % len(work)](keys[i % len(keys)][1]) for i in range(40)]
     await asyncio.gather(*jobs)
-    await asyncio.sleep(0.3)  # cut-off streams finish their bookkeeping
-    await gw.state.usage.flush()
+    for _ in range(100):  # cut-off streams finish their bookkeeping (an estimate, off the loop)
+        await gw.state.usage.flush()
+        async with gw.state.engine.connect() as conn:
+            logged = await conn.execute(
+                select(func.count()).where(usage_logs.c.key_name.in_([n for n, _ in keys]))
+            )
+            if logged.scalar_one() >= 40:
+                break
+        await asyncio.sleep(0.1)
     async with gw.state.engine.connect() as conn:
         for name, _ in keys:
             spent, period = (

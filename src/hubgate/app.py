@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hubgate.access.holds import HoldBackend, LocalHolds
 from hubgate.auth import KeyCache
 from hubgate.billing import AccountCache, Billing
 from hubgate.bootstrap import apply_config
@@ -24,7 +28,7 @@ from hubgate.routing.health import Health, HealthPolicy
 from hubgate.routing.limits import Limiter, LocalStore, RedisStore
 from hubgate.routing.runtime import channel_table, load_runtime
 from hubgate.routing.shared_health import SharedHealth
-from hubgate.settings import Settings
+from hubgate.settings import Settings, usd_to_micros
 from hubgate.storage.accounts import AccountRepository
 from hubgate.storage.channels import AdminChannels
 from hubgate.storage.db import create_engine
@@ -57,6 +61,22 @@ async def _watch_channels(gw: Gateway, admin: AdminChannels) -> None:
     await watch_revision(admin.revision, rebuild, CHANNEL_WATCH_INTERVAL_S, "channel")
 
 
+def hold_backend(settings: Settings, engine: AsyncEngine, redis: Any, billing: Billing) -> HoldBackend:
+    """Where holds live: Redis when there is one; else the database's leases when several
+    processes may share it (PostgreSQL, or workers); else this process's memory."""
+    if redis is not None:
+        from hubgate.access.redis_holds import RedisHolds
+
+        return RedisHolds(redis, settings.redis_prefix, billing.bases)
+    if settings.database_url.startswith("sqlite") and settings.workers == 1:
+        return LocalHolds(billing.bases)
+    from hubgate.access.leases import LeaseHolds
+    from hubgate.storage.leases import LeaseStore
+
+    store = LeaseStore(engine, uuid.uuid4().hex)
+    return LeaseHolds(store, usd_to_micros(settings.hold_lease_chunk_usd), settings.hold_ttl_s)
+
+
 def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application:
     """The gateway as an aiohttp application.
 
@@ -81,12 +101,26 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
         keys = KeyCache(key_repo, ttl_s=settings.key_cache_ttl_s)
         accounts = AccountRepository(engine)
         default_account = await accounts.ensure_default()
+        redis = None
+        if settings.redis_url:
+            from redis.asyncio import Redis
+
+            redis = Redis.from_url(settings.redis_url)
         billing = Billing(
             AccountCache(accounts, ttl_s=settings.key_cache_ttl_s),
             default_account_id=default_account.id,
             prices={name: price_from_settings(p) for name, p in settings.pricing.items()},
             groups=settings.groups,
+            keys=key_repo,
+            hold_ttl_s=settings.hold_ttl_s,
+            max_request_cost_micros=(
+                usd_to_micros(settings.max_request_cost_usd)
+                if settings.max_request_cost_usd is not None
+                else None
+            ),
+            base_ttl_s=settings.key_cache_ttl_s,
         )
+        billing.backend = hold_backend(settings, engine, redis, billing)
 
         def settled(batch: list[UsageRow]) -> None:
             moved_keys, _ = billing.settle(batch)
@@ -108,11 +142,6 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
         )
         # Segments left by killed processes: their rows land before this one serves.
         await replay(journal, lambda ids: stored_ids(engine, ids), usage.record, usage.flush)
-        redis = None
-        if settings.redis_url:
-            from redis.asyncio import Redis
-
-            redis = Redis.from_url(settings.redis_url)
         box = SecretBox(settings.secret_key)
         admin_channels = AdminChannels(engine, box)
         channels = channel_table(settings, await load_runtime(admin_channels))
@@ -145,6 +174,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
         gw.health.on_cooldown = gw.metrics.cooldown  # observability
         gw.limiter.on_refusal = gw.metrics.rate_limited  # observability
         app[GATEWAY] = gw
+        await billing.backend.start()
         usage.start()
         journal.start()
         gw.metrics.start()  # observability
@@ -180,6 +210,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
             if gw.background:  # estimates still counting: their rows must not be lost
                 await asyncio.gather(*gw.background, return_exceptions=True)
             await usage.close()
+            await billing.backend.close()  # after the last flush: leases go back whole
             await gw.metrics.close()  # observability
             await gw.http.close()
             if redis is not None:

@@ -1,9 +1,12 @@
-"""Budgets, balances and charges on the hot path, served from memory.
+"""Budgets, balances and charges on the hot path.
 
 The database owns the counters (moved by the usage writer, in the same transaction
-as the usage rows). Between a request's end and the flush of its row, its cost sits
-in `pending` here, so budget and balance checks see it at once; a flush settles it
-and drops the cached key and account so the next check reads the new totals.
+as the usage rows). Before a request goes upstream its maximum cost is held against the
+key's budget and the account's balance (`place`, refused with 402 when it does not fit);
+`charge` prices the finished request and settles its hold to that cost (0 releases it),
+which stays counted until the usage flush puts it in the counters (`settle`). Holds live
+in one of three backends (access/): in memory, in Redis, or in leases from the database.
+`pending` keeps this process's unflushed costs for the dashboard routes.
 """
 
 from __future__ import annotations
@@ -11,18 +14,20 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 
+from hubgate.access.holds import ACCOUNT, KEY, BaseCache, Flushed, HoldBackend, LocalHolds, Subject
 from hubgate.errors import PaymentRequired, PermissionDenied
 from hubgate.formats.hub import Usage
 from hubgate.metering.budget import counted_spend
 from hubgate.metering.cost import cost_micros
+from hubgate.metering.hold import Ceiling
 from hubgate.metering.price import ZERO
-from hubgate.metering.prices import Price, lookup, lookup_video
+from hubgate.metering.prices import DEFAULT_MAX_OUTPUT_TOKENS, Price, lookup, lookup_video, max_output_tokens
 from hubgate.steady import read_steady
 from hubgate.storage.accounts import AccountRecord, AccountRepository
-from hubgate.storage.keys import KeyRecord, utcnow
+from hubgate.storage.keys import KeyRecord, KeyRepository, utcnow
 from hubgate.storage.usage import UsageRow
 
 log = logging.getLogger("hubgate.billing")
@@ -34,6 +39,11 @@ class AccountCache:
         self._ttl = ttl_s
         self._entries: dict[int, tuple[AccountRecord, float]] = {}
         self._generation = 0
+        self.on_invalidate: Callable[[Iterable[int] | None], None] | None = None
+
+    @property
+    def repo(self) -> AccountRepository:
+        return self._repo
 
     async def get(self, account_id: int) -> AccountRecord | None:
         hit = self._entries.get(account_id)
@@ -45,13 +55,16 @@ class AccountCache:
             self._entries[account_id] = (record, time.monotonic() + self._ttl)
         return record
 
-    def invalidate(self, account_ids: object = None) -> None:
+    def invalidate(self, account_ids: Iterable[int] | None = None) -> None:
         self._generation += 1
         if account_ids is None:
             self._entries.clear()
         else:
-            for account_id in account_ids:  # type: ignore[attr-defined]
+            account_ids = list(account_ids)
+            for account_id in account_ids:
                 self._entries.pop(account_id, None)
+        if self.on_invalidate is not None:
+            self.on_invalidate(account_ids)
 
 
 class Billing:
@@ -62,14 +75,26 @@ class Billing:
         default_account_id: int,
         prices: Mapping[str, Price],
         groups: Mapping[str, Decimal],
+        keys: KeyRepository | None = None,
+        holds: HoldBackend | None = None,
+        hold_ttl_s: float = 900.0,
+        max_request_cost_micros: int | None = None,
+        base_ttl_s: float = 30.0,
     ) -> None:
         self.accounts = accounts
         self.default_account_id = default_account_id
         self._prices = dict(prices)
         self._groups = dict(groups)
+        self._keys = keys
+        self.hold_ttl_s = hold_ttl_s
+        self.max_request_cost_micros = max_request_cost_micros
+        self.bases = BaseCache(self.read_base, base_ttl_s)
+        accounts.on_invalidate = self._balances_moved
+        self.backend: HoldBackend = holds if holds is not None else LocalHolds(self.bases)
         self.pending_keys: dict[int, int] = defaultdict(int)
         self.pending_accounts: dict[int, int] = defaultdict(int)
-        self._holds: dict[str, tuple[int, int, int]] = {}  # ref -> key id, account id, micro-dollars
+        self._open: dict[str, tuple[Subject, ...]] = {}  # refs held here, not yet settled
+        self._tasks: dict[str, tuple[Subject, ...]] = {}  # long-running work (video tasks) held here
         self._unpriced: set[str] = set()
 
     def set_group(self, name: str, multiplier: Decimal) -> None:
@@ -122,13 +147,21 @@ class Billing:
     def charge(
         self, row: UsageRow, key: KeyRecord, account: AccountRecord | None, price: Price | None = None
     ) -> None:
-        """Price a finished request's usage onto its row and hold it until the flush.
+        """Price a finished request's usage onto its row and settle its hold to that cost
+        (the actual cost, even above the hold; 0 releases it) until the flush.
         `price` is the model's (looked up by name) unless given (a video's size decides it)."""
         row.account_id = account.id if account is not None else self.account_id(key)
         row.cost_micros = self.quote(row, key, account, price)
         if row.cost_micros:
             self.pending_keys[key.id] += row.cost_micros
             self.pending_accounts[row.account_id] += row.cost_micros
+        subjects = self._open.pop(row.request_id, None) or self._tasks.pop(row.request_id, None)
+        if subjects is None:  # held elsewhere (another replica's task) or not at all
+            if not row.cost_micros:
+                return
+            subjects = self.subjects(key, account)
+        if subjects:
+            self.backend.settle(row.request_id, subjects, row.cost_micros, self.hold_ttl_s)
 
     def quote(
         self, row: UsageRow, key: KeyRecord, account: AccountRecord | None, price: Price | None = None
@@ -163,42 +196,160 @@ class Billing:
             usage, price, multiplier=multiplier, cache_write_1h_tokens=usage.cache_write_1h_tokens
         )
 
-    def hold(self, ref: str, key_id: int, account_id: int, micros: int) -> None:
-        """Count `micros` as spent by the key and account until `release(ref)`: the expected
-        cost of work still running upstream (a video task), so budgets see it at once."""
-        if micros <= 0 or ref in self._holds:
-            return
-        self._holds[ref] = (key_id, account_id, micros)
-        self.pending_keys[key_id] += micros
-        self.pending_accounts[account_id] += micros
+    def hold_size(
+        self,
+        ceiling: Ceiling,
+        key: KeyRecord,
+        account: AccountRecord | None,
+        *models: str | None,
+        price: Price | None = None,
+    ) -> int:
+        """What a request of at most `ceiling` costs this key at the first priced of `models`
+        (0 when none is priced). No output cap named: the model's maximum output, then
+        `max_request_cost_usd` caps the hold."""
+        price = price if price is not None else self.price_for(*models)
+        if price is None:
+            return 0
+        completion = ceiling.completion_tokens
+        if completion is None:
+            known = (max_output_tokens(m) for m in models if m)
+            completion = next((n for n in known if n is not None), DEFAULT_MAX_OUTPUT_TOKENS)
+        thinking = price.output_thinking is not None and price.output_thinking > price.output
+        row = UsageRow(
+            request_id="",
+            endpoint="",
+            status=0,
+            stream=False,
+            prompt_tokens=ceiling.prompt_tokens,
+            completion_tokens=completion,
+            reasoning_tokens=1 if thinking else 0,
+            units=ceiling.units if price.per_request else 0,
+            unit=ceiling.unit,
+        )
+        micros = self.quote(row, key, account, price)
+        if ceiling.completion_tokens is None and self.max_request_cost_micros is not None:
+            micros = min(micros, self.max_request_cost_micros)
+        return micros
 
-    def release(self, ref: str) -> None:
-        """Drop a hold (the work finished: charged for what it was, or not at all)."""
-        held = self._holds.pop(ref, None)
-        if held is not None:
-            key_id, account_id, micros = held
-            self._release(self.pending_keys, key_id, micros)
-            self._release(self.pending_accounts, account_id, micros)
+    def subjects(self, key: KeyRecord, account: AccountRecord | None) -> tuple[Subject, ...]:
+        """The limits a request of `key` is held against: its account's balance, its budget."""
+        found: list[Subject] = []
+        if account is not None and account.limited:
+            found.append(Subject(ACCOUNT, account.id))
+        if key.budget_micros is not None:
+            found.append(Subject(KEY, key.id, key.budget_micros, key.budget_period))
+        return tuple(found)
+
+    async def read_base(self, subject: Subject) -> int:
+        """An account's balance, or a key's spend that counts against its budget, as stored."""
+        if subject.kind == ACCOUNT:
+            account = await self.accounts.repo.by_id(subject.id)
+            return account.balance_micros if account is not None else 0
+        record = await self._keys.by_id(subject.id) if self._keys is not None else None
+        if record is None:
+            return subject.limit or 0
+        return counted_spend(
+            lifetime=record.spent_micros,
+            period=record.budget_period,
+            period_spent=record.period_spent_micros,
+            period_started=record.period_started_at,
+            now=utcnow(),
+        )
+
+    async def place(
+        self,
+        ref: str,
+        key: KeyRecord,
+        account: AccountRecord | None,
+        micros: int,
+        *,
+        ttl_s: float | None = None,
+    ) -> None:
+        """Hold `micros` (a request's maximum cost) against the key's budget and the account's
+        balance until `charge` settles it; 402 when either cannot cover it."""
+        subjects = self.subjects(key, account)
+        if not subjects:
+            return
+        if micros:  # before the await: a request cancelled meanwhile still releases what was held
+            self._open[ref] = subjects
+        refused = await self.backend.place(ref, subjects, micros, ttl_s or self.hold_ttl_s)
+        if refused is None:
+            return
+        self._open.pop(ref, None)
+        cost = f" (it may cost up to ${Decimal(micros) / 1_000_000:f})" if micros else ""
+        if refused.kind == KEY:
+            raise PaymentRequired(
+                f"This API key's remaining budget cannot cover this request{cost}; "
+                "lower max_tokens or raise the budget."
+            )
+        raise PaymentRequired(
+            f"The account's balance cannot cover this request{cost}; top it up or lower max_tokens."
+        )
+
+    def keep(self, ref: str, task: str, micros: int, ttl_s: float) -> None:
+        """Carry the hold of request `ref` over to long-running work `task` (a video task) at
+        `micros`, until `charge` (of a row whose request_id is `task`) or `release(task)`."""
+        subjects = self._open.pop(ref, ())
+        self._tasks[task] = subjects  # listed in `holds` even when nothing limits the key
+        if subjects:
+            self.backend.settle(task, subjects, micros, ttl_s)  # the new hold first: no gap
+            self.backend.settle(ref, subjects, 0, ttl_s)
+
+    def release(self, ref: str, key_id: int | None = None, account_id: int | None = None) -> None:
+        """Drop a hold (the work failed: nothing is charged). `key_id`/`account_id` name its
+        subjects when another replica placed it."""
+        subjects = self._open.pop(ref, None) or self._tasks.pop(ref, None)
+        if subjects is None:
+            named = [Subject(ACCOUNT, account_id)] if account_id is not None else []
+            subjects = (*named, *([Subject(KEY, key_id)] if key_id is not None else []))
+        if subjects:
+            self.backend.settle(ref, subjects, 0, self.hold_ttl_s)
+
+    def forget(self, ref: str) -> None:
+        """Another replica finished `ref` and settled it: drop what this process holds for it."""
+        subjects = self._tasks.pop(ref, None)
+        if subjects and not self.backend.shared:
+            self.backend.settle(ref, subjects, 0, self.hold_ttl_s)
+
+    def _balances_moved(self, account_ids: Iterable[int] | None) -> None:
+        """A credit here (a redeemed code, a sign-up's gift): read the balance again."""
+        if account_ids is None:
+            self.bases.clear()
+        else:
+            self.bases.drop(Subject(ACCOUNT, a).name for a in account_ids)
+
+    async def balance_changed(self, account_id: int) -> None:
+        """An admin credit or debit moved the balance: every replica reads it again."""
+        self.accounts.invalidate([account_id])
+        self.bases.drop([Subject(ACCOUNT, account_id).name])
+        await self.backend.changed(Subject(ACCOUNT, account_id))
 
     @property
     def holds(self) -> list[str]:
-        """The refs held in this process."""
-        return list(self._holds)
+        """The long-running work (video tasks) held in this process."""
+        return list(self._tasks)
 
     def settle(self, batch: list[UsageRow]) -> tuple[set[int], set[int]]:
-        """The batch is in the database now: its costs leave `pending`."""
+        """The batch is in the database now: its costs leave `pending` and the hold books."""
         keys: set[int] = set()
         accounts: set[int] = set()
+        flushed: list[Flushed] = []
         for row in batch:
             if not row.cost_micros:
                 continue
+            names: list[str] = []
             if row.key_id is not None:
                 keys.add(row.key_id)
+                names.append(Subject(KEY, row.key_id).name)
                 self._release(self.pending_keys, row.key_id, row.cost_micros)
             if row.account_id is not None:
                 accounts.add(row.account_id)
+                names.append(Subject(ACCOUNT, row.account_id).name)
                 self._release(self.pending_accounts, row.account_id, row.cost_micros)
+            flushed.append(Flushed(row.request_id, tuple(names), row.cost_micros))
         self.accounts.invalidate(accounts)
+        if flushed:
+            self.backend.flushed(flushed)
         return keys, accounts
 
     @staticmethod

@@ -20,6 +20,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(channels_app, name="channels")
 users_app = typer.Typer(no_args_is_help=True, help="Console users: create people and invite codes.")
 app.add_typer(users_app, name="users")
+ledger_app = typer.Typer(no_args_is_help=True, help="Prove balances and spend against what justifies them.")
+app.add_typer(ledger_app, name="ledger")
 
 ConfigOpt = Annotated[
     str | None,
@@ -346,6 +348,36 @@ def usage(
 
 def main() -> None:
     app()
+
+
+@ledger_app.command("check")
+def ledger_check(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Every account: balance = credits - costs, leased = open leases, not below zero; every
+    key: spent = costs, leased = open leases. Lists the differences; exit 1 if any."""
+    from hubgate.storage.ledger import check_ledger
+
+    report = _run(_settings(config), check_ledger)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "accounts": report.accounts,
+                    "keys": report.keys,
+                    "differences": [d.as_dict() for d in report.differences],
+                }
+            )
+        )
+    else:
+        for d in report.differences:
+            typer.echo(
+                f"{d.subject} {d.name!r} (id {d.id}): {d.check} is {d.stored}, expected {d.expected} "
+                f"(micro-dollars, off by {d.stored - d.expected})"
+            )
+        verdict = "OK" if report.ok else f"{len(report.differences)} differences"
+        typer.echo(f"ledger check: {report.accounts} accounts, {report.keys} keys: {verdict}")
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @users_app.command("create")

@@ -173,6 +173,9 @@ async def relay(
         call.finish = finish
         row.model, row.stream = call.model, call.stream
         route = route_for(gw, key, call.model)
+        from hubgate import relay_holds  # (it builds on this module's Call)
+
+        await relay_holds.place(gw, call, route, key, finish.account, row)  # its maximum cost, or 402
         return await _dispatch(gw, request, call, route, row, started)
     except GatewayError as err:
         row.status = err.status

@@ -5,8 +5,9 @@ health, failover before an answer; OpenAI-format channels only), its body passed
 with only the model changed: JSON as it came, a multipart upload (`input_reference`)
 part by part. The upstream's answer is kept as a task under an id of our own, with the
 channel and upstream key that made it, and the task's expected cost (seconds x the
-per-second price at its size) is held against the key's budget and account balance
-until it finishes (video_tasks.py). The create request itself is logged like any other
+per-second price at its size) stays held against the key's budget and account balance
+until it finishes (video_tasks.py): the create request's hold (relay_holds.py) is carried
+over to the task. The create request itself is logged like any other
 (cost 0); the charge is the usage row written when the task completes.
 """
 
@@ -45,7 +46,7 @@ def video_call(
     caller's multipart parts, sent on as they are (an `input_reference` file among them)."""
 
     async def answer(attempt: Attempt, resp: UpstreamResponse, row: UsageRow) -> web.StreamResponse:
-        task = await _store(gw, key, video, attempt, resp)
+        task = await _store(gw, key, video, attempt, resp, row.request_id)
         row.status = 200
         return web.Response(body=orjson.dumps(render(task)), content_type="application/json")
 
@@ -57,9 +58,15 @@ def video_call(
 
 
 async def _store(
-    gw: Gateway, key: KeyRecord, video: VideoRequest, attempt: Attempt, resp: UpstreamResponse
+    gw: Gateway,
+    key: KeyRecord,
+    video: VideoRequest,
+    attempt: Attempt,
+    resp: UpstreamResponse,
+    request_id: str,
 ) -> VideoTask:
-    """The upstream's new task, stored under our id, its expected cost held."""
+    """The upstream's new task, stored under our id; the create request's hold is carried
+    over to the task at its expected cost."""
     raw = await resp.read()
     try:
         obj = orjson.loads(raw)
@@ -103,7 +110,8 @@ async def _store(
         hold_micros=hold,
         next_poll_at=utcnow() + first_poll,
     )
-    gw.billing.hold(task.id, key.id, account_id, hold)
+    ttl = gw.settings.video_task_timeout_s + gw.billing.hold_ttl_s
+    gw.billing.keep(request_id, task.id, hold, ttl)
     if created.status not in UNFINISHED:  # an upstream that finished at once: settle now
         await video_tasks.apply(gw, task, created, obj)
         task = await store.get(task.id) or task

@@ -167,18 +167,23 @@ async def complete(gw: Gateway, task: VideoTask, video: UpstreamVideo, obj: dict
     won = await VideoStore(gw.engine).complete(
         task.id, seconds=seconds or None, size=size, cost_micros=cost, upstream=obj, completed_at=now
     )
-    gw.billing.release(task.id)
     if won and key is not None:
-        gw.billing.charge(row, key, account, price)
+        gw.billing.charge(row, key, account, price)  # settles the task's hold to its cost
         gw.usage.record(row)
         gw.metrics.observe(row)
+    elif won:
+        gw.billing.release(task.id, task.key_id, task.account_id)
+    else:
+        gw.billing.forget(task.id)  # another poller billed it
 
 
 async def fail(gw: Gateway, task: VideoTask, error: dict[str, Any], obj: dict[str, Any] | None) -> None:
     """Mark the task failed: nothing is charged and its hold goes."""
     if await VideoStore(gw.engine).fail(task.id, error=error, upstream=obj, completed_at=utcnow()):
         log.info("video task %s failed: %s", task.id, error.get("message"))
-    gw.billing.release(task.id)
+        gw.billing.release(task.id, task.key_id, task.account_id)
+    else:
+        gw.billing.forget(task.id)  # another poller finished it
 
 
 async def time_out(gw: Gateway, task: VideoTask) -> None:
@@ -212,4 +217,4 @@ async def release_finished_holds(gw: Gateway) -> None:
     held = gw.billing.holds
     if held:
         for task_id in await VideoStore(gw.engine).finished_among(held):
-            gw.billing.release(task_id)
+            gw.billing.forget(task_id)

@@ -90,7 +90,7 @@ async def adjust_account(request: web.Request) -> web.Response:
     before = await find_account(gw, request.match_info["name"])
     amount = usd_to_micros(body.amount_usd)
     after = await gw.accounts.adjust(before.id, amount, reference=body.reference)
-    gw.billing.accounts.invalidate([before.id])
+    await gw.billing.balance_changed(before.id)  # every replica's holds see it at once
     await audit(
         request,
         "accounts.adjust",

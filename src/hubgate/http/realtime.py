@@ -6,7 +6,8 @@ The caller authenticates before the upgrade, by `Authorization: Bearer` (or any 
 errors (401, 404, ...) are answered as OpenAI error JSON before any upgrade. The upstream
 socket is opened first, so a channel that cannot be reached is skipped for the next one.
 Usage comes from the upstream's `response.done` events, summed into one usage row per
-session and billed when the session ends.
+session and billed when the session ends; one response's maximum cost is held from the
+handshake until then.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from hubgate.finish import Finish
 from hubgate.gateway import Gateway
 from hubgate.http.client_ip import client_ip
 from hubgate.http.state import CLIENT_IP, GATEWAY, REQUEST_ID
+from hubgate.metering.hold import Ceiling
 from hubgate.relay import CLIENT_CLOSED, route_for
 from hubgate.routing.channels import Channel
 from hubgate.routing.health import Outcome
@@ -191,6 +193,9 @@ async def realtime(request: web.Request) -> web.StreamResponse:
         channels = [c for c in route.channels if c.type in REALTIME_TYPES]
         if not channels:
             raise NotFound(f"No channel serves '{model}' for the realtime API.", param="model")
+        # Held: one response at the model's maximum output; the session settles what it used.
+        one_response = gw.billing.hold_size(Ceiling(0, None), key, finish.account, route.model, model)
+        await gw.billing.place(row.request_id, key, finish.account, one_response)
         if not web.WebSocketResponse().can_prepare(request).ok:
             raise InvalidRequest("This endpoint expects a WebSocket upgrade request.")
         # No total limit (a session lasts as long as the caller wants); the handshake is bounded.

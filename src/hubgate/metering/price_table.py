@@ -282,3 +282,38 @@ _VIDEO = (
 BUILTIN_PRICES: Final[dict[str, Price]] = _table(
     *_OPENAI, *_ANTHROPIC, *_GOOGLE, *_DEEPSEEK, *_QWEN, *_MOONSHOT, *_ZHIPU, *_MINIMAX, *_XAI, *_VIDEO
 )
+
+# --- Maximum output tokens per answer, as each vendor's model page states it: what a
+# request that names no output limit (max_tokens, ...) may cost at most, so its hold
+# (billing) covers it. A model missing here is held at DEFAULT_MAX_OUTPUT_TOKENS.
+DEFAULT_MAX_OUTPUT_TOKENS: Final = 32_768
+MAX_OUTPUT_TOKENS: Final[dict[str, int]] = {
+    **dict.fromkeys(("gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.4-nano", "gpt-5.2"), 128_000),
+    **dict.fromkeys(("gpt-5.2-codex", "gpt-5.1", "gpt-5.1-codex", "gpt-5", "gpt-5-codex"), 128_000),
+    **dict.fromkeys(("gpt-5-mini", "gpt-5-nano"), 128_000),
+    "gpt-5-pro": 272_000,
+    **dict.fromkeys(("gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano"), 32_768),
+    **dict.fromkeys(("gpt-4o", "gpt-4o-mini"), 16_384),
+    "gpt-4o-2024-05-13": 4_096,
+    **dict.fromkeys(("o3", "o4-mini", "o3-mini", "o1"), 100_000),
+    "o1-mini": 65_536,
+    **dict.fromkeys(("gpt-4-turbo", "gpt-4-turbo-preview", "gpt-4-1106-preview", "gpt-4-0125-preview",
+                     "gpt-3.5-turbo"), 4_096),
+    "gpt-4": 8_192,
+    **dict.fromkeys(("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002",
+                     "gemini-embedding-001"), 0),
+    **dict.fromkeys(("claude-opus-5", "claude-opus-4-8", "claude-opus-4-7", "claude-opus-4-6"), 128_000),
+    "claude-opus-4-5": 64_000,
+    **dict.fromkeys(("claude-opus-4-1", "claude-opus-4", "claude-opus-4-0"), 32_000),
+    **dict.fromkeys(("claude-sonnet-5", "claude-sonnet-4-6", "claude-sonnet-4-5", "claude-sonnet-4",
+                     "claude-sonnet-4-0", "claude-3-7-sonnet", "claude-haiku-4-5"), 64_000),
+    **dict.fromkeys(("claude-3-5-sonnet", "claude-3-5-haiku"), 8_192),
+    **dict.fromkeys(("claude-3-opus", "claude-3-haiku"), 4_096),
+    **dict.fromkeys(("gemini-3.1-pro", "gemini-3-pro", "gemini-3-flash", "gemini-2.5-pro", "gemini-2.5-flash",
+                     "gemini-2.5-flash-lite"), 65_536),
+    **dict.fromkeys(("gemini-2.0-flash", "gemini-2.0-flash-lite"), 8_192),
+    "deepseek-chat": 8_192,
+    "deepseek-reasoner": 64_000,
+    **dict.fromkeys(("qwen-max", "qwen-turbo"), 8_192),
+    **dict.fromkeys(("qwen3-max", "qwen-plus", "qwen-flash", "qwen3-coder-plus"), 65_536),
+}  # fmt: skip

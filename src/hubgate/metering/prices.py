@@ -13,11 +13,18 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from hubgate.metering.price import ZERO, Price, Tier
-from hubgate.metering.price_table import BUILTIN_PRICES, PRICE_SOURCES, PRICES_SOURCE_DATE
+from hubgate.metering.price_table import (
+    BUILTIN_PRICES,
+    DEFAULT_MAX_OUTPUT_TOKENS,
+    MAX_OUTPUT_TOKENS,
+    PRICE_SOURCES,
+    PRICES_SOURCE_DATE,
+)
 from hubgate.settings import PriceSettings
 
 __all__ = [
     "BUILTIN_PRICES",
+    "DEFAULT_MAX_OUTPUT_TOKENS",
     "PRICES_SOURCE_DATE",
     "PRICE_SOURCES",
     "Price",
@@ -26,6 +33,7 @@ __all__ = [
     "candidate_names",
     "lookup",
     "lookup_video",
+    "max_output_tokens",
     "price_from_settings",
 ]
 
@@ -107,3 +115,8 @@ def lookup_video(
             if (price := lookup(f"{name}:{size}", overrides)) is not None:
                 return price
     return lookup(model, overrides)
+
+
+def max_output_tokens(model: str) -> int | None:
+    """The most output tokens `model` can answer with (the built-in table), or None if unknown."""
+    return next((MAX_OUTPUT_TOKENS[n] for n in candidate_names(model) if n in MAX_OUTPUT_TOKENS), None)

@@ -49,6 +49,7 @@ api_keys = Table(
     Column("price_multiplier", Numeric(12, 6), nullable=True),
     Column("allowed_ips", JSON, nullable=True),
     Column("max_concurrency", Integer, nullable=True),
+    Column("leased_micros", BigInteger, nullable=False, server_default="0"),  # open hold leases (0012)
 )
 
 channels = Table(
@@ -149,6 +150,7 @@ accounts = Table(
     Column("source", String(16), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("leased_micros", BigInteger, nullable=False, server_default="0"),  # open hold leases (0012)
 )
 
 credit_ledger = Table(
@@ -357,4 +359,20 @@ password_resets = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True), nullable=True),
     Column("purpose", String(16), nullable=False, server_default="reset"),  # reset | verify (0011)
+)
+
+# --- hold leases (migration 0012): a process's share of a balance or budget, held locally ---
+
+# `leased_micros` of the account (kind `a`) or key (`k`) is the sum of its rows here: what
+# processes may still spend without asking the database; a lease past `expires_at` (its
+# process died) is deleted and subtracted by any replica.
+hold_leases = Table(
+    "hold_leases",
+    metadata,
+    Column("holder", String(40), primary_key=True),  # one process: random, per start
+    Column("kind", String(1), primary_key=True),  # a | k
+    Column("subject_id", Integer, primary_key=True),
+    Column("amount_micros", BigInteger, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_hold_leases_expires", "expires_at"),
 )

@@ -1,0 +1,1 @@
+"""Access to money: pre-authorization holds against budgets and balances, and their books."""

@@ -1,0 +1,171 @@
+"""Holds without Redis, across processes: each process leases chunks of a balance or key
+budget from the database (storage/leases.py) and holds requests against its lease in
+memory, so a request costs a database round trip only when its process's lease runs out.
+
+Per subject the process keeps `lease` (what it was granted) and a book (open holds and
+unflushed costs); a hold fits when `lease - out` covers it. A flush that wrote costs
+shrinks the lease by as much at once (the counters now carry them) and gives the same
+amount back to the database soon after. A keeper task renews the leases (they expire
+`hold_ttl_s` after the last renewal: a killed process's lease goes back to any replica
+that reclaims it), returns leases idle for IDLE_S, and reclaims expired ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from hubgate.access.holds import ACCOUNT, Book, Flushed, Subject, admits
+from hubgate.errors import Unavailable
+from hubgate.storage.leases import LeaseStore
+
+log = logging.getLogger("hubgate.holds")
+
+IDLE_S = 2.0  # a lease nobody held against for this long goes back
+
+
+class LeaseHolds:
+    shared = False
+
+    def __init__(self, store: LeaseStore, chunk_micros: int, ttl_s: float) -> None:
+        self._store = store
+        self._chunk = max(1, chunk_micros)
+        self._ttl = ttl_s
+        self.leases: dict[str, int] = defaultdict(int)
+        self.books: dict[str, Book] = defaultdict(Book)
+        self._ids: dict[str, tuple[str, int]] = {}
+        self._used: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._give: dict[tuple[str, int], int] = defaultdict(int)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def _room(self, name: str) -> int:
+        return self.leases[name] - self.books[name].out
+
+    async def place(
+        self, ref: str, subjects: tuple[Subject, ...], micros: int, ttl_s: float
+    ) -> Subject | None:
+        if self._fits(subjects, micros):
+            self._put(ref, subjects, micros)
+            return None
+        # Lease more, one lease at a time per subject in this process: a burst waits for the
+        # lease in flight instead of each asking the database (locks in one order: no deadlock).
+        async with contextlib.AsyncExitStack() as stack:
+            for subject in sorted(subjects, key=lambda s: s.name):
+                await stack.enter_async_context(self._locks[subject.name])
+            for subject in subjects:
+                missing = max(micros, 1) - self._room(subject.name)
+                if missing > 0 and not await self._take(subject, missing):
+                    return subject
+            self._put(ref, subjects, micros)  # no await since the check: nobody took the room
+            return None
+
+    def _fits(self, subjects: tuple[Subject, ...], micros: int) -> bool:
+        return all(admits(self._room(s.name), micros) for s in subjects)
+
+    def _put(self, ref: str, subjects: tuple[Subject, ...], micros: int) -> None:
+        now = time.monotonic()
+        for subject in subjects:
+            self._used[subject.name] = now
+            if micros:
+                self.books[subject.name].put(ref, micros)
+
+    async def _take(self, subject: Subject, missing: int) -> bool:
+        # Shielded: a caller that hangs up mid-lease must not lose what the database granted.
+        return await asyncio.shield(asyncio.ensure_future(self._grant(subject, missing)))
+
+    async def _grant(self, subject: Subject, missing: int) -> bool:
+        period = subject.period if subject.kind != ACCOUNT else None
+        try:
+            granted = await self._store.take(
+                (subject.kind, subject.id, period), max(self._chunk, missing), missing, self._ttl
+            )
+        except SQLAlchemyError as exc:
+            log.warning("hold lease for %s failed: %s", subject.name, exc)
+            raise Unavailable("Budgets and balances cannot be checked right now; retry shortly.") from exc
+        if granted:
+            self.leases[subject.name] += granted
+            self._ids[subject.name] = (subject.kind, subject.id)
+        return granted > 0
+
+    def settle(self, ref: str, subjects: tuple[Subject, ...], micros: int, ttl_s: float) -> None:
+        for subject in subjects:
+            if micros:
+                self.books[subject.name].put(ref, micros)
+                self._ids.setdefault(subject.name, (subject.kind, subject.id))
+            elif subject.name in self.books:
+                self.books[subject.name].drop(ref)
+
+    def flushed(self, costs: list[Flushed]) -> None:
+        for cost in costs:
+            for name in cost.subjects:
+                book = self.books.get(name)
+                if book is None or cost.ref not in book.entries:
+                    continue
+                spent = book.drop(cost.ref)
+                # The counters carry it now: the lease shrinks at once, the database soon.
+                given = min(spent, self.leases[name])
+                self.leases[name] -= given
+                if given and name in self._ids:
+                    self._give[self._ids[name]] += given
+        if self._give:
+            self._wake.set()
+
+    async def changed(self, subject: Subject) -> None:
+        return None  # the next lease reads the database; granted leases stand, like any hold
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._keep(), name="hold-leases")
+
+    async def _keep(self) -> None:
+        interval = max(0.05, min(1.0, self._ttl / 3))
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+            self._wake.clear()
+            try:
+                await self.tend()
+            except Exception:
+                log.exception("hold leases: upkeep failed; retrying")
+
+    async def tend(self) -> None:
+        """Give back what flushes spent and idle leases, renew the rest, reclaim the dead's."""
+        now = time.monotonic()
+        for name, lease in list(self.leases.items()):
+            idle = now - self._used.get(name, 0.0) > IDLE_S
+            spare = lease - self.books[name].out if idle else lease - self.books[name].out - self._chunk
+            if spare > 0 and name in self._ids:
+                async with self._locks[name]:
+                    spare = min(spare, self._room(name))
+                    if spare > 0:
+                        self.leases[name] -= spare
+                        self._give[self._ids[name]] += spare
+        if self._give:
+            give, self._give = dict(self._give), defaultdict(int)
+            try:
+                await self._store.give_back(give)
+            except Exception:
+                for subject, amount in give.items():
+                    self._give[subject] += amount
+                raise
+        granted = await self._store.renew(self._ttl)
+        for name, ident in list(self._ids.items()):
+            if ident not in granted and self.leases[name] > 0:
+                log.warning("hold lease %s expired before renewal; leasing again", name)
+                self.leases[name] = 0  # reclaimed while this process stalled: lease again
+        await self._store.reclaim_expired()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self._store.release_all()
+        self.leases.clear()
+        self._give.clear()

@@ -1,0 +1,181 @@
+"""The three hold backends: in memory, in Redis (two 'replicas' on one Redis) and database
+leases (two processes' holders on one database, SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select, update
+
+from hubgate.access.holds import ACCOUNT, BaseCache, Flushed, LocalHolds, Subject
+from hubgate.access.leases import LeaseHolds
+from hubgate.access.redis_holds import RedisHolds
+from hubgate.storage.accounts import AccountRepository
+from hubgate.storage.db import create_engine, migrate
+from hubgate.storage.leases import LeaseStore
+from hubgate.storage.ledger import check_ledger
+from hubgate.storage.tables import accounts, hold_leases
+
+A = Subject(ACCOUNT, 1)
+
+
+class FakeDatabase:
+    """What a subject has left, as the database would say; counts the reads."""
+
+    def __init__(self, balance: int) -> None:
+        self.balance = balance
+        self.reads = 0
+
+    async def read(self, subject: Subject) -> int:
+        self.reads += 1
+        await asyncio.sleep(0)
+        return self.balance
+
+
+async def test_local_holds_refuse_beyond_the_balance_and_follow_flushes() -> None:
+    db = FakeDatabase(100)
+    holds = LocalHolds(BaseCache(db.read, 30.0))
+    assert await holds.place("r1", (A,), 60, 10) is None
+    assert await holds.place("r2", (A,), 50, 10) == A  # 40 left
+    holds.settle("r1", (A,), 30, 10)  # it cost 30: 70 left
+    assert await holds.place("r2", (A,), 50, 10) is None
+    assert await holds.place("r3", (A,), 30, 10) == A  # 20 left
+    db.balance -= 30  # the usage writer committed r1's cost...
+    holds.flushed([Flushed("r1", (A.name,), 30)])  # ...then said so: the balance is read again
+    assert await holds.place("r3", (A,), 21, 10) == A
+    assert await holds.place("r3", (A,), 20, 10) is None
+    holds.settle("r2", (A,), 0, 10)  # failed upstream: released
+    holds.settle("r3", (A,), 0, 10)
+    assert await holds.place("r4", (A,), 70, 10) is None
+    assert await holds.place("r5", (A,), 0, 10) == A  # nothing left: even an unpriced request waits
+
+
+async def test_redis_holds_are_exact_across_replicas(redis_url: str) -> None:
+    from redis.asyncio import Redis
+
+    prefix = f"hg-holds-{uuid.uuid4().hex}:"
+    db = FakeDatabase(1000)
+    clients = [Redis.from_url(redis_url), Redis.from_url(redis_url)]
+    one, two = (RedisHolds(c, prefix, BaseCache(db.read, 30.0)) for c in clients)
+    for holds in (one, two):
+        await holds.start()
+    try:
+        placed = await asyncio.gather(
+            *(
+                holds.place(f"{n}{i}", (A,), 10, 10)
+                for i in range(150)
+                for n, holds in (("r", one), ("s", two))
+            )
+        )
+        assert sum(1 for p in placed if p is None) == 100  # 1000 / 10, not one more
+        refs = [f"{'rs'[j % 2]}{j // 2}" for j, p in enumerate(placed) if p is None]
+        first = next(r for r in refs if r[0] == "r")
+        refs.remove(first)
+        one.settle(first, (A,), 4, 10)  # settled below its hold: 6 free again
+        await one.drained()
+        assert await two.place("x", (A,), 6, 10) is None
+        assert await two.place("y", (A,), 1, 10) == A
+        db.balance -= 4  # replica one's flush committed that cost, then removes it from the book
+        one.flushed([Flushed(first, (A.name,), 4)])
+        await one.drained()
+        reads = db.reads
+        assert await two.place("y", (A,), 1, 10) == A  # still nothing: the cost moved, not vanished
+        assert db.reads == reads + 1  # replica two's cached balance was stale and read again
+        for ref in refs:
+            (one if ref[0] == "r" else two).settle(ref, (A,), 0, 10)  # released
+        two.settle("x", (A,), 0, 10)
+        await one.drained()
+        await two.drained()
+        assert await two.place("all", (A,), 996, 0.2) is None  # held by a replica that then dies
+        assert await one.place("more", (A,), 1, 10) == A
+        await asyncio.sleep(0.3)  # its hold expires
+        assert await one.place("more", (A,), 996, 10) is None
+    finally:
+        for holds, client in zip((one, two), clients, strict=True):
+            await holds.close()
+            await client.aclose()
+
+
+@pytest.fixture
+async def lease_db(database_url: str) -> AsyncIterator[tuple[object, int]]:
+    await migrate(database_url)
+    engine = create_engine(database_url)
+    account = await AccountRepository(engine).create(f"lease-{uuid.uuid4().hex[:8]}", credit_micros=1000)
+    try:
+        yield engine, account.id
+    finally:
+        await engine.dispose()
+
+
+async def _leased(engine: object, account_id: int) -> tuple[int, int]:
+    async with engine.connect() as conn:  # type: ignore[attr-defined]
+        leased = (
+            await conn.execute(select(accounts.c.leased_micros).where(accounts.c.id == account_id))
+        ).scalar_one()
+        rows = (
+            await conn.execute(
+                select(hold_leases.c.amount_micros).where(
+                    hold_leases.c.kind == "a", hold_leases.c.subject_id == account_id
+                )
+            )
+        ).all()
+    return int(leased), sum(int(r[0]) for r in rows)
+
+
+async def test_leases_share_a_balance_between_processes(lease_db: tuple[object, int]) -> None:
+    engine, account_id = lease_db
+    subject = Subject(ACCOUNT, account_id)
+    one = LeaseHolds(LeaseStore(engine, "one-" + uuid.uuid4().hex[:8]), chunk_micros=100, ttl_s=30)  # type: ignore[arg-type]
+    two = LeaseHolds(LeaseStore(engine, "two-" + uuid.uuid4().hex[:8]), chunk_micros=100, ttl_s=30)  # type: ignore[arg-type]
+    placed = await asyncio.gather(
+        *(
+            holds.place(f"{n}{i}", (subject,), 30, 30)
+            for i in range(40)
+            for n, holds in (("a", one), ("b", two))
+        )
+    )
+    held = sum(30 for p in placed if p is None)
+    assert 900 <= held <= 1000  # never more than the balance; at most one hold's worth idle in leases
+    leased, rows = await _leased(engine, account_id)
+    assert leased == rows <= 1000
+    # Replica one's first hold cost 10; its flush moves the balance (here without a usage
+    # row: the ledger check must catch that) and shrinks its lease.
+    ref = next(f"a{i}" for i in range(40) if placed[2 * i] is None)
+    one.settle(ref, (subject,), 10, 30)
+    async with engine.begin() as conn:  # type: ignore[attr-defined]
+        await conn.execute(
+            update(accounts)
+            .where(accounts.c.id == account_id)
+            .values(balance_micros=accounts.c.balance_micros - 10)
+        )
+    one.flushed([Flushed(ref, (subject.name,), 10)])
+    await one.tend()
+    leased, rows = await _leased(engine, account_id)
+    assert leased == rows and leased <= 990
+    await one.close()  # a graceful stop gives its leases back whole
+    await two.close()
+    assert await _leased(engine, account_id) == (0, 0)
+    report = await check_ledger(engine)  # type: ignore[arg-type]
+    assert [(d.check, d.stored, d.expected) for d in report.differences if d.id == account_id] == [
+        ("balance", 990, 1000)
+    ]
+
+
+async def test_a_dead_processs_lease_expires_and_is_reclaimed(lease_db: tuple[object, int]) -> None:
+    engine, account_id = lease_db
+    subject = Subject(ACCOUNT, account_id)
+    dead = LeaseHolds(LeaseStore(engine, "dead-" + uuid.uuid4().hex[:8]), chunk_micros=1000, ttl_s=0.3)  # type: ignore[arg-type]
+    alive = LeaseHolds(LeaseStore(engine, "alive-" + uuid.uuid4().hex[:8]), chunk_micros=100, ttl_s=30)  # type: ignore[arg-type]
+    assert await dead.place("held", (subject,), 700, 0.3) is None  # then the process is killed
+    assert await _leased(engine, account_id) == (1000, 1000)
+    assert await alive.place("x", (subject,), 1, 30) == subject  # all leased to the dead one
+    await asyncio.sleep(0.4)
+    await alive.tend()  # reclaims what expired
+    assert await alive.place("x", (subject,), 900, 30) is None
+    await alive.close()
+    assert await _leased(engine, account_id) == (0, 0)
+    report = await check_ledger(engine)  # type: ignore[arg-type]
+    assert [d for d in report.differences if d.subject == "account" and d.id == account_id] == []
