@@ -930,7 +930,10 @@ def test_gemini_call_signatures_ride_in_extra_content() -> None:
     assert reasoning["type"] == "reasoning" and reasoning["encrypted_content"] == "CiQBthought"
     bare = {k: v for k, v in item.items() if k != "extra_content"}
     turn = codec.decode_request({"model": "m", "input": [{"role": "user", "content": "x"}, reasoning, bare]})
-    assert turn.messages[1].parts == (hub.ThinkingPart(signature="CiQBthought"), dataclasses.replace(call, signature=None))
+    assert turn.messages[1].parts == (
+        hub.ThinkingPart(signature="CiQBthought"),
+        dataclasses.replace(call, signature=None),
+    )
 
 
 def test_encode_request_images_and_documents() -> None:

@@ -144,7 +144,8 @@ def restore(req: hub.Request, target: str) -> hub.Request:
     (the Anthropic codec then leaves thinking off, as for any lost reasoning)."""
     drops: list[hub.Drop] = []
     messages = tuple(
-        _restore_message(m, i, target, drops) if m.role == "assistant" else m for i, m in enumerate(req.messages)
+        _restore_message(m, i, target, drops) if m.role == "assistant" else m
+        for i, m in enumerate(req.messages)
     )
     if messages == req.messages and not drops:
         return req
@@ -176,12 +177,12 @@ def _restore_message(message: hub.Message, i: int, target: str, drops: list[hub.
         sealed = opened.get(j)
         if isinstance(part, hub.ToolCallPart):
             parts.extend(_restore_call(part, sealed, target, for_calls.get(part.id)))
-        elif sealed is None:
+        elif sealed is None or not isinstance(part, hub.ThinkingPart):
             parts.append(part)
-        elif sealed.origin == target and not (sealed.call_id in for_calls):
+        elif sealed.origin == target and sealed.call_id not in for_calls:
             text = sealed.text if sealed.text is not None else ("" if sealed.call_id else part.text)
             parts.append(hub.ThinkingPart(text, sealed.signature))
-        elif sealed.origin != target and isinstance(part, hub.ThinkingPart) and part.text:
+        elif sealed.origin != target and part.text:
             parts.append(hub.ThinkingPart(part.text))  # readable text stays; its state is gone
     return hub.Message(message.role, tuple(parts))
 
