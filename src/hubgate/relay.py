@@ -31,7 +31,7 @@ from hubgate.errors import (
     UpstreamTimeout,
 )
 from hubgate.finish import Finish
-from hubgate.formats import hub, policy
+from hubgate.formats import hub, policy, sealed
 from hubgate.formats import openai as oa
 from hubgate.formats.registry import WireFormat, codec
 from hubgate.gateway import Gateway
@@ -211,7 +211,7 @@ def _upstream_body(call: Call, attempt: Attempt) -> bytes:
     if call.endpoint is Endpoint.EMBEDDINGS:
         return relay_embeddings.upstream_body(call, attempt)
     if attempt.translated:
-        req = call.hub_request()
+        req = sealed.restore(call.hub_request(), attempt.wire)
         drops: list[hub.Drop] = []
         body = codec(attempt.wire).encode_request(req, attempt.upstream_model, drops=drops)
         call.dropped, call.dropped_to = (*req.dropped, *drops), attempt.wire
@@ -459,6 +459,8 @@ async def _json_back(call: Call, attempt: Attempt, resp: UpstreamResponse, row: 
             answer = codec(attempt.wire).decode_response(obj)
             meter(row, answer.usage)
             call.delivered.add_response(answer)
+            if attempt.translated:
+                answer = sealed.seal_response(answer, attempt.wire, call.fmt)
             if attempt.translated and call.answer_override is not None:
                 obj = call.answer_override(answer)
                 raw = orjson.dumps(obj)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
-from hubgate.formats import hub
+from hubgate.formats import hub, sealed
 from hubgate.formats import openai as oa
 from hubgate.formats.registry import WireFormat, stream_decoder, stream_encoder
 from hubgate.http.sse import EventSplitter, parse_event
@@ -241,6 +241,7 @@ async def relay_stream(
         if attempt.translated
         else None
     )
+    sealer = sealed.StreamSealer(attempt.wire, call.fmt)
     watcher = _CompletedWatcher() if call.fmt is WireFormat.OPENAI_RESPONSES and encoder is None else None
     stored = False
     produced = False  # some answer content has come from the upstream
@@ -270,7 +271,7 @@ async def relay_stream(
                 row.status = ev.status
                 row.error = ev.message[:500]
             if encoder is not None:
-                parts.append(encoder.feed(ev))
+                parts.append(encoder.feed(sealer.feed(ev)))
         return b"".join(parts)
 
     async with Relayed(resp, row) as relayed:

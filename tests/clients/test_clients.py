@@ -28,26 +28,9 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 DRIVER_TIMEOUT_S = 420
 Results = dict[tuple[str, str, str], dict[str, Any]]
 
-# Cells that fail on gaps in hubgate's codecs which issue 12 part 1 (the translation policy) closes.
-# Not strict: once they pass, `test_results_match_the_committed_table` asks for `make clients-table`.
-SYSTEM_ROLE = (
-    "Claude Code sends role 'system' messages after the first user turn; the Anthropic decoder "
-    "refuses them: 400 messages.1.role: Input should be 'user' or 'assistant'"
-)
-NAMESPACE_TOOL = (
-    "Codex sends a 'namespace' tool (and a hosted web_search tool); translation refuses it: "
-    "400 Invalid 'tools[4].type': tools of type 'namespace' are not supported by this gateway"
-)
-SIGNATURE_PART = (
-    "Gemini CLI sends back a model part holding only a thoughtSignature; the Gemini decoder refuses it: "
-    "400 Invalid 'contents[1].parts[0]': a part needs one of text, inlineData, ..."
-)
-KNOWN_GAPS: dict[tuple[str, str, str], str] = {
-    **{("claude", u, p): SYSTEM_ROLE for u in ("openai", "gemini", "responses") for p in PROMPTS},
-    **{("codex", u, p): NAMESPACE_TOOL for u in ("openai", "anthropic", "gemini") for p in PROMPTS},
-    ("gemini", "anthropic", "tool"): SIGNATURE_PART,
-    ("gemini", "responses", "tool"): SIGNATURE_PART,
-}
+# Cells that fail on a known gap in hubgate, each with the reason (xfail, not strict: once one passes,
+# `test_results_match_the_committed_table` asks for `make clients-table`). None today: all 24 pass.
+KNOWN_GAPS: dict[tuple[str, str, str], str] = {}
 
 
 def _cell(client: str, upstream: str, prompt: str) -> Any:

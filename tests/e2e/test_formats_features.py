@@ -260,7 +260,9 @@ async def test_gemini_caller_anthropic_upstream_thinking_tool_loop(
     model_content = first.candidates[0].content
     parts = model_content.parts or []
     thoughts = [p for p in parts if p.thought]
-    assert thoughts and thoughts[0].text == THINKING_TEXT and thoughts[0].thought_signature
+    assert thoughts and thoughts[0].text == THINKING_TEXT
+    # the signature rides on the functionCall part, as Gemini's own do
+    assert [p.function_call.name for p in parts if p.function_call and p.thought_signature] == ["get_weather"]
     calls = first.function_calls or []
     assert len(calls) == 1 and calls[0].name == "get_weather"
     assert dict(calls[0].args or {}) == {"city": "Paris", "unit": "celsius"}
@@ -287,6 +289,20 @@ async def test_gemini_caller_anthropic_upstream_thinking_tool_loop(
     assert result["content"][0]["type"] == "tool_result"
     assert result["content"][0]["tool_use_id"] == tool_use["id"]
     assert "21" in json.dumps(result["content"][0]["content"])
+
+    # Gemini CLI drops thought parts from its history: the sealed signature still carries the text
+    stripped = gtypes.Content(role="model", parts=[p for p in parts if not p.thought])
+    mark = len(fake.requests)
+    third = await client.aio.models.generate_content(
+        model="m-anthropic-tool", contents=[user, stripped, answer], config=config
+    )
+    assert third.function_calls
+    assistant = last_sent(fake, mark, "/v1/messages")["messages"][1]
+    assert assistant["content"][0] == {
+        "type": "thinking",
+        "thinking": THINKING_TEXT,
+        "signature": fake.sign(THINKING_TEXT),
+    }
 
 
 async def test_responses_caller_anthropic_upstream_tool_loop_with_previous_response_id(

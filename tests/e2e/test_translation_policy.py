@@ -17,6 +17,7 @@ import anthropic
 import openai
 import pytest
 
+from hubgate.formats import sealed
 from tests.conftest import MATRIX_KEY, LiveGateway, Upstreams
 from tests.e2e.test_formats_features import last_sent, sse_events
 
@@ -172,6 +173,29 @@ async def test_claude_code_body_to_other_formats_is_mapped_and_drops_are_named(
         assert sent["systemInstruction"]["parts"][-1] == {"text": REMINDER}
         assert {"googleSearch": {}} in sent["tools"]
         assert [d["name"] for d in sent["tools"][0]["functionDeclarations"]] == ["Bash", "Read"]
+
+
+SEALED_GEMINI = sealed.seal(sealed.Sealed("gemini", "R2VtaW5pIHNpZ25hdHVyZQ=="))
+SEALED_RESPONSES = sealed.seal(sealed.Sealed("openai_responses", "gAAAAABsealed-from_responses"))
+
+
+@pytest.mark.parametrize("model", ["m-responses", "m-gemini"])
+async def test_reasoning_state_goes_back_to_its_own_kind_of_upstream_only(
+    model: str, matrix_gateway: LiveGateway, upstreams: Upstreams
+) -> None:
+    """A thinking signature hubgate sealed for another format: the upstream that issued it
+    gets its original back; another kind of upstream gets nothing, and the drop is named."""
+    fake = upstreams.responses if model == "m-responses" else upstreams.gemini
+    upstreams.responses.issued.add("gAAAAABsealed-from_responses")
+    for signature, own in ((SEALED_RESPONSES, model == "m-responses"), (SEALED_GEMINI, model == "m-gemini")):
+        mark = len(fake.requests)
+        headers, text = await _claude_code(matrix_gateway, model, False, signature)
+        assert text
+        sent = json.dumps(last_sent(fake, mark, "" if model == "m-gemini" else "/"))
+        original = sealed.unseal(signature)
+        assert original is not None and (original.signature in sent) is own
+        assert sealed.PREFIX not in sent
+        assert ("messages[1].parts[0]:reasoning" in dropped(headers)) is not own
 
 
 async def test_drops_are_counted_in_metrics(matrix_gateway: LiveGateway, upstreams: Upstreams) -> None:

@@ -919,13 +919,21 @@ def test_encode_request_thinking_from_other_formats() -> None:
 def test_gemini_call_signatures_ride_in_extra_content() -> None:
     call = hub.ToolCallPart("call_g", "f", "{}", signature="CiQBthought")
     encoded = codec.encode_response(hub.Response("resp_g", "m", (call,), hub.FinishReason.TOOL_CALLS), "m")
-    item = encoded["output"][0]
+    reasoning, item = encoded["output"]
     assert item["extra_content"] == {"google": {"thought_signature": "CiQBthought"}}
     # a caller sending the item back unchanged returns the signature
     turn = codec.decode_request({"model": "m", "input": [{"role": "user", "content": "x"}, item]})
     assert turn.messages[1].parts == (call,)
     # OpenAI rejects unknown fields, so a Responses upstream never sees it
     assert "extra_content" not in codec.encode_request(turn, "up")["input"][1]
+    # callers that drop what they do not know (Codex) keep the reasoning item before the call
+    assert reasoning["type"] == "reasoning" and reasoning["encrypted_content"] == "CiQBthought"
+    bare = {k: v for k, v in item.items() if k != "extra_content"}
+    turn = codec.decode_request({"model": "m", "input": [{"role": "user", "content": "x"}, reasoning, bare]})
+    assert turn.messages[1].parts == (
+        hub.ThinkingPart(signature="CiQBthought"),
+        dataclasses.replace(call, signature=None),
+    )
 
 
 def test_encode_request_images_and_documents() -> None:
@@ -1088,7 +1096,22 @@ def hub_responses(draw: st.DrawFn) -> hub.Response:
 def test_property_response_round_trip(resp: hub.Response) -> None:
     encoded = codec.encode_response(resp, "gpt-test")
     Response.model_validate(encoded)
-    assert codec.decode_response(orjson.loads(orjson.dumps(encoded))) == resp
+    assert codec.decode_response(orjson.loads(orjson.dumps(encoded))) == dataclasses.replace(
+        resp, parts=tuple(_with_call_reasoning(resp.parts))
+    )
+
+
+def _with_call_reasoning(items: Iterable[Any]) -> list[Any]:
+    """Parts or stream events as they come back: a signed call is preceded by a reasoning
+    item holding its signature."""
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, hub.ToolCallPart) and item.signature is not None:
+            out.append(hub.ThinkingPart(signature=item.signature))
+        elif isinstance(item, hub.ToolCallStart) and item.signature is not None:
+            out.append(hub.ThinkingDelta(signature=item.signature))
+        out.append(item)
+    return out
 
 
 def _block_events(block: Block, index: int) -> list[hub.StreamEvent]:
@@ -1141,6 +1164,7 @@ def test_property_stream_encoder_to_decoder(
     raw, encoder = encode_stream(events)
     payloads = frames(raw)
     decoded = decode_stream(raw)
+    events = _with_call_reasoning(events)
 
     assert decoded[0] == hub.Start("resp_prop", "gpt-test", created=7)
     assert blocks(decoded) == blocks(events)

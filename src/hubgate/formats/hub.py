@@ -62,7 +62,8 @@ class DocumentPart:
 @dataclass(frozen=True, slots=True)
 class ThinkingPart:
     """Model reasoning. `signature` must be sent back unchanged on the next turn
-    (Anthropic `signature`, Gemini `thoughtSignature`). `redacted` holds Anthropic's
+    (Anthropic `signature`, Gemini `thoughtSignature`, Responses `encrypted_content`);
+    across formats it travels sealed (`formats.sealed`). `redacted` holds Anthropic's
     `redacted_thinking.data` (text is then empty)."""
 
     text: str = ""

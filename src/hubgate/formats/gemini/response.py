@@ -144,19 +144,24 @@ def candidate(parts: list[JSON], finish: str | None = None) -> JSON:
 
 def encode_parts(parts: tuple[hub.Part, ...]) -> list[JSON]:
     """hub response parts -> Gemini parts. Thinking text goes out as a `thought: true`
-    part carrying its signature; a signature without text rides on the next part (or
-    on an empty text part of its own). Anthropic `redacted` thinking has no Gemini
-    form and is left out."""
+    part carrying its signature, except that the signature of thinking just before an
+    unsigned tool call rides on the functionCall part, where Gemini puts it (clients
+    drop thought parts from their history but keep functionCall parts whole); a
+    signature without text rides on the next part (or on an empty text part of its
+    own). Anthropic `redacted` thinking has no Gemini form and is left out."""
     out: list[JSON] = []
     pending: str | None = None
-    for part in parts:
+    for i, part in enumerate(parts):
         if isinstance(part, hub.ThinkingPart):
             if part.text:
                 if pending is not None:
                     out.append(signature_part(pending))
                     pending = None
                 thought: JSON = {"text": part.text, "thought": True}
-                if part.signature is not None:
+                after = parts[i + 1] if i + 1 < len(parts) else None
+                if isinstance(after, hub.ToolCallPart) and after.signature is None:
+                    pending = part.signature
+                elif part.signature is not None:
                     thought["thoughtSignature"] = part.signature
                 out.append(thought)
             elif part.signature is not None:

@@ -11,7 +11,10 @@ Mapping in brief:
   message; `instructions` and system/developer messages -> `Request.system`.
 - reasoning items <-> ThinkingPart: summary text <-> text, `encrypted_content` <->
   signature (Anthropic redacted thinking travels as `encrypted_content` with a
-  `hubgate.redacted_thinking:` prefix).
+  `hubgate.redacted_thinking:` prefix). A tool call's own signature (Gemini's, on
+  its functionCall) also goes out as a reasoning item just before the call, its only
+  slot that callers such as Codex send back (`extra_content` on the call is not);
+  `sealed.restore` puts it back on the call.
 - the state fields (store, previous_response_id, metadata, ...) are not hub fields:
   `request_options(body)` reads them for the relay, which keeps conversations itself
   and sends upstreams `store: false`.

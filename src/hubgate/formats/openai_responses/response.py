@@ -96,6 +96,8 @@ def _output_items(
             rid = item_id("rs", response_id, len(items))
             items.append(reasoning_item(rid, part.text, encrypted_for(part)))
         elif isinstance(part, hub.ToolCallPart):
+            if part.signature is not None:  # the call's signature, as a reasoning item before it
+                items.append(reasoning_item(item_id("rs", response_id, len(items)), "", part.signature))
             prefix = "ctc" if _custom(request, part) else "fc"
             items.append(function_call_item(item_id(prefix, response_id, len(items)), part, request=request))
         else:

@@ -234,6 +234,11 @@ class StreamEncoder:
         return item
 
     def _open_call(self, frames: list[bytes], event: hub.ToolCallStart) -> None:
+        if event.signature is not None:  # the call's signature, as a reasoning item before it
+            item = self._current = self._new_item("reasoning", "rs")
+            item.encrypted = event.signature
+            self._added(frames, item, reasoning_item(item.id, "", None))
+            self._close_current(frames)
         tool = policy.tool_named(self._request, event.name)
         custom = tool is not None and tool.custom
         item = self._new_item("custom_tool_call" if custom else "function_call", "ctc" if custom else "fc")
