@@ -196,3 +196,40 @@ async def test_an_answer_over_its_hold_is_charged_in_full_and_the_next_is_refuse
     assert row["cost_micros"] > hold and refused["status"] == 402  # the actual cost, not the hold
     record = await gw.state.accounts.by_id(account.id)
     assert record is not None and record.balance_micros == hold - row["cost_micros"] < 0
+
+
+# --- max_request_cost_usd: the key's, else its account's, else the global setting ----------
+
+
+async def test_max_request_cost_caps_an_uncapped_hold_per_key_then_per_account(
+    database_url: str, fake_openai: FakeOpenAI
+) -> None:
+    admin = {"Authorization": "Bearer sk-admin-caps-0123456789"}
+    uncapped = {"model": "h-model", "messages": [{"role": "user", "content": "hi"}]}  # no max_tokens
+    async with (
+        live_gateway(config(database_url, fake_openai, admin_key="sk-admin-caps-0123456789"), fake_openai) as gw,
+        aiohttp.ClientSession() as http,
+    ):
+        account = f"cap-{uuid.uuid4().hex[:8]}"
+
+        async def admin_call(method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+            async with http.request(method, f"{gw.url}{path}", headers=admin, json=body) as resp:
+                assert resp.status in (200, 201), await resp.text()
+                return dict(await resp.json())
+
+        made = await admin_call("POST", "/admin/accounts", {"name": account, "credit_usd": "1"})
+        assert made["max_request_cost_usd"] is None
+        key = await admin_call("POST", "/admin/keys", {"name": f"k-{account}", "account": account})
+        secret, key_path = key["secret"], f"/admin/keys/k-{account}"
+        # The model's whole maximum output at $2000/M is far over $1: refused before upstream.
+        assert await chat(http, gw.url, secret, uncapped) == 402
+        patched = await admin_call("PATCH", key_path, {"max_request_cost_usd": "0.5"})
+        assert patched["max_request_cost_micros"] == 500_000
+        assert await chat(http, gw.url, secret, uncapped) == 200  # held at most $0.50
+        await admin_call("PATCH", key_path, {"max_request_cost_usd": None})
+        assert await chat(http, gw.url, secret, uncapped) == 402
+        view = await admin_call("PATCH", f"/admin/accounts/{account}", {"max_request_cost_usd": "0.25"})
+        assert view["max_request_cost_micros"] == 250_000
+        assert await chat(http, gw.url, secret, uncapped) == 200  # the account's cap applies
+        # A request naming its own output limit is held at that, whatever the cap.
+        assert await chat(http, gw.url, secret) == 200

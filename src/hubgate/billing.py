@@ -227,9 +227,18 @@ class Billing:
             unit=ceiling.unit,
         )
         micros = self.quote(row, key, account, price)
-        if ceiling.completion_tokens is None and self.max_request_cost_micros is not None:
-            micros = min(micros, self.max_request_cost_micros)
+        cap = self.request_cap(key, account)
+        if ceiling.completion_tokens is None and cap is not None:
+            micros = min(micros, cap)
         return micros
+
+    def request_cap(self, key: KeyRecord, account: AccountRecord | None) -> int | None:
+        """`max_request_cost_usd`: the key's, else its account's, else the global setting."""
+        if key.max_request_cost_micros is not None:
+            return key.max_request_cost_micros
+        if account is not None and account.max_request_cost_micros is not None:
+            return account.max_request_cost_micros
+        return self.max_request_cost_micros
 
     def subjects(self, key: KeyRecord, account: AccountRecord | None) -> tuple[Subject, ...]:
         """The limits a request of `key` is held against: its account's balance, its budget."""

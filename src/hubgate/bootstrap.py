@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -33,7 +34,12 @@ def _key_fields(k: KeySettings) -> dict[str, object]:
         "rpm": k.rpm,
         "tpm": k.tpm,
         "expires_at": k.expires_at,
+        "max_request_cost_micros": _micros(k.max_request_cost_usd),
     }
+
+
+def _micros(usd: Decimal | None) -> int | None:
+    return usd_to_micros(usd) if usd is not None else None
 
 
 async def apply_config(
@@ -52,11 +58,19 @@ async def apply_config(
         if existing_account is None:
             # balance_usd is the initial credit only: the database owns the balance after that.
             created = await accounts.create(
-                a.name, group=a.group, credit_micros=usd_to_micros(a.balance_usd), source="config"
+                a.name,
+                group=a.group,
+                credit_micros=usd_to_micros(a.balance_usd),
+                source="config",
+                max_request_cost_micros=_micros(a.max_request_cost_usd),
             )
             account_ids[a.name] = created.id
         else:
-            await accounts.update(existing_account.id, group_name=a.group)
+            await accounts.update(
+                existing_account.id,
+                group_name=a.group,
+                max_request_cost_micros=_micros(a.max_request_cost_usd),
+            )
             account_ids[a.name] = existing_account.id
     keys = KeyRepository(engine)
     for k in settings.keys:

@@ -176,6 +176,7 @@ class AccountSettings(_Frozen):
     name: Name
     balance_usd: Money = Decimal(0)
     group: str = "default"
+    max_request_cost_usd: Money | None = None  # caps an uncapped request's hold; None: the global
 
 
 class KeySettings(_Frozen):
@@ -191,6 +192,7 @@ class KeySettings(_Frozen):
     rpm: int | None = Field(default=None, ge=1)
     tpm: int | None = Field(default=None, ge=1)
     max_concurrency: int | None = Field(default=None, ge=1)
+    max_request_cost_usd: Money | None = None  # caps an uncapped request's hold; None: the account's
     allowed_ips: tuple[str, ...] | None = None  # CIDR ranges the key may be used from
     expires_at: datetime | None = None
 

@@ -48,6 +48,9 @@ async def create_account(request: web.Request) -> web.Response:
             limited=body.limited,
             credit_micros=usd_to_micros(body.credit_usd),
             source="admin",
+            max_request_cost_micros=(
+                usd_to_micros(body.max_request_cost_usd) if body.max_request_cost_usd is not None else None
+            ),
         )
     except AccountExists:
         raise Conflict(f"An account named '{body.name}' already exists.", param="name") from None
@@ -73,6 +76,9 @@ async def patch_account(request: web.Request) -> web.Response:
         values["disabled"] = body.disabled
     if body.limited is not None:
         values["limited"] = body.limited
+    if "max_request_cost_usd" in body.model_fields_set:
+        cap = body.max_request_cost_usd
+        values["max_request_cost_micros"] = usd_to_micros(cap) if cap is not None else None
     if not values:  # nothing sent, nothing changed, nothing to audit
         return json_response(account_view(before))
     await gw.accounts.update(before.id, **values)

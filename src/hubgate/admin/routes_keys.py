@@ -46,8 +46,9 @@ def _settings(body: KeyPatch | KeyCreate, fields: set[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for field in sorted(fields):
         value = getattr(body, field)
-        if field == "budget_usd":
-            values["budget_micros"] = usd_to_micros(value) if value is not None else None
+        if field in ("budget_usd", "max_request_cost_usd"):
+            column = field.removesuffix("_usd") + "_micros"
+            values[column] = usd_to_micros(value) if value is not None else None
         elif field in ("name", "account"):
             continue
         else:

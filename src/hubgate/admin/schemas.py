@@ -63,12 +63,18 @@ class AccountCreate(_Body):
     group: Name = "default"
     limited: bool = Field(default=True, description="false: no balance limit")
     credit_usd: NonNegativeUsd = Decimal(0)
+    max_request_cost_usd: NonNegativeUsd | None = Field(
+        default=None, description="caps the hold of a request naming no output limit; null: the global"
+    )
 
 
 class AccountPatch(_Body):
+    """Only the fields sent are changed; `"max_request_cost_usd": null` clears the cap."""
+
     group: Name | None = None
     disabled: bool | None = None
     limited: bool | None = None
+    max_request_cost_usd: NonNegativeUsd | None = None
 
 
 class AccountAdjust(_Body):
@@ -145,6 +151,9 @@ class _KeySettings(_Body):
     expires_at: Timestamp = None
     allowed_ips: list[Cidr] | None = Field(default=None, description="CIDR ranges; null: any address")
     price_multiplier: Multiplier | None = None
+    max_request_cost_usd: NonNegativeUsd | None = Field(
+        default=None, description="caps the hold of a request naming no output limit; null: the account's"
+    )
 
 
 class KeyCreate(_KeySettings):

@@ -23,6 +23,7 @@ def account_view(a: AccountRecord) -> dict[str, Any]:
         "limited": a.limited,
         "disabled": a.disabled,
         **money("balance", a.balance_micros),
+        **money("max_request_cost", a.max_request_cost_micros),
     }
 
 
@@ -59,6 +60,7 @@ def key_view(k: KeyRecord, account: str | None, now: datetime) -> dict[str, Any]
         "tpm": k.tpm,
         "allowed_ips": list(k.allowed_ips) if k.allowed_ips is not None else None,
         "price_multiplier": decimal_text(k.price_multiplier),
+        **money("max_request_cost", k.max_request_cost_micros),
         "expires_at": iso(k.expires_at),
         "revoked_at": iso(k.revoked_at),
         "source": k.source,

@@ -29,6 +29,7 @@ class AccountRecord:
     limited: bool  # False: no balance limit (the built-in default account)
     balance_micros: int
     disabled: bool
+    max_request_cost_micros: int | None = None  # caps an uncapped request's hold; None: the global
 
 
 def _record(row: Any) -> AccountRecord:
@@ -39,6 +40,7 @@ def _record(row: Any) -> AccountRecord:
         limited=bool(row.limited),
         balance_micros=int(row.balance_micros),
         disabled=bool(row.disabled),
+        max_request_cost_micros=row.max_request_cost_micros,
     )
 
 
@@ -93,6 +95,7 @@ class AccountRepository:
         limited: bool = True,
         credit_micros: int = 0,
         source: str = "api",
+        max_request_cost_micros: int | None = None,
     ) -> AccountRecord:
         now = utcnow()
         async with self._engine.begin() as conn:
@@ -106,6 +109,7 @@ class AccountRepository:
                     balance_micros=0,
                     disabled=False,
                     source=source,
+                    max_request_cost_micros=max_request_cost_micros,
                     created_at=now,
                     updated_at=now,
                 )

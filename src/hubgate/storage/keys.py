@@ -65,6 +65,7 @@ class KeyRecord:
     price_multiplier: Decimal | None = None
     allowed_ips: tuple[str, ...] | None = None
     max_concurrency: int | None = None
+    max_request_cost_micros: int | None = None  # caps an uncapped request's hold; None: the account's
 
     def allows(self, model: str) -> bool:
         return self.models is None or model in self.models
@@ -113,6 +114,7 @@ def _record(row: Any) -> KeyRecord:
         price_multiplier=Decimal(row.price_multiplier) if row.price_multiplier is not None else None,
         allowed_ips=tuple(row.allowed_ips) if row.allowed_ips is not None else None,
         max_concurrency=row.max_concurrency,
+        max_request_cost_micros=row.max_request_cost_micros,
     )
 
 
@@ -168,6 +170,7 @@ class KeyRepository:
         price_multiplier: Decimal | None = None,
         allowed_ips: list[str] | None = None,
         max_concurrency: int | None = None,
+        max_request_cost_micros: int | None = None,
     ) -> tuple[KeyRecord, str]:
         """Create a key; returns the record and the secret, which is never stored."""
         secret = secret or new_secret()
@@ -194,6 +197,7 @@ class KeyRepository:
             "price_multiplier": price_multiplier,
             "allowed_ips": allowed_ips,
             "max_concurrency": max_concurrency,
+            "max_request_cost_micros": max_request_cost_micros,
         }
         async with self._engine.begin() as conn:
             exists = (await conn.execute(select(api_keys.c.id).where(api_keys.c.name == name))).first()

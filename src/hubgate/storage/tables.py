@@ -49,7 +49,8 @@ api_keys = Table(
     Column("price_multiplier", Numeric(12, 6), nullable=True),
     Column("allowed_ips", JSON, nullable=True),
     Column("max_concurrency", Integer, nullable=True),
-    Column("leased_micros", BigInteger, nullable=False, server_default="0"),  # open hold leases (0012)
+    Column("leased_micros", BigInteger, nullable=False, server_default="0"),  # open hold leases (0013)
+    Column("max_request_cost_micros", BigInteger, nullable=True),  # caps an uncapped request's hold (0013)
 )
 
 channels = Table(
@@ -150,7 +151,8 @@ accounts = Table(
     Column("source", String(16), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("leased_micros", BigInteger, nullable=False, server_default="0"),  # open hold leases (0012)
+    Column("leased_micros", BigInteger, nullable=False, server_default="0"),  # open hold leases (0013)
+    Column("max_request_cost_micros", BigInteger, nullable=True),  # caps an uncapped request's hold (0013)
 )
 
 credit_ledger = Table(
@@ -361,7 +363,7 @@ password_resets = Table(
     Column("purpose", String(16), nullable=False, server_default="reset"),  # reset | verify (0011)
 )
 
-# --- hold leases (migration 0012): a process's share of a balance or budget, held locally ---
+# --- hold leases (migration 0013): a process's share of a balance or budget, held locally ---
 
 # `leased_micros` of the account (kind `a`) or key (`k`) is the sum of its rows here: what
 # processes may still spend without asking the database; a lease past `expires_at` (its

@@ -1,5 +1,7 @@
 """Hold leases: without Redis, each process leases chunks of a balance or key budget and
 holds requests against its lease; `leased_micros` on accounts and keys is their sum.
+`max_request_cost_micros` on accounts and keys caps the hold of a request that names no
+output limit (null: the global `max_request_cost_usd`).
 
 Revision ID: 0013
 Revises: 0012
@@ -20,6 +22,8 @@ def upgrade() -> None:
     for table in ("accounts", "api_keys"):
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("leased_micros", sa.BigInteger, nullable=False, server_default="0"))
+            # Caps the hold of a request that names no output limit (null: the global setting).
+            batch.add_column(sa.Column("max_request_cost_micros", sa.BigInteger, nullable=True))
     op.create_table(
         "hold_leases",
         sa.Column("holder", sa.String(40), nullable=False),
@@ -37,4 +41,5 @@ def downgrade() -> None:
     op.drop_table("hold_leases")
     for table in ("api_keys", "accounts"):
         with op.batch_alter_table(table) as batch:
+            batch.drop_column("max_request_cost_micros")
             batch.drop_column("leased_micros")
