@@ -24,6 +24,7 @@ from hubgate.auth import extract_key
 from hubgate.errors import (
     BadGateway,
     GatewayError,
+    InvalidRequest,
     NotFound,
     PermissionDenied,
     Unavailable,
@@ -205,6 +206,13 @@ def _eligible(call: Call, channel: Channel) -> bool:
 
 
 def _upstream_body(call: Call, attempt: Attempt) -> bytes:
+    try:
+        return _serialize_upstream_body(call, attempt)
+    except orjson.JSONEncodeError as exc:  # orjson writes at most 255 levels (it reads 1024)
+        raise InvalidRequest(f"The request body cannot be forwarded: {exc}.") from exc
+
+
+def _serialize_upstream_body(call: Call, attempt: Attempt) -> bytes:
     if call.endpoint is Endpoint.RERANK:
         return relay_rerank.upstream_body(call, attempt)
     if call.endpoint is Endpoint.EMBEDDINGS:

@@ -69,7 +69,7 @@ def check_chat(body: dict[str, Any]) -> RequestInfo:
         if not isinstance(message, dict):
             raise _invalid(where, f"expected an object, got {type_name(message)}.")
         role = message.get("role")
-        if role not in CHAT_ROLES:
+        if not isinstance(role, str) or role not in CHAT_ROLES:
             raise _invalid(f"{where}.role", f"expected one of {', '.join(sorted(CHAT_ROLES))}.")
         content = message.get("content")
         if content is not None and not isinstance(content, str | list):
@@ -108,6 +108,8 @@ def check_embeddings(body: dict[str, Any], model_override: str | None = None) ->
     if fmt is not None and fmt not in ("float", "base64"):
         raise _invalid("encoding_format", "expected 'float' or 'base64'.")
     _expect(body, "dimensions", (int,), "an integer")
+    if isinstance(body.get("dimensions"), int) and body["dimensions"] < 1:
+        raise _invalid("dimensions", "expected a positive integer.")
     info = _common(body, model_override)
     return RequestInfo(model=info.model, stream=False, include_usage=False)
 

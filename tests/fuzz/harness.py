@@ -1,0 +1,222 @@
+"""A hubgate in front of in-process upstreams, driven on a private event loop, that judges
+each answer: 2xx, or a 4xx in the caller's error shape; never a 5xx, a stream that dies or
+turns into an error, or an error logged by the gateway's own code."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import ClientPayloadError, web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+
+from hubgate.app import create_app
+from hubgate.gateway import Gateway
+from hubgate.http.state import GATEWAY
+from hubgate.settings import parse_settings
+from hubgate.storage.tables import usage_logs
+from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.fakes.gemini_upstream import FakeGemini
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.openai_video import API_KEY as VIDEO_KEY
+from tests.fakes.openai_video import FakeVideos
+from tests.fakes.rerank_upstream import API_KEY as RERANK_KEY
+from tests.fakes.rerank_upstream import FakeRerank
+from tests.fakes.responses_upstream import FakeResponses
+from tests.fuzz.routes import Route, Shape
+
+KEY = "sk-test-fuzz-0123456789abcdef"
+
+
+_FORMAT = logging.Formatter()
+
+
+class _Collect(logging.Handler):
+    """Errors logged by the gateway (and by aiohttp's server for a handler that raised)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith(("hubgate", "aiohttp")):
+            self.records.append(record)
+
+
+@dataclass
+class Upstreams:
+    media: FakeOpenAI
+    videos: FakeVideos
+    rerank: FakeRerank
+    anthropic: FakeAnthropic
+    gemini: FakeGemini
+    responses: FakeResponses
+
+
+def config(database_url: str, up: Upstreams) -> dict[str, Any]:
+    media, videos, rerank = up.media, up.videos, up.rerank
+    return {
+        "database_url": database_url,
+        "usage_flush_interval_s": 0.2,
+        "cooldown_after_failures": 0,  # hostile bodies fail upstream on purpose, many times
+        "video_poll_interval_s": 3600,
+        "max_body_mb": 2,
+        "channels": [
+            {"name": "echo", "type": "echo", "models": ["echo-1", "echo-embed"]},
+            {"name": "claude", "type": "anthropic", "base_url": up.anthropic.base_url,
+             "api_key": up.anthropic.api_key, "models": ["fz-claude"],
+             "model_map": {"fz-claude": "claude-sonnet-4-5"}},
+            {"name": "gemini", "type": "gemini", "base_url": up.gemini.base_url, "api_key": up.gemini.api_key,
+             "models": ["fz-gemini", "fz-gemini-embed"],
+             "model_map": {"fz-gemini": "gemini-2.5-flash", "fz-gemini-embed": "gemini-embedding-001"}},
+            {"name": "responses", "type": "openai", "api": "responses", "base_url": up.responses.base_url,
+             "api_key": up.responses.api_key, "models": ["fz-resp"], "model_map": {"fz-resp": "gpt-5-mini"}},
+            {"name": "media", "type": "openai", "base_url": media.base_url, "api_key": media.api_key,
+             "models": ["dall-e-3", "gpt-image-1", "tts-1", "omni-moderation-latest"]},
+            {"name": "videos", "type": "openai", "base_url": videos.base_url, "api_key": VIDEO_KEY,
+             "models": ["sora-2"]},
+            {"name": "rr-cohere", "type": "cohere", "base_url": rerank.root_url, "api_key": RERANK_KEY,
+             "models": ["rr-cohere"], "model_map": {"rr-cohere": "rerank-v3.5"}},
+            {"name": "rr-jina", "type": "jina", "base_url": rerank.root_url, "api_key": RERANK_KEY,
+             "models": ["rr-jina"], "model_map": {"rr-jina": "jina-reranker-v2-base-multilingual"}},
+        ],
+        "keys": [{"name": "fuzz", "key": KEY}],
+        "pricing": {"dall-e-3": {"input": 0, "per_request": "0.04"}, "tts-1": {"input": 15}},
+    }  # fmt: skip
+
+
+def _headers(shape: Shape) -> dict[str, str]:
+    auth = {Shape.OPENAI: {"Authorization": f"Bearer {KEY}"}, Shape.ANTHROPIC: {"x-api-key": KEY},
+            Shape.GEMINI: {"x-goog-api-key": KEY}}[shape]  # fmt: skip
+    return {**auth, "Content-Type": "application/json"}
+
+
+def error_shape_problem(shape: Shape, status: int, raw: bytes) -> str | None:
+    """What is wrong with a 4xx body for this caller family, or None."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return "error body is not JSON"
+    if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+        return "error body has no error object"
+    err = body["error"]
+    if not isinstance(err.get("message"), str) or not err["message"]:
+        return "error has no message"
+    if shape is Shape.ANTHROPIC and (body.get("type") != "error" or not isinstance(err.get("type"), str)):
+        return "not Anthropic's error shape"
+    if shape is Shape.GEMINI and (err.get("code") != status or not isinstance(err.get("status"), str)):
+        return "not Gemini's error shape"
+    if shape is Shape.OPENAI and not isinstance(err.get("type"), str):
+        return "not OpenAI's error shape"
+    return None
+
+
+def _stream_items(raw: bytes, sse: bool) -> list[Any]:
+    """The JSON payloads of a stream: SSE data lines, or the items of Gemini's JSON array."""
+    if not sse:
+        items = orjson.loads(raw)
+        return items if isinstance(items, list) else [items]
+    out = []
+    for line in raw.splitlines():
+        if line.startswith(b"data:") and line[5:].strip() != b"[DONE]":
+            out.append(orjson.loads(line[5:]))
+    return out
+
+
+def stream_problem(raw: bytes, sse: bool) -> str | None:
+    """A 200 stream from an in-process upstream has no reason to carry an error event."""
+    try:
+        items = _stream_items(raw, sse)
+    except orjson.JSONDecodeError as exc:
+        return f"a 200 stream that is not valid ({exc}): {raw[:600]!r}"
+    for item in items:
+        if isinstance(item, dict) and (
+            item.get("type") in ("error", "response.failed") or isinstance(item.get("error"), dict)
+        ):
+            return f"an error inside a 200 stream: {orjson.dumps(item)[:800]!r}"
+    return None
+
+
+@dataclass
+class Harness:
+    client: TestClient[web.Request, web.Application]
+    stack: AsyncExitStack
+    logs: _Collect
+    sent: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def gateway(self) -> Gateway:
+        return self.client.app[GATEWAY]  # type: ignore[index]
+
+    @classmethod
+    async def start(cls, database_url: str) -> Harness:
+        stack = AsyncExitStack()
+        up = Upstreams(
+            media=await stack.enter_async_context(FakeOpenAI()),
+            videos=await stack.enter_async_context(FakeVideos()),
+            rerank=await stack.enter_async_context(FakeRerank()),
+            anthropic=await stack.enter_async_context(FakeAnthropic()),
+            gemini=await stack.enter_async_context(FakeGemini()),
+            responses=await stack.enter_async_context(FakeResponses()),
+        )
+        up.media.media.speech_chunk_delay_s = 0  # speech is streamed at once
+        settings = parse_settings(config(database_url, up), env={})
+        client: TestClient[web.Request, web.Application] = TestClient(TestServer(create_app(settings)))
+        await stack.enter_async_context(client)
+        logs = _Collect()
+        logging.getLogger().addHandler(logs)
+        stack.callback(logging.getLogger().removeHandler, logs)
+        return cls(client, stack, logs)
+
+    async def settle(self) -> None:
+        """Wait for the book-keeping of finished requests (usage estimates, limits)."""
+        while self.gateway.background:
+            await asyncio.gather(*self.gateway.background, return_exceptions=True)
+
+    async def send(self, route: Route, path: str, raw: bytes) -> str | None:
+        """Send one body; what went wrong, or None."""
+        self.sent += 1
+        try:
+            async with self.client.post(path, data=raw, headers=_headers(route.shape)) as resp:
+                status = resp.status
+                try:
+                    body = await resp.read()
+                except ClientPayloadError as exc:
+                    return f"HTTP {status}: the answer broke off mid-way ({exc})"
+                kind = resp.headers.get("content-type", "")
+        finally:
+            await self.settle()
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        problem: str | None = None
+        if status >= 500 or status < 200 or 300 <= status < 400:
+            problem = f"HTTP {status}: {body[:600]!r}"
+        elif status >= 400:
+            shape_problem = error_shape_problem(route.shape, status, body)
+            if shape_problem is not None:
+                problem = f"HTTP {status}, {shape_problem}: {body[:600]!r}"
+        elif "event-stream" in kind or (route.name.endswith("stream-array") and "json" in kind):
+            problem = stream_problem(body, sse="event-stream" in kind)
+        if self.logs.records:
+            logged = "; ".join(
+                f"{r.name}: {r.getMessage()}\n" + (_FORMAT.formatException(r.exc_info) if r.exc_info else "")
+                for r in self.logs.records
+            )
+            self.logs.records.clear()
+            problem = f"{problem or f'HTTP {status}'}; logged: {logged[-3000:]}"
+        return problem
+
+    async def usage_rows(self) -> int:
+        """Usage rows written so far, after flushing what is queued."""
+        await self.settle()
+        await self.gateway.usage.flush()
+        async with self.gateway.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(usage_logs))).scalar_one())
+
+    async def close(self) -> None:
+        await self.stack.aclose()
