@@ -20,6 +20,7 @@ from hubgate.gateway import Gateway
 from hubgate.http.state import GATEWAY
 from hubgate.settings import parse_settings
 from hubgate.storage.tables import usage_logs
+from tests.fakes._server import FakeServer
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI
@@ -147,6 +148,7 @@ class Harness:
     client: TestClient[web.Request, web.Application]
     stack: AsyncExitStack
     logs: _Collect
+    fakes: tuple[FakeServer, ...]
     sent: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
 
@@ -166,13 +168,16 @@ class Harness:
             responses=await stack.enter_async_context(FakeResponses()),
         )
         up.media.media.speech_chunk_delay_s = 0  # speech is streamed at once
+        fakes = (up.media, up.videos, up.rerank, up.anthropic, up.gemini, up.responses)
+        for fake in fakes:
+            fake.crash_is_400 = True  # a vendor answers 400 to what it cannot read
         settings = parse_settings(config(database_url, up), env={})
         client: TestClient[web.Request, web.Application] = TestClient(TestServer(create_app(settings)))
         await stack.enter_async_context(client)
         logs = _Collect()
         logging.getLogger().addHandler(logs)
         stack.callback(logging.getLogger().removeHandler, logs)
-        return cls(client, stack, logs)
+        return cls(client, stack, logs, fakes)
 
     async def settle(self) -> None:
         """Wait for the book-keeping of finished requests (usage estimates, limits)."""
