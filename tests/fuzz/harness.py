@@ -91,7 +91,7 @@ def config(database_url: str, up: Upstreams) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _headers(shape: Shape) -> dict[str, str]:
+def headers_for(shape: Shape) -> dict[str, str]:
     auth = {Shape.OPENAI: {"Authorization": f"Bearer {KEY}"}, Shape.ANTHROPIC: {"x-api-key": KEY},
             Shape.GEMINI: {"x-goog-api-key": KEY}}[shape]  # fmt: skip
     return {**auth, "Content-Type": "application/json"}
@@ -188,7 +188,7 @@ class Harness:
         """Send one body; what went wrong, or None."""
         self.sent += 1
         try:
-            async with self.client.post(path, data=raw, headers=_headers(route.shape)) as resp:
+            async with self.client.post(path, data=raw, headers=headers_for(route.shape)) as resp:
                 status = resp.status
                 try:
                     body = await resp.read()

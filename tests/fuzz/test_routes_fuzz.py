@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,19 +22,6 @@ from tests.fuzz.routes import ROUTES, Route
 EXAMPLES = int(os.environ.get("HUBGATE_FUZZ_EXAMPLES", "2000"))
 RANDOM = os.environ.get("HUBGATE_FUZZ_RANDOM", "").lower() in ("1", "true", "yes")
 BATCH = 10  # bodies per hypothesis example: its per-example overhead is paid once per batch
-
-
-@pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[asyncio.AbstractEventLoop, Harness]]:
-    """The gateway and its upstreams on an event loop of their own, which each example drives."""
-    database_url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('fuzz') / 'hubgate.db'}"
-    loop = asyncio.new_event_loop()
-    harness = loop.run_until_complete(Harness.start(database_url))
-    try:
-        yield loop, harness
-    finally:
-        loop.run_until_complete(harness.close())
-        loop.close()
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=[r.name for r in ROUTES])

@@ -60,14 +60,18 @@ def expect_str(value: Any, param: str) -> str:
 
 def expect_int(value: Any, param: str) -> int:
     """An integer (an int64, as in Gemini's protos); such fields may arrive as decimal strings."""
-    decimal = isinstance(value, str) and re.fullmatch(r"-?\d{1,20}", value)
-    if decimal or (isinstance(value, float) and value.is_integer()):
-        value = int(value)
-    elif isinstance(value, bool) or not isinstance(value, int):
+    number: int
+    if isinstance(value, str) and re.fullmatch(r"-?\d{1,20}", value):
+        number = int(value)
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
         raise invalid(param, f"expected an integer, got {type_name(value)}.")
-    if not -(2**63) <= value < 2**63:
+    if not -(2**63) <= number < 2**63:
         raise invalid(param, "expected a 64-bit integer, got a number out of range.")
-    return value
+    return number
 
 
 def expect_number(value: Any, param: str) -> float:
