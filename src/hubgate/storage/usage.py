@@ -12,7 +12,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import DateTime, bindparam, case, insert, or_, update
+from sqlalchemy import DateTime, String, bindparam, case, insert, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hubgate.metering.budget import period_start
@@ -22,6 +22,12 @@ from hubgate.storage.rollup import add_batch
 from hubgate.storage.tables import accounts, api_keys, usage_logs
 
 log = logging.getLogger("hubgate.usage")
+
+# Text columns and their widths. A caller's model name can be any length: clipped to fit, a
+# long one cannot make PostgreSQL refuse the batch (and so every row queued behind it).
+_WIDTHS = tuple(
+    (c.name, c.type.length) for c in usage_logs.columns if isinstance(c.type, String) and c.type.length
+)
 
 
 @dataclass(slots=True)
@@ -88,6 +94,10 @@ class UsageWriter:
             self.dropped += 1
             log.error("usage log backlog full (%d rows); dropping a row", self._max_pending)
             return
+        for name, width in _WIDTHS:
+            value = getattr(row, name)
+            if value is not None and len(value) > width:
+                setattr(row, name, value[:width])
         self._pending.append(row)
         if len(self._pending) >= self._batch_size:
             self._wake.set()
