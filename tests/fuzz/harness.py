@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from hubgate.app import create_app
 from hubgate.gateway import Gateway
 from hubgate.http.state import GATEWAY
+from hubgate.observability.logging import current_request_id
 from hubgate.settings import parse_settings
 from hubgate.storage.tables import usage_logs
 from tests.fakes._server import FakeServer
@@ -46,6 +47,7 @@ class _Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.name.startswith(("hubgate", "aiohttp")):
+            record.hubgate_request_id = current_request_id()  # the request being served, if any
             self.records.append(record)
 
 
@@ -184,37 +186,49 @@ class Harness:
         while self.gateway.background:
             await asyncio.gather(*self.gateway.background, return_exceptions=True)
 
-    async def send(self, route: Route, path: str, raw: bytes) -> str | None:
-        """Send one body; what went wrong, or None."""
+    async def send_all(self, route: Route, requests: list[tuple[str, bytes]]) -> list[str | None]:
+        """Send the requests at once; for each, what went wrong, or None. Errors logged while
+        they ran are laid at the door of the request they were logged for (its request id)."""
+        answers = await asyncio.gather(*(self._send(route, path, raw) for path, raw in requests))
+        await self.settle()
+        logged: dict[str | None, list[str]] = {}
+        for record in self.logs.records:
+            text = f"{record.name}: {record.getMessage()}\n"
+            if record.exc_info:
+                text += _FORMAT.formatException(record.exc_info)
+            logged.setdefault(getattr(record, "hubgate_request_id", None), []).append(text)
+        self.logs.records.clear()
+        problems: list[str | None] = []
+        for request_id, status, problem in answers:
+            lines = logged.pop(request_id, [])
+            if lines:
+                problem = f"{problem or f'HTTP {status}'}; logged: {'; '.join(lines)[-3000:]}"
+            problems.append(problem)
+        if logged:  # logged outside any request this batch sent: blame them all
+            text = "; ".join(line for lines in logged.values() for line in lines)[-3000:]
+            problems = [f"{p or 'HTTP 2xx/4xx'}; logged meanwhile: {text}" for p in problems]
+        return problems
+
+    async def _send(self, route: Route, path: str, raw: bytes) -> tuple[str | None, int, str | None]:
+        """One request: (its request id, its status, what is wrong with the answer or None)."""
         self.sent += 1
-        try:
-            async with self.client.post(path, data=raw, headers=headers_for(route.shape)) as resp:
-                status = resp.status
-                try:
-                    body = await resp.read()
-                except ClientPayloadError as exc:
-                    return f"HTTP {status}: the answer broke off mid-way ({exc})"
-                kind = resp.headers.get("content-type", "")
-        finally:
-            await self.settle()
+        async with self.client.post(path, data=raw, headers=headers_for(route.shape)) as resp:
+            status = resp.status
+            request_id = resp.headers.get("x-request-id")
+            kind = resp.headers.get("content-type", "")
+            try:
+                body = await resp.read()
+            except ClientPayloadError as exc:
+                return request_id, status, f"HTTP {status}: the answer broke off mid-way ({exc})"
         self.statuses[status] = self.statuses.get(status, 0) + 1
-        problem: str | None = None
         if status >= 500 or status < 200 or 300 <= status < 400:
-            problem = f"HTTP {status}: {body[:600]!r}"
-        elif status >= 400:
+            return request_id, status, f"HTTP {status}: {body[:600]!r}"
+        if status >= 400:
             shape_problem = error_shape_problem(route.shape, status, body)
-            if shape_problem is not None:
-                problem = f"HTTP {status}, {shape_problem}: {body[:600]!r}"
-        elif "event-stream" in kind or (route.name.endswith("stream-array") and "json" in kind):
-            problem = stream_problem(body, sse="event-stream" in kind)
-        if self.logs.records:
-            logged = "; ".join(
-                f"{r.name}: {r.getMessage()}\n" + (_FORMAT.formatException(r.exc_info) if r.exc_info else "")
-                for r in self.logs.records
-            )
-            self.logs.records.clear()
-            problem = f"{problem or f'HTTP {status}'}; logged: {logged[-3000:]}"
-        return problem
+            return request_id, status, shape_problem and f"HTTP {status}, {shape_problem}: {body[:600]!r}"
+        if "event-stream" in kind or (":streamGenerateContent" in path and "json" in kind):
+            return request_id, status, stream_problem(body, sse="event-stream" in kind)
+        return request_id, status, None
 
     async def usage_rows(self) -> int:
         """Usage rows written so far, after flushing what is queued."""

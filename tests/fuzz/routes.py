@@ -228,13 +228,12 @@ ROUTES: tuple[Route, ...] = (
         "responses",
         Shape.OPENAI,
         ("/v1/responses",),
-        (*_each(_responses, False), {"model": "echo-1", "input": "hello there"}),
-    ),
-    Route(
-        "responses-stream",
-        Shape.OPENAI,
-        ("/v1/responses",),
-        (*_each(_responses, True), {"model": "fz-claude", "input": "hello there", "stream": True}),
+        _each(_responses, False)
+        + _each(_responses, True)
+        + (
+            {"model": "echo-1", "input": "hello there"},
+            {"model": "fz-claude", "input": "hi", "stream": True},
+        ),
     ),
     Route(
         "responses-compact",
@@ -251,13 +250,10 @@ ROUTES: tuple[Route, ...] = (
         "messages",
         Shape.ANTHROPIC,
         ("/v1/messages",),
-        _each(_messages, False) + _each(_plain_messages, False),
-    ),
-    Route(
-        "messages-stream",
-        Shape.ANTHROPIC,
-        ("/v1/messages",),
-        _each(_messages, True) + _each(_plain_messages, True),
+        _each(_messages, False)
+        + _each(_messages, True)
+        + _each(_plain_messages, False)
+        + _each(_plain_messages, True),
     ),
     Route(
         "count-tokens",
@@ -270,15 +266,9 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("gemini-generate", Shape.GEMINI, _gemini_paths("generateContent"), (_gemini(), _gemini_plain())),
     Route(
-        "gemini-stream-sse",
+        "gemini-stream",  # Server-Sent Events, and the JSON-array form
         Shape.GEMINI,
-        _gemini_paths("streamGenerateContent", "?alt=sse"),
-        (_gemini(), _gemini_plain()),
-    ),
-    Route(
-        "gemini-stream-array",
-        Shape.GEMINI,
-        _gemini_paths("streamGenerateContent"),
+        _gemini_paths("streamGenerateContent", "?alt=sse") + _gemini_paths("streamGenerateContent"),
         (_gemini(), _gemini_plain()),
     ),
     Route(
