@@ -31,7 +31,7 @@ STRINGS = ("", " ", "\x00", "a\x00b", "\ud800", "x\udfffy", "\U0001f600", "é" *
 KEYS = ("", "\x00", "\ud800", "type", "role", "content", "text", "model", "parts", "zz_unknown", "x" * 300)
 
 _DEEP_MARK = "\x00\x01deep:"
-_DEEP_RE = re.compile(rb'"\\u0000\\u0001deep:(list|dict):(\d+)"')
+_DEEP_RE = re.compile(rb'"\\u0000\\u0001deep:(list|dict|schema|anyof):(\d+)"')
 
 
 def _deep(kind: str, depth: int) -> str:
@@ -40,21 +40,30 @@ def _deep(kind: str, depth: int) -> str:
     return f"{_DEEP_MARK}{kind}:{depth}"
 
 
+_DEEP_KINDS = {  # (opening, closing) of one level
+    b"list": (b"[", b"]"),
+    b"dict": (b'{"a":', b"}"),
+    b"schema": (b'{"type": "object", "properties": {"x":', b"}}"),  # JSON schemas, as tools carry them
+    b"anyof": (b'{"anyOf": [{"type": "null"},', b"]}"),
+}
+
+
 def _deep_bytes(match: re.Match[bytes]) -> bytes:
+    opening, closing = _DEEP_KINDS[match.group(1)]
     depth = int(match.group(2))
-    if match.group(1) == b"list":
-        return b"[" * depth + b'"leaf"' + b"]" * depth
-    return b'{"a":' * depth + b'"leaf"' + b"}" * depth
+    return opening * depth + b'{"type": "string"}' + closing * depth
 
 
 # Values put where a valid one was: every JSON type, edge numbers and strings, plausible
-# containers, deep nesting (past orjson's 255 levels for writing, near its 1024 for reading).
+# containers, deep nesting (near the gateway's 200 levels, past orjson's 255 for writing, near its
+# 1024 for reading; plain, and as JSON schemas).
 WEIRD: tuple[Any, ...] = (
     None, True, False, *NUMBERS, *STRINGS,
     [], {}, [None], [""], [0], [[]], [{}], {"": None}, {"type": None}, {"type": "unknown_kind"},
     {"type": "text"}, {"type": "text", "text": ["a"]}, {"text": {"a": 1}}, [1, "a", None, {}, []],
     {"role": ["user"]}, {"role": {"a": 1}}, [{"type": 1}], {"a": {"b": {"c": [1, 2, {"d": None}]}}},
-    *(_deep(kind, depth) for depth in (40, 300, 1000) for kind in ("list", "dict")),
+    *(_deep(kind, depth) for depth in (40, 198, 300, 1000) for kind in ("list", "dict")),
+    *(_deep(kind, depth) for depth in (20, 99, 150, 500) for kind in ("schema", "anyof")),
 )  # fmt: skip
 
 _BROKEN = (b"", b" ", b"null", b"[]", b"[{}]", b'"text"', b"42", b"true", b"{", b'{"model": ', b"{}}",

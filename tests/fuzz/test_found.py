@@ -22,6 +22,14 @@ MAX_OUT = "generationConfig.maxOutputTokens"
 CHAT = "/v1/chat/completions"
 
 
+SCHEMA: dict[str, object] = {"type": "string"}
+for _ in range(120):  # 240 levels: readable, writable once, but not where an answer echoes it
+    SCHEMA = {"anyOf": [SCHEMA, {"type": "null"}]}
+SHALLOW_SCHEMA: dict[str, object] = {"type": "string"}
+for _ in range(60):
+    SHALLOW_SCHEMA = {"type": "object", "properties": {"x": SHALLOW_SCHEMA}}
+
+
 def _gemini(config: dict[str, object]) -> dict[str, object]:
     return {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "generationConfig": config}
 
@@ -43,6 +51,31 @@ CASES = [
         "messages[0].role",
     ),
     ("chat", CHAT, {"model": "echo-1", "messages": USER, "metadata": DEEP}, 400, None),
+    (
+        "count-tokens",
+        "/v1/messages/count_tokens",
+        {"model": "echo-1", "messages": USER, "tools": [{"name": "f", "input_schema": SCHEMA}]},
+        400,
+        None,
+    ),
+    (
+        "responses",
+        "/v1/responses",
+        {
+            "model": "fz-gemini",
+            "input": "hi",
+            "text": {"format": {"type": "json_schema", "name": "w", "schema": SCHEMA}},
+        },
+        400,
+        None,
+    ),
+    (
+        "count-tokens",
+        "/v1/messages/count_tokens",
+        {"model": "echo-1", "messages": USER, "tools": [{"name": "f", "input_schema": SHALLOW_SCHEMA}]},
+        200,
+        None,
+    ),
     ("images", "/v1/images/generations", {"model": "dall-e-3", "prompt": "a cat", "style": DEEP}, 400, None),
     ("gemini-generate", GEMINI, _gemini({"maxOutputTokens": 10**30}), 400, MAX_OUT),
     ("gemini-generate", GEMINI, _gemini({"maxOutputTokens": "9" * 5000}), 400, MAX_OUT),
