@@ -30,7 +30,7 @@ from tests.fakes.openai_video import FakeVideos
 from tests.fakes.rerank_upstream import API_KEY as RERANK_KEY
 from tests.fakes.rerank_upstream import FakeRerank
 from tests.fakes.responses_upstream import FakeResponses
-from tests.fuzz.routes import Route, Shape
+from tests.fuzz.routes import PREVIOUS, Route, Shape, responses_input
 
 KEY = "sk-test-fuzz-0123456789abcdef"
 
@@ -151,6 +151,7 @@ class Harness:
     stack: AsyncExitStack
     logs: _Collect
     fakes: tuple[FakeServer, ...]
+    previous_id: bytes = b""
     sent: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
 
@@ -179,7 +180,16 @@ class Harness:
         logs = _Collect()
         logging.getLogger().addHandler(logs)
         stack.callback(logging.getLogger().removeHandler, logs)
-        return cls(client, stack, logs, fakes)
+        harness = cls(client, stack, logs, fakes)
+        harness.previous_id = await harness._store_a_response()
+        return harness
+
+    async def _store_a_response(self) -> bytes:
+        """A stored Responses answer (with tool calls and results in its history), to continue from."""
+        body = {"model": "echo-1", "input": responses_input(), "instructions": "Be brief.", "store": True}
+        async with self.client.post("/v1/responses", json=body, headers=headers_for(Shape.OPENAI)) as resp:
+            assert resp.status == 200, await resp.text()
+            return str((await resp.json())["id"]).encode()
 
     async def settle(self) -> None:
         """Wait for the book-keeping of finished requests (usage estimates, limits)."""
@@ -212,6 +222,7 @@ class Harness:
     async def _send(self, route: Route, path: str, raw: bytes) -> tuple[str | None, int, str | None]:
         """One request: (its request id, its status, what is wrong with the answer or None)."""
         self.sent += 1
+        raw = raw.replace(PREVIOUS.encode(), self.previous_id)
         async with self.client.post(path, data=raw, headers=headers_for(route.shape)) as resp:
             status = resp.status
             request_id = resp.headers.get("x-request-id")

@@ -25,7 +25,13 @@ SCHEMA = {
     "required": ["city"],
     "additionalProperties": False,
 }
+GEMINI_SCHEMA = {  # Gemini's OpenAPI subset: no additionalProperties
+    "type": "OBJECT",
+    "properties": {"city": {"type": "STRING"}, "days": {"type": "INTEGER", "nullable": True}},
+    "required": ["city"],
+}
 GENERATING = ("echo-1", "fz-claude", "fz-gemini", "fz-resp")
+PREVIOUS = "@previous-response-id"  # the harness puts a stored answer's id here
 
 
 class Shape(Enum):
@@ -70,23 +76,25 @@ def _chat(model: str, stream: bool) -> dict[str, Any]:
         "temperature": 0.5,
         "top_p": 0.9,
         "max_tokens": 50,
-        "stop": ["END"],
+        **({} if model == "fz-resp" else {"stop": ["END"]}),  # the Responses API has none
         "response_format": {
             "type": "json_schema",
             "json_schema": {"name": "w", "schema": SCHEMA, "strict": True},
         },
-        "reasoning_effort": "low",
         "stream": stream,
         **({"stream_options": {"include_usage": True}} if stream else {}),
     }
 
 
 def _plain_chat(model: str, stream: bool) -> dict[str, Any]:
-    return {"model": model, "messages": [{"role": "user", "content": "hello there"}], "stream": stream}
+    messages = [{"role": "user", "content": "hello there"}]
+    return {"model": model, "messages": messages, "stream": stream, "reasoning_effort": "low"}
 
 
-def _responses_input() -> list[dict[str, Any]]:
-    return [
+def responses_input(model: str = "echo-1") -> list[dict[str, Any]]:
+    """A history with a reasoning item and a tool call, but what the model's upstream refuses: a
+    Responses upstream wants a stored reasoning item, Gemini a signed call."""
+    items = [
         {"role": "developer", "content": "Answer in English."},
         {
             "type": "message",
@@ -100,18 +108,22 @@ def _responses_input() -> list[dict[str, Any]]:
         {"type": "function_call", "call_id": "c1", "name": "weather", "arguments": '{"city": "Paris"}'},
         {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
     ]
+    if model == "fz-resp":
+        return [i for i in items if i.get("type") != "reasoning"]
+    if model == "fz-gemini":
+        return [i for i in items if not str(i.get("type")).startswith("function_call")]
+    return items
 
 
 def _responses(model: str, stream: bool) -> dict[str, Any]:
     return {
         "model": model,
         "instructions": "Be brief.",
-        "input": _responses_input(),
+        "input": responses_input(model),
         "tools": [
             {"type": "function", "name": "weather", "description": "d", "parameters": SCHEMA, "strict": True}
         ],
         "tool_choice": "auto",
-        "reasoning": {"effort": "low", "summary": "auto"},
         "text": {"format": {"type": "json_schema", "name": "w", "schema": SCHEMA}},
         "max_output_tokens": 100,
         "temperature": 0.7,
@@ -146,15 +158,20 @@ def _messages(model: str, stream: bool, *, count: bool = False) -> dict[str, Any
     }
     if not count:
         body.update(max_tokens=2048, stream=stream, temperature=1)
+    if model in ("fz-claude", "fz-resp"):  # they check signatures: none in the history, no thinking
+        del body["thinking"], body["messages"][1]["content"][0]
+    if model == "fz-resp":  # the Responses API has no stop sequences
+        del body["stop_sequences"]
     return body
 
 
 def _plain_messages(model: str, stream: bool) -> dict[str, Any]:
     return {
         "model": model,
-        "max_tokens": 100,
         "stream": stream,
         "messages": [{"role": "user", "content": "hi"}],
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "max_tokens": 2048,
     }
 
 
@@ -165,10 +182,8 @@ def _gemini() -> dict[str, Any]:
         "temperature": 0.5,
         "topP": 0.9,
         "topK": 40,
-        "stopSequences": ["END"],
         "responseMimeType": "application/json",
-        "responseSchema": SCHEMA,
-        "thinkingConfig": {"thinkingBudget": 1024},
+        "responseSchema": GEMINI_SCHEMA,
     }
     return {
         "contents": [
@@ -183,7 +198,9 @@ def _gemini() -> dict[str, Any]:
             },
         ],
         "systemInstruction": {"parts": [{"text": "Be brief."}]},
-        "tools": [{"functionDeclarations": [{"name": "weather", "description": "d", "parameters": SCHEMA}]}],
+        "tools": [
+            {"functionDeclarations": [{"name": "weather", "description": "d", "parameters": GEMINI_SCHEMA}]}
+        ],
         "toolConfig": {"functionCallingConfig": {"mode": "AUTO"}},
         "generationConfig": config,
         "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}],
@@ -191,7 +208,9 @@ def _gemini() -> dict[str, Any]:
 
 
 def _gemini_plain() -> dict[str, Any]:
-    return {"contents": [{"role": "user", "parts": [{"text": "hello there"}]}]}
+    """No history (so thinking needs no signatures), stop sequences (no Responses channel)."""
+    config = {"thinkingConfig": {"thinkingBudget": 1024, "includeThoughts": True}, "stopSequences": ["END"]}
+    return {"contents": [{"role": "user", "parts": [{"text": "hello there"}]}], "generationConfig": config}
 
 
 def _each(make: Any, *args: Any) -> tuple[dict[str, Any], ...]:
@@ -233,6 +252,16 @@ ROUTES: tuple[Route, ...] = (
         + (
             {"model": "echo-1", "input": "hello there"},
             {"model": "fz-claude", "input": "hi", "stream": True},
+        )
+        + tuple(
+            {
+                "model": m,
+                "input": "and then?",
+                "previous_response_id": PREVIOUS,
+                "reasoning": {"effort": "low"},
+            }
+            for m in GENERATING
+            if m != "fz-resp"  # the stored history has a reasoning item a Responses upstream never stored
         ),
     ),
     Route(
@@ -241,9 +270,10 @@ ROUTES: tuple[Route, ...] = (
         ("/v1/responses/compact",),
         (
             *tuple(
-                {"model": m, "input": _responses_input(), "instructions": "Be brief."} for m in GENERATING
+                {"model": m, "input": responses_input(m), "instructions": "Be brief."} for m in GENERATING
             ),
             {"model": "echo-1", "input": "hello there"},
+            {"model": "fz-claude", "previous_response_id": PREVIOUS},
         ),
     ),
     Route(
