@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.fuzz.harness import Harness
-from tests.fuzz.mutations import hostile_requests
+from tests.fuzz.mutations import encode, hostile_requests
 from tests.fuzz.routes import ROUTES, Route
 
 EXAMPLES = int(os.environ.get("HUBGATE_FUZZ_EXAMPLES", "2000"))
@@ -53,6 +53,13 @@ def test_no_5xx_for_any_body(fuzzed: tuple[asyncio.AbstractEventLoop, Harness], 
 def test_usage_rows_of_fuzzed_requests_are_written(fuzzed: tuple[asyncio.AbstractEventLoop, Harness]) -> None:
     """Odd requests leave usage rows the writer can store: one per authenticated request."""
     loop, harness = fuzzed
+    long_model = encode({"model": "m" * 5000, "messages": [{"role": "user", "content": "x"}]})
+    assert loop.run_until_complete(harness.send_all(ROUTES[0], [("/v1/chat/completions", long_model)])) == [
+        None
+    ]
+    for route in ROUTES:  # requests of its own, for when it runs alone
+        batch = [(path, encode(body)) for path in route.paths for body in route.bodies]
+        assert loop.run_until_complete(harness.send_all(route, batch)) == [None] * len(batch)
     rows = loop.run_until_complete(harness.usage_rows())
     assert rows >= harness.sent * 0.9  # every request authenticates; a few may still be estimating
     assert not harness.logs.records
