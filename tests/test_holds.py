@@ -204,10 +204,13 @@ async def test_an_answer_over_its_hold_is_charged_in_full_and_the_next_is_refuse
 async def test_max_request_cost_caps_an_uncapped_hold_per_key_then_per_account(
     database_url: str, fake_openai: FakeOpenAI
 ) -> None:
-    admin = {"Authorization": "Bearer sk-admin-caps-0123456789"}
+    admin_key = "sk-admin-caps-0123456789"
+    admin = {"Authorization": f"Bearer {admin_key}"}
     uncapped = {"model": "h-model", "messages": [{"role": "user", "content": "hi"}]}  # no max_tokens
     async with (
-        live_gateway(config(database_url, fake_openai, admin_key="sk-admin-caps-0123456789"), fake_openai) as gw,
+        live_gateway(
+            config(database_url, fake_openai, admin_key="sk-admin-caps-0123456789"), fake_openai
+        ) as gw,
         aiohttp.ClientSession() as http,
     ):
         account = f"cap-{uuid.uuid4().hex[:8]}"

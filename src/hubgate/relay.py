@@ -24,6 +24,7 @@ from hubgate.auth import extract_key
 from hubgate.errors import (
     BadGateway,
     GatewayError,
+    InvalidRequest,
     NotFound,
     PermissionDenied,
     Unavailable,
@@ -206,6 +207,16 @@ def _eligible(call: Call, channel: Channel) -> bool:
 
 def _upstream_body(call: Call, attempt: Attempt) -> bytes:
     call.dropped, call.dropped_to = (), None  # this attempt's, not an earlier channel's
+    try:
+        return _serialize_upstream_body(call, attempt)
+    except orjson.JSONEncodeError as exc:  # orjson writes at most 255 levels (it reads 1024)
+        log.info("request body not serializable for upstream: %s", exc)
+        raise InvalidRequest(
+            "The request body cannot be forwarded: it is nested too deeply or holds a number out of range."
+        ) from exc
+
+
+def _serialize_upstream_body(call: Call, attempt: Attempt) -> bytes:
     if call.endpoint is Endpoint.RERANK:
         return relay_rerank.upstream_body(call, attempt)
     if call.endpoint is Endpoint.EMBEDDINGS:

@@ -24,6 +24,7 @@ __all__ = [
     "Reject",
     "StreamingFakeServer",
     "json_response",
+    "malformed_body",
     "sse_response",
 ]
 
@@ -49,6 +50,12 @@ class Reject(Exception):
     def __init__(self, response: web.Response) -> None:
         super().__init__(response.status)
         self.response = response
+
+
+def malformed_body(message: str) -> dict[str, Any]:
+    """A 400 body every vendor's error reader understands (OpenAI's, Anthropic's and Gemini's keys)."""
+    error = {"type": "invalid_request_error", "message": message, "code": 400, "status": "INVALID_ARGUMENT"}
+    return {"type": "error", "error": error}
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -80,6 +87,11 @@ class FakeServer:
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
+        # Off by default, so a fake's own bug fails the test that hit it. The fuzz test turns it on:
+        # a body the fake's checks never imagined then gets the 400 a real vendor would send, and
+        # the exception is kept here (a translated body that crashes a fake still deserves a look).
+        self.crash_is_400 = False
+        self.crashes: list[str] = []
         self.base_url = ""
         self.root_url = ""
         self.port = 0
@@ -156,6 +168,12 @@ class FakeServer:
             response: web.StreamResponse = await handler(request)
         except Reject as rejected:
             return rejected.response
+        except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+            if not self.crash_is_400:
+                raise
+            self.crashes.append(f"{request.path}: {type(exc).__name__}: {exc}")
+            message = f"The request could not be read: {type(exc).__name__}."
+            return json_response(malformed_body(message), status=400)
         return response
 
 

@@ -69,6 +69,7 @@ THOUGHT_TOKENS = 24
 SLOW_STREAM_TICKS = 20
 SLOW_STREAM_INTERVAL_S = 0.5
 EMBEDDING_DIMS = 8
+MAX_EMBEDDING_DIMS = 3072  # gemini-embedding-001's largest output
 MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-3-pro-preview", "gemini-embedding-001")
 
 # The keys of Gemini's Schema message (either JSON spelling is accepted, like the real parser).
@@ -395,7 +396,8 @@ class FakeGemini(StreamingFakeServer):
                 continue
             parts = _get(content, "parts")
             if content.get("role", "user") != "model" and any(
-                isinstance(p, dict) and _get(p, "functionResponse") is None for p in parts or []
+                isinstance(p, dict) and _get(p, "functionResponse") is None
+                for p in (parts if isinstance(parts, list) else [])
             ):
                 turn_start = i
         position = 0
@@ -590,7 +592,11 @@ class FakeGemini(StreamingFakeServer):
         if not isinstance(req, dict) or not isinstance(_get(req, "content"), dict):
             raise Reject(_error(400, "* EmbedContentRequest.content: content is not specified\n"))
         dims = _get(req, "outputDimensionality") or EMBEDDING_DIMS
-        return {"values": _embedding(_texts(_get(req, "content")), int(dims))}
+        if not isinstance(dims, int) or isinstance(dims, bool) or not 1 <= dims <= MAX_EMBEDDING_DIMS:
+            raise Reject(
+                _error(400, f"* EmbedContentRequest.output_dimensionality: {dims!r} is out of range\n")
+            )
+        return {"values": _embedding(_texts(_get(req, "content")), dims)}
 
     async def _embed(self, request: web.Request, model: str, version: str) -> web.StreamResponse:
         body = self._body(request)

@@ -176,6 +176,7 @@ class MediaRoutes:
     def __init__(self, fake: FakeOpenAI) -> None:
         self.fake = fake
         self.uploads: list[list[Part]] = []  # every multipart body received, parsed
+        self.speech_chunk_delay_s = SPEECH_CHUNK_DELAY_S
 
     def add(self, app: web.Application) -> None:
         handlers: dict[str, Handler] = {
@@ -413,7 +414,7 @@ class MediaRoutes:
                 400, f"Invalid value for 'voice': {body.get('voice')!r}.", param="voice", code="invalid_value"
             )
         fmt = body.get("response_format") or "mp3"
-        if fmt not in SPEECH_TYPES:
+        if not isinstance(fmt, str) or fmt not in SPEECH_TYPES:
             return _error(400, f"Invalid value for 'response_format': '{fmt}'.", param="response_format")
         audio = speech_audio(text)
         response = web.StreamResponse(headers={"Content-Type": SPEECH_TYPES[fmt]})
@@ -422,7 +423,7 @@ class MediaRoutes:
         async def write() -> None:
             for i in range(0, len(audio), size):
                 if i:
-                    await asyncio.sleep(SPEECH_CHUNK_DELAY_S)
+                    await asyncio.sleep(self.speech_chunk_delay_s)
                 await response.write(audio[i : i + size])
 
         return await self.fake._send_stream(request, response, write)

@@ -275,12 +275,18 @@ class FakeResponses(StreamingFakeServer):
             )
         if raw is not None and not isinstance(raw, str | list):
             raise Reject(_error(400, "Invalid type for 'input'.", param="input", code="invalid_type"))
-        for i, name in enumerate(body.get("include") or []):
-            if name not in _INCLUDABLE:
+        include = body.get("include") or []
+        if not isinstance(include, list):
+            raise Reject(_error(400, "Invalid type for 'include'.", param="include", code="invalid_type"))
+        for i, name in enumerate(include):
+            if not isinstance(name, str) or name not in _INCLUDABLE:
                 raise Reject(
                     _error(400, f"Invalid value: '{name}'.", param=f"include[{i}]", code="invalid_value")
                 )
-        for i, tool in enumerate(body.get("tools") or []):
+        tools = body.get("tools") or []
+        if not isinstance(tools, list):
+            raise Reject(_error(400, "Invalid type for 'tools'.", param="tools", code="invalid_type"))
+        for i, tool in enumerate(tools):
             if not isinstance(tool, dict) or "type" not in tool:
                 raise Reject(
                     _error(400, f"Missing required parameter: 'tools[{i}].type'.", param=f"tools[{i}].type")

@@ -50,10 +50,16 @@ def check_gemini_batch(body: dict[str, Any]) -> list[str]:
     requests = body.get("requests")
     if not isinstance(requests, list) or not requests:
         raise InvalidRequest("requests: must be a non-empty list.", param="requests")
-    return [
-        _texts(r.get("content") if isinstance(r, dict) else None, f"requests[{i}]")
-        for i, r in enumerate(requests)
-    ]
+    texts = []
+    for i, r in enumerate(requests):
+        texts.append(_texts(r.get("content") if isinstance(r, dict) else None, f"requests[{i}]"))
+        dims = _dims(r)
+        if dims is not None and (not isinstance(dims, int) or isinstance(dims, bool) or dims < 1):
+            raise InvalidRequest(
+                f"requests[{i}].outputDimensionality: expected a positive integer.",
+                param=f"requests[{i}].outputDimensionality",
+            )
+    return texts
 
 
 def gemini_batch_for_upstream(body: dict[str, Any], model: str) -> dict[str, Any]:

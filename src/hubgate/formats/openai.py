@@ -108,6 +108,8 @@ def check_embeddings(body: dict[str, Any], model_override: str | None = None) ->
     if fmt is not None and fmt not in ("float", "base64"):
         raise _invalid("encoding_format", "expected 'float' or 'base64'.")
     _expect(body, "dimensions", (int,), "an integer")
+    if isinstance(body.get("dimensions"), int) and body["dimensions"] < 1:
+        raise _invalid("dimensions", "expected a positive integer.")
     info = _common(body, model_override)
     return RequestInfo(model=info.model, stream=False, include_usage=False)
 

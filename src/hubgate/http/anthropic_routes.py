@@ -58,7 +58,8 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
         call = Call(WireFormat.ANTHROPIC, Endpoint.COUNT_TOKENS, body, model, False)
 
         async def estimate() -> web.StreamResponse:
-            hub_req = codec(WireFormat.ANTHROPIC).decode_request({"max_tokens": 1, **body})
+            # A count body has no max_tokens; the decoder wants one above any thinking budget.
+            hub_req = codec(WireFormat.ANTHROPIC).decode_request({"max_tokens": 2**31, **body})
             return json_response({"input_tokens": request_tokens(hub_req)})
 
         call.fallback = estimate

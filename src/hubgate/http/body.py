@@ -9,6 +9,12 @@ from aiohttp import web
 
 from hubgate.errors import InvalidRequest, PayloadTooLarge
 
+# How deep a body may nest arrays and objects. orjson writes no deeper than 255 levels (it
+# reads 1024), and the gateway writes a caller's values back a few levels down (a translated
+# request, a Responses answer echoing its request), so deeper bodies could be read but not
+# forwarded or answered. Real requests nest a few dozen levels at most.
+MAX_DEPTH = 200
+
 
 def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"Request body is larger than the {limit // (1024 * 1024)} MB limit.")
@@ -36,4 +42,20 @@ def parse_object(raw: bytes) -> dict[str, Any]:
         raise InvalidRequest(f"We could not parse the JSON body of your request: {exc}.") from exc
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    # Only a body with that many brackets can nest that deep: the walk is for those alone.
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _deeper_than(data, MAX_DEPTH):
+        raise InvalidRequest(f"The request body nests arrays and objects more than {MAX_DEPTH} levels deep.")
     return data
+
+
+def _deeper_than(data: Any, limit: int) -> bool:
+    """Whether `data` nests containers more than `limit` levels (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        for child in value.values() if isinstance(value, dict) else value:
+            if isinstance(child, dict | list):
+                if depth >= limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False

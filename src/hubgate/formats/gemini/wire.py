@@ -59,14 +59,15 @@ def expect_str(value: Any, param: str) -> str:
 
 
 def expect_int(value: Any, param: str) -> int:
-    """An integer; proto int64 fields may arrive as decimal strings."""
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value):
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
+    """An integer (an int64, as in Gemini's protos); such fields may arrive as decimal strings."""
+    decimal = isinstance(value, str) and re.fullmatch(r"-?\d{1,20}", value) is not None
+    whole = isinstance(value, float) and value.is_integer()
+    if not (decimal or whole or (isinstance(value, int) and not isinstance(value, bool))):
         raise invalid(param, f"expected an integer, got {type_name(value)}.")
-    return value
+    number = int(value)
+    if not -(2**63) <= number < 2**63:
+        raise invalid(param, "expected a 64-bit integer, got a number out of range.")
+    return number
 
 
 def expect_number(value: Any, param: str) -> float:

@@ -22,6 +22,8 @@ from hubgate.providers.base import Endpoint, Provider, Transport, UpstreamReques
 from hubgate.providers.openai import generate_path
 from hubgate.routing.channels import Channel
 
+MAX_DIMENSIONS = 4096  # what an embedding may ask for (OpenAI's largest model has 3072)
+
 
 def count_tokens(text: str) -> int:
     """A deterministic stand-in for a tokenizer: about four characters a token."""
@@ -32,8 +34,19 @@ def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+        return " ".join(
+            p["text"]
+            for p in content
+            if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+        )
     return ""
+
+
+def _joined(value: Any) -> str:
+    """A prompt or an embedding input as text: a string, or the items of an array (tokens) joined."""
+    if isinstance(value, str):
+        return value
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _prompt_tokens(messages: list[Any]) -> int:
@@ -105,14 +118,18 @@ def _generate(body: dict[str, Any], endpoint: Endpoint) -> UpstreamResponse:
     created = int(time.time())
     if endpoint is Endpoint.CHAT:
         messages = body.get("messages") or []
-        last_user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+        if not isinstance(messages, list):
+            return _error(400, "'messages' must be an array.", "messages")
+        last_user = next(
+            (m for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), None
+        )
         reply = _text_of(last_user.get("content")) if last_user else ""
         reply = reply or "(no user message)"
         prompt = _prompt_tokens(messages)
         rid, obj, chunk_obj = f"chatcmpl-echo{created}", "chat.completion", "chat.completion.chunk"
     else:
         prompt_value = body.get("prompt", "")
-        prompt_text = prompt_value if isinstance(prompt_value, str) else " ".join(map(str, prompt_value))
+        prompt_text = _joined(prompt_value)
         reply = prompt_text or "(empty prompt)"
         prompt = count_tokens(prompt_text)
         rid, obj, chunk_obj = f"cmpl-echo{created}", "text_completion", "text_completion"
@@ -132,7 +149,8 @@ def _generate(body: dict[str, Any], endpoint: Endpoint) -> UpstreamResponse:
             choice = {"index": 0, "text": reply, "logprobs": None, "finish_reason": "stop"}
         return EchoResponse(200, orjson.dumps({**base, "object": obj, "choices": [choice], "usage": usage}))
 
-    include_usage = (body.get("stream_options") or {}).get("include_usage") is True
+    options = body.get("stream_options")
+    include_usage = isinstance(options, dict) and options.get("include_usage") is True
     events: list[bytes] = []
 
     def emit(choices: list[dict[str, Any]], usage_value: Any = None) -> None:
@@ -170,14 +188,16 @@ def _embeddings(body: dict[str, Any]) -> UpstreamResponse:
     inputs: list[Any] = (
         [value]
         if isinstance(value, str) or (isinstance(value, list) and value and isinstance(value[0], int))
-        else list(value or [])
+        else (value if isinstance(value, list) else [])
     )
     dims = body.get("dimensions") or 16
+    if not isinstance(dims, int) or isinstance(dims, bool) or not 1 <= dims <= MAX_DIMENSIONS:
+        return _error(400, f"'dimensions' must be an integer from 1 to {MAX_DIMENSIONS}.", "dimensions")
     as_base64 = body.get("encoding_format") == "base64"
     data = []
     tokens = 0
     for i, item in enumerate(inputs):
-        text = item if isinstance(item, str) else " ".join(map(str, item))
+        text = _joined(item)
         tokens += count_tokens(text) if isinstance(item, str) else len(item) if isinstance(item, list) else 1
         vec = _vector(text, dims)
         embedding: Any = base64.b64encode(struct.pack(f"<{dims}f", *vec)).decode() if as_base64 else vec
