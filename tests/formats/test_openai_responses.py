@@ -1172,7 +1172,29 @@ def test_property_stream_encoder_to_decoder(
     assert encoder.final_response == payloads[-1]["response"]
     # the stored final response says what the stream said
     stored = codec.decode_response(payloads[-1]["response"])
-    assert stored == dataclasses.replace(collect(events, "resp_prop"), created=7)
+    expected = dataclasses.replace(collect(events, "resp_prop"), created=7)
+    assert _joined_reasoning(stored) == _joined_reasoning(expected)
+
+
+def _joined_reasoning(response: hub.Response) -> hub.Response:
+    """Unsigned thinking followed by a call's signature is one reasoning part in the hub's
+    collected view but two reasoning items on the wire (the stream had closed the first):
+    the same content either way."""
+    parts: list[Any] = []
+    for part in response.parts:
+        last = parts[-1] if parts else None
+        if (
+            isinstance(part, hub.ThinkingPart)
+            and isinstance(last, hub.ThinkingPart)
+            and last.signature is None
+            and last.redacted is None
+            and not part.text
+            and part.signature is not None
+        ):
+            parts[-1] = dataclasses.replace(last, signature=part.signature)
+        else:
+            parts.append(part)
+    return dataclasses.replace(response, parts=tuple(parts))
 
 
 # ---------------------------------------------------------------------------------------------------------
