@@ -1,6 +1,7 @@
-"""Holds without Redis, across processes: each process leases chunks of a balance or key
-budget from the database (storage/leases.py) and holds requests against its lease in
-memory, so a request costs a database round trip only when its process's lease runs out.
+"""Holds across processes: each process leases chunks of a balance or key budget, from
+Redis when there is one (access/redis_holds.py), else from the database
+(storage/leases.py), and holds requests against its lease in memory, so a request costs
+a round trip only when its process's lease runs out.
 
 Per subject the process keeps `lease` (what it was granted) and a book (open holds and
 unflushed costs); a hold fits when `lease - out` covers it. A flush that wrote costs
@@ -17,22 +18,39 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
+from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from hubgate.access.holds import ACCOUNT, Book, Flushed, Subject, admits
+from hubgate.access.holds import Book, Flushed, Subject, admits
 from hubgate.errors import Unavailable
-from hubgate.storage.leases import LeaseStore
 
 log = logging.getLogger("hubgate.holds")
 
 IDLE_S = 2.0  # a lease nobody held against for this long goes back
 
 
+class LeaseSource(Protocol):
+    """Where leases come from: the database (storage/leases.LeaseStore) or Redis
+    (redis_holds.RedisLeases). Amounts are keyed by (kind, subject id)."""
+
+    async def take(self, subject: Subject, want: int, need: int, ttl_s: float) -> int: ...
+
+    async def give_back(self, amounts: dict[tuple[str, int], int]) -> None: ...
+
+    async def renew(self, ttl_s: float) -> dict[tuple[str, int], int]: ...
+
+    async def release_all(self) -> None: ...
+
+    async def reclaim_expired(self) -> int: ...
+
+    async def changed(self, subject: Subject) -> None: ...
+
+
 class LeaseHolds:
     shared = False
 
-    def __init__(self, store: LeaseStore, chunk_micros: int, ttl_s: float) -> None:
+    def __init__(self, store: LeaseSource, chunk_micros: int, ttl_s: float) -> None:
         self._store = store
         self._chunk = max(1, chunk_micros)
         self._ttl = ttl_s
@@ -81,11 +99,8 @@ class LeaseHolds:
         return await asyncio.shield(asyncio.ensure_future(self._grant(subject, missing)))
 
     async def _grant(self, subject: Subject, missing: int) -> bool:
-        period = subject.period if subject.kind != ACCOUNT else None
         try:
-            granted = await self._store.take(
-                (subject.kind, subject.id, period), max(self._chunk, missing), missing, self._ttl
-            )
+            granted = await self._store.take(subject, max(self._chunk, missing), missing, self._ttl)
         except SQLAlchemyError as exc:
             log.warning("hold lease for %s failed: %s", subject.name, exc)
             raise Unavailable("Budgets and balances cannot be checked right now; retry shortly.") from exc
@@ -118,7 +133,7 @@ class LeaseHolds:
             self._wake.set()
 
     async def changed(self, subject: Subject) -> None:
-        return None  # the next lease reads the database; granted leases stand, like any hold
+        await self._store.changed(subject)  # granted leases stand, like any hold
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._keep(), name="hold-leases")
