@@ -206,3 +206,24 @@ async def test_a_dead_processs_lease_expires_and_is_reclaimed(lease_db: tuple[ob
     assert await _leased(engine, account_id) == (0, 0)
     report = await check_ledger(engine)  # type: ignore[arg-type]
     assert [d for d in report.differences if d.subject == "account" and d.id == account_id] == []
+
+
+async def test_a_small_balance_is_not_hoarded_by_one_process(lease_db: tuple[object, int]) -> None:
+    engine, account_id = lease_db
+    subject = Subject(ACCOUNT, account_id)
+    one = LeaseHolds(LeaseStore(engine, "one-" + uuid.uuid4().hex[:8]), chunk_micros=5000, ttl_s=30)  # type: ignore[arg-type]
+    two = LeaseHolds(LeaseStore(engine, "two-" + uuid.uuid4().hex[:8]), chunk_micros=5000, ttl_s=30)  # type: ignore[arg-type]
+    assert await one.place("a", (subject,), 100, 30) is None  # less than a chunk left: it took all 1000
+    assert await _leased(engine, account_id) == (1000, 1000)
+    one.settle("a", (subject,), 0, 30)  # released: a scarce subject's spare goes back at once
+    await one.tend()
+    assert await _leased(engine, account_id) == (0, 0)
+    assert await two.place("b", (subject,), 600, 30) is None  # it took all 1000 too...
+    await two.tend()  # ...and its keeper, woken, gives back what "b" does not hold
+    assert await _leased(engine, account_id) == (600, 600)
+    assert await one.place("c", (subject,), 300, 30) is None  # scarce here: leased exactly, not all 400
+    assert await two.place("d", (subject,), 100, 30) is None
+    assert await one.place("e", (subject,), 1, 30) == subject  # 1000 held, nothing left
+    await one.close()
+    await two.close()
+    assert await _leased(engine, account_id) == (0, 0)

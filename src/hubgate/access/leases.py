@@ -9,6 +9,11 @@ shrinks the lease by as much at once (the counters now carry them) and gives the
 amount back to the database soon after. A keeper task renews the leases (they expire
 `hold_ttl_s` after the last renewal: a killed process's lease goes back to any replica
 that reclaims it), returns leases idle for IDLE_S, and reclaims expired ones.
+
+A small balance is not hoarded: when a lease could get less than a chunk (it took all
+that was left), the subject is *scarce* here for IDLE_S: leases then take only what the
+request needs, and whatever the holds do not use goes back as soon as they settle, so
+another process can hold against it at once.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class LeaseHolds:
         self._used: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._give: dict[tuple[str, int], int] = defaultdict(int)
+        self._scarce: dict[str, float] = {}  # subject name: lease exactly until then
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -100,17 +106,31 @@ class LeaseHolds:
 
     async def _grant(self, subject: Subject, missing: int) -> bool:
         try:
-            granted = await self._store.take(subject, max(self._chunk, missing), missing, self._ttl)
+            scarce = self._is_scarce(subject.name)
+            want = missing if scarce else max(self._chunk, missing)
+            granted = await self._store.take(subject, want, missing, self._ttl)
         except SQLAlchemyError as exc:
             log.warning("hold lease for %s failed: %s", subject.name, exc)
             raise Unavailable("Budgets and balances cannot be checked right now; retry shortly.") from exc
         if granted:
             self.leases[subject.name] += granted
             self._ids[subject.name] = (subject.kind, subject.id)
+            if scarce or granted < want:  # all that was left: lease exactly, give back at once
+                self._scarce[subject.name] = time.monotonic() + IDLE_S
+                self._wake.set()
         return granted > 0
+
+    def _is_scarce(self, name: str) -> bool:
+        until = self._scarce.get(name)
+        if until is not None and until <= time.monotonic():
+            del self._scarce[name]
+            return False
+        return until is not None
 
     def settle(self, ref: str, subjects: tuple[Subject, ...], micros: int, ttl_s: float) -> None:
         for subject in subjects:
+            if subject.name in self._scarce:
+                self._wake.set()  # what the hold did not use goes back now
             if micros:
                 self.books[subject.name].put(ref, micros)
                 self._ids.setdefault(subject.name, (subject.kind, subject.id))
@@ -153,7 +173,7 @@ class LeaseHolds:
         """Give back what flushes spent and idle leases, renew the rest, reclaim the dead's."""
         now = time.monotonic()
         for name, lease in list(self.leases.items()):
-            idle = now - self._used.get(name, 0.0) > IDLE_S
+            idle = now - self._used.get(name, 0.0) > IDLE_S or self._is_scarce(name)
             spare = lease - self.books[name].out if idle else lease - self.books[name].out - self._chunk
             if spare > 0 and name in self._ids:
                 async with self._locks[name]:
