@@ -66,6 +66,11 @@ def main() -> int:
         action="store_true",
         help="a key budget, an account balance and prices for the bench models: every request is held",
     )
+    p.add_argument(
+        "--limited-b-only",
+        action="store_true",
+        help="--limited on side B alone: with --a HEAD, what holds (and charging) cost, nothing else",
+    )
     p.add_argument("--redis", metavar="URL", help="both sides share state through this Redis (own prefixes)")
     p.add_argument("--profile", type=float, default=0.0, help="py-spy seconds on a B worker under json32")
     p.add_argument("--out", type=Path, help="write the figures as JSON here")
@@ -91,7 +96,7 @@ def main() -> int:
         "b": "work tree",
         "b_git": h.git_describe(),
         "pg": args.pg,
-        "limited": args.limited,
+        "limited": "B only" if args.limited and args.limited_b_only else args.limited,
         "redis": args.redis,
         "argv": sys.argv[1:],
         "scenarios": {},
@@ -102,7 +107,14 @@ def main() -> int:
             for side, src in (("A", src_a), ("B", None)):
                 port = h.free_port()
                 server = h.hubgate_server(
-                    upstream, db_url(side), 2, port, work, src, limited=args.limited, redis_url=args.redis
+                    upstream,
+                    db_url(side),
+                    2,
+                    port,
+                    work,
+                    src,
+                    limited=args.limited and not (args.limited_b_only and side == "A"),
+                    redis_url=args.redis,
                 )
                 proc = stack.enter_context(server)
                 sides[side] = (proc, f"http://127.0.0.1:{port}")
@@ -112,10 +124,10 @@ def main() -> int:
                 sc = scenarios[sc_name]
                 body = sc.body_file(work)
                 runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
-                for side, (_, base) in sides.items():
+                for side, (proc, base) in sides.items():
                     ok, detail = h.probe(base, sc)
                     if not ok:
-                        raise SystemExit(f"{side} fails {sc_name}: {detail}")
+                        raise SystemExit(f"{side} fails {sc_name}: {detail}\n{proc.log_tail(6000)}")
                     h.run_wrk(base + sc.path, body, sc.headers, conns, args.warmup, threads)
                 for i in range(args.runs):
                     order = ("A", "B") if i % 2 == 0 else ("B", "A")
