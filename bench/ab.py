@@ -72,7 +72,9 @@ def main() -> int:
         help="--limited on side B alone: with --a HEAD, what holds (and charging) cost, nothing else",
     )
     p.add_argument("--redis", metavar="URL", help="both sides share state through this Redis (own prefixes)")
-    p.add_argument("--profile", type=float, default=0.0, help="py-spy seconds on a B worker under json32")
+    p.add_argument("--profile", type=float, default=0.0, help="py-spy seconds on a worker at c=32")
+    p.add_argument("--profile-side", choices=("A", "B"), default="B", help="whose worker --profile samples")
+    p.add_argument("--profile-scenario", choices=("json", "sse"), default="json", help="the load meanwhile")
     p.add_argument("--out", type=Path, help="write the figures as JSON here")
     args = p.parse_args()
 
@@ -164,7 +166,8 @@ def main() -> int:
                 for side, (proc, _) in sides.items()
             }
             if args.profile > 0:
-                results["profile"] = profile(sides["B"], scenarios["json"], work, args.profile)
+                sc = scenarios[args.profile_scenario]
+                results["profile"] = profile(sides[args.profile_side], sc, work, args.profile)
     finally:
         nginx.stop()
         for name in dbs:
