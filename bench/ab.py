@@ -5,9 +5,12 @@ B, A, ...) so noise from other work on the machine falls on both; medians report
   bench/.venvs/tools/bin/python bench/ab.py                      # HEAD vs the work tree
   bench/.venvs/tools/bin/python bench/ab.py --a HEAD~2 --runs 7 --scenarios json32,sse32,json1
   bench/.venvs/tools/bin/python bench/ab.py --profile 10         # and py-spy on a B worker
+  bench/.venvs/tools/bin/python bench/ab.py --a d2362b7 --limited --redis redis://127.0.0.1:6379/0
 
 Each side is `hubgate serve --workers 2` with bench/harness.py's config (key auth,
-model routing, usage log to SQLite, or --pg for PostgreSQL). CPU per request is the
+model routing, usage log to SQLite, or --pg for PostgreSQL; --limited puts a budget on
+the key and a balance on its account and prices the models, so requests are held and
+charged; --redis shares holds and limits through Redis). CPU per request is the
 side's process tree (utime + stime from /proc) over the requests served. Standard
 library only, apart from py-spy for --profile.
 """
@@ -58,7 +61,20 @@ def main() -> int:
         "--pg", action="store_true", help="usage log in PostgreSQL (databases created and dropped)"
     )
     p.add_argument("--pg-admin", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    p.add_argument("--profile", type=float, default=0.0, help="py-spy seconds on a B worker under json32")
+    p.add_argument(
+        "--limited",
+        action="store_true",
+        help="a key budget, an account balance and prices for the bench models: every request is held",
+    )
+    p.add_argument(
+        "--limited-b-only",
+        action="store_true",
+        help="--limited on side B alone: with --a HEAD, what holds (and charging) cost, nothing else",
+    )
+    p.add_argument("--redis", metavar="URL", help="both sides share state through this Redis (own prefixes)")
+    p.add_argument("--profile", type=float, default=0.0, help="py-spy seconds on a worker at c=32")
+    p.add_argument("--profile-side", choices=("A", "B"), default="B", help="whose worker --profile samples")
+    p.add_argument("--profile-scenario", choices=("json", "sse"), default="json", help="the load meanwhile")
     p.add_argument("--out", type=Path, help="write the figures as JSON here")
     args = p.parse_args()
 
@@ -76,13 +92,33 @@ def main() -> int:
         dbs.append(name)
         return args.pg_admin.replace("postgresql://", "postgresql+asyncpg://").rsplit("/", 1)[0] + f"/{name}"
 
-    results: dict[str, Any] = {"a": args.a, "b": "work tree", "pg": args.pg, "scenarios": {}}
+    results: dict[str, Any] = {
+        "a": args.a,
+        "a_commit": h.resolve_ref(args.a),
+        "b": "work tree",
+        "b_git": h.git_describe(),
+        "pg": args.pg,
+        "limited": "B only" if args.limited and args.limited_b_only else args.limited,
+        "redis": args.redis,
+        "argv": sys.argv[1:],
+        "scenarios": {},
+    }
     try:
         with contextlib.ExitStack() as stack:
             sides = {}
             for side, src in (("A", src_a), ("B", None)):
                 port = h.free_port()
-                proc = stack.enter_context(h.hubgate_server(upstream, db_url(side), 2, port, work, src))
+                server = h.hubgate_server(
+                    upstream,
+                    db_url(side),
+                    2,
+                    port,
+                    work,
+                    src,
+                    limited=args.limited and not (args.limited_b_only and side == "A"),
+                    redis_url=args.redis,
+                )
+                proc = stack.enter_context(server)
                 sides[side] = (proc, f"http://127.0.0.1:{port}")
             scenarios = h.hubgate_scenarios()
             for name in args.scenarios.split(","):
@@ -90,10 +126,10 @@ def main() -> int:
                 sc = scenarios[sc_name]
                 body = sc.body_file(work)
                 runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
-                for side, (_, base) in sides.items():
+                for side, (proc, base) in sides.items():
                     ok, detail = h.probe(base, sc)
                     if not ok:
-                        raise SystemExit(f"{side} fails {sc_name}: {detail}")
+                        raise SystemExit(f"{side} fails {sc_name}: {detail}\n{proc.log_tail(6000)}")
                     h.run_wrk(base + sc.path, body, sc.headers, conns, args.warmup, threads)
                 for i in range(args.runs):
                     order = ("A", "B") if i % 2 == 0 else ("B", "A")
@@ -130,7 +166,8 @@ def main() -> int:
                 for side, (proc, _) in sides.items()
             }
             if args.profile > 0:
-                results["profile"] = profile(sides["B"], scenarios["json"], work, args.profile)
+                sc = scenarios[args.profile_scenario]
+                results["profile"] = profile(sides[args.profile_side], sc, work, args.profile)
     finally:
         nginx.stop()
         for name in dbs:

@@ -375,8 +375,20 @@ def percentiles(values: list[float]) -> dict[str, float]:
 # ---------------------------------------------------------------- hubgate
 
 
-def hubgate_config(upstream: str, database_url: str, workers: int, log_level: str = "warning") -> str:
-    """hubgate's YAML: OpenAI, Anthropic and Gemini channels on the nginx upstream, one key."""
+def hubgate_config(
+    upstream: str,
+    database_url: str,
+    workers: int,
+    log_level: str = "warning",
+    *,
+    limited: bool = False,
+    redis_url: str | None = None,
+) -> str:
+    """hubgate's YAML: OpenAI, Anthropic and Gemini channels on the nginx upstream, one key.
+    `limited`: the key has a budget and belongs to an account with a balance, and the
+    bench models have prices, so every request is held and charged (the default account
+    has no limit and unpriced models cost nothing: no holds). `redis_url`: hubgate
+    shares its state (holds, limits) through that Redis, under a fresh prefix."""
     channels = [
         ("oa-json", "openai", f"{upstream}/json/v1", "bench-json"),
         ("oa-sse", "openai", f"{upstream}/sse/v1", "bench-sse"),
@@ -400,8 +412,15 @@ def hubgate_config(upstream: str, database_url: str, workers: int, log_level: st
             f"    api_key: {UPSTREAM_KEY}",
             f"    models: [{model}]",
         ]
-    lines += ["keys:", "  - name: bench", f"    key: {HUBGATE_KEY}", ""]
-    return "\n".join(lines)
+    if redis_url:
+        lines += [f"redis_url: {redis_url}", f"redis_prefix: 'bench-{os.urandom(6).hex()}:'"]
+    lines += ["keys:", "  - name: bench", f"    key: {HUBGATE_KEY}"]
+    if limited:
+        lines += ["    account: bench", "    budget_usd: 1000000"]
+        lines += ["accounts:", "  - name: bench", "    balance_usd: 1000000", "pricing:"]
+        for *_, model in channels:
+            lines += [f"  {model}: {{input: 0.15, output: 0.60}}"]
+    return "\n".join([*lines, ""])
 
 
 def hubgate_scenarios() -> dict[str, Scenario]:
@@ -432,12 +451,14 @@ def hubgate_server(
     port: int,
     workdir: Path,
     src: Path | None = None,
+    **options: Any,
 ) -> Iterator[Proc]:
     """`.venv/bin/hubgate serve` with the generated config; stopped (SIGTERM, usage
     flushed) on exit. `src` puts another source tree first on PYTHONPATH (a snapshot
-    of a commit; see `snapshot_src`), instead of the editable install's work tree."""
+    of a commit; see `snapshot_src`), instead of the editable install's work tree.
+    `options` go to `hubgate_config` (limited, redis_url)."""
     config = workdir / f"hubgate-{port}.yaml"
-    config.write_text(hubgate_config(upstream, database_url, workers), encoding="utf-8")
+    config.write_text(hubgate_config(upstream, database_url, workers, **options), encoding="utf-8")
     exe = ROOT / ".venv" / "bin" / "hubgate"
     argv = [str(exe), "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--workers", str(workers)]

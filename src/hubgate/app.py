@@ -62,18 +62,22 @@ async def _watch_channels(gw: Gateway, admin: AdminChannels) -> None:
 
 
 def hold_backend(settings: Settings, engine: AsyncEngine, redis: Any, billing: Billing) -> HoldBackend:
-    """Where holds live: Redis when there is one; else the database's leases when several
-    processes may share it (PostgreSQL, or workers); else this process's memory."""
+    """Where holds live: in leases from Redis when there is one; else in leases from the
+    database when several processes may share it (PostgreSQL, or workers); else in this
+    process's memory."""
+    from hubgate.access.leases import LeaseHolds, LeaseSource
+
+    store: LeaseSource
     if redis is not None:
-        from hubgate.access.redis_holds import RedisHolds
+        from hubgate.access.redis_holds import RedisLeases
 
-        return RedisHolds(redis, settings.redis_prefix, billing.bases)
-    if settings.database_url.startswith("sqlite") and settings.workers == 1:
+        store = RedisLeases(redis, settings.redis_prefix, billing.bases, uuid.uuid4().hex)
+    elif settings.database_url.startswith("sqlite") and settings.workers == 1:
         return LocalHolds(billing.bases)
-    from hubgate.access.leases import LeaseHolds
-    from hubgate.storage.leases import LeaseStore
+    else:
+        from hubgate.storage.leases import LeaseStore
 
-    store = LeaseStore(engine, uuid.uuid4().hex)
+        store = LeaseStore(engine, uuid.uuid4().hex)
     return LeaseHolds(store, usd_to_micros(settings.hold_lease_chunk_usd), settings.hold_ttl_s)
 
 

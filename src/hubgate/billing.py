@@ -11,6 +11,7 @@ in one of three backends (access/): in memory, in Redis, or in leases from the d
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import defaultdict
@@ -38,6 +39,7 @@ class AccountCache:
         self._repo = repo
         self._ttl = ttl_s
         self._entries: dict[int, tuple[AccountRecord, float]] = {}
+        self._reading: dict[int, asyncio.Future[AccountRecord | None]] = {}
         self._generation = 0
         self.on_invalidate: Callable[[Iterable[int] | None], None] | None = None
 
@@ -49,11 +51,25 @@ class AccountCache:
         hit = self._entries.get(account_id)
         if hit is not None and hit[1] > time.monotonic():
             return hit[0]
+        # Every flush drops the account: the requests in flight then share one read.
+        reading = self._reading.get(account_id)
+        if reading is None:
+            reading = self._reading[account_id] = asyncio.ensure_future(self._read(account_id))
+            reading.add_done_callback(lambda done: self._read_done(account_id, done))
+        return await asyncio.shield(reading)
+
+    async def _read(self, account_id: int) -> AccountRecord | None:
         # A flush that landed while we read may have moved the balance: read again.
         record, steady = await read_steady(lambda: self._repo.by_id(account_id), lambda: self._generation)
         if record is not None and steady:
             self._entries[account_id] = (record, time.monotonic() + self._ttl)
         return record
+
+    def _read_done(self, account_id: int, done: asyncio.Future[AccountRecord | None]) -> None:
+        if self._reading.get(account_id) is done:
+            del self._reading[account_id]
+        if not done.cancelled():
+            done.exception()  # retrieved: every waiter may have gone
 
     def invalidate(self, account_ids: Iterable[int] | None = None) -> None:
         self._generation += 1

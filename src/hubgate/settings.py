@@ -325,9 +325,9 @@ class Settings(_Frozen):
     log_format: Literal["text", "json"] = "text"
     redis_prefix: str = "hubgate:"  # namespace of every Redis key (several gateways may share a Redis)
     key_cache_ttl_s: float = Field(default=30.0, ge=0, allow_inf_nan=False)
-    hold_ttl_s: float = Field(default=900.0, gt=0, allow_inf_nan=False)  # a crashed process's holds go then
+    hold_ttl_s: float = Field(default=900.0, gt=0, allow_inf_nan=False)  # a crashed process's leases go then
     max_request_cost_usd: Money | None = None  # caps the hold of a request that names no output limit
-    hold_lease_chunk_usd: Money = Field(default=Decimal("1"), gt=0)  # without Redis: leased per round trip
+    hold_lease_chunk_usd: Money = Field(default=Decimal("1"), gt=0)  # leased per round trip (Redis, database)
     channels: tuple[ChannelSettings, ...] = ()
     accounts: tuple[AccountSettings, ...] = ()
     groups: dict[str, Money] = Field(default_factory=lambda: {"default": Decimal(1)})

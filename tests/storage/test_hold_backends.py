@@ -1,5 +1,5 @@
-"""The three hold backends: in memory, in Redis (two 'replicas' on one Redis) and database
-leases (two processes' holders on one database, SQLite and PostgreSQL)."""
+"""The hold backends: in memory, and leases from Redis (two 'replicas' on one Redis) or
+from the database (two processes' holders on one database, SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from hubgate.access.holds import ACCOUNT, BaseCache, Flushed, LocalHolds, Subject
 from hubgate.access.leases import LeaseHolds
-from hubgate.access.redis_holds import RedisHolds
+from hubgate.access.redis_holds import RedisLeases
 from hubgate.storage.accounts import AccountRepository
 from hubgate.storage.db import create_engine, migrate
 from hubgate.storage.leases import LeaseStore
@@ -53,50 +53,77 @@ async def test_local_holds_refuse_beyond_the_balance_and_follow_flushes() -> Non
     assert await holds.place("r5", (A,), 0, 10) == A  # nothing left: even an unpriced request waits
 
 
-async def test_redis_holds_are_exact_across_replicas(redis_url: str) -> None:
+async def _redis_leased(redis: object, prefix: str) -> int:
+    return int(await redis.hget(f"{prefix}hold:{A.name}", "leased") or 0)  # type: ignore[attr-defined]
+
+
+async def test_redis_leases_share_a_balance_between_replicas(redis_url: str) -> None:
     from redis.asyncio import Redis
 
     prefix = f"hg-holds-{uuid.uuid4().hex}:"
     db = FakeDatabase(1000)
     clients = [Redis.from_url(redis_url), Redis.from_url(redis_url)]
-    one, two = (RedisHolds(c, prefix, BaseCache(db.read, 30.0)) for c in clients)
-    for holds in (one, two):
-        await holds.start()
+    one, two = (
+        LeaseHolds(RedisLeases(c, prefix, BaseCache(db.read, 30.0), f"{n}-{uuid.uuid4().hex[:8]}"), 100, 30)
+        for n, c in zip(("one", "two"), clients, strict=True)
+    )
     try:
         placed = await asyncio.gather(
             *(
-                holds.place(f"{n}{i}", (A,), 10, 10)
-                for i in range(150)
-                for n, holds in (("r", one), ("s", two))
+                holds.place(f"{n}{i}", (A,), 30, 30)
+                for i in range(40)
+                for n, holds in (("a", one), ("b", two))
             )
         )
-        assert sum(1 for p in placed if p is None) == 100  # 1000 / 10, not one more
-        refs = [f"{'rs'[j % 2]}{j // 2}" for j, p in enumerate(placed) if p is None]
-        first = next(r for r in refs if r[0] == "r")
-        refs.remove(first)
-        one.settle(first, (A,), 4, 10)  # settled below its hold: 6 free again
-        await one.drained()
-        assert await two.place("x", (A,), 6, 10) is None
-        assert await two.place("y", (A,), 1, 10) == A
-        db.balance -= 4  # replica one's flush committed that cost, then removes it from the book
-        one.flushed([Flushed(first, (A.name,), 4)])
-        await one.drained()
+        held = sum(30 for p in placed if p is None)
+        assert 900 <= held <= 1000  # never more than the balance; at most one hold's worth idle in leases
+        assert sum(one.leases.values()) + sum(two.leases.values()) == await _redis_leased(clients[0], prefix)
+        assert await _redis_leased(clients[0], prefix) <= 1000
+        # Replica one's first hold cost 10: its flush moves the balance, shrinks its lease and
+        # gives the 10 back; replica two's cached balance is then stale and read again.
+        ref = next(f"a{i}" for i in range(40) if placed[2 * i] is None)
+        one.settle(ref, (A,), 10, 30)
+        db.balance -= 10
+        one.flushed([Flushed(ref, (A.name,), 10)])
+        await one.tend()
+        assert await _redis_leased(clients[0], prefix) == sum(one.leases.values()) + sum(two.leases.values())
+        for i in range(40):  # every hold released: the leases stand until they idle
+            for n, holds, ok in (("a", one, placed[2 * i]), ("b", two, placed[2 * i + 1])):
+                if ok is None and f"{n}{i}" != ref:
+                    holds.settle(f"{n}{i}", (A,), 0, 30)
+        await one.close()  # a graceful stop gives its lease back whole
         reads = db.reads
-        assert await two.place("y", (A,), 1, 10) == A  # still nothing: the cost moved, not vanished
-        assert db.reads == reads + 1  # replica two's cached balance was stale and read again
-        for ref in refs:
-            (one if ref[0] == "r" else two).settle(ref, (A,), 0, 10)  # released
-        two.settle("x", (A,), 0, 10)
-        await one.drained()
-        await two.drained()
-        assert await two.place("all", (A,), 996, 0.2) is None  # held by a replica that then dies
-        assert await one.place("more", (A,), 1, 10) == A
-        await asyncio.sleep(0.3)  # its hold expires
-        assert await one.place("more", (A,), 996, 10) is None
+        assert await two.place("big", (A,), 991, 30) == A  # its lease and all that is left: 990
+        assert db.reads == reads + 1  # the give-back moved the generation: read again
+        assert await two.place("big", (A,), 990, 30) is None  # everything left, to one replica
+        two.settle("big", (A,), 0, 30)
+        await two.close()
+        assert await _redis_leased(clients[0], prefix) == 0
     finally:
-        for holds, client in zip((one, two), clients, strict=True):
-            await holds.close()
+        for client in clients:
             await client.aclose()
+
+
+async def test_a_dead_replicas_redis_lease_expires(redis_url: str) -> None:
+    from redis.asyncio import Redis
+
+    prefix = f"hg-holds-{uuid.uuid4().hex}:"
+    db = FakeDatabase(1000)
+    client = Redis.from_url(redis_url)
+    dead = LeaseHolds(RedisLeases(client, prefix, BaseCache(db.read, 30.0), "dead"), 1000, 0.3)
+    alive = LeaseHolds(RedisLeases(client, prefix, BaseCache(db.read, 30.0), "alive"), 100, 30)
+    try:
+        assert await dead.place("held", (A,), 700, 0.3) is None  # then the process is killed
+        assert await _redis_leased(client, prefix) == 1000
+        assert await alive.place("x", (A,), 1, 30) == A  # all leased to the dead one
+        await asyncio.sleep(0.4)
+        assert await alive.place("x", (A,), 900, 30) is None  # its lease expired and was purged
+        assert await _redis_leased(client, prefix) == 900
+        alive.settle("x", (A,), 0, 30)
+        await alive.close()
+        assert await _redis_leased(client, prefix) == 0
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture
@@ -179,3 +206,24 @@ async def test_a_dead_processs_lease_expires_and_is_reclaimed(lease_db: tuple[ob
     assert await _leased(engine, account_id) == (0, 0)
     report = await check_ledger(engine)  # type: ignore[arg-type]
     assert [d for d in report.differences if d.subject == "account" and d.id == account_id] == []
+
+
+async def test_a_small_balance_is_not_hoarded_by_one_process(lease_db: tuple[object, int]) -> None:
+    engine, account_id = lease_db
+    subject = Subject(ACCOUNT, account_id)
+    one = LeaseHolds(LeaseStore(engine, "one-" + uuid.uuid4().hex[:8]), chunk_micros=5000, ttl_s=30)  # type: ignore[arg-type]
+    two = LeaseHolds(LeaseStore(engine, "two-" + uuid.uuid4().hex[:8]), chunk_micros=5000, ttl_s=30)  # type: ignore[arg-type]
+    assert await one.place("a", (subject,), 100, 30) is None  # less than a chunk left: it took all 1000
+    assert await _leased(engine, account_id) == (1000, 1000)
+    one.settle("a", (subject,), 0, 30)  # released: a scarce subject's spare goes back at once
+    await one.tend()
+    assert await _leased(engine, account_id) == (0, 0)
+    assert await two.place("b", (subject,), 600, 30) is None  # it took all 1000 too...
+    await two.tend()  # ...and its keeper, woken, gives back what "b" does not hold
+    assert await _leased(engine, account_id) == (600, 600)
+    assert await one.place("c", (subject,), 300, 30) is None  # scarce here: leased exactly, not all 400
+    assert await two.place("d", (subject,), 100, 30) is None
+    assert await one.place("e", (subject,), 1, 30) == subject  # 1000 held, nothing left
+    await one.close()
+    await two.close()
+    assert await _leased(engine, account_id) == (0, 0)

@@ -10,10 +10,11 @@ removes their entries from the book and bumps the subject's generation: a `base`
 before that bump is stale and read again, so a cost is never counted neither in `base`
 nor in `out` (it may briefly be counted in both, which only refuses early).
 
-Three backends share this contract: `LocalHolds` (one process: the book in memory),
-`RedisHolds` (replicas: the book in Redis, one Lua script per admit and per settle,
-redis_holds.py) and `LeaseHolds` (replicas without Redis: chunks of the balance leased
-from the database, leases.py). Holds left by a crashed process expire (`hold_ttl_s`).
+Two backends share this contract: `LocalHolds` (one process: the book in memory) and
+`LeaseHolds` (replicas and workers: each process leases chunks of a balance or budget,
+from Redis (redis_holds.py) or from the database (storage/leases.py), and keeps its book
+in memory against its lease, leases.py). Holds left by a crashed process expire
+(`hold_ttl_s`): its leases are not renewed.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class Flushed:
 
 
 class HoldBackend(Protocol):
-    shared: bool  # the books are seen by every replica (Redis)
+    shared: bool  # the books are seen by every replica
 
     async def place(
         self, ref: str, subjects: tuple[Subject, ...], micros: int, ttl_s: float

@@ -1,6 +1,7 @@
-"""Holds without Redis, across processes: each process leases chunks of a balance or key
-budget from the database (storage/leases.py) and holds requests against its lease in
-memory, so a request costs a database round trip only when its process's lease runs out.
+"""Holds across processes: each process leases chunks of a balance or key budget, from
+Redis when there is one (access/redis_holds.py), else from the database
+(storage/leases.py), and holds requests against its lease in memory, so a request costs
+a round trip only when its process's lease runs out.
 
 Per subject the process keeps `lease` (what it was granted) and a book (open holds and
 unflushed costs); a hold fits when `lease - out` covers it. A flush that wrote costs
@@ -8,6 +9,11 @@ shrinks the lease by as much at once (the counters now carry them) and gives the
 amount back to the database soon after. A keeper task renews the leases (they expire
 `hold_ttl_s` after the last renewal: a killed process's lease goes back to any replica
 that reclaims it), returns leases idle for IDLE_S, and reclaims expired ones.
+
+A small balance is not hoarded: when a lease could get less than a chunk (it took all
+that was left), the subject is *scarce* here for IDLE_S: leases then take only what the
+request needs, and whatever the holds do not use goes back as soon as they settle, so
+another process can hold against it at once.
 """
 
 from __future__ import annotations
@@ -17,22 +23,39 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
+from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from hubgate.access.holds import ACCOUNT, Book, Flushed, Subject, admits
+from hubgate.access.holds import Book, Flushed, Subject, admits
 from hubgate.errors import Unavailable
-from hubgate.storage.leases import LeaseStore
 
 log = logging.getLogger("hubgate.holds")
 
 IDLE_S = 2.0  # a lease nobody held against for this long goes back
 
 
+class LeaseSource(Protocol):
+    """Where leases come from: the database (storage/leases.LeaseStore) or Redis
+    (redis_holds.RedisLeases). Amounts are keyed by (kind, subject id)."""
+
+    async def take(self, subject: Subject, want: int, need: int, ttl_s: float) -> int: ...
+
+    async def give_back(self, amounts: dict[tuple[str, int], int]) -> None: ...
+
+    async def renew(self, ttl_s: float) -> dict[tuple[str, int], int]: ...
+
+    async def release_all(self) -> None: ...
+
+    async def reclaim_expired(self) -> int: ...
+
+    async def changed(self, subject: Subject) -> None: ...
+
+
 class LeaseHolds:
     shared = False
 
-    def __init__(self, store: LeaseStore, chunk_micros: int, ttl_s: float) -> None:
+    def __init__(self, store: LeaseSource, chunk_micros: int, ttl_s: float) -> None:
         self._store = store
         self._chunk = max(1, chunk_micros)
         self._ttl = ttl_s
@@ -42,6 +65,7 @@ class LeaseHolds:
         self._used: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._give: dict[tuple[str, int], int] = defaultdict(int)
+        self._scarce: dict[str, float] = {}  # subject name: lease exactly until then
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -81,21 +105,32 @@ class LeaseHolds:
         return await asyncio.shield(asyncio.ensure_future(self._grant(subject, missing)))
 
     async def _grant(self, subject: Subject, missing: int) -> bool:
-        period = subject.period if subject.kind != ACCOUNT else None
         try:
-            granted = await self._store.take(
-                (subject.kind, subject.id, period), max(self._chunk, missing), missing, self._ttl
-            )
+            scarce = self._is_scarce(subject.name)
+            want = missing if scarce else max(self._chunk, missing)
+            granted = await self._store.take(subject, want, missing, self._ttl)
         except SQLAlchemyError as exc:
             log.warning("hold lease for %s failed: %s", subject.name, exc)
             raise Unavailable("Budgets and balances cannot be checked right now; retry shortly.") from exc
         if granted:
             self.leases[subject.name] += granted
             self._ids[subject.name] = (subject.kind, subject.id)
+            if scarce or granted < want:  # all that was left: lease exactly, give back at once
+                self._scarce[subject.name] = time.monotonic() + IDLE_S
+                self._wake.set()
         return granted > 0
+
+    def _is_scarce(self, name: str) -> bool:
+        until = self._scarce.get(name)
+        if until is not None and until <= time.monotonic():
+            del self._scarce[name]
+            return False
+        return until is not None
 
     def settle(self, ref: str, subjects: tuple[Subject, ...], micros: int, ttl_s: float) -> None:
         for subject in subjects:
+            if subject.name in self._scarce:
+                self._wake.set()  # what the hold did not use goes back now
             if micros:
                 self.books[subject.name].put(ref, micros)
                 self._ids.setdefault(subject.name, (subject.kind, subject.id))
@@ -118,7 +153,7 @@ class LeaseHolds:
             self._wake.set()
 
     async def changed(self, subject: Subject) -> None:
-        return None  # the next lease reads the database; granted leases stand, like any hold
+        await self._store.changed(subject)  # granted leases stand, like any hold
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._keep(), name="hold-leases")
@@ -138,7 +173,7 @@ class LeaseHolds:
         """Give back what flushes spent and idle leases, renew the rest, reclaim the dead's."""
         now = time.monotonic()
         for name, lease in list(self.leases.items()):
-            idle = now - self._used.get(name, 0.0) > IDLE_S
+            idle = now - self._used.get(name, 0.0) > IDLE_S or self._is_scarce(name)
             spare = lease - self.books[name].out if idle else lease - self.books[name].out - self._chunk
             if spare > 0 and name in self._ids:
                 async with self._locks[name]:

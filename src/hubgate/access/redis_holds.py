@@ -1,236 +1,190 @@
-"""Holds shared by every replica through Redis: one Lua script per admit and per settle.
+"""Hold leases in Redis: replicas share a balance (or a key's budget) through Redis the way
+they share it through the database without Redis (storage/leases.py), so a request costs
+a round trip only when its process's lease runs out (access/leases.py holds against it in
+memory). One Lua script per lease taken and per lease given back, never per request.
 
-Per subject a hash `{prefix}hold:{a|k}:{id}` keeps `out` (open holds plus settled but
-unflushed costs), `gen` (bumped after each flush that moved the subject's database
-counters, and by admin credits and debits) and one field `r:{ref}` per entry; a sorted set
-beside it orders the entries by expiry. A script purges a subject's expired entries
-before it admits against it, so the holds of a crashed replica go after `hold_ttl_s`.
-Settles and flush removals go through one ordered queue (a settle always lands before
-the removal of the same ref), pipelined: one round trip for whatever has queued up. The
-admits of one moment are pipelined too (each script still atomic on its own).
+Per subject a hash `{prefix}hold:{a|k}:{id}` keeps `leased` (the sum of the open leases),
+`gen` (bumped whenever a lease goes back: a flush may have moved the subject's database
+counters, so a base read before is stale; admin credits and debits bump it too) and one
+field `l:{holder}` per process holding a lease; a sorted set beside it orders the holders
+by expiry. A process renews its leases every second; the take script first purges the
+leases of holders whose expiry passed (a killed process's lease goes `hold_ttl_s` after
+its last renewal), then grants `want` of `base - leased`, or all of it if that covers
+`need`. `base` is what the database says is left, presented with the generation seen
+before it was read; a stale one is read again.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
 
 from redis.exceptions import RedisError
 
-from hubgate.access.holds import OK, BaseCache, Flushed, SharedBooks, Subject
+from hubgate.access.holds import BaseCache, Subject
 from hubgate.errors import Unavailable
 
 log = logging.getLogger("hubgate.holds")
 
-ADMITS_IN_FLIGHT = 48  # of the client's 100 pooled connections (limits and health use the rest)
-ADMIT_BATCH = 256  # admits sent in one pipeline
 KEEP_MS = 86_400_000  # an idle subject's keys go after a day (cached bases live far shorter)
 
-# KEYS: hash, zset per subject. ARGV: now_ms, ref, micros, expire_ms, then base, gen per subject.
-_ADMIT = """
-local now, ref, micros, expire = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local n = #KEYS / 2
-for i = 1, n do
-  local h, z = KEYS[2 * i - 1], KEYS[2 * i]
-  local dead = redis.call('ZRANGEBYSCORE', z, '-inf', now)
-  for _, r in ipairs(dead) do
-    local amount = tonumber(redis.call('HGET', h, 'r:' .. r) or '0')
-    redis.call('HINCRBY', h, 'out', string.format('%d', -amount))
-    redis.call('HDEL', h, 'r:' .. r)
-  end
-  if #dead > 0 then redis.call('ZREMRANGEBYSCORE', z, '-inf', now) end
-  local gen = tonumber(redis.call('HGET', h, 'gen') or '0')
-  if gen ~= tonumber(ARGV[4 + 2 * i]) then return {'stale', i - 1, gen} end
-  local available = tonumber(ARGV[3 + 2 * i]) - tonumber(redis.call('HGET', h, 'out') or '0')
-  if available <= 0 or available < micros then return {'refused', i - 1, gen} end
-end
-if micros > 0 then
-  for i = 1, n do
-    local h, z = KEYS[2 * i - 1], KEYS[2 * i]
-    local old = tonumber(redis.call('HGET', h, 'r:' .. ref) or '0')
-    redis.call('HINCRBY', h, 'out', string.format('%d', micros - old))
-    redis.call('HSET', h, 'r:' .. ref, string.format('%d', micros))
-    redis.call('ZADD', z, expire, ref)
-    redis.call('PEXPIRE', h, KEEP_MS)
-    redis.call('PEXPIRE', z, KEEP_MS)
-  end
-end
-return {'ok', 0, 0}
-""".replace("KEEP_MS", str(KEEP_MS))
-
-# KEYS: hash, zset per subject. ARGV: ref, micros (0: release), expire_ms.
-_SETTLE = """
-local ref, micros, expire = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-for i = 1, #KEYS / 2 do
-  local h, z = KEYS[2 * i - 1], KEYS[2 * i]
-  local old = tonumber(redis.call('HGET', h, 'r:' .. ref) or '0')
-  if micros == 0 then
-    redis.call('HINCRBY', h, 'out', string.format('%d', -old))
-    redis.call('HDEL', h, 'r:' .. ref)
-    redis.call('ZREM', z, ref)
-  else
-    redis.call('HINCRBY', h, 'out', string.format('%d', micros - old))
-    redis.call('HSET', h, 'r:' .. ref, string.format('%d', micros))
-    redis.call('ZADD', z, expire, ref)
-    redis.call('PEXPIRE', h, KEEP_MS)
-    redis.call('PEXPIRE', z, KEEP_MS)
-  end
-end
-return 1
-""".replace("KEEP_MS", str(KEEP_MS))
-
-# KEYS: hash, zset of one subject. ARGV: the refs the flush wrote. Bumps the generation.
-_FLUSHED = """
+# KEYS: hash, zset. ARGV: now_ms, holder, want, need, expire_ms, base, gen.
+_TAKE = """
+local now, holder, want, need = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local h, z = KEYS[1], KEYS[2]
-for _, ref in ipairs(ARGV) do
-  local old = redis.call('HGET', h, 'r:' .. ref)
-  if old then
-    redis.call('HINCRBY', h, 'out', string.format('%d', -tonumber(old)))
-    redis.call('HDEL', h, 'r:' .. ref)
-    redis.call('ZREM', z, ref)
-  end
+local dead = redis.call('ZRANGEBYSCORE', z, '-inf', now)
+for _, who in ipairs(dead) do
+  local amount = tonumber(redis.call('HGET', h, 'l:' .. who) or '0')
+  redis.call('HINCRBY', h, 'leased', string.format('%d', -amount))
+  redis.call('HDEL', h, 'l:' .. who)
+end
+if #dead > 0 then redis.call('ZREMRANGEBYSCORE', z, '-inf', now) end
+local gen = tonumber(redis.call('HGET', h, 'gen') or '0')
+if gen ~= tonumber(ARGV[7]) then return {'stale', gen} end
+local available = tonumber(ARGV[6]) - tonumber(redis.call('HGET', h, 'leased') or '0')
+local grant = 0
+if available >= want then grant = want elseif available >= need and available > 0 then grant = available end
+if grant > 0 then
+  redis.call('HINCRBY', h, 'leased', string.format('%d', grant))
+  redis.call('HINCRBY', h, 'l:' .. holder, string.format('%d', grant))
+  redis.call('ZADD', z, ARGV[5], holder)
+  redis.call('PEXPIRE', h, KEEP_MS)
+  redis.call('PEXPIRE', z, KEEP_MS)
+end
+return {'ok', grant}
+""".replace("KEEP_MS", str(KEEP_MS))
+
+# KEYS: hash, zset. ARGV: holder, amount. What is left of the holder's lease; bumps the generation.
+_GIVE = """
+local h, z, holder = KEYS[1], KEYS[2], ARGV[1]
+local have = tonumber(redis.call('HGET', h, 'l:' .. holder) or '0')
+local back = math.min(have, tonumber(ARGV[2]))
+if back > 0 then
+  redis.call('HINCRBY', h, 'leased', string.format('%d', -back))
+  redis.call('HINCRBY', h, 'l:' .. holder, string.format('%d', -back))
+end
+if have - back <= 0 then
+  redis.call('HDEL', h, 'l:' .. holder)
+  redis.call('ZREM', z, holder)
 end
 redis.call('HINCRBY', h, 'gen', 1)
 redis.call('PEXPIRE', h, KEEP_MS)
-return 1
+return have - back
+""".replace("KEEP_MS", str(KEEP_MS))
+
+# KEYS: hash, zset. ARGV: holder, expire_ms. The holder's lease (0: purged as expired).
+_RENEW = """
+local h, z, holder = KEYS[1], KEYS[2], ARGV[1]
+local have = tonumber(redis.call('HGET', h, 'l:' .. holder) or '0')
+if have > 0 then
+  redis.call('ZADD', z, ARGV[2], holder)
+  redis.call('PEXPIRE', h, KEEP_MS)
+  redis.call('PEXPIRE', z, KEEP_MS)
+end
+return have
 """.replace("KEEP_MS", str(KEEP_MS))
 
 _BUMP = f"redis.call('HINCRBY', KEYS[1], 'gen', 1) redis.call('PEXPIRE', KEYS[1], {KEEP_MS}) return 1"
+
+ALL = 2**62  # give back everything
 
 
 def _ms(seconds_from_now: float = 0.0) -> int:
     return int((time.time() + seconds_from_now) * 1000)
 
 
-class RedisHolds(SharedBooks):
-    shared = True
+def _unavailable(exc: Exception) -> Unavailable:
+    log.warning("hold lease in Redis failed: %s", exc)
+    return Unavailable("Budgets and balances cannot be checked right now; retry shortly.")
 
-    def __init__(self, redis: Any, prefix: str, bases: BaseCache) -> None:
-        super().__init__(bases)
+
+class RedisLeases:
+    """The lease source of `LeaseHolds` when `redis_url` is set."""
+
+    def __init__(self, redis: Any, prefix: str, bases: BaseCache, holder: str) -> None:
         self._redis = redis
         self._prefix = f"{prefix}hold:"
-        self._admit_script = redis.register_script(_ADMIT)
-        self._settle_script = redis.register_script(_SETTLE)
-        self._flushed_script = redis.register_script(_FLUSHED)
-        self._bump_script = redis.register_script(_BUMP)
-        self._ops: list[tuple[Any, list[str], list[Any]]] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
-        self._gate = asyncio.Semaphore(ADMITS_IN_FLIGHT)
-        self._admits: list[tuple[list[str], list[Any], asyncio.Future[Any]]] = []
-        self._admit_wake = asyncio.Event()
-        self._admitter: asyncio.Task[None] | None = None
+        self._bases = bases
+        self.holder = holder
+        self._take = redis.register_script(_TAKE)
+        self._give = redis.register_script(_GIVE)
+        self._renew = redis.register_script(_RENEW)
+        self._bump = redis.register_script(_BUMP)
+        self._held: set[tuple[str, int]] = set()  # subjects this holder may have a lease on
+        self._taking: dict[tuple[str, int], int] = {}  # takes in flight per subject
 
-    def _keys(self, name: str) -> list[str]:
-        return [f"{self._prefix}{name}", f"{self._prefix}{name}:z"]
+    def _keys(self, kind: str, ident: int) -> list[str]:
+        name = f"{self._prefix}{kind}:{ident}"
+        return [name, f"{name}:z"]
 
-    async def _admit(
-        self, ref: str, subjects: tuple[Subject, ...], needs: list[tuple[int, int]], micros: int, ttl_s: float
-    ) -> tuple[str, int, int]:
-        keys = [k for s in subjects for k in self._keys(s.name)]
-        args: list[Any] = [_ms(), ref, micros, _ms(ttl_s)]
-        for base, gen in needs:
-            args += [base, gen]
+    async def take(self, subject: Subject, want: int, need: int, ttl_s: float) -> int:
+        """Lease `want` of what the subject has left, or all of it if that covers `need`;
+        what was granted (0: not even `need` is left)."""
+        ident = (subject.kind, subject.id)
+        self._held.add(ident)  # before the await: a granted lease is renewed
+        self._taking[ident] = self._taking.get(ident, 0) + 1
         try:
-            if self._admitter is None:
-                async with self._gate:
-                    answer = await self._admit_script(keys=keys, args=args)
-            else:  # coalesced: the admits of one moment go to Redis in one pipeline
-                future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-                self._admits.append((keys, args, future))
-                self._admit_wake.set()
-                answer = await future
-        except RedisError as exc:
-            log.warning("hold admit failed: %s", exc)
-            raise Unavailable("Budgets and balances cannot be checked right now; retry shortly.") from exc
-        verdict, index, gen = answer
-        verdict = verdict.decode() if isinstance(verdict, bytes) else str(verdict)
-        return (OK if verdict == OK else verdict), int(index), int(gen)
+            return await self._take_from(subject, want, need, ttl_s)
+        finally:
+            self._taking[ident] -= 1
+            if not self._taking[ident]:
+                del self._taking[ident]
 
-    async def _run_admits(self) -> None:
-        while True:
-            await self._admit_wake.wait()
-            self._admit_wake.clear()
-            while self._admits:
-                batch, self._admits = self._admits[:ADMIT_BATCH], self._admits[ADMIT_BATCH:]
-                try:
-                    async with self._redis.pipeline(transaction=False) as pipe:
-                        for keys, args, _ in batch:
-                            await self._admit_script(keys=keys, args=args, client=pipe)
-                        answers = await pipe.execute(raise_on_error=False)
-                except Exception as exc:  # Redis unreachable: every waiting admit fails alike
-                    answers = [exc] * len(batch)
-                for (_, _, future), answer in zip(batch, answers, strict=True):
-                    if future.done():  # its caller gave up
-                        continue
-                    if isinstance(answer, Exception):
-                        error = answer if isinstance(answer, RedisError) else RedisError(str(answer))
-                        future.set_exception(error)
-                    else:
-                        future.set_result(answer)
+    async def _take_from(self, subject: Subject, want: int, need: int, ttl_s: float) -> int:
+        keys = self._keys(subject.kind, subject.id)
+        for _ in range(5):
+            base, gen = self._bases.need(subject)
+            args = [_ms(), self.holder, want, need, _ms(ttl_s), base, gen]
+            try:
+                verdict, value = await self._take(keys=keys, args=args)
+            except RedisError as exc:
+                raise _unavailable(exc) from exc
+            if verdict in (b"ok", "ok"):
+                return int(value)
+            await self._bases.refresh(subject, int(value))
+        return 0  # flushes kept moving the base: refuse rather than guess
 
-    def settle(self, ref: str, subjects: tuple[Subject, ...], micros: int, ttl_s: float) -> None:
-        keys = [k for s in subjects for k in self._keys(s.name)]
-        self._queue(self._settle_script, keys, [ref, micros, _ms(ttl_s)])
+    async def give_back(self, amounts: dict[tuple[str, int], int]) -> None:
+        """Shrink this holder's leases (spent costs now in the counters, or unused headroom);
+        every subject's generation moves, so other replicas read its base again."""
+        items = sorted((s, a) for s, a in amounts.items() if a > 0)
+        if not items:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for (kind, ident), amount in items:
+                await self._give(keys=self._keys(kind, ident), args=[self.holder, amount], client=pipe)
+            left = await pipe.execute()
+        for (subject, _), rest in zip(items, left, strict=True):
+            if int(rest) <= 0:
+                self._held.discard(subject)
 
-    def flushed(self, costs: list[Flushed]) -> None:
-        refs: dict[str, list[str]] = {}
-        for cost in costs:
-            for name in cost.subjects:
-                refs.setdefault(name, []).append(cost.ref)
-        for name, names in refs.items():
-            self._queue(self._flushed_script, self._keys(name), list(names))
+    async def renew(self, ttl_s: float) -> dict[tuple[str, int], int]:
+        """Push this holder's leases' expiry out; returns them (what Redis still grants)."""
+        held = sorted(self._held)
+        if not held:
+            return {}
+        expire = _ms(ttl_s)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for kind, ident in held:
+                await self._renew(keys=self._keys(kind, ident), args=[self.holder, expire], client=pipe)
+            have = await pipe.execute()
+        granted = {s: int(a) for s, a in zip(held, have, strict=True) if int(a) > 0}
+        for subject in held:
+            if subject not in granted and subject not in self._taking:
+                self._held.discard(subject)  # nothing leased (or purged as expired): forget it
+        return granted
+
+    async def release_all(self) -> None:
+        """Give every lease of this holder back (a graceful stop, after the last flush)."""
+        await self.give_back(dict.fromkeys(self._held, ALL))
+
+    async def reclaim_expired(self) -> int:
+        return 0  # the take script purges a subject's expired leases before it grants
 
     async def changed(self, subject: Subject) -> None:
-        await self._bump_script(keys=self._keys(subject.name)[:1], args=[])
-
-    def _queue(self, script: Any, keys: list[str], args: list[Any]) -> None:
-        self._ops.append((script, keys, args))
-        self._wake.set()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="hold-settle")
-        self._admitter = asyncio.create_task(self._run_admits(), name="hold-admit")
-
-    async def _run(self) -> None:
-        while not self._closing or self._ops:
-            await self._wake.wait()
-            self._wake.clear()
-            try:
-                await self._drain()
-            except Exception:
-                log.exception("hold settles could not reach Redis; %d kept for retry", len(self._ops))
-                await asyncio.sleep(0.5)
-                self._wake.set()
-
-    async def _drain(self) -> None:
-        while self._ops:
-            batch = self._ops[:500]
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for script, keys, args in batch:
-                    await script(keys=keys, args=args, client=pipe)  # queued on the pipeline
-                await pipe.execute()
-            del self._ops[: len(batch)]
-
-    async def drained(self) -> None:
-        """Wait until every queued settle has reached Redis (tests, shutdown)."""
-        while self._ops:
-            self._wake.set()
-            await asyncio.sleep(0.01)
-
-    async def close(self) -> None:
-        if self._admitter is not None:
-            self._admitter.cancel()
-            await asyncio.gather(self._admitter, return_exceptions=True)
-            self._admitter = None
-        self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self._task), 5.0)
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        """An admin credit or debit moved the subject's base: every replica reads it again."""
+        try:
+            await self._bump(keys=self._keys(subject.kind, subject.id)[:1], args=[])
+        except RedisError as exc:
+            raise _unavailable(exc) from exc

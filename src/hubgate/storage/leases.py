@@ -8,7 +8,7 @@ and every transaction locks the subject's row before its lease row (no deadlocks
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Table, and_, case, delete, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -18,7 +18,20 @@ from hubgate.storage.keys import utcnow
 from hubgate.storage.tables import accounts, api_keys, hold_leases
 
 ACCOUNT, KEY = "a", "k"
-Subject = tuple[str, int, str | None]  # kind, id, key budget period (None: for life)
+
+
+class Subject(Protocol):
+    """What is leased: an account's balance (kind "a") or a key's budget ("k", with its
+    budget period; None: for life)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def period(self) -> str | None: ...
 
 
 def _table(kind: str) -> Table:
@@ -53,7 +66,8 @@ class LeaseStore:
     async def take(self, subject: Subject, want: int, need: int, ttl_s: float) -> int:
         """Lease `want` micro-dollars of the subject's headroom, or as much of it as there is
         if that is at least `need`; returns what was granted (0: not even `need` is left)."""
-        kind, subject_id, period = subject
+        kind, subject_id = subject.kind, subject.id
+        period = subject.period if kind != ACCOUNT else None
         table = _table(kind)
         now = utcnow()
         room = headroom(kind, period, now)
@@ -111,6 +125,10 @@ class LeaseStore:
                 select(h.kind, h.subject_id, h.amount_micros).where(h.holder == self.holder)
             )
             return {(r.kind, int(r.subject_id)): int(r.amount_micros) for r in rows}
+
+    async def changed(self, subject: Subject) -> None:
+        """An admin credit or debit: nothing to do, the next lease reads the database."""
+        return None
 
     async def release_all(self) -> None:
         """Give every lease of this holder back (a graceful stop, after the last flush)."""
