@@ -71,9 +71,7 @@ class Finish:
             gw.usage.provisional(provisional(gw, row, key, self.account, call))
             background(gw, _estimate_then_record(gw, row, key, self.account, call, self.admission))
         else:
-            gw.billing.charge(row, key, self.account)
-            gw.usage.record(row)
-            gw.metrics.observe(row)
+            _book(gw, row, key, self.account)
             if self.admission is not None:
                 tokens = row.prompt_tokens + row.completion_tokens
                 background(gw, gw.limiter.finish(key, self.admission, tokens))
@@ -145,11 +143,16 @@ async def _estimate_then_record(
     except Exception:
         log.exception("usage estimate failed for request %s", row.request_id)
     finally:
-        gw.billing.charge(row, key, account)
-        gw.usage.record(row)
-        gw.metrics.observe(row)
+        _book(gw, row, key, account)
         if admission is not None:
             await gw.limiter.finish(key, admission, row.prompt_tokens + row.completion_tokens)
+
+
+def _book(gw: Gateway, row: UsageRow, key: KeyRecord, account: AccountRecord | None) -> None:
+    """Price the row (settling its hold), record it (the journal first) and count it."""
+    gw.billing.charge(row, key, account)
+    gw.usage.record(row)
+    gw.metrics.observe(row)
 
 
 def _body_text(body: dict[str, Any]) -> str:
