@@ -6,6 +6,7 @@ Standard library only: bench/smoke.py imports it from the project's venv.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -36,6 +37,10 @@ def render(port: int, prefix: Path, workers: int) -> str:
     values.update(PLACEHOLDERS)
     for name, value in values.items():
         text = text.replace(f"@{name}@", value)
+    if os.geteuid() == 0:
+        # As root nginx's workers drop to `nobody`, who cannot read the bodies inside a
+        # private checkout (a 0700 temporary folder, as CI's clone may be): keep root.
+        text = "user root;\n" + text
     return text
 
 
