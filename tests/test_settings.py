@@ -5,6 +5,7 @@ from pathlib import Path
 import pydantic
 import pytest
 
+from hubgate.providers import registry
 from hubgate.settings import (
     DEFAULT_DATABASE_URL,
     ConfigError,
@@ -66,7 +67,7 @@ ECHO = "{name: e, type: echo, models: [m]}"
 def load(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> Settings:
     path = tmp_path / "hubgate.yaml"
     path.write_text(text, encoding="utf-8")
-    return load_settings(path, env or {})
+    return registry.load(path, env or {})
 
 
 def errors(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> list[str]:

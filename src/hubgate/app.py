@@ -23,6 +23,7 @@ from hubgate.http.state import GATEWAY, RATE_HEADERS
 from hubgate.jobs import health_checks, usage_retention, video_polling
 from hubgate.metering.prices import price_from_settings
 from hubgate.observability.metrics import Metrics
+from hubgate.providers import registry
 from hubgate.providers.http import HttpTransport
 from hubgate.routing.health import Health, HealthPolicy
 from hubgate.routing.limits import Limiter, LocalStore, RedisStore
@@ -87,6 +88,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
     With `bootstrap`, start-up migrates the schema and applies the config file; the
     multi-worker server does that once in the parent and passes False.
     """
+    settings = registry.check(settings)  # channel types known, default API versions filled
     app = web.Application(middlewares=[edge], client_max_size=int(settings.max_body_mb * 1024 * 1024))
     app.on_response_prepare.append(_rate_limit_headers)
     add_routes(app)

@@ -11,7 +11,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from hubgate.settings import ConfigError, Settings, load_settings, usd_to_micros
+from hubgate.providers import registry
+from hubgate.settings import ConfigError, Settings, usd_to_micros
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="hubgate: a self-hosted LLM API gateway.")
 keys_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API keys.")
@@ -33,7 +34,7 @@ T = TypeVar("T")
 
 def _settings(config: str | None) -> Settings:
     try:
-        return load_settings(config)
+        return registry.load(config)
     except ConfigError as exc:
         for line in exc.errors:
             typer.echo(line, err=True)
@@ -88,7 +89,7 @@ def serve(
 def check_config(path: Annotated[str, typer.Argument(help="Config file to validate.")]) -> None:
     """Validate a config file; print every error with its path."""
     try:
-        settings = load_settings(path)
+        settings = registry.load(path)
     except ConfigError as exc:
         for line in exc.errors:
             typer.echo(line)

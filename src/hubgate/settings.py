@@ -8,11 +8,11 @@ wins. Every problem is reported at once as `path: message`, e.g. `channels[1].we
 import ipaddress
 import os
 import re
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import yaml
@@ -28,14 +28,7 @@ from pydantic import (
 )
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/hubgate.db"
-CHANNEL_TYPES = frozenset(
-    {"openai", "openai-compatible", "azure", "anthropic", "gemini", "echo", "cohere", "jina"}
-)
-AZURE_DEFAULT_API_VERSION = "2024-10-21"
-# `api_version` means the api-version query (azure), the anthropic-version header
-# (anthropic) and the path version (gemini).
-DEFAULT_API_VERSIONS = {"azure": AZURE_DEFAULT_API_VERSION, "anthropic": "2023-06-01", "gemini": "v1beta"}
-OPENAI_FAMILY = frozenset({"openai", "openai-compatible", "azure"})
+CHANNEL_KINDS = "hubgate.channel_kinds"  # validation context: the ChannelKinds channels are checked against
 LOG_LEVELS = ("debug", "info", "warning", "error")
 ENV_PREFIX = "HUBGATE_"
 
@@ -54,6 +47,44 @@ def _no_whitespace(value: str) -> str:
     if any(c.isspace() for c in value):
         raise ValueError("must not contain whitespace")
     return value
+
+
+class ChannelKind(Protocol):
+    """What validation needs to know of one channel type (a provider declares it)."""
+
+    @property
+    def needs_base_url(self) -> bool: ...
+
+    @property
+    def default_api_version(self) -> str | None:
+        """Filled into `api_version` when unset; None: `api_version` does not apply."""
+
+    @property
+    def responses_api(self) -> bool:
+        """Whether `api: responses` applies."""
+
+
+class ChannelKinds(Protocol):
+    """The known channel types, in the order messages list them (the provider registry)."""
+
+    def names(self) -> Sequence[str]: ...
+
+    def get(self, channel_type: str) -> ChannelKind | None: ...
+
+
+def _kinds(info: ValidationInfo) -> ChannelKinds | None:
+    """The channel types to check against; None (direct construction) checks none of them."""
+    kinds: ChannelKinds | None = (info.context or {}).get(CHANNEL_KINDS)
+    return kinds
+
+
+def _kind(info: ValidationInfo) -> ChannelKind | None:
+    kinds, name = _kinds(info), info.data.get("type")
+    return kinds.get(name) if kinds is not None and name is not None else None
+
+
+def _one_of(names: Sequence[str]) -> str:
+    return f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else "".join(names)
 
 
 Loc = tuple[str | int, ...]
@@ -112,20 +143,21 @@ class ChannelSettings(_Frozen):
 
     @field_validator("type")
     @classmethod
-    def _check_type(cls, value: str) -> str:
-        if value not in CHANNEL_TYPES:
+    def _check_type(cls, value: str, info: ValidationInfo) -> str:
+        kinds = _kinds(info)
+        if kinds is not None and kinds.get(value) is None:
             raise ValueError(
-                f"unknown channel type {value!r}; expected one of: {', '.join(sorted(CHANNEL_TYPES))}"
+                f"unknown channel type {value!r}; expected one of: {', '.join(sorted(kinds.names()))}"
             )
         return value
 
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        kind = info.data.get("type")
+        kind = _kind(info)
         if value is None:
-            if kind is not None and kind != "echo":
-                raise ValueError(f"required for channel type {kind!r}")
+            if kind is not None and kind.needs_base_url:
+                raise ValueError(f"required for channel type {info.data['type']!r}")
             return None
         if not value.startswith(("http://", "https://")) or not urlsplit(value).netloc:
             raise ValueError("must be an http:// or https:// URL")
@@ -152,21 +184,23 @@ class ChannelSettings(_Frozen):
     @field_validator("api_version")
     @classmethod
     def _check_api_version(cls, value: str | None, info: ValidationInfo) -> str | None:
-        kind = info.data.get("type")
-        if kind in DEFAULT_API_VERSIONS:
-            return value or DEFAULT_API_VERSIONS[kind]
-        if value is not None and kind is not None:
-            raise ValueError("only applies to channels of type azure, anthropic or gemini")
+        kinds, kind = _kinds(info), _kind(info)
+        if kinds is None or kind is None:
+            return value
+        if kind.default_api_version is not None:
+            return value or kind.default_api_version
+        if value is not None:
+            versioned = [n for n in kinds.names() if (k := kinds.get(n)) and k.default_api_version]
+            raise ValueError(f"only applies to channels of type {_one_of(versioned)}")
         return value
 
     @field_validator("api")
     @classmethod
     def _check_api(cls, value: str, info: ValidationInfo) -> str:
-        kind = info.data.get("type")
-        if value == "responses" and kind is not None and kind not in OPENAI_FAMILY:
-            raise ValueError(
-                "'responses' only applies to channels of type openai, openai-compatible or azure"
-            )
+        kinds, kind = _kinds(info), _kind(info)
+        if value == "responses" and kinds is not None and kind is not None and not kind.responses_api:
+            speaking = [n for n in kinds.names() if (k := kinds.get(n)) and k.responses_api]
+            raise ValueError(f"'responses' only applies to channels of type {_one_of(speaking)}")
         return value
 
 
@@ -399,23 +433,34 @@ def find_config_path(explicit: str | None, env: Mapping[str, str]) -> Path | Non
     return default if default.is_file() else None
 
 
-def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate the config file (or built-in defaults if there is none); raise ConfigError."""
+def load_settings(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None, kinds: ChannelKinds | None = None
+) -> Settings:
+    """Read and validate the config file (or built-in defaults if there is none); raise ConfigError.
+
+    Channel types are checked against `kinds` (the provider registry); without it, not at all."""
     env = os.environ if env is None else env
     resolved = Path(path) if path is not None else find_config_path(None, env)
     if resolved is None:
-        return parse_settings({}, env, source="<defaults>")
+        return parse_settings({}, env, source="<defaults>", kinds=kinds)
     try:
         text = resolved.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([f"{resolved}: config file not found"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{resolved}: cannot read config file: {exc}"]) from exc
-    return parse_settings(_load_yaml(text, str(resolved)), env, source=str(resolved))
+    return parse_settings(_load_yaml(text, str(resolved)), env, source=str(resolved), kinds=kinds)
 
 
-def parse_settings(data: object, env: Mapping[str, str] | None = None, source: str = "<config>") -> Settings:
-    """Validate parsed config data (None means empty) against `env`; raise ConfigError with every problem."""
+def parse_settings(
+    data: object,
+    env: Mapping[str, str] | None = None,
+    source: str = "<config>",
+    kinds: ChannelKinds | None = None,
+) -> Settings:
+    """Validate parsed config data (None means empty) against `env`; raise ConfigError with every problem.
+
+    Channel types are checked against `kinds` (the provider registry); without it, not at all."""
     env = os.environ if env is None else env
     if data is None:
         data = {}
@@ -431,7 +476,7 @@ def parse_settings(data: object, env: Mapping[str, str] | None = None, source: s
     problems = list(unset.items())
     settings: Settings | None = None
     try:
-        settings = Settings.model_validate(expanded, context={_SKIP_REFERENCES: True})
+        settings = Settings.model_validate(expanded, context={_SKIP_REFERENCES: True, CHANNEL_KINDS: kinds})
     except ValidationError as exc:
         for loc, msg in _pydantic_errors(exc):
             if not any(loc[: len(bad)] == bad for bad in unset):  # already reported as an unset variable

@@ -19,6 +19,7 @@ from hubgate.channel_test import test_channel
 from hubgate.errors import InvalidRequest, NotFound
 from hubgate.gateway import Gateway
 from hubgate.http.body import parse_object, read_body
+from hubgate.providers import registry
 from hubgate.routing.channels import Channel
 from hubgate.routing.runtime import channel_table, load_runtime
 from hubgate.settings import ChannelSettings
@@ -96,7 +97,7 @@ async def _refresh(gw: Gateway) -> None:
 
 def _validated(data: dict[str, Any]) -> ChannelSettings:
     try:
-        return ChannelSettings.model_validate(data)
+        return registry.channel(data)
     except ValidationError as exc:
         raise validation_error(exc, "field") from None
 

@@ -31,7 +31,8 @@ from hubgate.console.user_views import (
 )
 from hubgate.console.web import SESSION, Handler, console_of, gateway, redirect, render, signed_in
 from hubgate.metering.prices import PRICES_SOURCE_DATE
-from hubgate.settings import CHANNEL_TYPES, ChannelSettings
+from hubgate.providers import registry
+from hubgate.settings import ChannelSettings
 from hubgate.storage.admin_lists import (
     account_names,
     accounts_named_like,
@@ -111,7 +112,7 @@ async def _channels(request: web.Request) -> web.StreamResponse:
             upstream_keys=len(running.api_keys) if running is not None else 0,
             health=[h for h in snapshot if h["channel"] == row.name], edit=edit,
         ))  # fmt: skip
-    return render(request, "admin/channels.html", lines=lines, types=sorted(CHANNEL_TYPES),
+    return render(request, "admin/channels.html", lines=lines, types=sorted(registry.REGISTRY.names()),
                   manageable=gw.admin_channels is not None)  # fmt: skip
 
 

@@ -17,7 +17,6 @@ import contextlib
 import logging
 import time
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -37,6 +36,8 @@ from hubgate.gateway import Gateway
 from hubgate.http.client_ip import client_ip
 from hubgate.http.state import CLIENT_IP, GATEWAY, REQUEST_ID
 from hubgate.metering.hold import Ceiling
+from hubgate.providers import provider_for
+from hubgate.providers.base import Family
 from hubgate.relay import CLIENT_CLOSED, route_for
 from hubgate.routing.channels import Channel
 from hubgate.routing.health import Outcome
@@ -46,10 +47,8 @@ from hubgate.storage.usage import UsageRow
 log = logging.getLogger("hubgate.realtime")
 
 ENDPOINT = "realtime"
-REALTIME_TYPES = frozenset({"openai", "openai-compatible", "azure"})
 KEY_PROTOCOL = "openai-insecure-api-key."
 BETA_PROTOCOL = "openai-beta.realtime-v1"
-AZURE_REALTIME_VERSION = "2024-10-01-preview"
 MAX_FRAME = 16 * 1024 * 1024
 DRAIN_S = 5.0  # how long a left caller's running answers get to report their usage
 _RESERVED = frozenset({1005, 1006, 1015})  # close codes that may not be sent in a frame
@@ -77,28 +76,11 @@ async def _authenticate(gw: Gateway, request: web.Request, secret: str | None) -
     return key
 
 
-def upstream_url(channel: Channel, upstream_model: str) -> str:
-    """The upstream's realtime WebSocket URL (http->ws, https->wss)."""
-    base = channel.base_url.rstrip("/")
-    if base.startswith("https://"):
-        base = "wss://" + base[len("https://") :]
-    elif base.startswith("http://"):
-        base = "ws://" + base[len("http://") :]
-    if channel.type == "azure":  # resource endpoint; the upstream model is the deployment
-        version = quote(channel.api_version or AZURE_REALTIME_VERSION, safe="")
-        return f"{base}/openai/realtime?api-version={version}&deployment={quote(upstream_model, safe='')}"
-    return f"{base}/realtime?model={quote(upstream_model, safe='')}"
-
-
 def upstream_headers(
-    channel: Channel, secret: str, request: web.Request, protocols: list[str]
+    channel: Channel, auth: dict[str, str], request: web.Request, protocols: list[str]
 ) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    if secret:
-        if channel.type == "azure":
-            headers["api-key"] = secret
-        else:
-            headers["Authorization"] = f"Bearer {secret}"
+    """The provider's auth headers, the caller's beta opt-in and the channel's own headers."""
+    headers = dict(auth)
     beta = request.headers.get("OpenAI-Beta")
     if beta:
         headers["OpenAI-Beta"] = beta
@@ -190,7 +172,7 @@ async def realtime(request: web.Request) -> web.StreamResponse:
             raise InvalidRequest("Missing required parameter: 'model'.", param="model")
         row.model = model
         route = route_for(gw, key, model)
-        channels = [c for c in route.channels if c.type in REALTIME_TYPES]
+        channels = [c for c in route.channels if Family.REALTIME in provider_for(c.type).families]
         if not channels:
             raise NotFound(f"No channel serves '{model}' for the realtime API.", param="model")
         # Held: one response at the model's maximum output; the session settles what it used.
@@ -241,10 +223,11 @@ async def _connect(
         row.attempts += 1
         row.channel, row.upstream_model = channel.name, upstream_model
         verdict: Outcome | None = None
+        url, auth = provider_for(channel.type).realtime_target(channel, upstream_model, secret)
         try:
             ws = await session.ws_connect(
-                upstream_url(channel, upstream_model),
-                headers=upstream_headers(channel, secret, request, protocols),
+                url,
+                headers=upstream_headers(channel, auth, request, protocols),
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
                 max_msg_size=MAX_FRAME,
                 autoping=True,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import orjson
 
-from hubgate.providers.base import Endpoint, Provider, UpstreamRequest
+from hubgate.providers.base import Endpoint, Family, Provider, UpstreamRequest
 from hubgate.routing.channels import Channel
 
 
 class RerankOnlyProvider(Provider):
     """`{base_url}{path}` with a Bearer key; every request is a rerank request."""
 
+    families = frozenset({Family.RERANK})
     endpoints = frozenset({Endpoint.RERANK})
     path = ""
 

@@ -1,8 +1,10 @@
 """The seam between the relay and upstreams: build a request, send it, read the answer.
 
-A provider knows one upstream kind (URL layout, auth headers, the wire format it
-speaks). A transport sends an `UpstreamRequest` and returns an `UpstreamResponse`;
-the HTTP transport is the real one, the echo channel answers in-process.
+A provider knows one upstream kind and declares its facts on its class: the channel
+`type` that selects it, its default API version, the families it serves, its URL and
+auth building (HTTP and realtime) and its quirks. A transport sends an `UpstreamRequest`
+and returns an `UpstreamResponse`; the HTTP transport is the real one, the echo channel
+answers in-process.
 """
 
 from __future__ import annotations
@@ -55,6 +57,46 @@ MEDIA_ENDPOINTS = frozenset(
 
 
 VIDEO_ENDPOINTS = frozenset({Endpoint.VIDEOS})
+
+
+class Family(StrEnum):
+    """A kind of caller request a provider's channels can answer (directly or translated)."""
+
+    CHAT = "chat"  # OpenAI chat/completions
+    COMPLETIONS = "completions"  # OpenAI legacy completions
+    RESPONSES = "responses"  # OpenAI Responses
+    MESSAGES = "messages"  # Anthropic Messages
+    GEMINI = "gemini"  # Gemini generateContent
+    EMBEDDINGS = "embeddings"
+    IMAGES = "images"
+    AUDIO = "audio"
+    MODERATIONS = "moderations"
+    VIDEOS = "videos"
+    RERANK = "rerank"
+    REALTIME = "realtime"  # the Realtime WebSocket
+
+
+# The endpoints behind each family but realtime (a socket, not an endpoint): a provider's
+# declared families and its endpoints must agree (the registry checks it).
+FAMILY_ENDPOINTS: dict[Family, frozenset[Endpoint]] = {
+    Family.CHAT: frozenset({Endpoint.GENERATE}),
+    Family.RESPONSES: frozenset({Endpoint.GENERATE}),
+    Family.MESSAGES: frozenset({Endpoint.GENERATE}),
+    Family.GEMINI: frozenset({Endpoint.GENERATE}),
+    Family.COMPLETIONS: frozenset({Endpoint.COMPLETIONS}),
+    Family.EMBEDDINGS: frozenset({Endpoint.EMBEDDINGS}),
+    Family.IMAGES: frozenset(
+        {Endpoint.IMAGES_GENERATIONS, Endpoint.IMAGES_EDITS, Endpoint.IMAGES_VARIATIONS}
+    ),
+    Family.AUDIO: frozenset(
+        {Endpoint.AUDIO_SPEECH, Endpoint.AUDIO_TRANSCRIPTIONS, Endpoint.AUDIO_TRANSLATIONS}
+    ),
+    Family.MODERATIONS: frozenset({Endpoint.MODERATIONS}),
+    Family.VIDEOS: VIDEO_ENDPOINTS,
+    Family.RERANK: frozenset({Endpoint.RERANK}),
+}
+GENERATE_FAMILIES = frozenset({Family.CHAT, Family.RESPONSES, Family.MESSAGES, Family.GEMINI})
+MEDIA_FAMILIES = frozenset({Family.IMAGES, Family.AUDIO, Family.MODERATIONS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +157,17 @@ class UpstreamReadTimeout(Exception):
 
 
 class Provider(ABC):
-    """One upstream kind. Subclasses are stateless; channels carry the data."""
+    """One upstream kind. Subclasses are stateless; channels carry the data.
 
+    The class attributes are the provider's declaration, read by the registry, by config
+    validation (through `hubgate.settings.ChannelKinds`) and by the realtime socket.
+    """
+
+    channel_type: str = ""  # the channel `type` that selects this provider
+    families: frozenset[Family] = frozenset()
+    default_api_version: str | None = None  # filled into channels; None: `api_version` does not apply
+    needs_base_url: bool = True
+    responses_api: bool = False  # channels may set `api: responses`
     endpoints: frozenset[Endpoint] = frozenset(
         {Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.EMBEDDINGS, Endpoint.GENERATE}
     )
@@ -148,6 +199,10 @@ class Provider(ABC):
         return UpstreamRequest(
             url=url, headers=headers, body=body, timeouts=channel.timeouts, stream=stream, secret=key
         )
+
+    def realtime_target(self, channel: Channel, upstream_model: str, key: str) -> tuple[str, dict[str, str]]:
+        """The upstream's Realtime WebSocket URL and auth headers (providers serving REALTIME)."""
+        raise NotImplementedError(f"channel type {self.channel_type!r} does not serve realtime")
 
     def transport(self, http: Transport) -> Transport:
         """The transport this provider's requests travel on (HTTP unless overridden)."""

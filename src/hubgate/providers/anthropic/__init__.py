@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from hubgate.formats.registry import WireFormat
-from hubgate.providers.base import Endpoint, Provider, UpstreamRequest
+from hubgate.providers.base import GENERATE_FAMILIES, Endpoint, Provider, UpstreamRequest
 from hubgate.routing.channels import Channel
 
 DEFAULT_VERSION = "2023-06-01"
 
 
 class AnthropicProvider(Provider):
+    channel_type = "anthropic"
+    families = GENERATE_FAMILIES
+    default_api_version = DEFAULT_VERSION  # the `anthropic-version` header
     endpoints = frozenset({Endpoint.GENERATE, Endpoint.COUNT_TOKENS})
 
     def wire_format(self, channel: Channel) -> WireFormat:

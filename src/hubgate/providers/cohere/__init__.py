@@ -10,5 +10,6 @@ from hubgate.providers._rerank_only import RerankOnlyProvider
 
 
 class CohereProvider(RerankOnlyProvider):
+    channel_type = "cohere"
     rerank_shape = Shape.COHERE_V2
     path = "/v2/rerank"

@@ -18,7 +18,15 @@ from typing import Any
 
 import orjson
 
-from hubgate.providers.base import Endpoint, Provider, Transport, UpstreamRequest, UpstreamResponse
+from hubgate.providers.base import (
+    GENERATE_FAMILIES,
+    Endpoint,
+    Family,
+    Provider,
+    Transport,
+    UpstreamRequest,
+    UpstreamResponse,
+)
 from hubgate.providers.openai import generate_path
 from hubgate.routing.channels import Channel
 
@@ -212,6 +220,12 @@ def _embeddings(body: dict[str, Any]) -> UpstreamResponse:
 
 
 class EchoProvider(Provider):
+    """Needs no base_url: it answers in-process."""
+
+    channel_type = "echo"
+    families = GENERATE_FAMILIES | {Family.COMPLETIONS, Family.EMBEDDINGS}
+    needs_base_url = False
+
     def build(
         self,
         channel: Channel,

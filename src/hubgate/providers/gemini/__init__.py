@@ -5,13 +5,16 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from hubgate.formats.registry import WireFormat
-from hubgate.providers.base import Endpoint, Provider, UpstreamRequest
+from hubgate.providers.base import GENERATE_FAMILIES, Endpoint, Family, Provider, UpstreamRequest
 from hubgate.routing.channels import Channel
 
 DEFAULT_VERSION = "v1beta"
 
 
 class GeminiProvider(Provider):
+    channel_type = "gemini"
+    families = GENERATE_FAMILIES | {Family.EMBEDDINGS}
+    default_api_version = DEFAULT_VERSION  # the path's version
     endpoints = frozenset({Endpoint.GENERATE, Endpoint.COUNT_TOKENS, Endpoint.EMBEDDINGS})
 
     def wire_format(self, channel: Channel) -> WireFormat:

@@ -10,5 +10,6 @@ from hubgate.providers._rerank_only import RerankOnlyProvider
 
 
 class JinaProvider(RerankOnlyProvider):
+    channel_type = "jina"
     rerank_shape = Shape.V1
     path = "/v1/rerank"

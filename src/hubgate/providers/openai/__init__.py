@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from hubgate.providers.base import MEDIA_ENDPOINTS, VIDEO_ENDPOINTS, Endpoint, Provider, UpstreamRequest
+from urllib.parse import quote
+
+from hubgate.providers.base import (
+    GENERATE_FAMILIES,
+    MEDIA_ENDPOINTS,
+    MEDIA_FAMILIES,
+    VIDEO_ENDPOINTS,
+    Endpoint,
+    Family,
+    Provider,
+    UpstreamRequest,
+)
 from hubgate.routing.channels import Channel
 
 
@@ -13,9 +24,26 @@ def generate_path(channel: Channel, endpoint: Endpoint) -> str:
     return endpoint.value  # chat/completions, embeddings, responses/compact, images/..., audio/..., videos
 
 
+def websocket_base(channel: Channel) -> str:
+    """The channel's base URL as a WebSocket URL (http->ws, https->wss)."""
+    base = channel.base_url.rstrip("/")
+    if base.startswith("https://"):
+        return "wss://" + base[len("https://") :]
+    if base.startswith("http://"):
+        return "ws://" + base[len("http://") :]
+    return base
+
+
 class OpenAIProvider(Provider):
     """`{base_url}/chat/completions` with a Bearer key; base_url ends in /v1."""
 
+    channel_type = "openai"
+    families = (
+        GENERATE_FAMILIES
+        | MEDIA_FAMILIES
+        | {Family.COMPLETIONS, Family.EMBEDDINGS, Family.VIDEOS, Family.REALTIME}
+    )
+    responses_api = True
     endpoints = Provider.endpoints | MEDIA_ENDPOINTS | VIDEO_ENDPOINTS
 
     def build(
@@ -30,3 +58,7 @@ class OpenAIProvider(Provider):
         auth = {"authorization": f"Bearer {key}"} if key else {}
         url = f"{channel.base_url}/{generate_path(channel, endpoint)}"
         return self.request(channel, url, auth, body, stream, key)
+
+    def realtime_target(self, channel: Channel, upstream_model: str, key: str) -> tuple[str, dict[str, str]]:
+        url = f"{websocket_base(channel)}/realtime?model={quote(upstream_model, safe='')}"
+        return url, ({"Authorization": f"Bearer {key}"} if key else {})

@@ -7,10 +7,12 @@ vLLM and Xinference serve a Jina-shaped `POST {base_url}/rerank` (base_url ends 
 from __future__ import annotations
 
 from hubgate.formats.rerank import Shape
-from hubgate.providers.base import Endpoint
+from hubgate.providers.base import Endpoint, Family
 from hubgate.providers.openai import OpenAIProvider
 
 
 class OpenAICompatibleProvider(OpenAIProvider):
+    channel_type = "openai-compatible"
+    families = OpenAIProvider.families | {Family.RERANK}
     endpoints = OpenAIProvider.endpoints | {Endpoint.RERANK}
     rerank_shape = Shape.V1  # `{base_url}/rerank`: the path is the endpoint's value
