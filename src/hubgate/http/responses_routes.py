@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from hubgate.errors import InvalidRequest, NotFound
+from hubgate.formats import openai as oa
 from hubgate.formats import openai_responses as responses_codec
 from hubgate.formats.openai_responses import compaction
 from hubgate.formats.registry import WireFormat
@@ -28,8 +29,6 @@ async def create(request: web.Request) -> web.StreamResponse:
     async def prepare(key: KeyRecord) -> Call:
         body = parse_object(await read_body(request, gw.max_body_bytes))
         if "messages" in body and "input" not in body:  # a Chat body sent to the Responses route
-            from hubgate.formats import openai as oa
-
             info = oa.check_chat(body)
             return Call(
                 WireFormat.OPENAI_CHAT, Endpoint.CHAT, body, info.model, info.stream, info.include_usage
