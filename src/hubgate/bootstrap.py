@@ -93,7 +93,7 @@ async def _console_admin(settings: Settings, engine: AsyncEngine) -> None:
     cfg = settings.console
     if not (cfg.enabled and cfg.admin_email and cfg.admin_password):
         return
-    from hubgate.console.auth_views import create_user
+    from hubgate.console.users import create_user
     from hubgate.storage.users import UserRepository
 
     users = UserRepository(engine)

@@ -394,7 +394,7 @@ def users_create(
     import sys
 
     from hubgate.console import passwords
-    from hubgate.console.auth_views import create_user
+    from hubgate.console.users import create_user
     from hubgate.storage.users import UserExists
 
     if role not in ("user", "admin"):

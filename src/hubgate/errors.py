@@ -14,24 +14,11 @@
         ├── Unavailable         503  every channel failed or is cooling down
         └── UpstreamTimeout     504  upstream did not answer in time
 
-Errors are rendered in the caller's API family (OpenAI, Anthropic, Gemini) at the
-HTTP edge; nothing below the edge knows about wire shapes of errors.
+Errors are rendered in the caller's API family (OpenAI, Anthropic, Gemini, Responses) by
+`formats/errors.py`, the one home of every error shape (JSON answers and stream events).
 """
 
 from __future__ import annotations
-
-from enum import Enum
-from typing import Any
-
-import orjson
-
-
-class Family(Enum):
-    """The API family a caller speaks; decides the error shape."""
-
-    OPENAI = "openai"
-    ANTHROPIC = "anthropic"
-    GEMINI = "gemini"
 
 
 class GatewayError(Exception):
@@ -156,51 +143,3 @@ def _default_type(status: int) -> str:
         413: "invalid_request_error",
         429: "rate_limit_error",
     }.get(status, "api_error" if status >= 500 else "invalid_request_error")
-
-
-_ANTHROPIC_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
-
-_GEMINI_STATUS = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    402: "RESOURCE_EXHAUSTED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    413: "INVALID_ARGUMENT",
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    502: "UNAVAILABLE",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
-
-
-def error_body(err: GatewayError, family: Family) -> bytes:
-    """Serialise an error in the caller's API family."""
-    body: dict[str, Any]
-    if family is Family.ANTHROPIC:
-        etype = _ANTHROPIC_TYPES.get(err.status, "api_error")
-        body = {"type": "error", "error": {"type": etype, "message": err.message}}
-    elif family is Family.GEMINI:
-        status = _GEMINI_STATUS.get(err.status, "INTERNAL" if err.status >= 500 else "FAILED_PRECONDITION")
-        body = {"error": {"code": err.status, "message": err.message, "status": status}}
-    else:
-        body = {
-            "error": {
-                "message": err.message,
-                "type": err.openai_type,
-                "param": err.param,
-                "code": err.code,
-            }
-        }
-    return orjson.dumps(body)

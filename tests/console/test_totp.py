@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from hubgate.admin.session import CONSOLE
 from hubgate.console import totp
-from hubgate.console.web import CONSOLE
 from tests.conftest import LiveGateway
 from tests.console.conftest import PASSWORD, Browser, app_of, new_email
 

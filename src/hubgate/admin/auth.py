@@ -7,6 +7,7 @@ import hmac
 
 from aiohttp import web
 
+from hubgate.admin.session import CONSOLE, load_session
 from hubgate.errors import AuthenticationFailed, PermissionDenied
 from hubgate.http.state import GATEWAY
 
@@ -46,8 +47,6 @@ async def require_admin(request: web.Request) -> None:
 
 
 async def _console_admin(request: web.Request) -> bool:
-    from hubgate.console.web import CONSOLE, load_session
-
     if CONSOLE not in request.app:
         return False
     session = await load_session(request)

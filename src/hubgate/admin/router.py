@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hubgate.admin import (
+    dashboard_routes,
     openapi,
     routes_accounts,
     routes_channels,
@@ -19,8 +20,8 @@ from hubgate.admin import (
 )
 from hubgate.admin.auth import require_admin
 from hubgate.admin.registry import AdminRoute, Handler
-from hubgate.errors import Family, GatewayError
-from hubgate.http import dashboard_routes
+from hubgate.errors import GatewayError
+from hubgate.formats.errors import Family
 from hubgate.http.middleware import error_response
 from hubgate.http.state import GATEWAY, REQUEST_ID
 from hubgate.metering.prices import price_from_settings

@@ -24,8 +24,9 @@ from hubgate.admin.common import (
 )
 from hubgate.admin.registry import AdminRoute
 from hubgate.admin.schemas import InviteCreate, ResetLinkCreate, UserPatch, UsersQuery
-from hubgate.console.mail import invite_mail, reset_mail, send
+from hubgate.admin.session import SESSION, secure
 from hubgate.errors import InvalidRequest, NotFound
+from hubgate.mail import invite_mail, reset_mail, send
 from hubgate.settings import SmtpSettings
 from hubgate.storage.admin_lists import account_names, users_page
 from hubgate.storage.keys import utcnow
@@ -54,8 +55,6 @@ def user_view(u: User, account: str | None) -> dict[str, Any]:
 def site_url(request: web.Request, path: str) -> str:
     """`path` as an absolute URL of this site: under `console.public_url` when set, else on
     the host the request came to, https when the console treats the request as such."""
-    from hubgate.console.web import secure
-
     base = gateway(request).settings.console.public_url
     if base is None:
         base = f"{'https' if secure(request) else request.scheme}://{request.host}"
@@ -64,8 +63,6 @@ def site_url(request: web.Request, path: str) -> str:
 
 def _console_user_id(request: web.Request) -> int | None:
     """The console admin making this request, if it comes from a console session."""
-    from hubgate.console.web import SESSION
-
     session = request.get(SESSION)
     return session.user.id if session is not None else None
 

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from hubgate.admin.routes_groups import effective_groups
 from hubgate.admin.routes_pricing import effective_prices
+from hubgate.admin.session import SESSION, console_of, gateway
 from hubgate.admin.views import price_view
 from hubgate.console.usage_export import export_csv, name_rows
 from hubgate.console.user_views import (
@@ -29,7 +30,7 @@ from hubgate.console.user_views import (
     usage_charts,
     usage_filter,
 )
-from hubgate.console.web import SESSION, Handler, console_of, gateway, redirect, render, signed_in
+from hubgate.console.web import Handler, redirect, render, signed_in
 from hubgate.metering.prices import PRICES_SOURCE_DATE
 from hubgate.providers import registry
 from hubgate.settings import ChannelSettings

@@ -15,36 +15,31 @@ from datetime import timedelta
 
 from aiohttp import web
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hubgate.admin.session import Console, console_of, cookie_name, gateway, load_session
 from hubgate.console import passwords, totp
-from hubgate.console.mail import in_background, reset_mail, send, verify_mail
 from hubgate.console.oauth import providers
+from hubgate.console.users import confirmed, create_user
 from hubgate.console.web import (
-    Console,
     check_csrf,
     clear_session_cookie,
-    console_of,
-    cookie_name,
     flash_to,
     form,
-    gateway,
     go,
     limit,
-    load_session,
     pre_session_token,
     redirect,
     render,
     session_ttl,
     set_session_cookie,
+    sign_in,
     signed_in,
     take_flash,
 )
 from hubgate.gateway import Gateway
-from hubgate.settings import ConsoleSettings, usd_to_micros
-from hubgate.storage.accounts import AccountExists, AccountRepository
+from hubgate.mail import in_background, reset_mail, send, verify_mail
 from hubgate.storage.keys import utcnow
-from hubgate.storage.users import RESET_TTL, VERIFY_TTL, User, UserExists, UserRepository, digest
+from hubgate.storage.users import RESET_TTL, VERIFY_TTL, User, UserRepository, digest
 
 log = logging.getLogger("hubgate.console")
 
@@ -66,27 +61,6 @@ def _page(request: web.Request, template: str, status: int = 200, **context: obj
     pre_session_token(request)
     resp = render(request, template, status=status, **context)
     pre_session_token(request, resp)
-    return resp
-
-
-async def sign_in(request: web.Request, user: User, target: str) -> web.StreamResponse:
-    """End whatever session the browser had and issue a new one (fixation-proof)."""
-    users = console_of(request).users
-    presented = request.cookies.get(cookie_name(request))
-    if presented:
-        await users.end_session(presented)
-    pending = user.totp_secret_enc is not None
-    token, _ = await users.start_session(
-        user.id,
-        ttl=timedelta(minutes=10) if pending else session_ttl(request),
-        ip=request.remote,
-        user_agent=request.headers.get("user-agent"),
-        mfa_pending=pending,
-    )
-    resp = go("/ui/login/totp?next=" + target if pending else target)
-    set_session_cookie(request, resp, token)
-    if not pending:
-        await users.login_succeeded(user.id)
     return resp
 
 
@@ -255,42 +229,6 @@ async def signup(request: web.Request) -> web.StreamResponse:
     return await sign_in(request, user, "/ui/dashboard")
 
 
-async def create_user(
-    engine: AsyncEngine,
-    cfg: ConsoleSettings,
-    email: str,
-    password: str | None,
-    *,
-    role: str,
-    pending: bool = False,
-) -> User:
-    """An account of its own plus its user (sign-up, the start-up admin, the CLI). `pending`:
-    the address is still to be confirmed, and the new-account credit waits for that."""
-    accounts = AccountRepository(engine)
-    name = email if len(email) <= 64 else email[:48] + "-" + email[-15:]
-    credit = 0 if pending else usd_to_micros(cfg.new_account_credit_usd)
-    try:
-        account = await accounts.create(
-            name, group=cfg.new_account_group, credit_micros=credit, source="console"
-        )
-    except AccountExists:
-        unique = f"{name[:52]}-{utcnow():%H%M%S%f}"[:64]
-        account = await accounts.create(
-            unique, group=cfg.new_account_group, credit_micros=credit, source="console"
-        )
-    try:
-        return await UserRepository(engine).create(
-            email,
-            await passwords.hash_password(password) if password is not None else None,  # None: OAuth only
-            role=role,
-            account_id=account.id,
-            verified=not pending,
-        )
-    except UserExists:
-        await accounts.update(account.id, disabled=True)
-        raise
-
-
 # --- password reset: a one-time link an administrator makes, or mailed on request ---
 
 
@@ -378,17 +316,6 @@ async def _mail_link(gw: Gateway, users: UserRepository, email: str, purpose: st
     else:
         subject, body = reset_mail(base, f"{base}/ui/reset/{token}")
     await send(cfg.smtp, user.email, subject, body)
-
-
-async def confirmed(gw: Gateway, users: UserRepository, user_id: int) -> None:
-    """The user's address is confirmed now; the first time, their new account gets its credit."""
-    if not await users.confirm_email(user_id):
-        return
-    user = await users.by_id(user_id)
-    credit = usd_to_micros(gw.settings.console.new_account_credit_usd)
-    if user is not None and credit > 0:
-        await AccountRepository(gw.engine).adjust(user.account_id, credit, reference="sign-up credit")
-        gw.billing.accounts.invalidate([user.account_id])
 
 
 # --- confirming the address of a sign-up (console.verify_email) ---

@@ -24,7 +24,9 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from hubgate.console.web import console_of, gateway, render, secure
+from hubgate.admin.session import console_of, gateway, secure
+from hubgate.console.users import confirmed, create_user
+from hubgate.console.web import render, sign_in
 from hubgate.settings import GITHUB_URLS, OAuthSettings
 from hubgate.storage.users import User
 
@@ -148,8 +150,6 @@ async def callback(request: web.Request) -> web.StreamResponse:
         user = await _user_for(request, p, identity)
     except (OAuthFailed, aiohttp.ClientError, TimeoutError) as exc:
         return _failed(request, exc)
-    from hubgate.console.auth_views import sign_in
-
     resp = await sign_in(request, user, "/ui/dashboard")
     resp.del_cookie(STATE_COOKIE, path="/ui/oauth")
     log.info("console log-in through %s: %s", p.name, user.email)
@@ -209,15 +209,11 @@ async def _user_for(request: web.Request, p: OAuthSettings, identity: Identity) 
             raise OAuthFailed("No account here matches that sign-in, and sign-up is not open.")
         if identity.email is None:
             raise OAuthFailed("The provider shared no verified email address; one is needed to sign up.")
-        from hubgate.console.auth_views import create_user
-
         user = await create_user(gateway(request).engine, cfg, identity.email, None, role="user")
         await users.link_identity(p.name, identity.subject, user.id)
     if user.disabled:
         raise OAuthFailed("This account is disabled. Ask an administrator.")
     if user.email_verified_at is None and identity.email == user.email:
-        from hubgate.console.auth_views import confirmed
-
         await confirmed(gateway(request), users, user.id)  # the provider has verified the address
     return user
 

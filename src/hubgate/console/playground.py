@@ -12,9 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
+from hubgate.admin.session import gateway
 from hubgate.console import model_choice
 from hubgate.console.user_views import label, own_key, own_keys, viewer
-from hubgate.console.web import gateway, render, signed_in
+from hubgate.console.web import render, signed_in
 from hubgate.errors import AuthenticationFailed, InvalidRequest, NotFound, PermissionDenied
 from hubgate.formats import openai as oa
 from hubgate.formats.registry import WireFormat

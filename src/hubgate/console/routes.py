@@ -7,8 +7,9 @@ import logging
 
 from aiohttp import web
 
+from hubgate.admin.session import CONSOLE, console_of
 from hubgate.console import admin_views, auth_views, oauth, playground, settings_views, user_views
-from hubgate.console.web import CONSOLE, SECURITY_HEADERS, Handler, console_of, make_console, render
+from hubgate.console.web import SECURITY_HEADERS, Handler, make_console, render
 from hubgate.errors import GatewayError, RateLimited
 from hubgate.http.state import GATEWAY
 

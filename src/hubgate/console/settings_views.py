@@ -11,9 +11,10 @@ import re
 
 from aiohttp import web
 
+from hubgate.admin.session import console_of
 from hubgate.console import passwords, totp
 from hubgate.console.user_views import viewer
-from hubgate.console.web import console_of, flash_to, form, render, signed_in, take_flash
+from hubgate.console.web import flash_to, form, render, signed_in, take_flash
 from hubgate.storage.secrets import SecretsUnavailable
 
 NEEDS_KEY = "Two-factor sign-in needs secret_key to be set."

@@ -15,19 +15,10 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from hubgate.admin.session import SESSION, gateway
 from hubgate.console.charts import Series, stacked_bars
 from hubgate.console.usage_export import export_csv, key_prefix, name_rows
-from hubgate.console.web import (
-    SESSION,
-    flash_to,
-    form,
-    gateway,
-    limit,
-    redirect,
-    render,
-    signed_in,
-    take_flash,
-)
+from hubgate.console.web import flash_to, form, limit, redirect, render, signed_in, take_flash
 from hubgate.settings import usd_to_micros
 from hubgate.storage.accounts import RedeemError
 from hubgate.storage.admin_usage import UsageFilter, aggregate, logs_page

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import resources
 from typing import Any
@@ -22,12 +21,12 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from hubgate.admin.session import SESSION, Console, console_of, cookie_name, gateway, load_session, secure
 from hubgate.errors import RateLimited
 from hubgate.gateway import Gateway
 from hubgate.http.client_ip import client_ip
-from hubgate.http.state import GATEWAY
 from hubgate.storage.secrets import SecretBox, SecretsUnavailable
-from hubgate.storage.users import Session, UserRepository, new_token
+from hubgate.storage.users import Session, User, UserRepository, new_token
 
 PRE_COOKIE = "hubgate_pre"  # double-submit CSRF token for the forms shown before sign-in
 FLASH_COOKIE = "hubgate_flash"  # what a form's POST tells the page it redirects to (sealed, once)
@@ -45,19 +44,6 @@ SECURITY_HEADERS = {
 }
 
 
-@dataclass
-class Console:
-    """The console's state, made once per application."""
-
-    users: UserRepository
-    box: SecretBox
-    templates: jinja2.Environment
-    flash_box: SecretBox  # seals the flash cookie (from secret_key, else a key of this process)
-    assets: dict[str, tuple[bytes, str, str]] = field(default_factory=dict)  # name -> body, type, version
-
-
-CONSOLE: web.AppKey[Console] = web.AppKey("console", Console)
-SESSION: web.RequestKey[Session | None] = web.RequestKey("console_session")  # the viewer, once resolved
 PRE_TOKEN = web.RequestKey("console_pre_token", str)
 FLASH_TAKEN = web.RequestKey("console_flash_taken", bool)  # the page read the flash: clear its cookie
 
@@ -88,14 +74,6 @@ def make_console(gw: Gateway) -> Console:
 
     env.filters.update(fmt.FILTERS)
     return console
-
-
-def console_of(request: web.Request) -> Console:
-    return request.app[CONSOLE]
-
-
-def gateway(request: web.Request) -> Gateway:
-    return request.app[GATEWAY]
 
 
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
@@ -129,6 +107,27 @@ def redirect(location: str) -> web.HTTPSeeOther:
 def go(location: str) -> web.Response:
     """To return: a 303 that can still carry cookies."""
     return web.Response(status=303, headers={**SECURITY_HEADERS, "location": location})
+
+
+async def sign_in(request: web.Request, user: User, target: str) -> web.StreamResponse:
+    """End whatever session the browser had and issue a new one (fixation-proof)."""
+    users = console_of(request).users
+    presented = request.cookies.get(cookie_name(request))
+    if presented:
+        await users.end_session(presented)
+    pending = user.totp_secret_enc is not None
+    token, _ = await users.start_session(
+        user.id,
+        ttl=timedelta(minutes=10) if pending else session_ttl(request),
+        ip=request.remote,
+        user_agent=request.headers.get("user-agent"),
+        mfa_pending=pending,
+    )
+    resp = go("/ui/login/totp?next=" + target if pending else target)
+    set_session_cookie(request, resp, token)
+    if not pending:
+        await users.login_succeeded(user.id)
+    return resp
 
 
 # --- Post/Redirect/Get: a form's POST answers 303, and tells the next page what happened ---
@@ -179,21 +178,6 @@ def take_flash(request: web.Request) -> dict[str, Any]:
 # --- cookies ---
 
 
-def secure(request: web.Request) -> bool:
-    mode = gateway(request).settings.console.cookie_secure
-    if mode != "auto":
-        return mode == "always"
-    if request.secure:
-        return True
-    gw = gateway(request)
-    forwarded = request.headers.get("x-forwarded-proto", "")
-    return forwarded == "https" and client_ip(request, gw.trusted_proxies) != request.remote
-
-
-def cookie_name(request: web.Request) -> str:
-    return "__Host-hubgate" if secure(request) else "hubgate_session"
-
-
 def set_session_cookie(request: web.Request, resp: web.StreamResponse, token: str) -> None:
     ttl = gateway(request).settings.console.session_ttl_hours * 3600
     resp.set_cookie(
@@ -208,15 +192,6 @@ def clear_session_cookie(request: web.Request, resp: web.StreamResponse) -> None
 
 def session_ttl(request: web.Request) -> timedelta:
     return timedelta(hours=gateway(request).settings.console.session_ttl_hours)
-
-
-async def load_session(request: web.Request) -> Session | None:
-    if SESSION in request:
-        return request[SESSION]
-    token = request.cookies.get(cookie_name(request))
-    session = await console_of(request).users.session(token) if token else None
-    request[SESSION] = session
-    return session
 
 
 # --- CSRF ---

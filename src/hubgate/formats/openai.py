@@ -15,6 +15,7 @@ import orjson
 from hubgate.errors import InvalidRequest
 from hubgate.formats._checks import invalid as _invalid
 from hubgate.formats._checks import type_name
+from hubgate.formats.errors import openai_error_event
 from hubgate.formats.hub import Usage
 
 CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -210,6 +211,6 @@ def drop_null_usage(event: bytes) -> bytes:
 
 
 def error_event(message: str, etype: str = "upstream_error", code: str | None = None) -> bytes:
-    """An error delivered inside an OpenAI stream (the SDK raises APIError on it)."""
-    payload = {"error": {"message": message, "type": etype, "param": None, "code": code}}
-    return b"data: " + orjson.dumps(payload) + b"\n\n"
+    """The relay's name for `formats.errors.openai_error_event`, until its stream_error_frame
+    is `formats.errors.stream_error_frame` (then this goes)."""
+    return openai_error_event(message, etype, code)

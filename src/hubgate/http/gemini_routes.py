@@ -6,12 +6,14 @@ from typing import Any
 
 from aiohttp import web
 
-from hubgate.errors import InvalidRequest, NotFound
+from hubgate.errors import NotFound
 from hubgate.formats import embeddings as emb
+from hubgate.formats import gemini
 from hubgate.formats.registry import WireFormat, codec
 from hubgate.gateway import Gateway
 from hubgate.http.body import parse_object, read_body
-from hubgate.http.openai_routes import json_response
+from hubgate.http.common import json_response
+from hubgate.http.models_list import gemini_model, gemini_model_list
 from hubgate.http.state import GATEWAY
 from hubgate.metering.estimate import request_tokens
 from hubgate.providers.base import Endpoint
@@ -25,12 +27,6 @@ def _model(request: web.Request) -> str:
     return request.match_info["model"].removeprefix("models/")
 
 
-def _check_contents(body: dict[str, Any]) -> None:
-    contents = body.get("contents")
-    if not isinstance(contents, list) or not contents:
-        raise InvalidRequest("contents: must be a non-empty list of Content objects.", param="contents")
-
-
 async def model_action(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     action = request.match_info["action"]
@@ -40,7 +36,7 @@ async def model_action(request: web.Request) -> web.StreamResponse:
 
         async def prepare(key: KeyRecord) -> Call:
             body = parse_object(await read_body(request, gw.max_body_bytes))
-            _check_contents(body)
+            gemini.check_contents(body)
             body.pop("model", None)
             sse = request.query.get("alt") == "sse"
             return Call(
@@ -71,7 +67,7 @@ def _count_tokens_prepare(gw: Gateway, request: web.Request, model: str) -> Any:
         # countTokens takes `contents` or a whole `generateContentRequest`.
         inner = body.get("generateContentRequest")
         generate_body = dict(inner) if isinstance(inner, dict) else {"contents": body.get("contents") or []}
-        _check_contents(generate_body)
+        gemini.check_contents(generate_body)
         call = Call(WireFormat.GEMINI, Endpoint.COUNT_TOKENS, body, model, False, model_in_body=False)
 
         async def estimate() -> web.StreamResponse:
@@ -82,23 +78,6 @@ def _count_tokens_prepare(gw: Gateway, request: web.Request, model: str) -> Any:
         return call
 
     return prepare
-
-
-def _gemini_model(name: str, owner: str) -> dict[str, Any]:
-    return {
-        "name": f"models/{name}",
-        "baseModelId": name,
-        "version": "hubgate",
-        "displayName": name,
-        "description": f"{name} served by hubgate ({owner} channel)",
-        "inputTokenLimit": 1_048_576,
-        "outputTokenLimit": 65_536,
-        "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
-    }
-
-
-def gemini_model_list(gw: Gateway, key: KeyRecord) -> dict[str, Any]:
-    return {"models": [_gemini_model(m, ch.type) for m, ch in gw.channels.models() if key.allows(m)]}
 
 
 async def list_models(request: web.Request) -> web.Response:
@@ -114,4 +93,4 @@ async def get_model(request: web.Request) -> web.Response:
     route = gw.channels.resolve(model)
     if route is None or not (key.allows(model) or key.allows(route.model)):
         raise NotFound(f"models/{model} is not found.")
-    return json_response(_gemini_model(model, route.channels[0].type))
+    return json_response(gemini_model(model, route.channels[0].type))

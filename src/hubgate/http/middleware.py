@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from hubgate.errors import Family, GatewayError, InvalidRequest, NotFound, error_body
+from hubgate.errors import GatewayError, InvalidRequest, NotFound
+from hubgate.formats.errors import Family, error_body
 from hubgate.http.client_ip import client_ip
 from hubgate.http.state import CLIENT_IP, GATEWAY, REQUEST_ID
 from hubgate.observability.logging import bind_request_id

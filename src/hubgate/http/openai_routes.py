@@ -4,22 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from hubgate.errors import NotFound
 from hubgate.formats import openai as oa
 from hubgate.formats.registry import WireFormat
-from hubgate.gateway import Gateway
 from hubgate.http.body import parse_object, read_body
+from hubgate.http.common import json_response
+from hubgate.http.models_list import gemini_model_list, openai_model, openai_model_list
+from hubgate.http.responses_call import responses_call
 from hubgate.http.state import GATEWAY
 from hubgate.providers.base import Endpoint
 from hubgate.relay import Call, authenticate, relay
 from hubgate.storage.keys import KeyRecord
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
 def looks_like_responses(body: dict[str, Any]) -> bool:
@@ -32,8 +29,6 @@ async def chat(request: web.Request) -> web.StreamResponse:
     async def prepare(key: KeyRecord) -> Call:
         body = parse_object(await read_body(request, gw.max_body_bytes))
         if looks_like_responses(body):  # a Responses body sent to the chat route
-            from hubgate.http.responses_routes import responses_call
-
             return await responses_call(gw, key, body)
         info = oa.check_chat(body)
         return Call(WireFormat.OPENAI_CHAT, Endpoint.CHAT, body, info.model, info.stream, info.include_usage)
@@ -67,19 +62,12 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     return await relay(gw, request, "embeddings", prepare)
 
 
-def _model_entry(gw: Gateway, model: str, owned_by: str) -> dict[str, Any]:
-    return {"id": model, "object": "model", "created": gw.started_at, "owned_by": owned_by}
-
-
 async def list_models(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     key = await authenticate(gw, request)
     if "x-goog-api-key" in request.headers or "key" in request.query:
-        from hubgate.http.gemini_routes import gemini_model_list
-
         return json_response(gemini_model_list(gw, key))
-    data = [_model_entry(gw, m, ch.type) for m, ch in gw.channels.models() if key.allows(m)]
-    return json_response({"object": "list", "data": data})
+    return json_response(openai_model_list(gw, key))
 
 
 async def get_model(request: web.Request) -> web.Response:
@@ -89,4 +77,4 @@ async def get_model(request: web.Request) -> web.Response:
     route = gw.channels.resolve(model)
     if route is None or not (key.allows(model) or key.allows(route.model)):
         raise NotFound(f"The model '{model}' does not exist.", param="model", code="model_not_found")
-    return json_response(_model_entry(gw, model, route.channels[0].type))
+    return json_response(openai_model(gw, model, route.channels[0].type))

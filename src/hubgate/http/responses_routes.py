@@ -9,54 +9,18 @@ from typing import Any
 from aiohttp import web
 
 from hubgate.errors import InvalidRequest, NotFound
+from hubgate.formats import openai as oa
 from hubgate.formats import openai_responses as responses_codec
 from hubgate.formats.openai_responses import compaction
 from hubgate.formats.registry import WireFormat
 from hubgate.gateway import Gateway
 from hubgate.http.body import parse_object, read_body
-from hubgate.http.openai_routes import json_response
+from hubgate.http.common import json_response
+from hubgate.http.responses_call import responses_call
 from hubgate.http.state import GATEWAY
 from hubgate.providers.base import Endpoint
 from hubgate.relay import Call, authenticate, relay
 from hubgate.storage.keys import KeyRecord
-
-
-async def responses_call(gw: Gateway, key: KeyRecord, body: dict[str, Any]) -> Call:
-    """Check a Responses body and resolve its stored history into a ready Call."""
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise InvalidRequest("Missing required parameter: 'model'.", param="model")
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise InvalidRequest("Invalid 'stream': expected a boolean.", param="stream")
-    options = responses_codec.request_options(body)
-    previous_id = options.previous_response_id
-    if "input" not in body and previous_id is None:
-        raise InvalidRequest("Missing required parameter: 'input'.", param="input")
-    if not isinstance(body.get("input", []), str | list):
-        raise InvalidRequest("Invalid 'input': expected a string or an array of input items.", param="input")
-    items = responses_codec.input_items(body)
-    if previous_id is not None:
-        previous = await gw.responses.get(previous_id, key.id)
-        if previous is None:
-            raise InvalidRequest(
-                f"Previous response with id '{previous_id}' not found.", param="previous_response_id"
-            )
-        items = [*previous.conversation, *items]
-    upstream = {k: v for k, v in body.items() if k not in ("previous_response_id", "background")}
-    upstream["input"] = items
-    upstream["store"] = False
-    call = Call(WireFormat.OPENAI_RESPONSES, Endpoint.GENERATE, upstream, model, stream)
-    call.encode_extras = {"options": options}
-    if options.store:
-
-        async def save(response: dict[str, Any]) -> None:
-            response["previous_response_id"] = previous_id
-            response["store"] = True
-            await gw.responses.save(key_id=key.id, model=model, input_items=items, response=response)
-
-        call.on_complete = save
-    return call
 
 
 async def create(request: web.Request) -> web.StreamResponse:
@@ -65,8 +29,6 @@ async def create(request: web.Request) -> web.StreamResponse:
     async def prepare(key: KeyRecord) -> Call:
         body = parse_object(await read_body(request, gw.max_body_bytes))
         if "messages" in body and "input" not in body:  # a Chat body sent to the Responses route
-            from hubgate.formats import openai as oa
-
             info = oa.check_chat(body)
             return Call(
                 WireFormat.OPENAI_CHAT, Endpoint.CHAT, body, info.model, info.stream, info.include_usage
@@ -115,13 +77,8 @@ async def compact(request: web.Request) -> web.StreamResponse:
 
     async def prepare(key: KeyRecord) -> Call:
         body = parse_object(await read_body(request, gw.max_body_bytes))
-        model = body.get("model")
-        if not isinstance(model, str) or not model:
-            raise InvalidRequest("Missing required parameter: 'model'.", param="model")
-        if body.get("input") is not None and not isinstance(body["input"], str | list):
-            raise InvalidRequest(
-                "Invalid 'input': expected a string or an array of input items.", param="input"
-            )
+        model = responses_codec.check_model(body)
+        responses_codec.check_input_type(body)
         items = responses_codec.input_items(body)
         previous_id = body.get("previous_response_id")
         if previous_id is not None:

@@ -22,8 +22,8 @@ from hubgate.formats.registry import WireFormat
 from hubgate.formats.videos import GENERIC_STATUS, VARIANTS, check_create, check_generic
 from hubgate.gateway import Gateway
 from hubgate.http.body import parse_object, read_body
+from hubgate.http.common import json_response
 from hubgate.http.multipart import read_form, text_fields
-from hubgate.http.openai_routes import json_response
 from hubgate.http.state import GATEWAY, REQUEST_ID
 from hubgate.providers.base import (
     UpstreamConnectError,

@@ -1,7 +1,7 @@
-"""Observability: Prometheus metrics (`metrics`, `endpoint`, `multiprocess`) and JSON logs (`logging`).
+"""Observability: Prometheus metrics (`metrics`, `multiprocess`) and JSON logs (`logging`).
 
-Kept free of web-framework imports at package level so that `gateway.py` can depend on
-`Metrics` without cycles; `/metrics` itself lives in `observability.endpoint`.
+Holds the metric objects only and imports nothing of the HTTP edge, so that `gateway.py`
+can depend on `Metrics`; the `/metrics` route itself is `http.metrics`.
 """
 
 from hubgate.observability.logging import bind_request_id, configure_logging, current_request_id

@@ -1,6 +1,7 @@
 """Anthropic Messages API (`POST /v1/messages`) codec: used by Anthropic-SDK callers
 reaching any upstream, and by any caller reaching an Anthropic upstream.
 
+    check_request                        `request_check.py` (what the route checks)
     decode_request / encode_request      `request_decode.py` / `request_encode.py`
     decode_response / encode_response    `response.py`
     StreamDecoder / StreamEncoder        `stream.py`
@@ -49,14 +50,17 @@ lacking structured outputs or adaptive thinking) are the provider's business, no
 wire format's.
 """
 
+from .request_check import RequestInfo, check_request
 from .request_decode import decode_request
 from .request_encode import encode_request
 from .response import decode_error, decode_response, encode_response
 from .stream import StreamDecoder, StreamEncoder
 
 __all__ = [
+    "RequestInfo",
     "StreamDecoder",
     "StreamEncoder",
+    "check_request",
     "decode_error",
     "decode_request",
     "decode_response",

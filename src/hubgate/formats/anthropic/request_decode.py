@@ -24,6 +24,7 @@ from ._shared import (
     opt_str,
     req_str,
 )
+from .request_check import check_request
 
 # output_config.effort -> the hub's scale, whose top is "high"
 _EFFORTS = {
@@ -63,7 +64,9 @@ def decode_request(body: JSON) -> hub.Request:
     malformed input (a missing or mistyped field); what the hub cannot carry (server
     tools, new block types, unknown fields) is dropped and named in `dropped`."""
     body = as_dict(body, "body")
+    info = check_request(body, need_max_tokens=False)
     drops: list[hub.Drop] = [hub.Drop(str(k)) for k in body if k not in _READ_FIELDS]
+    # The route asks a positive max_tokens; a count_tokens estimate decodes with its own.
     max_tokens = opt_int(body, "max_tokens", "")
     if max_tokens is None:
         raise fail("max_tokens", "Field required")
@@ -73,7 +76,7 @@ def decode_request(body: JSON) -> hub.Request:
     metadata = opt_dict(body, "metadata", "") or {}
     tools, hosted = _decode_tools(opt_list(body, "tools", "") or [], drops)
     return hub.Request(
-        model=req_str(body, "model", ""),
+        model=info.model,
         messages=_decode_messages(body, drops),
         system=_decode_system(body.get("system"), drops),
         tools=tools,
@@ -88,7 +91,7 @@ def decode_request(body: JSON) -> hub.Request:
         response_format=_decode_output_format(body, drops),
         reasoning=_decode_reasoning(body, max_tokens, drops),
         user=opt_str(metadata, "user_id", "metadata"),
-        stream=opt_bool(body, "stream", "") or False,
+        stream=info.stream,
         dropped=tuple(drops),
     )
 

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 import orjson
 
-from hubgate.errors import Family, UpstreamHTTPError, error_body
 from hubgate.formats import hub
+from hubgate.formats.errors import anthropic_error_event, anthropic_type
 
 from ._shared import (
     ERROR_STATUS,
@@ -193,8 +193,7 @@ class StreamEncoder:
             return b""
         if isinstance(event, hub.StreamError):
             self._done = True
-            body = error_body(UpstreamHTTPError(event.status, event.message), Family.ANTHROPIC)
-            return b"event: error\ndata: " + body + b"\n\n"
+            return anthropic_error_event(event.message, anthropic_type(event.status))
         out = self._ensure_started(event.id if isinstance(event, hub.Start) else None)
         if isinstance(event, hub.TextDelta):
             out += self._text(event.text)

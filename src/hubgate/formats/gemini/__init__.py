@@ -2,6 +2,7 @@
 
 The codec interface every translating format implements (see `hubgate.formats`):
 
+    check_contents(body)                      what the route checks (same-format traffic too)
     decode_request(body) -> hub.Request       google-genai caller -> hub ("model" injected from the URL)
     encode_request(req, model) -> dict        hub -> a Gemini upstream's body (model goes in the URL)
     decode_response(body) -> hub.Response     a Gemini upstream's answer -> hub
@@ -15,7 +16,7 @@ decisions are documented in `request_decode`, `request_encode`, `response` and
 `stream`.
 """
 
-from hubgate.formats.gemini.request_decode import decode_request
+from hubgate.formats.gemini.request_decode import check_contents, decode_request
 from hubgate.formats.gemini.request_encode import encode_request
 from hubgate.formats.gemini.response import decode_error, decode_response, encode_response
 from hubgate.formats.gemini.schema import sanitize_schema, to_json_schema
@@ -24,6 +25,7 @@ from hubgate.formats.gemini.stream import StreamDecoder, StreamEncoder
 __all__ = [
     "StreamDecoder",
     "StreamEncoder",
+    "check_contents",
     "decode_error",
     "decode_request",
     "decode_response",

@@ -98,6 +98,15 @@ def _unread(obj: JSON, known: frozenset[str], prefix: str) -> list[hub.Drop]:
     return [hub.Drop(f"{prefix}{key}") for key in obj if _camel(str(key)) not in known]
 
 
+def check_contents(body: dict[str, Any]) -> list[Any]:
+    """What the gateway checks of a generateContent body before it goes anywhere (the route
+    calls this for same-format traffic, forwarded as it came; `decode_request` too)."""
+    contents = body.get("contents")
+    if not isinstance(contents, list) or not contents:
+        raise InvalidRequest("contents: must be a non-empty list of Content objects.", param="contents")
+    return contents
+
+
 def decode_request(body: dict[str, Any]) -> hub.Request:
     """A google-genai caller's GenerateContentRequest (with the URL's model injected
     as `"model"`) -> hub Request. Raises InvalidRequest naming the field for malformed
@@ -106,12 +115,7 @@ def decode_request(body: dict[str, Any]) -> hub.Request:
     if not isinstance(model, str) or not strip_models_prefix(model):
         raise InvalidRequest("Missing required parameter: 'model'.", param="model")
     drops = _unread(body, _READ_FIELDS, "")
-    contents = get(body, "contents")
-    if contents is None:
-        raise InvalidRequest("Missing required parameter: 'contents'.", param="contents")
-    contents = expect_list(contents, "contents")
-    if not contents:
-        raise invalid("contents", "must not be empty.")
+    contents = check_contents(body)
 
     tools, hosted, tool_choice = _decode_tools(body, drops)
     config = get(body, "generationConfig")

@@ -17,6 +17,7 @@ import orjson
 
 from hubgate.errors import BadGateway
 from hubgate.formats import hub
+from hubgate.formats.errors import gemini_error_chunk, grpc_status
 from hubgate.formats.gemini.response import (
     candidate,
     decode_call,
@@ -29,7 +30,6 @@ from hubgate.formats.gemini.wire import (
     finish_from_gemini,
     finish_to_gemini,
     get,
-    grpc_status,
     strip_models_prefix,
     usage_from_gemini,
     usage_to_gemini,
@@ -287,7 +287,7 @@ class StreamEncoder:
     def _error(self, code: int, message: str) -> bytes:
         self._call = None  # a call cut short by the failure is not sent
         self._ended = True
-        return self._frame({"error": {"code": code, "message": message, "status": grpc_status(code)}})
+        return self._frame(gemini_error_chunk(code, message, grpc_status(code)))
 
     def _response_id(self) -> str:
         if self._id is None:

@@ -184,28 +184,6 @@ def usage_to_gemini(usage: Usage) -> JSON:
     return meta
 
 
-# ------------------------------------------------------------------------ errors
-
-GRPC_STATUS: dict[int, str] = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    409: "ABORTED",
-    429: "RESOURCE_EXHAUSTED",
-    499: "CANCELLED",
-    500: "INTERNAL",
-    501: "NOT_IMPLEMENTED",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
-
-
-def grpc_status(code: int) -> str:
-    """The `status` string Gemini pairs with an HTTP code."""
-    return GRPC_STATUS.get(code, "INTERNAL" if code >= 500 else "FAILED_PRECONDITION")
-
-
 # --------------------------------------------------------------------- call ids
 #
 # Gemini may leave functionCall.id out. The codecs then make one up, in a shape they

@@ -8,7 +8,7 @@ import orjson
 
 from hubgate.errors import UpstreamHTTPError
 from hubgate.formats import hub
-from hubgate.formats.openai import error_event
+from hubgate.formats.errors import openai_error_event
 from hubgate.formats.openai_chat._wire import (
     FINISH_TO_WIRE,
     JSON,
@@ -221,7 +221,7 @@ class StreamEncoder:
         if isinstance(event, hub.StreamError):
             self._failed = True
             err = UpstreamHTTPError(event.status, event.message)
-            return error_event(event.message, err.openai_type, err.code)
+            return openai_error_event(event.message, err.openai_type, err.code)
         if isinstance(event, hub.Finish):
             if self._finished:
                 return b""

@@ -24,22 +24,33 @@ Mapping in brief:
   encrypted reasoning are dropped and named (`hub.Request.dropped`); conversations and
   prompt templates are refused with a 400 naming the field.
 
-Modules: `options` (state fields), `request` (caller body -> hub), `request_encode`
+Modules: `options` (state fields), `request` (`check_request`: what the route checks;
+caller body -> hub), `request_encode`
 (hub -> upstream body), `response` (response objects both ways, errors),
 `stream_decode` / `stream_encode` (server-sent events both ways).
 """
 
 from hubgate.formats.openai_responses.options import ResponsesOptions, input_items, request_options
-from hubgate.formats.openai_responses.request import decode_request
+from hubgate.formats.openai_responses.request import (
+    RequestInfo,
+    check_input_type,
+    check_model,
+    check_request,
+    decode_request,
+)
 from hubgate.formats.openai_responses.request_encode import encode_request
 from hubgate.formats.openai_responses.response import decode_error, decode_response, encode_response
 from hubgate.formats.openai_responses.stream_decode import StreamDecoder
 from hubgate.formats.openai_responses.stream_encode import StreamEncoder
 
 __all__ = [
+    "RequestInfo",
     "ResponsesOptions",
     "StreamDecoder",
     "StreamEncoder",
+    "check_input_type",
+    "check_model",
+    "check_request",
     "decode_error",
     "decode_request",
     "decode_response",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -23,10 +24,9 @@ from hubgate.formats.openai_responses._common import (
     required_str,
     split_data_url,
     thinking_from_encrypted,
-    type_name,
 )
 from hubgate.formats.openai_responses.compaction import unseal
-from hubgate.formats.openai_responses.options import request_options
+from hubgate.formats.openai_responses.options import ResponsesOptions, request_options
 from hubgate.formats.openai_responses.tools import ToolNames, decode_tool_choice, decode_tools
 
 __all__ = ["decode_request"]
@@ -111,18 +111,50 @@ class _Conversation:
         return self._call_names.get(call_id)
 
 
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """What the relay needs of a checked Responses body."""
+
+    model: str
+    stream: bool
+    options: ResponsesOptions
+
+
+def check_model(body: dict[str, Any]) -> str:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("Missing required parameter: 'model'.", param="model")
+    return model
+
+
+def check_input_type(body: dict[str, Any]) -> None:
+    if body.get("input") is not None and not isinstance(body["input"], str | list):
+        raise InvalidRequest("Invalid 'input': expected a string or an array of input items.", param="input")
+
+
+def check_request(body: dict[str, Any]) -> RequestInfo:
+    """What the gateway checks of a caller's Responses body before it goes anywhere (the
+    route calls this for same-format traffic, forwarded as it came; `decode_request` too)."""
+    model = check_model(body)
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise InvalidRequest("Invalid 'stream': expected a boolean.", param="stream")
+    options = request_options(body)
+    if "input" not in body and options.previous_response_id is None:
+        raise InvalidRequest("Missing required parameter: 'input'.", param="input")
+    if not isinstance(body.get("input", []), str | list):
+        raise InvalidRequest("Invalid 'input': expected a string or an array of input items.", param="input")
+    return RequestInfo(model, stream, options)
+
+
 def decode_request(body: dict[str, Any]) -> hub.Request:
     """A caller's Responses body -> hub.Request (400 naming the field on bad input)."""
     body = expect_dict(body, "body")
-    model = body.get("model")
-    if model is None:
-        raise InvalidRequest("Missing required parameter: 'model'.", param="model")
-    if not isinstance(model, str) or not model:
-        fail("model", f"expected a non-empty string, got {type_name(model)}.")
+    info = check_request(body)
+    model, options = info.model, info.options
     for name, why in _UNSUPPORTED_FIELDS.items():
         if body.get(name) is not None:
             fail(name, why)
-    options = request_options(body)
     drops = [hub.Drop(str(k)) for k in body if k not in _READ_FIELDS and k not in _UNSUPPORTED_FIELDS]
     names = ToolNames()
     tools, hosted = decode_tools(body.get("tools"), names, drops)
@@ -132,15 +164,13 @@ def decode_request(body: dict[str, Any]) -> hub.Request:
         conv.system.append(hub.TextPart(options.instructions))
     raw = body.get("input")
     if raw is None:
-        if options.previous_response_id is None:
-            raise InvalidRequest("Missing required parameter: 'input'.", param="input")
+        pass  # checked: the history comes from previous_response_id
     elif isinstance(raw, str):
         conv.add("user", [hub.TextPart(raw)])
     else:
         for i, item in enumerate(expect_list(raw, "input")):
             _decode_item(conv, expect_dict(item, f"input[{i}]"), f"input[{i}]")
 
-    stream = optional_bool(body, "stream")
     return hub.Request(
         model=model,
         messages=tuple(conv.messages),
@@ -155,7 +185,7 @@ def decode_request(body: dict[str, Any]) -> hub.Request:
         response_format=_decode_text(body.get("text"), drops),
         reasoning=_decode_reasoning(body.get("reasoning"), drops),
         user=optional_str(body, "user"),
-        stream=stream is True,
+        stream=info.stream,
         dropped=tuple(drops),
     )
 

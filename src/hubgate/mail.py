@@ -1,4 +1,5 @@
-"""Email from the console: password-reset links and invites, over SMTP (`console.smtp`).
+"""Email: password-reset, invite and sign-up confirmation links, over SMTP (`console.smtp`).
+Sent by the console pages and the admin API alike, so it lives below both.
 
 Sent with the standard library's smtplib in a worker thread: mail is rare, so no
 dependency and nothing blocking on the event loop. STARTTLS (default) or implicit
@@ -20,7 +21,7 @@ from email.utils import formatdate, make_msgid, parseaddr
 
 from hubgate.settings import SmtpSettings
 
-log = logging.getLogger("hubgate.console.mail")
+log = logging.getLogger("hubgate.mail")
 
 
 def message(cfg: SmtpSettings, to: str, subject: str, body: str) -> EmailMessage:

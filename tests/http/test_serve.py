@@ -16,7 +16,7 @@ import orjson
 
 from tests.conftest import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _curl_to_request(line: str) -> tuple[str, dict[str, str], bytes]:
