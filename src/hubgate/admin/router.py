@@ -19,6 +19,7 @@ from hubgate.admin import (
 )
 from hubgate.admin.auth import require_admin
 from hubgate.admin.registry import AdminRoute, Handler
+from hubgate.admin.routes_payments import ROUTES as PAYMENT_ROUTES
 from hubgate.errors import Family, GatewayError
 from hubgate.http import dashboard_routes
 from hubgate.http.middleware import error_response
@@ -37,6 +38,7 @@ ROUTES: list[AdminRoute] = [
     *routes_pricing.ROUTES,
     *routes_usage.ROUTES,
     *routes_users.ROUTES,
+    *PAYMENT_ROUTES,
     *openapi.ROUTES,
 ]
 

@@ -8,6 +8,7 @@ import logging
 from aiohttp import web
 
 from hubgate.console import admin_views, auth_views, oauth, playground, settings_views, user_views
+from hubgate.console.topup_views import PAGES as TOPUP_PAGES
 from hubgate.console.web import CONSOLE, SECURITY_HEADERS, Handler, console_of, make_console, render
 from hubgate.errors import GatewayError, RateLimited
 from hubgate.http.state import GATEWAY
@@ -85,6 +86,7 @@ PAGES: list[tuple[str, str, Handler]] = [
     ("POST", "/ui/settings/totp/recovery", settings_views.totp_recovery),
     ("POST", "/ui/settings/totp/disable", settings_views.totp_disable),
     *admin_views.PAGES,
+    *TOPUP_PAGES,  # /ui/topup, /ui/topup/history, /ui/admin/payments
 ]
 
 
