@@ -1,0 +1,169 @@
+"""Online top-up over HTTP against the fake Stripe and the fake EPay, on SQLite and PostgreSQL:
+an order is made from the console, the fake "pays" and notifies with its signature, the
+account is credited once (bonus included) whatever the replays, forged notifications are
+refused, refunds debit once, and `hubgate ledger check` still balances."""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import aiohttp
+import pytest
+
+from hubgate.http.state import GATEWAY
+from hubgate.storage.ledger import check_ledger
+from tests.conftest import LiveGateway, live_gateway
+from tests.console.conftest import Browser, admin_call, console_config, new_email
+from tests.fakes import epay_fake, stripe_fake
+from tests.fakes.epay_fake import FakeEpay
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.stripe_fake import FakeStripe
+
+PAY_LINK = re.compile(r'data-testid="pay-link">Order <code>(\w+)</code>.*?<a href="([^"]+)"')
+BALANCE = re.compile(r'data-testid="balance"[^>]*>\$([\d,.]+)<')
+
+
+class Setup:
+    def __init__(self, gw: LiveGateway, stripe: FakeStripe, epay: FakeEpay) -> None:
+        self.gw, self.stripe, self.epay = gw, stripe, epay
+
+
+@pytest.fixture(scope="module")
+async def setup(database_url: str, fake_openai: FakeOpenAI) -> AsyncIterator[Setup]:
+    async with FakeStripe() as stripe, FakeEpay() as epay:
+        config = console_config(fake_openai, database_url)
+        config["payments"] = {
+            "stripe": {"secret_key": stripe_fake.SECRET_KEY, "webhook_secret": stripe_fake.WEBHOOK_SECRET,
+                       "api_base": stripe.root_url},
+            "epay": {"url": epay.root_url, "pid": epay_fake.PID, "key": epay_fake.KEY,
+                     "exchange_rate": "7.3"},
+            "min_usd": "1",
+            "bonus_tiers": [{"from_usd": "100", "percent": "10"}, {"from_usd": "500", "percent": "15"}],
+        }  # fmt: skip
+        async with live_gateway(config, fake_openai) as gw:
+            stripe.webhook_url = gw.url + "/api/payments/stripe/webhook"
+            yield Setup(gw, stripe, epay)
+
+
+@pytest.fixture
+async def customer(setup: Setup) -> AsyncIterator[Browser]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        browser = Browser(setup.gw.url, http)
+        status, _ = await browser.signup(new_email())  # $5 of sign-up credit
+        assert status == 200
+        yield browser
+
+
+async def balance(browser: Browser) -> Decimal:
+    status, text = await browser.get("/ui/topup")
+    assert status == 200
+    found = BALANCE.search(text)
+    assert found, text
+    return Decimal(found.group(1).replace(",", ""))
+
+
+async def order(browser: Browser, amount: str, method: str) -> tuple[str, str]:
+    """Submit the Top-up form; the order id and the provider's payment URL the page links to."""
+    await browser.get("/ui/topup")
+    status, text = await browser.post("/ui/topup", {"amount": "10", "custom": amount, "method": method})
+    assert status == 200, text
+    found = PAY_LINK.search(text)
+    assert found, text
+    return found.group(1), html.unescape(found.group(2))
+
+
+async def ledger_ok(setup: Setup) -> None:
+    report = await check_ledger(setup.gw.app[GATEWAY].engine)
+    assert report.ok, report.differences
+
+
+async def test_stripe_checkout_is_credited_once_with_its_bonus_and_refunded_once(
+    setup: Setup, customer: Browser
+) -> None:
+    stripe = setup.stripe
+    order_id, url = await order(customer, "100", "card")
+    session_id = url.rsplit("/", 1)[-1]
+    form = stripe.forms[-1]
+    assert form["line_items[0][price_data][unit_amount]"] == "10000"
+    assert form["line_items[0][price_data][currency]"] == "usd"
+    assert form["client_reference_id"] == form["metadata[order_id]"] == order_id
+    assert form["success_url"].endswith(f"/ui/topup/history?order={order_id}")
+
+    status, body, event = await stripe.pay(session_id)
+    assert (status, body["result"]) == (200, "credited")
+    assert await balance(customer) == Decimal("115.00")  # 5 + 100 + 10% bonus
+    status, body = await stripe.deliver(event)  # Stripe delivers again: acknowledged, not credited
+    assert (status, body["result"]) == (200, "duplicate")
+    assert await balance(customer) == Decimal("115.00")
+
+    forged = {**event, "id": "evt_forged"}
+    status, body = await stripe.deliver(forged, secret="whsec_not_the_secret_0123456789")
+    assert status == 400 and body["error"]["code"] == "bad_signature"
+    status, body = await stripe.deliver(event, timestamp=int(time.time()) - 3600)  # replayed much later
+    assert status == 400 and "tolerance" in body["error"]["message"]
+    async with aiohttp.ClientSession() as http, http.post(stripe.webhook_url, data=b"{}") as resp:
+        assert resp.status == 400  # no Stripe-Signature at all
+
+    status, text = await customer.get(f"/ui/topup/history?order={order_id}")
+    assert status == 200 and order_id in text and ">paid<" in text and "$110.00" in text
+    await ledger_ok(setup)
+
+    status, refunded = await admin_call(setup.gw, "POST", f"/admin/payments/{order_id}/refund")
+    assert status == 200, refunded
+    assert refunded["status"] == "refunded" and refunded["refund_ref"].startswith("re_")
+    assert refunded["credit_micros"] == 110_000_000
+    assert await balance(customer) == Decimal("5.00")
+    status, again = await admin_call(setup.gw, "POST", f"/admin/payments/{order_id}/refund")
+    assert status == 400 and again["error"]["code"] == "not_refundable"
+    assert len([r for r in stripe.refunds if r["payment_intent"] == refunded["payment_ref"]]) == 1
+    await ledger_ok(setup)
+
+
+async def test_epay_notify_is_verified_and_credited_once(setup: Setup, customer: Browser) -> None:
+    epay = setup.epay
+    order_id, url = await order(customer, "10", "alipay")
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:  # the customer's browser
+        assert resp.status == 200, await resp.text()  # the fake checked pid and the MD5 sign
+    submitted = epay.orders[order_id]
+    assert (submitted["money"], submitted["type"]) == ("73.00", "alipay")  # $10 at 7.3 CNY per USD
+
+    forged = epay.notify_params(order_id, money="0.01")
+    forged["sign"] = epay_fake.md5_sign(forged, "not-the-merchant-key")
+    assert await epay.notify(order_id, forged) == (400, "fail")
+    tampered = {**epay.notify_params(order_id), "money": "730.00"}  # signed for 73.00
+    assert await epay.notify(order_id, tampered) == (400, "fail")
+    assert await balance(customer) == Decimal("5.00")
+
+    assert await epay.pay(order_id) == (200, "success")
+    assert await balance(customer) == Decimal("15.00")
+    assert await epay.pay(order_id, post=True) == (200, "success")  # EPay retries: acknowledged only
+    assert await balance(customer) == Decimal("15.00")
+    await ledger_ok(setup)
+
+    status, refunded = await admin_call(setup.gw, "POST", f"/admin/payments/{order_id}/refund")
+    assert status == 200 and refunded["status"] == "refunded", refunded
+    assert await balance(customer) == Decimal("5.00")
+    status, listed = await admin_call(setup.gw, "GET", "/admin/payments?limit=5")
+    assert status == 200 and order_id in [p["order_id"] for p in listed["data"]]
+    await ledger_ok(setup)
+
+
+async def test_bad_amounts_and_methods_are_refused_with_a_clear_400(setup: Setup, customer: Browser) -> None:
+    await customer.get("/ui/topup")
+    for amount, method, message in [
+        ("0.50", "card", "the minimum top-up is $1.00"),
+        ("abc", "card", "amount must be a number"),
+        ("10.001", "alipay", "at most two decimals"),
+        ("10", "bitcoin", "unknown payment method"),
+    ]:
+        status, text = await customer.post("/ui/topup", {"custom": amount, "method": method})
+        assert status == 400 and message in html.unescape(text), (amount, text)
+    status, text = await customer.get("/ui/topup/history")
+    assert status == 200 and "No top-ups yet" in text
+    notify = setup.gw.url + "/api/payments/epay/notify"
+    async with aiohttp.ClientSession() as http, http.get(notify, params={"pid": "x"}) as resp:
+        assert (resp.status, await resp.text()) == (400, "fail")
