@@ -167,3 +167,30 @@ async def test_bad_amounts_and_methods_are_refused_with_a_clear_400(setup: Setup
     notify = setup.gw.url + "/api/payments/epay/notify"
     async with aiohttp.ClientSession() as http, http.get(notify, params={"pid": "x"}) as resp:
         assert (resp.status, await resp.text()) == (400, "fail")
+
+
+async def test_user_topup_api_in_new_api_shape(setup: Setup, customer: Browser) -> None:
+    base = setup.gw.url + "/api/user/topup"
+    http, csrf = customer.http, {"x-csrf-token": customer.csrf}
+    async with http.get(base + "/info") as resp:
+        info = await resp.json()
+    assert resp.status == 200 and info["success"] and info["data"]["min_usd"] == "1"
+    assert [m["method"] for m in info["data"]["methods"]] == ["card", "alipay", "wxpay"]
+    async with http.post(base + "/pay", json={"amount": "0.5", "method": "card"}, headers=csrf) as resp:
+        refused = await resp.json()
+    assert resp.status == 400 and not refused["success"] and "minimum" in refused["message"]
+    async with http.post(base + "/pay", json={"amount": "20", "method": "wxpay"}) as resp:
+        assert resp.status == 403  # no CSRF token
+    async with http.post(base + "/pay", json={"amount": "20", "method": "wxpay"}, headers=csrf) as resp:
+        made = (await resp.json())["data"]
+    assert resp.status == 200 and made["charge"] == "146.00" and "/submit.php?" in made["url"]
+    async with http.get(made["url"]) as resp:
+        assert resp.status == 200
+    assert await setup.epay.pay(made["order_id"]) == (200, "success")
+    async with http.get(base + "/self") as resp:
+        items = (await resp.json())["data"]["items"]
+    assert [(i["order_id"], i["status"], i["credit_micros"]) for i in items] == [
+        (made["order_id"], "paid", 20_000_000)
+    ]
+    async with aiohttp.ClientSession() as anonymous, anonymous.get(base + "/info") as resp:
+        assert resp.status == 401 and (await resp.json())["success"] is False

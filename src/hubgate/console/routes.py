@@ -8,6 +8,7 @@ import logging
 from aiohttp import web
 
 from hubgate.console import admin_views, auth_views, oauth, playground, settings_views, user_views
+from hubgate.console.topup_api import add_routes as add_topup_api
 from hubgate.console.topup_views import PAGES as TOPUP_PAGES
 from hubgate.console.web import CONSOLE, SECURITY_HEADERS, Handler, console_of, make_console, render
 from hubgate.errors import GatewayError, RateLimited
@@ -101,6 +102,7 @@ def add_routes(app: web.Application) -> None:
         r.add_route(method, path, _html_errors(handler))
     r.add_post("/ui/playground/chat", playground.chat)  # JSON in, an SSE stream or a JSON error out
     r.add_get("/ui/static/{name}", static)
+    add_topup_api(app)  # /api/user/topup*: JSON for the signed-in customer
     r.add_route("*", "/ui/{tail:.*}", _html_errors(not_found))
 
 
