@@ -40,7 +40,9 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     payments = service(request)
     if payments.settings.stripe is None:
         raise NotFound("Stripe payments are not configured.")
-    payload = await request.content.read(MAX_NOTIFY_BYTES + 1)
+    if (request.content_length or 0) > MAX_NOTIFY_BYTES:
+        raise InvalidRequest("The event is too large.")
+    payload = await request.read()  # the exact bytes: the signature covers them
     if len(payload) > MAX_NOTIFY_BYTES:
         raise InvalidRequest("The event is too large.")
     try:

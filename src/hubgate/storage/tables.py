@@ -161,7 +161,7 @@ credit_ledger = Table(
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("account_id", Integer, nullable=False),
     Column("amount_micros", BigInteger, nullable=False),  # credits positive, debits negative
-    Column("kind", String(16), nullable=False),  # initial | credit | debit | redeem
+    Column("kind", String(16), nullable=False),  # initial | credit | debit | redeem | topup | refund
     Column("reference", String(128), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_credit_ledger_account", "account_id", "created_at"),
