@@ -5,6 +5,7 @@ refused, refunds debit once, and `hubgate ledger check` still balances."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import time
@@ -102,7 +103,9 @@ async def test_epay_notify_is_verified_and_credited_once(setup: Setup, customer:
     assert await epay.notify(order_id, tampered) == (400, "fail")
     assert await balance(customer) == Decimal("5.00")
 
-    assert await epay.pay(order_id) == (200, "success")
+    params = epay.notify_params(order_id)  # three deliveries at once: one credit
+    answers = await asyncio.gather(*(epay.notify(order_id, params) for _ in range(3)))
+    assert answers == [(200, "success")] * 3
     assert await balance(customer) == Decimal("15.00")
     assert await epay.pay(order_id, post=True) == (200, "success")  # EPay retries: acknowledged only
     assert await balance(customer) == Decimal("15.00")
