@@ -37,7 +37,9 @@ _SQLITE, _POSTGRES = "sqlite+aiosqlite://", "postgresql+asyncpg://"
 _DATABASE_SCHEMES = {_SQLITE: _SQLITE, "sqlite://": _SQLITE, _POSTGRES: _POSTGRES}
 _DATABASE_SCHEMES |= {"postgresql://": _POSTGRES, "postgres://": _POSTGRES}
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
-_SECTIONS = frozenset({"channels", "accounts", "groups", "keys", "pricing", "trusted_proxies", "console"})
+_SECTIONS = frozenset(
+    {"channels", "accounts", "groups", "keys", "pricing", "trusted_proxies", "console", "payments"}
+)
 _SKIP_REFERENCES = "hubgate.skip_references"  # validation context flag: parse_settings checks them itself
 _VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?")
 _PLAIN_KEY = re.compile(r"[A-Za-z_][\w-]*")
@@ -328,6 +330,39 @@ class ConsoleSettings(_Frozen):
         return self
 
 
+class StripeSettings(_Frozen):
+    secret_key: NonEmpty  # sk_live_... / sk_test_...: Bearer key of the REST API
+    webhook_secret: NonEmpty  # whsec_...: signs the events sent to /api/payments/stripe/webhook
+    api_base: str = "https://api.stripe.com"  # a fake in tests
+    currency: str = Field(default="usd", pattern=r"^[a-z]{3}$")  # a two-decimal currency
+    exchange_rate: Decimal = Field(default=Decimal(1), gt=0)  # `currency` units charged per USD credited
+
+
+class EpaySettings(_Frozen):
+    url: NonEmpty  # the EPay site; customers are sent to <url>/submit.php
+    pid: NonEmpty  # merchant id
+    key: NonEmpty  # merchant key: the MD5 signing secret
+    exchange_rate: Decimal = Field(default=Decimal("7.3"), gt=0)  # CNY charged per USD credited
+    types: tuple[Literal["alipay", "wxpay", "qqpay"], ...] = ("alipay", "wxpay")
+
+
+class BonusTier(_Frozen):
+    from_usd: Money  # top-ups of at least this much ...
+    percent: Decimal = Field(gt=0, le=100)  # ... are credited this much more
+
+
+class PaymentSettings(_Frozen):
+    """Online top-up (README "Top-up"): Stripe Checkout and EPay, amounts and bonus tiers."""
+
+    stripe: StripeSettings | None = None
+    epay: EpaySettings | None = None
+    public_url: str | None = None  # base of webhook/return URLs (default: console.public_url)
+    min_usd: Money = Field(default=Decimal(1), gt=0)
+    max_usd: Money = Field(default=Decimal(10000), gt=0)
+    presets_usd: tuple[Money, ...] = (Decimal(5), Decimal(10), Decimal(20), Decimal(50), Decimal(100))
+    bonus_tiers: tuple[BonusTier, ...] = ()  # the highest tier reached applies
+
+
 class Settings(_Frozen):
     """Everything hubgate is configured with; see SPEC §3."""
 
@@ -368,6 +403,7 @@ class Settings(_Frozen):
     keys: tuple[KeySettings, ...] = ()
     pricing: dict[str, PriceSettings] = {}
     console: ConsoleSettings = ConsoleSettings()
+    payments: PaymentSettings = PaymentSettings()
 
     @field_validator("redis_url", "admin_key", "secret_key", mode="before")
     @classmethod

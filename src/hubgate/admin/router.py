@@ -20,6 +20,7 @@ from hubgate.admin import (
 )
 from hubgate.admin.auth import require_admin
 from hubgate.admin.registry import AdminRoute, Handler
+from hubgate.admin.routes_payments import ROUTES as PAYMENT_ROUTES
 from hubgate.errors import GatewayError
 from hubgate.formats.errors import Family
 from hubgate.http.middleware import error_response
@@ -38,6 +39,7 @@ ROUTES: list[AdminRoute] = [
     *routes_pricing.ROUTES,
     *routes_usage.ROUTES,
     *routes_users.ROUTES,
+    *PAYMENT_ROUTES,
     *openapi.ROUTES,
 ]
 

@@ -9,6 +9,8 @@ from aiohttp import web
 
 from hubgate.admin.session import CONSOLE, console_of
 from hubgate.console import admin_views, auth_views, oauth, playground, settings_views, user_views
+from hubgate.console.topup_api import add_routes as add_topup_api
+from hubgate.console.topup_views import PAGES as TOPUP_PAGES
 from hubgate.console.web import SECURITY_HEADERS, Handler, make_console, render
 from hubgate.errors import GatewayError, RateLimited
 from hubgate.http.state import GATEWAY
@@ -86,6 +88,7 @@ PAGES: list[tuple[str, str, Handler]] = [
     ("POST", "/ui/settings/totp/recovery", settings_views.totp_recovery),
     ("POST", "/ui/settings/totp/disable", settings_views.totp_disable),
     *admin_views.PAGES,
+    *TOPUP_PAGES,  # /ui/topup, /ui/topup/history, /ui/admin/payments
 ]
 
 
@@ -100,6 +103,7 @@ def add_routes(app: web.Application) -> None:
         r.add_route(method, path, _html_errors(handler))
     r.add_post("/ui/playground/chat", playground.chat)  # JSON in, an SSE stream or a JSON error out
     r.add_get("/ui/static/{name}", static)
+    add_topup_api(app)  # /api/user/topup*: JSON for the signed-in customer
     r.add_route("*", "/ui/{tail:.*}", _html_errors(not_found))
 
 

@@ -8,6 +8,7 @@ from hubgate.admin import router as admin  # admin API + /v1/dashboard self-serv
 from hubgate.http import anthropic_routes, gemini_routes, media_routes, openai_routes, responses_routes
 from hubgate.http.common import json_response
 from hubgate.http.metrics import metrics_endpoint
+from hubgate.http.payment_routes import add_routes as add_payment_routes
 from hubgate.http.realtime import realtime
 from hubgate.http.rerank_routes import add_routes as add_rerank_routes
 from hubgate.http.state import GATEWAY
@@ -55,6 +56,7 @@ async def readyz(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     r = app.router
     admin.add_routes(app)  # /admin/* (SPEC §6) and /v1/dashboard/* (key self-service)
+    add_payment_routes(app)  # /api/payments/*: Stripe's webhook, EPay's notify
     for prefix in ("", "/api"):
         add_rerank_routes(r, prefix)  # /v1/rerank, /v2/rerank (Cohere / Jina)
         r.add_get(f"{prefix}/healthz", healthz)

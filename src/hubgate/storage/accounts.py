@@ -68,6 +68,9 @@ async def _move(
     )
 
 
+move_balance = _move  # for repositories that book a balance change inside their own transaction
+
+
 class AccountRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine

@@ -161,7 +161,7 @@ credit_ledger = Table(
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("account_id", Integer, nullable=False),
     Column("amount_micros", BigInteger, nullable=False),  # credits positive, debits negative
-    Column("kind", String(16), nullable=False),  # initial | credit | debit | redeem
+    Column("kind", String(16), nullable=False),  # initial | credit | debit | redeem | topup | refund
     Column("reference", String(128), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_credit_ledger_account", "account_id", "created_at"),
@@ -377,4 +377,30 @@ hold_leases = Table(
     Column("amount_micros", BigInteger, nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Index("ix_hold_leases_expires", "expires_at"),
+)
+
+# --- online top-up (migration 0015): one row per payment, credited exactly once ---
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("order_id", String(40), nullable=False, unique=True),  # ours: out_trade_no, metadata
+    Column("account_id", Integer, nullable=False),
+    Column("user_id", Integer, nullable=True),
+    Column("provider", String(16), nullable=False),  # stripe | epay
+    Column("method", String(16), nullable=False),  # card | alipay | wxpay | qqpay
+    Column("status", String(16), nullable=False),  # pending | paid | refunding | refunded
+    Column("amount_micros", BigInteger, nullable=False),  # the USD bought
+    Column("bonus_micros", BigInteger, nullable=False),
+    Column("currency", String(8), nullable=False),  # what the customer is charged in
+    Column("charge", String(32), nullable=False),  # "73.00": in `currency`, as the provider states it
+    Column("session_ref", String(255), nullable=True),  # Stripe's Checkout Session id
+    Column("payment_ref", String(128), nullable=True),  # the provider's payment id (pi_..., EPay trade_no)
+    Column("refund_ref", String(128), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("paid_at", DateTime(timezone=True), nullable=True),
+    Column("refunded_at", DateTime(timezone=True), nullable=True),
+    Index("ux_payments_provider_ref", "provider", "payment_ref", unique=True),  # one credit per payment
+    Index("ix_payments_account_created", "account_id", "created_at"),
 )
