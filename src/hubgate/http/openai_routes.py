@@ -10,8 +10,8 @@ from aiohttp import web
 from hubgate.errors import NotFound
 from hubgate.formats import openai as oa
 from hubgate.formats.registry import WireFormat
-from hubgate.gateway import Gateway
 from hubgate.http.body import parse_object, read_body
+from hubgate.http.catalogue_routes import listed_models, model_card, served_card
 from hubgate.http.state import GATEWAY
 from hubgate.providers.base import Endpoint
 from hubgate.relay import Call, authenticate, relay
@@ -67,10 +67,6 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     return await relay(gw, request, "embeddings", prepare)
 
 
-def _model_entry(gw: Gateway, model: str, owned_by: str) -> dict[str, Any]:
-    return {"id": model, "object": "model", "created": gw.started_at, "owned_by": owned_by}
-
-
 async def list_models(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     key = await authenticate(gw, request)
@@ -78,7 +74,7 @@ async def list_models(request: web.Request) -> web.Response:
         from hubgate.http.gemini_routes import gemini_model_list
 
         return json_response(gemini_model_list(gw, key))
-    data = [_model_entry(gw, m, ch.type) for m, ch in gw.channels.models() if key.allows(m)]
+    data = [model_card(gw, item) for item in listed_models(gw, key)]
     return json_response({"object": "list", "data": data})
 
 
@@ -89,4 +85,4 @@ async def get_model(request: web.Request) -> web.Response:
     route = gw.channels.resolve(model)
     if route is None or not (key.allows(model) or key.allows(route.model)):
         raise NotFound(f"The model '{model}' does not exist.", param="model", code="model_not_found")
-    return json_response(_model_entry(gw, model, route.channels[0].type))
+    return json_response(served_card(gw, model, route.model, route.channels[0].type))
