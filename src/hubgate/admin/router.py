@@ -8,6 +8,7 @@ from aiohttp import web
 from hubgate.admin import (
     openapi,
     routes_accounts,
+    routes_catalogue,
     routes_channels,
     routes_codes,
     routes_groups,
@@ -35,6 +36,7 @@ ROUTES: list[AdminRoute] = [
     *routes_keys.ROUTES,
     *routes_channels.ROUTES,
     *routes_pricing.ROUTES,
+    *routes_catalogue.ROUTES,
     *routes_usage.ROUTES,
     *routes_users.ROUTES,
     *openapi.ROUTES,

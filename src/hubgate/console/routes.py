@@ -7,7 +7,15 @@ import logging
 
 from aiohttp import web
 
-from hubgate.console import admin_views, auth_views, oauth, playground, settings_views, user_views
+from hubgate.console import (
+    admin_views,
+    auth_views,
+    catalogue_views,
+    oauth,
+    playground,
+    settings_views,
+    user_views,
+)
 from hubgate.console.web import CONSOLE, SECURITY_HEADERS, Handler, console_of, make_console, render
 from hubgate.errors import GatewayError, RateLimited
 from hubgate.http.state import GATEWAY
@@ -85,6 +93,7 @@ PAGES: list[tuple[str, str, Handler]] = [
     ("POST", "/ui/settings/totp/recovery", settings_views.totp_recovery),
     ("POST", "/ui/settings/totp/disable", settings_views.totp_disable),
     *admin_views.PAGES,
+    *catalogue_views.PAGES,  # /ui/models (public) and /ui/admin/catalogue
 ]
 
 

@@ -66,7 +66,7 @@ def listed_models(gw: Gateway, key: KeyRecord | None = None) -> list[Listed]:
         if entry is not None and not entry.enabled:
             continue
         shown = entry or _guessed(model)
-        if key is not None and not (key.allows(model) or key.allows(f"{shown.vendor}/{model}")):
+        if key is not None and not (key.allows(model) or (entry and key.allows(f"{entry.vendor}/{model}"))):
             continue
         out.append(Listed(model, channel.type, shown, entry is not None))
     return out
@@ -134,7 +134,7 @@ def pricing_item(gw: Gateway, item: Listed) -> dict[str, Any]:
         "model_name": item.model,
         "vendor": e.vendor,
         "owner_by": e.vendor,
-        "ids": [item.model, f"{e.vendor}/{item.model}"],
+        "ids": [item.model, f"{e.vendor}/{item.model}"] if item.in_catalogue else [item.model],
         "name": e.name,
         "description": e.description,
         "tags": list(e.tags),
