@@ -34,38 +34,80 @@ def base_url(request: web.Request) -> str:
     return f"{'https' if secure(request) else 'http'}://{request.host}/v1"
 
 
-def samples(base: str, model: str, outputs: list[str]) -> dict[str, str]:
-    """A first request for `model` (a chat completion, or an embedding for embedding models)."""
-    body: dict[str, Any]
-    if "embeddings" in outputs:
-        path, method = "embeddings", "embeddings.create"
-        body = {"model": model, "input": "Hello"}
-        py_args = f'model="{model}", input="Hello"'
-        js_args = f'{{ model: "{model}", input: "Hello" }}'
-        py_out = "print(result.data[0].embedding[:5])"
-        js_out = "console.log(result.data[0].embedding.slice(0, 5));"
+@dataclass(frozen=True)
+class _Call:
+    """One kind of first request: the route, the SDK method, its arguments and what to print."""
+
+    path: str
+    method: str
+    body: dict[str, str]  # besides "model"
+    py_out: str
+    js_out: str
+    upload: bool = False  # multipart with an `audio.mp3` file
+
+
+_CHAT = _Call(
+    "chat/completions",
+    "chat.completions.create",
+    {},
+    "print(result.choices[0].message.content)",
+    "console.log(result.choices[0].message.content);",
+)
+_CALLS = {
+    "embeddings": _Call("embeddings", "embeddings.create", {"input": "Hello"},
+                        "print(result.data[0].embedding[:5])",
+                        "console.log(result.data[0].embedding.slice(0, 5));"),
+    "image": _Call("images/generations", "images.generate", {"prompt": "A lighthouse at dawn"},
+                   "print(result.data[0])", "console.log(result.data[0]);"),
+    "video": _Call("videos", "videos.create", {"prompt": "A lighthouse at dawn"},
+                   "print(result.id, result.status)", "console.log(result.id, result.status);"),
+    "speech": _Call("audio/speech", "audio.speech.create", {"voice": "alloy", "input": "Hello"},
+                    'result.write_to_file("speech.mp3")',
+                    'fs.writeFileSync("speech.mp3", Buffer.from(await result.arrayBuffer()));'),
+    "transcription": _Call("audio/transcriptions", "audio.transcriptions.create", {}, "print(result.text)",
+                           "console.log(result.text);", upload=True),
+}  # fmt: skip
+
+
+def _kind(inputs: list[str], outputs: list[str]) -> _Call:
+    for output in ("embeddings", "image", "video"):
+        if output in outputs:
+            return _CALLS[output]
+    if "audio" in outputs:
+        return _CALLS["speech"]
+    if inputs == ["audio"]:
+        return _CALLS["transcription"]
+    return _CHAT
+
+
+def samples(base: str, model: str, inputs: list[str], outputs: list[str]) -> dict[str, str]:
+    """A first request for `model` in curl, Python and JavaScript (both with the openai SDK)."""
+    call = _kind(inputs, outputs)
+    key = "HUBGATE_API_KEY"
+    if call.upload:
+        curl_body = f'  -F model="{model}" \\\n  -F file="@audio.mp3"'
+        py_args = f'model="{model}", file=open("audio.mp3", "rb")'
+        js_args = f'{{ model: "{model}", file: fs.createReadStream("audio.mp3") }}'
     else:
-        path, method = "chat/completions", "chat.completions.create"
-        body = {"model": model, "messages": [{"role": "user", "content": "Hello"}]}
-        py_args = f'model="{model}", messages=[{{"role": "user", "content": "Hello"}}]'
-        js_args = f'{{ model: "{model}", messages: [{{ role: "user", content: "Hello" }}] }}'
-        py_out = "print(result.choices[0].message.content)"
-        js_out = "console.log(result.choices[0].message.content);"
-    curl = (
-        f"curl {base}/{path} \\\n"
-        '  -H "Authorization: Bearer $HUBGATE_API_KEY" \\\n'
-        '  -H "Content-Type: application/json" \\\n'
-        f"  -d '{json.dumps(body)}'"
-    )
+        body: dict[str, Any] = {"model": model, **call.body}
+        if call is _CHAT:
+            body["messages"] = [{"role": "user", "content": "Hello"}]
+        curl_body = f"  -H \"Content-Type: application/json\" \\\n  -d '{json.dumps(body)}'"
+        py_args = ", ".join(f"{k}={json.dumps(v)}" for k, v in body.items())
+        js_args = "{ " + ", ".join(f"{k}: {json.dumps(v)}" for k, v in body.items()) + " }"
+    curl = f'curl {base}/{call.path} \\\n  -H "Authorization: Bearer ${key}" \\\n{curl_body}'
+    if call.path == "audio/speech":
+        curl += " \\\n  --output speech.mp3"
     python = (
         "import os\n\nfrom openai import OpenAI\n\n"
-        f'client = OpenAI(base_url="{base}", api_key=os.environ["HUBGATE_API_KEY"])\n'
-        f"result = client.{method}({py_args})\n{py_out}"
+        f'client = OpenAI(base_url="{base}", api_key=os.environ["{key}"])\n'
+        f"result = client.{call.method}({py_args})\n{call.py_out}"
     )
+    needs_fs = 'import fs from "node:fs";\n' if "fs." in js_args + call.js_out else ""
     javascript = (
-        'import OpenAI from "openai";\n\n'
-        f'const client = new OpenAI({{ baseURL: "{base}", apiKey: process.env.HUBGATE_API_KEY }});\n'
-        f"const result = await client.{method}({js_args});\n{js_out}"
+        f'{needs_fs}import OpenAI from "openai";\n\n'
+        f'const client = new OpenAI({{ baseURL: "{base}", apiKey: process.env.{key} }});\n'
+        f"const result = await client.{call.method}({js_args});\n{call.js_out}"
     )
     return {"curl": curl, "python": python, "javascript": javascript}
 
@@ -79,7 +121,9 @@ async def models_page(request: web.Request) -> web.StreamResponse:
     items: list[Listed] = listed_models(gw)
     for item in items:
         shown = pricing_item(gw, item)
-        card = ModelCard(shown, samples(base, shown["ids"][-1], shown["output_modalities"]))
+        card = ModelCard(
+            shown, samples(base, shown["ids"][-1], shown["input_modalities"], shown["output_modalities"])
+        )
         by_vendor.setdefault(item.entry.vendor, []).append(card)
     return render(request, "models.html", vendors=sorted(by_vendor.items()), base_url=base)
 
