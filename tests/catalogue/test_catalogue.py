@@ -92,9 +92,11 @@ async def test_key_allow_list(catalogue_gateway: LiveGateway) -> None:
         await client.chat.completions.create(model="openai/gpt-4.1-nano", messages=HELLO)  # type: ignore[arg-type]
     # A key allowed `openai/gpt-4.1-nano` sees and calls the model under that name only.
     status, models = await call(gw, "GET", "/v1/models", key=VENDOR_ID_KEY)
-    assert list(_by_id(models)) == ["gpt-4.1-nano"]
+    assert list(_by_id(models)) == ["openai/gpt-4.1-nano"]
     vendor_client = gw.client(VENDOR_ID_KEY)
     await vendor_client.chat.completions.create(model="openai/gpt-4.1-nano", messages=HELLO)  # type: ignore[arg-type]
+    with pytest.raises(openai.PermissionDeniedError):
+        await vendor_client.chat.completions.create(model="gpt-4.1-nano", messages=HELLO)  # type: ignore[arg-type]
 
 
 async def test_admin_edits_show_without_restart(catalogue_gateway: LiveGateway) -> None:

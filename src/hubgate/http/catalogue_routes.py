@@ -49,6 +49,11 @@ class Listed:
     channel_type: str
     entry: CatalogueEntry
     in_catalogue: bool
+    id: str = ""  # the name the caller may use: the bare id, or `vendor/model` when only that is allowed
+
+    @property
+    def public_id(self) -> str:
+        return self.id or self.model
 
 
 def _guessed(model: str) -> CatalogueEntry:
@@ -66,9 +71,12 @@ def listed_models(gw: Gateway, key: KeyRecord | None = None) -> list[Listed]:
         if entry is not None and not entry.enabled:
             continue
         shown = entry or _guessed(model)
-        if key is not None and not (key.allows(model) or (entry and key.allows(f"{entry.vendor}/{model}"))):
-            continue
-        out.append(Listed(model, channel.type, shown, entry is not None))
+        public = model
+        if key is not None and not key.allows(model):
+            if entry is None or not key.allows(f"{entry.vendor}/{model}"):
+                continue
+            public = f"{entry.vendor}/{model}"
+        out.append(Listed(model, channel.type, shown, entry is not None, public))
     return out
 
 
@@ -96,7 +104,7 @@ def model_card(gw: Gateway, item: Listed) -> dict[str, Any]:
     e = item.entry
     inputs, outputs = list(e.input_modalities), list(e.output_modalities)
     card: dict[str, Any] = {
-        "id": item.model,
+        "id": item.public_id,
         "object": "model",
         "created": gw.started_at,
         "owned_by": e.vendor if item.in_catalogue else item.channel_type,
