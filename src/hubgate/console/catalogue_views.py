@@ -133,7 +133,10 @@ async def _catalogue(request: web.Request) -> web.StreamResponse:
     entries = [entry_view(gw, e) for e in await CatalogueRepository(gw.engine).all()]
     served = [e for e in entries if e["channels"]]
     others = [e for e in entries if not e["channels"]]
-    return render(request, "admin/catalogue.html", served=served, others=others, dumps=json.dumps)
+    known = {e["model"] for e in entries}
+    missing = [m for m, _ in gw.channels.models() if m not in known]  # served, with a guessed face
+    return render(request, "admin/catalogue.html", served=served, others=others, missing=missing,
+                  dumps=json.dumps)  # fmt: skip
 
 
 catalogue = signed_in(_catalogue, admin=True)
