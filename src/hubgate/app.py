@@ -15,6 +15,7 @@ from hubgate.access.holds import HoldBackend, LocalHolds
 from hubgate.auth import KeyCache
 from hubgate.billing import AccountCache, Billing
 from hubgate.bootstrap import apply_config
+from hubgate.catalogue_sync import start_catalogue
 from hubgate.gateway import Gateway
 from hubgate.http.client_ip import networks
 from hubgate.http.middleware import edge
@@ -57,7 +58,7 @@ async def _watch_channels(gw: Gateway, admin: AdminChannels) -> None:
     """Rebuild the channel table when any replica changes a channel (within a second)."""
 
     async def rebuild() -> None:
-        gw.channels = channel_table(gw.settings, await load_runtime(admin))
+        gw.channels = channel_table(gw.settings, await load_runtime(admin)).with_aliases(gw.catalogue.aliases)
 
     await watch_revision(admin.revision, rebuild, CHANNEL_WATCH_INTERVAL_S, "channel")
 
@@ -187,6 +188,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
         watchers = [
             asyncio.create_task(gw.keys.watch(KEY_WATCH_INTERVAL_S), name="key-watch"),
             asyncio.create_task(_watch_channels(gw, admin_channels), name="channel-watch"),
+            await start_catalogue(gw),  # the model catalogue: seeded, loaded, watched
         ]
         if settings.health_check_interval_s is not None:
             watchers.append(

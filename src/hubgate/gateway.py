@@ -13,6 +13,7 @@ from hubgate.billing import Billing
 from hubgate.http.client_ip import Network
 from hubgate.observability.metrics import Metrics
 from hubgate.providers.http import HttpTransport
+from hubgate.routing.catalogue import Catalogue
 from hubgate.routing.channels import ChannelTable
 from hubgate.routing.health import Health
 from hubgate.routing.limits import Limiter
@@ -44,6 +45,7 @@ class Gateway:
     started_at: int = field(default_factory=lambda: int(time.time()))
     background: set[asyncio.Task[None]] = field(default_factory=set)  # usage estimates in progress
     metrics: Metrics = field(default_factory=Metrics)  # observability: Prometheus, fed by the relay
+    catalogue: Catalogue = field(default_factory=Catalogue)  # catalogue_sync keeps it current
 
     @property
     def max_body_bytes(self) -> int:

@@ -8,7 +8,15 @@ import logging
 from aiohttp import web
 
 from hubgate.admin.session import CONSOLE, console_of
-from hubgate.console import admin_views, auth_views, oauth, playground, settings_views, user_views
+from hubgate.console import (
+    admin_views,
+    auth_views,
+    catalogue_views,
+    oauth,
+    playground,
+    settings_views,
+    user_views,
+)
 from hubgate.console.topup_api import add_routes as add_topup_api
 from hubgate.console.topup_views import PAGES as TOPUP_PAGES
 from hubgate.console.web import SECURITY_HEADERS, Handler, make_console, render
@@ -89,6 +97,7 @@ PAGES: list[tuple[str, str, Handler]] = [
     ("POST", "/ui/settings/totp/disable", settings_views.totp_disable),
     *admin_views.PAGES,
     *TOPUP_PAGES,  # /ui/topup, /ui/topup/history, /ui/admin/payments
+    *catalogue_views.PAGES,  # /ui/models (public) and /ui/admin/catalogue
 ]
 
 

@@ -1,4 +1,4 @@
-"""The model list in OpenAI's and Gemini's shapes, shared by both families' routes
+"""The model list in Gemini's shape, shared by the OpenAI and Gemini routes
 (an OpenAI `/v1/models` call with a Gemini key answers Gemini's list)."""
 
 from __future__ import annotations
@@ -7,15 +7,6 @@ from typing import Any
 
 from hubgate.gateway import Gateway
 from hubgate.storage.keys import KeyRecord
-
-
-def openai_model(gw: Gateway, model: str, owned_by: str) -> dict[str, Any]:
-    return {"id": model, "object": "model", "created": gw.started_at, "owned_by": owned_by}
-
-
-def openai_model_list(gw: Gateway, key: KeyRecord) -> dict[str, Any]:
-    data = [openai_model(gw, m, ch.type) for m, ch in gw.channels.models() if key.allows(m)]
-    return {"object": "list", "data": data}
 
 
 def gemini_model(name: str, owner: str) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from hubgate.errors import NotFound
 from hubgate.formats import openai as oa
 from hubgate.formats.registry import WireFormat
 from hubgate.http.body import parse_object, read_body
+from hubgate.http.catalogue_routes import listed_models, model_card, served_card
 from hubgate.http.common import json_response
-from hubgate.http.models_list import gemini_model_list, openai_model, openai_model_list
+from hubgate.http.models_list import gemini_model_list
 from hubgate.http.responses_call import responses_call
 from hubgate.http.state import GATEWAY
 from hubgate.providers.base import Endpoint
@@ -67,7 +68,8 @@ async def list_models(request: web.Request) -> web.Response:
     key = await authenticate(gw, request)
     if "x-goog-api-key" in request.headers or "key" in request.query:
         return json_response(gemini_model_list(gw, key))
-    return json_response(openai_model_list(gw, key))
+    data = [model_card(gw, item) for item in listed_models(gw, key)]
+    return json_response({"object": "list", "data": data})
 
 
 async def get_model(request: web.Request) -> web.Response:
@@ -77,4 +79,4 @@ async def get_model(request: web.Request) -> web.Response:
     route = gw.channels.resolve(model)
     if route is None or not (key.allows(model) or key.allows(route.model)):
         raise NotFound(f"The model '{model}' does not exist.", param="model", code="model_not_found")
-    return json_response(openai_model(gw, model, route.channels[0].type))
+    return json_response(served_card(gw, model, route.model, route.channels[0].type))

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from hubgate.admin import router as admin  # admin API + /v1/dashboard self-service
 from hubgate.http import anthropic_routes, gemini_routes, media_routes, openai_routes, responses_routes
+from hubgate.http.catalogue_routes import add_routes as add_catalogue_routes
 from hubgate.http.common import json_response
 from hubgate.http.metrics import metrics_endpoint
 from hubgate.http.payment_routes import add_routes as add_payment_routes
@@ -57,6 +58,7 @@ def add_routes(app: web.Application) -> None:
     r = app.router
     admin.add_routes(app)  # /admin/* (SPEC §6) and /v1/dashboard/* (key self-service)
     add_payment_routes(app)  # /api/payments/*: Stripe's webhook, EPay's notify
+    add_catalogue_routes(app)  # /api/pricing: the public price list
     for prefix in ("", "/api"):
         add_rerank_routes(r, prefix)  # /v1/rerank, /v2/rerank (Cohere / Jina)
         r.add_get(f"{prefix}/healthz", healthz)

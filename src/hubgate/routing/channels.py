@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import random
 from collections.abc import Iterable, Mapping
@@ -101,6 +102,13 @@ class ChannelTable:
                 by_model.setdefault(model, []).append(ch)
         self._by_model = {m: tuple(chs) for m, chs in by_model.items()}
         self._rng = rng or random.Random()
+        self._aliases: Mapping[str, str] = {}
+
+    def with_aliases(self, aliases: Mapping[str, str]) -> ChannelTable:
+        """The same channels, with the catalogue's `vendor/model` names (see `resolve`)."""
+        table = copy.copy(self)
+        table._aliases = aliases
+        return table
 
     @property
     def channels(self) -> tuple[Channel, ...]:
@@ -114,10 +122,13 @@ class ChannelTable:
         return sorted((m, chs[0]) for m, chs in self._by_model.items())
 
     def resolve(self, requested: str) -> Route | None:
-        """Map a requested name to candidates; `channel/model` pins one channel.
+        """Map a requested name to candidates; `channel/model` pins one channel and a
+        catalogue name `vendor/model` leads to every channel serving `model`.
 
-        A name that is itself a served model wins over pinning, so upstream names
-        with slashes (`meta-llama/Llama-3-8B`) keep working.
+        A name that is itself a served model wins over both, so upstream names with
+        slashes (`meta-llama/Llama-3-8B`) keep working; a channel pin wins over a vendor
+        name when that channel serves the model (a channel named `openai` serving
+        `gpt-4.1` pins `openai/gpt-4.1` to itself, as before the catalogue).
         """
         chs = self._by_model.get(requested)
         if chs is not None:
@@ -127,6 +138,9 @@ class ChannelTable:
             ch = self._by_name.get(name)
             if ch is not None and model in ch.models:
                 return Route(model, (ch,))
+            target = self._aliases.get(requested)
+            if target is not None and (chs := self._by_model.get(target)) is not None:
+                return Route(target, self._order(chs))
         return None
 
     def _order(self, chs: tuple[Channel, ...]) -> tuple[Channel, ...]:

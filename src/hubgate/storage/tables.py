@@ -403,4 +403,23 @@ payments = Table(
     Column("refunded_at", DateTime(timezone=True), nullable=True),
     Index("ux_payments_provider_ref", "provider", "payment_ref", unique=True),  # one credit per payment
     Index("ix_payments_account_created", "account_id", "created_at"),
+# The model catalogue: what the gateway sells, as callers see it (GET /v1/models, /api/pricing,
+# /ui/models). `prices` holds decimal strings: input/output/cached_input/cache_write in USD per
+# 1M tokens, per_image, per_second and per_request (per task) in USD.
+model_catalogue = Table(
+    "model_catalogue",
+    metadata,
+    Column("model", String(128), primary_key=True),
+    Column("vendor", String(64), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("context_length", Integer, nullable=True),
+    Column("max_output_tokens", Integer, nullable=True),
+    Column("input_modalities", JSON, nullable=False),
+    Column("output_modalities", JSON, nullable=False),
+    Column("prices", JSON, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
