@@ -10,6 +10,7 @@ from hubgate.http.openai_routes import json_response
 from hubgate.http.realtime import realtime
 from hubgate.http.rerank_routes import add_routes as add_rerank_routes
 from hubgate.http.state import GATEWAY
+from hubgate.http.user_api import add_routes as add_user_api_routes
 from hubgate.http.video_routes import add_routes as add_video_routes
 from hubgate.observability.endpoint import metrics_endpoint
 from hubgate.storage.db import ping
@@ -55,6 +56,7 @@ async def readyz(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     r = app.router
     admin.add_routes(app)  # /admin/* (SPEC §6) and /v1/dashboard/* (key self-service)
+    add_user_api_routes(r)  # /api/user/self, /api/token/, /api/log/self ...: the user API
     for prefix in ("", "/api"):
         add_rerank_routes(r, prefix)  # /v1/rerank, /v2/rerank (Cohere / Jina)
         r.add_get(f"{prefix}/healthz", healthz)
