@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -13,6 +14,7 @@ import openai
 import pytest
 
 from hubgate.http.user_api.routes import ROUTES
+from hubgate.storage.user_tokens import UserTokenRepository
 from tests.conftest import LiveGateway
 from tests.console.conftest import Browser, new_email
 
@@ -71,6 +73,10 @@ async def test_token_lifecycle_self_and_new_api_user_header(
     assert status == 401 and "New-Api-User" in answer["message"]
     for bad in ("hgu-not-a-token", ""):
         assert (await call(gw, bad, "GET", "/api/user/self"))[0] == 401
+    tokens = UserTokenRepository(gw.state.engine)
+    _, expired = await tokens.create(me["id"], "old", datetime.now(UTC) - timedelta(seconds=1))
+    status, answer = await call(gw, expired, "GET", "/api/user/self")
+    assert status == 401 and "expired" in answer["message"]
 
     _, page = await browser.get("/ui/tokens")
     assert "-</td>" not in page.split("billing script", 1)[1].split("</tr>", 1)[0]  # last used is shown

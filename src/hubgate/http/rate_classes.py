@@ -53,10 +53,7 @@ class RateClasses:
         self._fallback = fallback
         self._signup = signup
         self._signup_api = RateClass(signup.name, signup.rate_per_s, signup.burst, "api") if signup else None
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self._table) or self._fallback is not None or self._signup is not None
+        self._off = not table and fallback is None and signup is None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateClasses:
@@ -85,7 +82,7 @@ class RateClasses:
 
     def classify(self, method: str, path: str) -> RateClass | None:
         """The class a request draws from, or None when it is not limited."""
-        if path in UNLIMITED_PATHS:
+        if self._off or path in UNLIMITED_PATHS:
             return None
         if method == "POST" and path in SIGNUP_PATHS and self._signup is not None:
             return self._signup_api if path.startswith("/api/") else self._signup
