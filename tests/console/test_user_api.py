@@ -187,6 +187,8 @@ async def test_refusals_in_the_envelope(
         ({"name": "x2", "rpm": 0}, 400, "rpm"),
         ({"name": "x3", "remain_quota": -5}, 400, "remain_quota"),
         ({"name": "x4", "expired_time": "soon"}, 400, "expired_time"),
+        ({"name": "x6", "expired_time": 10**14}, 400, "expired_time"),
+        ({"name": "x7", "model_limits": [{"a": 1}]}, 400, "models"),
         ({"name": "x5", "price_multiplier": "0.1"}, 400, "price_multiplier"),  # admin-only
     ]
     for body, want, word in bad:
@@ -195,6 +197,8 @@ async def test_refusals_in_the_envelope(
     status, answer = await call(gw, token, "PUT", "/api/token/?status_only=true", {"id": mine, "status": 7})
     assert status == 400 and "status" in answer["message"]
     assert (await call(gw, token, "GET", "/api/log/self?p=0"))[0] == 400
+    assert (await call(gw, token, "GET", "/api/log/self?end_timestamp=99999999999999"))[0] == 400
+    assert (await call(gw, token, "GET", "/api/token/%C2%B2"))[0] == 400  # a superscript two is no id
 
 
 async def test_openapi_documents_every_route(console_gateway: LiveGateway) -> None:

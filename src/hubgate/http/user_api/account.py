@@ -14,10 +14,8 @@ from hubgate.admin.common import iso, money
 from hubgate.admin.views import ledger_view
 from hubgate.errors import NotFound
 from hubgate.http.user_api.common import Caller, PageQuery, Query, gateway, ok, parse_query, quota, unix
-from hubgate.http.user_api.keys import stored_name
+from hubgate.http.user_api.keys import MAX_STAMP, stored_name
 from hubgate.storage.user_queries import UsageQuery, ledger_rows, usage_rows, usage_stat
-
-MAX_STAMP = 253_402_300_799  # 9999-12-31
 
 
 class LogFilter(Query):

@@ -143,6 +143,6 @@ def validate(model: type[M], data: dict[str, Any]) -> M:
 
 def int_param(request: web.Request, name: str) -> int:
     text = request.match_info[name]
-    if not text.isdigit() or len(text) > 12:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
         raise InvalidRequest(f"Invalid '{name}': expected a positive integer, got '{text[:40]}'.", param=name)
     return int(text)

@@ -35,6 +35,7 @@ from hubgate.http.user_api.common import (
 from hubgate.storage.keys import KeyExists, KeyRecord, utcnow
 from hubgate.storage.user_queries import account_keys, delete_key
 
+MAX_STAMP = 253_402_300_798  # 9999-12-31, so that a following second is still a date
 Label = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
 # Read-only fields a new-api client sends back when it PUTs a whole token object.
 _ECHOED = frozenset(
@@ -106,7 +107,7 @@ def view(k: KeyRecord, account_id: int, now: datetime) -> dict[str, Any]:
 
 def _split(value: Any, field: str) -> list[str]:
     if isinstance(value, list):
-        return [str(v) for v in value]
+        return list(value)  # the items are checked by KeyLimits
     if isinstance(value, str):
         return [x for x in re.split(r"[,\s]+", value) if x]
     raise InvalidRequest(
@@ -127,7 +128,10 @@ def from_new_api(data: dict[str, Any], spent_micros: int = 0) -> dict[str, Any]:
     if "expired_time" in out:
         stamp = _int(out, "expired_time")
         del out["expired_time"]
-        out.setdefault("expires_at", None if stamp == -1 else datetime.fromtimestamp(max(stamp, 0), UTC))
+        if stamp != -1 and not 0 <= stamp <= MAX_STAMP:
+            message = "Invalid field 'expired_time': unix seconds up to 9999-12-31, or -1 (never)."
+            raise InvalidRequest(message, param="expired_time")
+        out.setdefault("expires_at", None if stamp == -1 else datetime.fromtimestamp(stamp, UTC))
     unlimited = out.pop("unlimited_quota", None)
     if "remain_quota" in out:
         remain = _int(out, "remain_quota")
