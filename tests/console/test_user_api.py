@@ -53,7 +53,7 @@ async def signed_up(browser: Browser) -> str:
 
 
 async def test_token_lifecycle_self_and_new_api_user_header(
-    browser: Browser, console_gateway: LiveGateway
+    browser: Browser, other_browser: Browser, console_gateway: LiveGateway
 ) -> None:
     gw = console_gateway
     email = new_email()
@@ -81,6 +81,13 @@ async def test_token_lifecycle_self_and_new_api_user_header(
     _, page = await browser.get("/ui/tokens")
     assert "-</td>" not in page.split("billing script", 1)[1].split("</tr>", 1)[0]  # last used is shown
     token_id = REVOKE.search(page).group(1)  # type: ignore[union-attr]
+    await other_browser.signup(new_email())
+    await other_browser.get("/ui/tokens")
+    status, _ = await other_browser.post(f"/ui/tokens/{token_id}/revoke", {})
+    assert status == 404  # another user's token is not theirs to revoke
+    status, _ = await browser.post("/ui/tokens", {"name": "forged"}, csrf=False)
+    assert status == 403  # a form without the session's CSRF token makes nothing
+    assert (await call(gw, token, "GET", "/api/user/self"))[0] == 200
     status, _ = await browser.post(f"/ui/tokens/{token_id}/revoke", {})
     assert status == 200
     status, answer = await call(gw, token, "GET", "/api/user/self")
