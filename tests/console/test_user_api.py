@@ -117,6 +117,7 @@ async def test_keys_through_the_token_routes(browser: Browser, console_gateway: 
     status, answer = await call(gw, token, "GET", "/api/token/?p=1&page_size=10")
     assert answer["data"]["total"] == 1 and answer["data"]["page_size"] == 10
     assert answer["data"]["items"][0]["key"] != secret  # the secret is never shown again
+    assert (await call(gw, token, "GET", "/api/token"))[1]["data"]["total"] == 1  # without the slash too
     assert [k["id"] for k in (await call(gw, token, "GET", "/api/token/search?keyword=ci"))[1]["data"]] == [
         key_id
     ]

@@ -12,7 +12,10 @@ from hubgate.http.user_api.routes import ROUTES
 
 def add_routes(router: web.UrlDispatcher) -> None:
     for route in ROUTES:
-        router.add_route(route.method, route.path, user_api(route.handler))
+        handler = user_api(route.handler)
+        router.add_route(route.method, route.path, handler)
+        if route.path.endswith("/"):  # new-api's router answers /api/token as /api/token/
+            router.add_route(route.method, route.path.rstrip("/"), handler)
     router.add_get("/api/openapi.json", openapi)
 
 
