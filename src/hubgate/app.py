@@ -19,8 +19,9 @@ from hubgate.catalogue_sync import start_catalogue
 from hubgate.gateway import Gateway
 from hubgate.http.client_ip import networks
 from hubgate.http.middleware import edge
+from hubgate.http.rate_classes import RateClasses
 from hubgate.http.routes import add_routes
-from hubgate.http.state import GATEWAY, RATE_HEADERS
+from hubgate.http.state import GATEWAY, RATE_CLASSES, RATE_HEADERS
 from hubgate.jobs import health_checks, usage_retention, video_polling
 from hubgate.metering.prices import price_from_settings
 from hubgate.observability.metrics import Metrics
@@ -92,6 +93,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
     settings = registry.check(settings)  # channel types known, default API versions filled
     app = web.Application(middlewares=[edge], client_max_size=int(settings.max_body_mb * 1024 * 1024))
     app.on_response_prepare.append(_rate_limit_headers)
+    app[RATE_CLASSES] = RateClasses.from_settings(settings)
     add_routes(app)
     if settings.console.enabled:
         from hubgate.console.routes import add_routes as add_console_routes

@@ -38,7 +38,7 @@ _DATABASE_SCHEMES = {_SQLITE: _SQLITE, "sqlite://": _SQLITE, _POSTGRES: _POSTGRE
 _DATABASE_SCHEMES |= {"postgresql://": _POSTGRES, "postgres://": _POSTGRES}
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 _SECTIONS = frozenset(
-    {"channels", "accounts", "groups", "keys", "pricing", "trusted_proxies", "console", "payments"}
+    {"channels", "accounts", "groups", "keys", "pricing", "trusted_proxies", "console", "payments", "rate_limits"}
 )
 _SKIP_REFERENCES = "hubgate.skip_references"  # validation context flag: parse_settings checks them itself
 _VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?")
@@ -363,6 +363,23 @@ class PaymentSettings(_Frozen):
     bonus_tiers: tuple[BonusTier, ...] = ()  # the highest tier reached applies
 
 
+class RateClassSettings(_Frozen):
+    """One rate-limit class: a token bucket per client address, `rpm` a minute with `burst` at once."""
+
+    rpm: int = Field(ge=1)
+    burst: int = Field(ge=1)
+
+
+class RateLimitSettings(_Frozen):
+    """Per-client-address limits by route class (ToksHub's figures by default); null turns one off."""
+
+    model_api: RateClassSettings | None = RateClassSettings(rpm=60, burst=20)  # /v1/*, /v1beta/*, ...
+    api: RateClassSettings | None = RateClassSettings(rpm=60, burst=10)  # /api/* (user API)
+    oauth: RateClassSettings | None = RateClassSettings(rpm=10, burst=5)  # /api/oauth/*, /ui/oauth/*
+    signup: RateClassSettings | None = RateClassSettings(rpm=5, burst=2)  # POST sign-up forms and API
+    other: RateClassSettings | None = None  # everything else (/ui pages, /admin)
+
+
 class Settings(_Frozen):
     """Everything hubgate is configured with; see SPEC §3."""
 
@@ -386,6 +403,7 @@ class Settings(_Frozen):
     cooldown_max_s: float = Field(default=300.0, gt=0, allow_inf_nan=False)
     ip_rate_limit_rpm: int | None = Field(default=None, ge=1)  # per client address, whole API
     ip_rate_limit_burst: int = Field(default=20, ge=1)
+    rate_limits: RateLimitSettings | None = None  # per-address classes; replaces ip_rate_limit_*
     trusted_proxies: tuple[str, ...] = ()  # CIDRs whose X-Forwarded-For is believed
     health_check_interval_s: float | None = Field(default=None, gt=0)  # off by default: checks cost money
     usage_retention_days: int | None = Field(default=None, ge=1)  # delete older log rows (roll-ups stay)
@@ -438,6 +456,15 @@ class Settings(_Frozen):
     @classmethod
     def _default_group(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
         return value if "default" in value else {"default": Decimal(1), **value}
+
+    @model_validator(mode="after")
+    def _one_rate_limit_style(self) -> "Settings":
+        if self.rate_limits is not None and self.ip_rate_limit_rpm is not None:
+            raise ValueError(
+                "ip_rate_limit_rpm and ip_rate_limit_burst are replaced by rate_limits: move the figures "
+                "to rate_limits.model_api / api / oauth / signup / other (each {rpm, burst}) and remove them"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_references(self, info: ValidationInfo) -> "Settings":

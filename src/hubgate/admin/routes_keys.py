@@ -12,11 +12,10 @@ from aiohttp import web
 
 from hubgate.admin.common import Conflict, audit, gateway, json_response, page, parse_body, parse_query
 from hubgate.admin.registry import AdminRoute
-from hubgate.admin.schemas import KeyCreate, KeyPatch, KeysQuery
+from hubgate.admin.schemas import KeyCreate, KeyPatch, KeysQuery, key_columns
 from hubgate.admin.views import key_view
 from hubgate.errors import InvalidRequest, NotFound
 from hubgate.gateway import Gateway
-from hubgate.settings import usd_to_micros
 from hubgate.storage.admin_lists import account_names, keys_page
 from hubgate.storage.keys import KeyExists, KeyRecord, utcnow
 
@@ -39,21 +38,6 @@ async def _find(gw: Gateway, name: str) -> KeyRecord:
     if record is None:
         raise NotFound(f"No API key named '{name}'.", param="name", code="key_not_found")
     return record
-
-
-def _settings(body: KeyPatch | KeyCreate, fields: set[str]) -> dict[str, Any]:
-    """The repository's column values for the settings the request sent."""
-    values: dict[str, Any] = {}
-    for field in sorted(fields):
-        value = getattr(body, field)
-        if field in ("budget_usd", "max_request_cost_usd"):
-            column = field.removesuffix("_usd") + "_micros"
-            values[column] = usd_to_micros(value) if value is not None else None
-        elif field in ("name", "account"):
-            continue
-        else:
-            values[field] = list(value) if isinstance(value, list) else value
-    return values
 
 
 async def list_keys(request: web.Request) -> web.Response:
@@ -86,7 +70,7 @@ async def create_key(request: web.Request) -> web.Response:
             account=body.account,
             account_id=account_id,
             source="admin",
-            **_settings(body, set(KeyCreate.model_fields)),
+            **key_columns(body, set(KeyCreate.model_fields)),
         )
     except KeyExists:
         raise Conflict(f"An API key named '{body.name}' already exists.", param="name") from None
@@ -104,7 +88,7 @@ async def patch_key(request: web.Request) -> web.Response:
     gw = gateway(request)
     body = await parse_body(request, KeyPatch)
     before = await _find(gw, request.match_info["name"])
-    values = _settings(body, body.model_fields_set)
+    values = key_columns(body, body.model_fields_set)
     if not values:  # nothing sent, nothing changed, nothing to audit
         return json_response(await _view(gw, before))
     await gw.key_repo.update_settings(before.name, **values)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import ipaddress
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from hubgate.settings import usd_to_micros
 from hubgate.storage.admin_usage import GROUP_FIELDS
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
@@ -142,7 +143,9 @@ class ResetLinkCreate(_Body):
 # --- keys ------------------------------------------------------------------------------------
 
 
-class _KeySettings(_Body):
+class KeyLimits(_Body):
+    """What a key's own user may set too (the user API): models, budget, limits, expiry, IPs."""
+
     models: list[Text] | None = Field(default=None, description="allow-list; null: every model")
     budget_usd: NonNegativeUsd | None = None
     budget_period: Period | None = Field(default=None, description="null: the budget is for life")
@@ -150,6 +153,24 @@ class _KeySettings(_Body):
     tpm: int | None = Field(default=None, ge=1)
     expires_at: Timestamp = None
     allowed_ips: list[Cidr] | None = Field(default=None, description="CIDR ranges; null: any address")
+
+
+def key_columns(body: BaseModel, fields: set[str]) -> dict[str, Any]:
+    """The key repository's column values for the settings a request sent (admin and user API)."""
+    values: dict[str, Any] = {}
+    for field in sorted(fields):
+        value = getattr(body, field)
+        if field in ("budget_usd", "max_request_cost_usd"):
+            column = field.removesuffix("_usd") + "_micros"
+            values[column] = usd_to_micros(value) if value is not None else None
+        elif field in ("name", "account"):
+            continue
+        else:
+            values[field] = list(value) if isinstance(value, list) else value
+    return values
+
+
+class _KeySettings(KeyLimits):
     price_multiplier: Multiplier | None = None
     max_request_cost_usd: NonNegativeUsd | None = Field(
         default=None, description="caps the hold of a request naming no output limit; null: the account's"

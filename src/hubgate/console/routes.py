@@ -15,6 +15,7 @@ from hubgate.console import (
     oauth,
     playground,
     settings_views,
+    token_views,
     user_views,
 )
 from hubgate.console.topup_api import add_routes as add_topup_api
@@ -84,6 +85,9 @@ PAGES: list[tuple[str, str, Handler]] = [
     ("GET", "/ui/keys", user_views.keys),
     ("POST", "/ui/keys", user_views.create_key),
     ("POST", "/ui/keys/{key_id}/revoke", user_views.revoke_key),
+    ("GET", "/ui/tokens", token_views.tokens),  # personal access tokens for the user API
+    ("POST", "/ui/tokens", token_views.create_token),
+    ("POST", "/ui/tokens/{token_id}/revoke", token_views.revoke_token),
     ("GET", "/ui/usage", user_views.usage),
     ("GET", "/ui/usage.csv", user_views.usage_csv),
     ("GET", "/ui/redeem", user_views.redeem_form),

@@ -8,10 +8,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from hubgate.errors import GatewayError, InvalidRequest, NotFound
+from hubgate.errors import GatewayError, InvalidRequest, NotFound, RateLimited
 from hubgate.formats.errors import Family, error_body
 from hubgate.http.client_ip import client_ip
-from hubgate.http.state import CLIENT_IP, GATEWAY, REQUEST_ID
+from hubgate.http.rate_classes import refusal
+from hubgate.http.state import CLIENT_IP, GATEWAY, RATE_CLASSES, REQUEST_ID
 from hubgate.observability.logging import bind_request_id
 
 log = logging.getLogger("hubgate.http")
@@ -47,20 +48,23 @@ def _from_http_exception(exc: web.HTTPException, request: web.Request) -> Gatewa
     return err
 
 
-_UNLIMITED_PATHS = frozenset(
-    {"/healthz", "/readyz", "/metrics", "/api/healthz", "/api/readyz", "/api/metrics"}
-)
-
-
-async def _limit_client(request: web.Request) -> None:
-    """The optional per-client-address limit for the whole API (429 when over)."""
+async def _limit_client(request: web.Request, request_id: str) -> web.Response | None:
+    """The per-client-address limit of the path's rate class: None to go on, else the 429."""
+    rate_class = request.app[RATE_CLASSES].classify(request.method, request.path)
+    if rate_class is None:
+        return None
     gw = request.app[GATEWAY]
-    rpm = gw.settings.ip_rate_limit_rpm
-    if rpm is None or request.path in _UNLIMITED_PATHS:
-        return
     address = client_ip(request, gw.trusted_proxies) or "unknown"
     request[CLIENT_IP] = address
-    await gw.limiter.admit_ip(address, rpm, gw.settings.ip_rate_limit_burst)
+    bucket = address if rate_class.name == "ip" else f"{rate_class.name}:{address}"
+    try:
+        await gw.limiter.admit_address(bucket, address, rate_class.rate_per_s, rate_class.burst)
+    except RateLimited as err:
+        answer = refusal(err, rate_class.shape, request_id)
+        if answer is None:  # the model APIs: their own error shape, rendered by the edge
+            raise
+        return answer
+    return None
 
 
 @web.middleware
@@ -69,7 +73,9 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[REQUEST_ID] = request_id
     bind_request_id(request_id)  # log lines of this request carry its id
     try:
-        await _limit_client(request)
+        limited = await _limit_client(request, request_id)
+        if limited is not None:
+            return limited
         resp = await handler(request)
     except GatewayError as err:
         return error_response(err, family_for_path(request.path), request_id)

@@ -13,6 +13,7 @@ from hubgate.http.payment_routes import add_routes as add_payment_routes
 from hubgate.http.realtime import realtime
 from hubgate.http.rerank_routes import add_routes as add_rerank_routes
 from hubgate.http.state import GATEWAY
+from hubgate.http.user_api import add_routes as add_user_api_routes
 from hubgate.http.video_routes import add_routes as add_video_routes
 from hubgate.storage.db import ping
 
@@ -59,6 +60,7 @@ def add_routes(app: web.Application) -> None:
     admin.add_routes(app)  # /admin/* (SPEC §6) and /v1/dashboard/* (key self-service)
     add_payment_routes(app)  # /api/payments/*: Stripe's webhook, EPay's notify
     add_catalogue_routes(app)  # /api/pricing: the public price list
+    add_user_api_routes(r)  # /api/user/self, /api/token/, /api/log/self ...: the user API
     for prefix in ("", "/api"):
         add_rerank_routes(r, prefix)  # /v1/rerank, /v2/rerank (Cohere / Jina)
         r.add_get(f"{prefix}/healthz", healthz)

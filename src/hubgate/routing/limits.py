@@ -261,6 +261,10 @@ class Limiter:
             await self.store.window_add(f"{key.id}:t", tokens, self._clock())
 
     async def admit_ip(self, address: str, rpm: int, burst: int) -> None:
-        ok, retry = await self.store.bucket_take(address, rpm / WINDOW_S, burst, self._clock())
+        await self.admit_address(address, address, rpm / WINDOW_S, burst)
+
+    async def admit_address(self, bucket: str, address: str, rate_per_s: float, burst: int) -> None:
+        """Take one request from a per-address bucket (429 with Retry-After when empty)."""
+        ok, retry = await self.store.bucket_take(bucket, rate_per_s, burst, self._clock())
         if not ok:
             raise RateLimited(f"Too many requests from {address}; slow down.", retry_after=retry)
