@@ -38,7 +38,17 @@ _DATABASE_SCHEMES = {_SQLITE: _SQLITE, "sqlite://": _SQLITE, _POSTGRES: _POSTGRE
 _DATABASE_SCHEMES |= {"postgresql://": _POSTGRES, "postgres://": _POSTGRES}
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 _SECTIONS = frozenset(
-    {"channels", "accounts", "groups", "keys", "pricing", "trusted_proxies", "console", "payments", "rate_limits"}
+    {
+        "channels",
+        "accounts",
+        "groups",
+        "keys",
+        "pricing",
+        "trusted_proxies",
+        "console",
+        "payments",
+        "rate_limits",
+    }
 )
 _SKIP_REFERENCES = "hubgate.skip_references"  # validation context flag: parse_settings checks them itself
 _VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?")

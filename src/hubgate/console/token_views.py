@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from hubgate.console.user_views import not_found, viewer
 from hubgate.admin.session import gateway
+from hubgate.console.user_views import not_found, viewer
 from hubgate.console.web import flash_to, form, redirect, render, signed_in, take_flash
 from hubgate.storage.keys import utcnow
 from hubgate.storage.user_tokens import UserTokenRepository

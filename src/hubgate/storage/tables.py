@@ -403,6 +403,8 @@ payments = Table(
     Column("refunded_at", DateTime(timezone=True), nullable=True),
     Index("ux_payments_provider_ref", "provider", "payment_ref", unique=True),  # one credit per payment
     Index("ix_payments_account_created", "account_id", "created_at"),
+)
+
 # The model catalogue: what the gateway sells, as callers see it (GET /v1/models, /api/pricing,
 # /ui/models). `prices` holds decimal strings: input/output/cached_input/cache_write in USD per
 # 1M tokens, per_image, per_second and per_request (per task) in USD.
