@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import aiohttp
 import pytest
 
@@ -72,6 +74,6 @@ async def test_docs_are_public_and_every_other_route_is_guarded(admin_gateway: A
         if not path.startswith("/admin/") or path in ("/admin/openapi.json", "/admin/docs"):
             continue
         for method in ops:
-            concrete = path.replace("{name}", "nobody").replace("{model}", "nothing")
+            concrete = re.sub(r"\{[^}]+\}", "nothing", path)  # any path parameter
             got, body = await admin_gateway.call(method.upper(), concrete, headers={}, json={})
             assert got == 401, (method, path, body)
