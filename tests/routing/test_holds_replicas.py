@@ -26,7 +26,8 @@ from tests.fakes.openai_upstream import FakeOpenAI
 from tests.test_holds import BODY, HOLD, chat, config, one_answer_cost
 
 ADMIN = "sk-admin-holds-0123456789abcdef"
-HOLD_TTL_S = 2.0
+HOLD_TTL_S = 2.0  # the kill test waits for a dead replica's hold to expire
+BURST_TTL_S = 60.0  # the burst test: a loaded machine can stall a replica's lease renewal for seconds
 
 Start = Callable[[], Awaitable[tuple[str, asyncio.subprocess.Process]]]
 
@@ -39,8 +40,10 @@ async def replicas(
     procs: list[asyncio.subprocess.Process] = []
     prefix = f"hg-holds-{uuid.uuid4().hex}:"
 
-    async def start(with_redis: bool = True) -> tuple[str, asyncio.subprocess.Process]:
-        extra: dict[str, Any] = {"admin_key": ADMIN, "hold_ttl_s": HOLD_TTL_S, "hold_lease_chunk_usd": "0.05"}
+    async def start(
+        with_redis: bool = True, ttl_s: float = HOLD_TTL_S
+    ) -> tuple[str, asyncio.subprocess.Process]:
+        extra: dict[str, Any] = {"admin_key": ADMIN, "hold_ttl_s": ttl_s, "hold_lease_chunk_usd": "0.05"}
         if with_redis:
             extra |= {"redis_url": redis_url, "redis_prefix": prefix}
         path = tmp_path / f"replica-{len(procs)}.yaml"
@@ -119,7 +122,7 @@ async def _ledger(database_url: str, account: str) -> list[dict[str, Any]]:
 async def test_two_replicas_at_c300_serve_no_more_than_the_balance_affords(
     replicas: Any, pg_database: str
 ) -> None:
-    (one, _), (two, _) = await replicas(), await replicas()
+    (one, _), (two, _) = await replicas(ttl_s=BURST_TTL_S), await replicas(ttl_s=BURST_TTL_S)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=400)) as http:
         _, free = await _funded_key(http, one, 10**9)
         cost = await one_answer_cost(http, one, free)
