@@ -18,8 +18,7 @@ import pytest
 from aiohttp import web
 
 from hubgate.app import create_app
-from hubgate.gateway import Gateway
-from hubgate.http.state import GATEWAY
+from hubgate.gateway import GATEWAY, Gateway
 from hubgate.settings import Settings, parse_settings
 from hubgate.storage.keys import KeyRepository
 from tests.fakes.openai_upstream import DEFAULT_API_KEY, FakeOpenAI

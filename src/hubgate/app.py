@@ -11,16 +11,16 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hubgate.access.auth import KeyCache
+from hubgate.access.billing import AccountCache, Billing
 from hubgate.access.holds import HoldBackend, LocalHolds
-from hubgate.auth import KeyCache
-from hubgate.billing import AccountCache, Billing
+from hubgate.access.network import networks
+from hubgate.access.watch import watch_revision
 from hubgate.bootstrap import apply_config
-from hubgate.gateway import Gateway
-from hubgate.http.client_ip import networks
+from hubgate.gateway import GATEWAY, RATE_HEADERS, Gateway
 from hubgate.http.middleware import edge
 from hubgate.http.routes import add_routes
-from hubgate.http.state import GATEWAY, RATE_HEADERS
-from hubgate.jobs import health_checks, usage_retention, video_polling
+from hubgate.jobs.runner import health_checks, usage_retention, video_polling
 from hubgate.metering.prices import price_from_settings
 from hubgate.observability.metrics import Metrics
 from hubgate.providers.http import HttpTransport
@@ -37,7 +37,6 @@ from hubgate.storage.keys import KeyRepository
 from hubgate.storage.responses import ResponseStore
 from hubgate.storage.secrets import SecretBox
 from hubgate.storage.usage import UsageRow, UsageWriter, stored_ids
-from hubgate.watch import watch_revision
 
 log = logging.getLogger("hubgate")
 

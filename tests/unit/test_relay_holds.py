@@ -7,9 +7,9 @@ from typing import Any
 from hubgate.formats.registry import WireFormat
 from hubgate.metering import hold
 from hubgate.providers.base import Endpoint, FormPart
-from hubgate.relay import Call
-from hubgate.relay_holds import ceiling
-from hubgate.relay_media import MediaCall
+from hubgate.relay.call import Call
+from hubgate.relay.holds import ceiling
+from hubgate.relay.media import MediaCall
 
 
 def _call(endpoint: Endpoint, body: dict[str, Any], fmt: WireFormat = WireFormat.OPENAI_CHAT) -> Call:

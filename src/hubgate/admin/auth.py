@@ -8,7 +8,7 @@ import hmac
 from aiohttp import web
 
 from hubgate.errors import AuthenticationFailed, PermissionDenied
-from hubgate.http.state import GATEWAY
+from hubgate.gateway import GATEWAY
 
 ACTOR = web.RequestKey("admin_actor", str)  # who the audit log names for this request
 

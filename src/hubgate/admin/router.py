@@ -20,9 +20,9 @@ from hubgate.admin import (
 from hubgate.admin.auth import require_admin
 from hubgate.admin.registry import AdminRoute, Handler
 from hubgate.errors import Family, GatewayError
+from hubgate.gateway import GATEWAY, REQUEST_ID
 from hubgate.http import dashboard_routes
 from hubgate.http.middleware import error_response
-from hubgate.http.state import GATEWAY, REQUEST_ID
 from hubgate.metering.prices import price_from_settings
 from hubgate.storage.groups import GroupRepository
 from hubgate.storage.prices_store import PriceOverrideRepository

@@ -10,7 +10,7 @@ from aiohttp import web
 from hubgate.console import admin_views, auth_views, oauth, playground, settings_views, user_views
 from hubgate.console.web import CONSOLE, SECURITY_HEADERS, Handler, console_of, make_console, render
 from hubgate.errors import GatewayError, RateLimited
-from hubgate.http.state import GATEWAY
+from hubgate.gateway import GATEWAY
 
 log = logging.getLogger("hubgate.console")
 

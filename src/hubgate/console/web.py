@@ -22,10 +22,9 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from hubgate.access.network import client_ip
 from hubgate.errors import RateLimited
-from hubgate.gateway import Gateway
-from hubgate.http.client_ip import client_ip
-from hubgate.http.state import GATEWAY
+from hubgate.gateway import GATEWAY, Gateway
 from hubgate.storage.secrets import SecretBox, SecretsUnavailable
 from hubgate.storage.users import Session, UserRepository, new_token
 

@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from hubgate.access.network import client_ip
 from hubgate.errors import Family, GatewayError, InvalidRequest, NotFound, error_body
-from hubgate.http.client_ip import client_ip
-from hubgate.http.state import CLIENT_IP, GATEWAY, REQUEST_ID
+from hubgate.gateway import CLIENT_IP, GATEWAY, REQUEST_ID
 from hubgate.observability.logging import bind_request_id
 
 log = logging.getLogger("hubgate.http")

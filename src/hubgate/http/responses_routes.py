@@ -12,12 +12,12 @@ from hubgate.errors import InvalidRequest, NotFound
 from hubgate.formats import openai_responses as responses_codec
 from hubgate.formats.openai_responses import compaction
 from hubgate.formats.registry import WireFormat
-from hubgate.gateway import Gateway
+from hubgate.gateway import GATEWAY, Gateway
 from hubgate.http.body import parse_object, read_body
 from hubgate.http.openai_routes import json_response
-from hubgate.http.state import GATEWAY
 from hubgate.providers.base import Endpoint
-from hubgate.relay import Call, authenticate, relay
+from hubgate.relay.call import Call
+from hubgate.relay.dispatch import authenticate, relay
 from hubgate.storage.keys import KeyRecord
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from hubgate.admin import router as admin  # admin API + /v1/dashboard self-service
+from hubgate.gateway import GATEWAY
 from hubgate.http import anthropic_routes, gemini_routes, media_routes, openai_routes, responses_routes
 from hubgate.http.openai_routes import json_response
 from hubgate.http.realtime import realtime
 from hubgate.http.rerank_routes import add_routes as add_rerank_routes
-from hubgate.http.state import GATEWAY
 from hubgate.http.video_routes import add_routes as add_video_routes
 from hubgate.observability.endpoint import metrics_endpoint
 from hubgate.storage.db import ping

@@ -20,13 +20,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from hubgate import video_tasks
 from hubgate.formats.registry import WireFormat
 from hubgate.formats.videos import VideoRequest, read_video
 from hubgate.gateway import Gateway
+from hubgate.jobs import videos as video_tasks
 from hubgate.providers.base import Endpoint, FormPart, UpstreamInvalid, UpstreamResponse
-from hubgate.relay import Attempt, Call
-from hubgate.relay_media import MediaCall
+from hubgate.relay.call import Attempt, Call
+from hubgate.relay.media import MediaCall
 from hubgate.storage.keys import KeyRecord, utcnow
 from hubgate.storage.usage import UsageRow
 from hubgate.storage.videos import IN_PROGRESS, UNFINISHED, VideoStore, VideoTask, new_task_id

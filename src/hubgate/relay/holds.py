@@ -14,8 +14,8 @@ from hubgate.gateway import Gateway
 from hubgate.metering import hold
 from hubgate.metering.hold import Ceiling
 from hubgate.providers.base import Endpoint
-from hubgate.relay import Call
-from hubgate.relay_media import AUDIO_TEXT, IMAGES, MediaCall
+from hubgate.relay.call import Call
+from hubgate.relay.media import AUDIO_TEXT, IMAGES, MediaCall
 from hubgate.routing.channels import Route
 from hubgate.storage.accounts import AccountRecord
 from hubgate.storage.keys import KeyRecord
