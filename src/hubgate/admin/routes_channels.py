@@ -18,7 +18,7 @@ from hubgate.admin.registry import AdminRoute
 from hubgate.errors import InvalidRequest, NotFound
 from hubgate.gateway import Gateway
 from hubgate.http.body import parse_object, read_body
-from hubgate.routing.channels import Channel
+from hubgate.providers.channel import Channel
 from hubgate.routing.probe import test_channel
 from hubgate.routing.runtime import channel_table, load_runtime
 from hubgate.settings import ChannelSettings

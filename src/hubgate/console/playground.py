@@ -22,9 +22,9 @@ from hubgate.formats.registry import WireFormat
 from hubgate.gateway import Gateway
 from hubgate.http.body import parse_object, read_body
 from hubgate.providers.base import Endpoint
+from hubgate.providers.channel import Channel
 from hubgate.relay.call import Call
 from hubgate.relay.dispatch import relay
-from hubgate.routing.channels import Channel
 from hubgate.storage.admin_usage import UsageFilter, aggregate
 from hubgate.storage.channels import ChannelRepository
 from hubgate.storage.keys import KeyRecord, utcnow

@@ -35,10 +35,10 @@ from hubgate.errors import (
 )
 from hubgate.gateway import CLIENT_IP, GATEWAY, REQUEST_ID, Gateway
 from hubgate.metering.hold import Ceiling
+from hubgate.providers.channel import Channel
 from hubgate.relay.call import CLIENT_CLOSED
 from hubgate.relay.dispatch import route_for
 from hubgate.relay.finish import Finish
-from hubgate.routing.channels import Channel
 from hubgate.routing.health import Outcome
 from hubgate.storage.keys import KeyRecord
 from hubgate.storage.usage import UsageRow

@@ -20,7 +20,7 @@ from hubgate.formats import rerank as rr
 from hubgate.formats.registry import WireFormat, codec
 from hubgate.metering.usage import DeliveredText
 from hubgate.providers.base import Endpoint, UpstreamResponse
-from hubgate.routing.channels import Channel
+from hubgate.providers.channel import Channel
 from hubgate.storage.usage import UsageRow
 
 CLIENT_CLOSED = 499  # the caller hung up before the answer was complete

@@ -29,12 +29,13 @@ from hubgate.providers.base import (
     UpstreamReadTimeout,
     UpstreamResponse,
 )
+from hubgate.providers.channel import Channel
 from hubgate.relay import holds, media
 from hubgate.relay.call import CLIENT_CLOSED, Attempt, Call
 from hubgate.relay.finish import Finish
 from hubgate.relay.strategy import PASSED_THROUGH, Strategy, choose, json_back, upstream_body
 from hubgate.relay.upstream import for_caller, outcome, seconds, upstream_error
-from hubgate.routing.channels import Channel, Route
+from hubgate.routing.channels import Route
 from hubgate.routing.health import Outcome
 from hubgate.storage.keys import KeyRecord
 from hubgate.storage.usage import UsageRow

@@ -17,8 +17,8 @@ import orjson
 from hubgate.formats import rerank as rr
 from hubgate.providers import provider_for
 from hubgate.providers.base import Endpoint
+from hubgate.providers.channel import Channel
 from hubgate.relay.call import Attempt, Call, RerankCall
-from hubgate.routing.channels import Channel
 from hubgate.storage.usage import UsageRow
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from hubgate.providers.base import MEDIA_ENDPOINTS, Endpoint, Provider, UpstreamRequest
+from hubgate.providers.channel import Channel
 from hubgate.providers.openai import generate_path
-from hubgate.routing.channels import Channel
 
 DEFAULT_API_VERSION = "2024-10-21"
 

@@ -19,8 +19,8 @@ from typing import Any
 import orjson
 
 from hubgate.providers.base import Endpoint, Provider, Transport, UpstreamRequest, UpstreamResponse
+from hubgate.providers.channel import Channel
 from hubgate.providers.openai import generate_path
-from hubgate.routing.channels import Channel
 
 MAX_DIMENSIONS = 4096  # what an embedding may ask for (OpenAI's largest model has 3072)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hubgate.providers.base import MEDIA_ENDPOINTS, VIDEO_ENDPOINTS, Endpoint, Provider, UpstreamRequest
-from hubgate.routing.channels import Channel
+from hubgate.providers.channel import Channel
 
 
 def generate_path(channel: Channel, endpoint: Endpoint) -> str:
