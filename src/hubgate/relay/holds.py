@@ -83,7 +83,7 @@ async def place(
     gw: Gateway, call: Call, route: Route, key: KeyRecord, account: AccountRecord | None, row: UsageRow
 ) -> None:
     """Hold the call's maximum cost under its request id; 402 when it cannot be covered.
-    A video task's hold lasts as long as the task may run (relay_videos carries it over)."""
+    A video task's hold lasts as long as the task may run (relay/videos.py carries it over)."""
     if not gw.billing.subjects(key, account):
         return  # no budget, no balance limit: nothing to size
     ttl = (

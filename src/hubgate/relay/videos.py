@@ -6,7 +6,7 @@ with only the model changed: JSON as it came, a multipart upload (`input_referen
 part by part. The upstream's answer is kept as a task under an id of our own, with the
 channel and upstream key that made it, and the task's expected cost (seconds x the
 per-second price at its size) stays held against the key's budget and account balance
-until it finishes (video_tasks.py): the create request's hold (relay_holds.py) is carried
+until it finishes (jobs/videos.py): the create request's hold (relay/holds.py) is carried
 over to the task. The create request itself is logged like any other
 (cost 0); the charge is the usage row written when the task completes.
 """
