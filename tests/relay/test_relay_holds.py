@@ -1,4 +1,4 @@
-"""Each relayed family's hold ceiling, from the caller's body (relay_holds.ceiling)."""
+"""Each relayed family's hold ceiling, from the caller's body (relay/holds.py: ceiling)."""
 
 from __future__ import annotations
 
