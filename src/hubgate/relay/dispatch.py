@@ -150,11 +150,11 @@ async def _dispatch(
         attempts += 1
         row.attempts = attempts
         last = attempts >= gw.settings.max_attempts
-        outcome_ = await _attempt(gw, request, call, channel, upstream_model, secret, row, started, last)
-        if not isinstance(outcome_, _Retry):
-            return outcome_
-        failure = outcome_.failure
-        if outcome_.next_channel:
+        tried = await _attempt(gw, request, call, channel, upstream_model, secret, row, started, last)
+        if not isinstance(tried, _Retry):
+            return tried
+        failure = tried.failure
+        if tried.next_channel:
             position += 1
     if failure is None:
         raise Unavailable(
