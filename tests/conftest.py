@@ -18,8 +18,7 @@ import pytest
 from aiohttp import web
 
 from hubgate.app import create_app
-from hubgate.gateway import Gateway
-from hubgate.http.state import GATEWAY
+from hubgate.gateway import GATEWAY, Gateway
 from hubgate.settings import Settings, parse_settings
 from hubgate.storage.keys import KeyRepository
 from tests.fakes.openai_upstream import DEFAULT_API_KEY, FakeOpenAI
@@ -97,7 +96,7 @@ async def fake_openai() -> AsyncIterator[FakeOpenAI]:
         yield fake
 
 
-# The OpenAI media family (tests/test_media.py): per image, per second, per token, per character.
+# The OpenAI media family (tests/relay/test_media.py): per image, per second, per token, per character.
 MEDIA_MODELS = ("omni-moderation-latest", "dall-e-2", "dall-e-3", "gpt-image-1", "whisper-1",
                 "gpt-4o-transcribe", "tts-1", "whisper-retry")  # fmt: skip
 MEDIA_PRICING = {

@@ -6,23 +6,23 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hubgate.access.auth import KeyCache
+from hubgate.access.billing import AccountCache, Billing
 from hubgate.access.holds import HoldBackend, LocalHolds
-from hubgate.auth import KeyCache
-from hubgate.billing import AccountCache, Billing
+from hubgate.access.network import networks
+from hubgate.access.watch import watch_revision
 from hubgate.bootstrap import apply_config
-from hubgate.catalogue_sync import start_catalogue
-from hubgate.gateway import Gateway
-from hubgate.http.client_ip import networks
+from hubgate.gateway import GATEWAY, RATE_HEADERS, Gateway
 from hubgate.http.middleware import edge
-from hubgate.http.rate_classes import RateClasses
+from hubgate.http.rate_classes import RATE_CLASSES, RateClasses
 from hubgate.http.routes import add_routes
-from hubgate.http.state import GATEWAY, RATE_CLASSES, RATE_HEADERS
-from hubgate.jobs import health_checks, usage_retention, video_polling
+from hubgate.jobs.catalogue import start_catalogue
+from hubgate.jobs.runner import health_checks, usage_retention, video_polling
 from hubgate.metering.prices import price_from_settings
 from hubgate.observability.metrics import Metrics
 from hubgate.providers import registry
@@ -40,7 +40,6 @@ from hubgate.storage.keys import KeyRepository
 from hubgate.storage.responses import ResponseStore
 from hubgate.storage.secrets import SecretBox
 from hubgate.storage.usage import UsageRow, UsageWriter, stored_ids
-from hubgate.watch import watch_revision
 
 log = logging.getLogger("hubgate")
 
@@ -101,131 +100,171 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
         add_console_routes(app)  # /ui: the web console
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
-        if bootstrap:
-            result = await apply_config(settings, engine)
-            for name, secret in result.created_keys:
-                log.warning("created API key %r from the config file: %s (shown once)", name, secret)
-        key_repo = KeyRepository(engine)
-        keys = KeyCache(key_repo, ttl_s=settings.key_cache_ttl_s)
-        accounts = AccountRepository(engine)
-        default_account = await accounts.ensure_default()
-        redis = None
-        if settings.redis_url:
-            from redis.asyncio import Redis
-
-            redis = Redis.from_url(settings.redis_url)
-        billing = Billing(
-            AccountCache(accounts, ttl_s=settings.key_cache_ttl_s),
-            default_account_id=default_account.id,
-            prices={name: price_from_settings(p) for name, p in settings.pricing.items()},
-            groups=settings.groups,
-            keys=key_repo,
-            hold_ttl_s=settings.hold_ttl_s,
-            max_request_cost_micros=(
-                usd_to_micros(settings.max_request_cost_usd)
-                if settings.max_request_cost_usd is not None
-                else None
-            ),
-            base_ttl_s=settings.key_cache_ttl_s,
-        )
-        billing.backend = hold_backend(settings, engine, redis, billing)
-
-        def settled(batch: list[UsageRow]) -> None:
-            moved_keys, _ = billing.settle(batch)
-            keys.invalidate_ids(moved_keys)
-
-        metrics = Metrics.from_env(backlog=lambda: usage.pending, lag=lambda: usage.lag_s())  # observability
-        journal = Journal(
-            settings.usage_journal_dir or default_dir(settings.database_url),
-            fsync=settings.usage_journal_fsync,
-        )
-        journal.open()
-        usage = UsageWriter(
-            engine,
-            batch_size=settings.usage_batch_size,
-            interval_s=settings.usage_flush_interval_s,
-            on_flushed=settled,
-            on_quarantined=metrics.quarantined,
-            journal=journal,
-        )
-        # Segments left by killed processes: their rows land before this one serves.
-        await replay(journal, lambda ids: stored_ids(engine, ids), usage.record, usage.flush)
-        box = SecretBox(settings.secret_key)
-        admin_channels = AdminChannels(engine, box)
-        channels = channel_table(settings, await load_runtime(admin_channels))
-        gw = Gateway(
-            settings=settings,
-            engine=engine,
-            key_repo=key_repo,
-            keys=keys,
-            channels=channels,
-            usage=usage,
-            http=HttpTransport(),
-            responses=ResponseStore(engine),
-            admin_channels=admin_channels,
-            accounts=accounts,
-            billing=billing,
-            limiter=Limiter(
-                RedisStore(redis, prefix=f"{settings.redis_prefix}rl:") if redis is not None else LocalStore()
-            ),
-            trusted_proxies=networks(settings.trusted_proxies),
-            health=Health(
-                HealthPolicy(
-                    failures_to_open=settings.cooldown_after_failures,
-                    base_cooldown_s=settings.cooldown_base_s,
-                    max_cooldown_s=settings.cooldown_max_s,
-                )
-            ),
-            redis=redis,
-            metrics=metrics,
-        )
-        gw.health.on_cooldown = gw.metrics.cooldown  # observability
-        gw.limiter.on_refusal = gw.metrics.rate_limited  # observability
-        app[GATEWAY] = gw
-        await billing.backend.start()
-        usage.start()
-        journal.start()
-        gw.metrics.start()  # observability
-        watchers = [
-            asyncio.create_task(gw.keys.watch(KEY_WATCH_INTERVAL_S), name="key-watch"),
-            asyncio.create_task(_watch_channels(gw, admin_channels), name="channel-watch"),
-            await start_catalogue(gw),  # the model catalogue: seeded, loaded, watched
-        ]
-        if settings.health_check_interval_s is not None:
-            watchers.append(
-                asyncio.create_task(health_checks(gw, settings.health_check_interval_s), name="health-check")
-            )
-        if settings.usage_retention_days is not None:
-            watchers.append(
-                asyncio.create_task(
-                    usage_retention(gw, settings.usage_retention_days), name="usage-retention"
-                )
-            )
-        watchers.append(
-            asyncio.create_task(video_polling(gw, settings.video_poll_interval_s), name="video-poll")
-        )
-        shared_health = None
-        if redis is not None:  # cooldowns seen by one replica are honoured by all
-            shared_health = SharedHealth(gw.health, redis, settings.redis_prefix)
-            watchers.append(asyncio.create_task(shared_health.run(), name="health-sync"))
+        opened = await _open(settings, bootstrap)
+        app[GATEWAY] = opened.gw
+        running = await _start(opened)
         try:
             yield
         finally:
-            for watcher in watchers:
-                watcher.cancel()
-            await asyncio.gather(*watchers, return_exceptions=True)
-            if shared_health is not None:
-                await shared_health.close()
-            if gw.background:  # estimates still counting: their rows must not be lost
-                await asyncio.gather(*gw.background, return_exceptions=True)
-            await usage.close()
-            await billing.backend.close()  # after the last flush: leases go back whole
-            await gw.metrics.close()  # observability
-            await gw.http.close()
-            if redis is not None:
-                await redis.aclose()
-            await engine.dispose()
+            await _close(opened, running)
 
     app.cleanup_ctx.append(lifespan)
     return app
+
+
+class _Opened(NamedTuple):
+    gw: Gateway
+    journal: Journal
+    admin_channels: AdminChannels
+    redis: Any
+
+
+async def _open(settings: Settings, bootstrap: bool) -> _Opened:
+    """Every piece of running state, built (and the journal replayed) before serving."""
+    engine = create_engine(settings.database_url)
+    if bootstrap:
+        result = await apply_config(settings, engine)
+        for name, secret in result.created_keys:
+            log.warning("created API key %r from the config file: %s (shown once)", name, secret)
+    key_repo = KeyRepository(engine)
+    keys = KeyCache(key_repo, ttl_s=settings.key_cache_ttl_s)
+    accounts = AccountRepository(engine)
+    redis = None
+    if settings.redis_url:
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(settings.redis_url)
+    billing = await _billing(settings, engine, redis, key_repo, accounts)
+    metrics, usage, journal = _usage(settings, engine, billing, keys)
+    # Segments left by killed processes: their rows land before this one serves.
+    await replay(journal, lambda ids: stored_ids(engine, ids), usage.record, usage.flush)
+    admin_channels = AdminChannels(engine, SecretBox(settings.secret_key))
+    gw = Gateway(
+        settings=settings,
+        engine=engine,
+        key_repo=key_repo,
+        keys=keys,
+        channels=channel_table(settings, await load_runtime(admin_channels)),
+        usage=usage,
+        http=HttpTransport(),
+        responses=ResponseStore(engine),
+        admin_channels=admin_channels,
+        accounts=accounts,
+        billing=billing,
+        limiter=Limiter(
+            RedisStore(redis, prefix=f"{settings.redis_prefix}rl:") if redis is not None else LocalStore()
+        ),
+        trusted_proxies=networks(settings.trusted_proxies),
+        health=Health(
+            HealthPolicy(
+                failures_to_open=settings.cooldown_after_failures,
+                base_cooldown_s=settings.cooldown_base_s,
+                max_cooldown_s=settings.cooldown_max_s,
+            )
+        ),
+        redis=redis,
+        metrics=metrics,
+    )
+    gw.health.on_cooldown = gw.metrics.cooldown  # observability
+    gw.limiter.on_refusal = gw.metrics.rate_limited  # observability
+    return _Opened(gw, journal, admin_channels, redis)
+
+
+async def _billing(
+    settings: Settings, engine: AsyncEngine, redis: Any, key_repo: KeyRepository, accounts: AccountRepository
+) -> Billing:
+    default_account = await accounts.ensure_default()
+    billing = Billing(
+        AccountCache(accounts, ttl_s=settings.key_cache_ttl_s),
+        default_account_id=default_account.id,
+        prices={name: price_from_settings(p) for name, p in settings.pricing.items()},
+        groups=settings.groups,
+        keys=key_repo,
+        hold_ttl_s=settings.hold_ttl_s,
+        max_request_cost_micros=(
+            usd_to_micros(settings.max_request_cost_usd)
+            if settings.max_request_cost_usd is not None
+            else None
+        ),
+        base_ttl_s=settings.key_cache_ttl_s,
+    )
+    billing.backend = hold_backend(settings, engine, redis, billing)
+    return billing
+
+
+def _usage(
+    settings: Settings, engine: AsyncEngine, billing: Billing, keys: KeyCache
+) -> tuple[Metrics, UsageWriter, Journal]:
+    """The metrics and the usage writer (with its opened journal), which report on each other."""
+
+    def settled(batch: list[UsageRow]) -> None:
+        moved_keys, _ = billing.settle(batch)
+        keys.invalidate_ids(moved_keys)
+
+    metrics = Metrics.from_env(backlog=lambda: usage.pending, lag=lambda: usage.lag_s())  # observability
+    journal = Journal(
+        settings.usage_journal_dir or default_dir(settings.database_url),
+        fsync=settings.usage_journal_fsync,
+    )
+    journal.open()
+    usage = UsageWriter(
+        engine,
+        batch_size=settings.usage_batch_size,
+        interval_s=settings.usage_flush_interval_s,
+        on_flushed=settled,
+        on_quarantined=metrics.quarantined,
+        journal=journal,
+    )
+    return metrics, usage, journal
+
+
+class _Running(NamedTuple):
+    watchers: list[asyncio.Task[None]]
+    shared_health: SharedHealth | None
+
+
+async def _start(opened: _Opened) -> _Running:
+    """Start the background parts: flushes, watchers, jobs, shared health."""
+    gw, settings = opened.gw, opened.gw.settings
+    await gw.billing.backend.start()
+    gw.usage.start()
+    opened.journal.start()
+    gw.metrics.start()  # observability
+    watchers = [
+        asyncio.create_task(gw.keys.watch(KEY_WATCH_INTERVAL_S), name="key-watch"),
+        asyncio.create_task(_watch_channels(gw, opened.admin_channels), name="channel-watch"),
+        await start_catalogue(gw),  # the model catalogue: seeded, loaded, watched
+    ]
+    if settings.health_check_interval_s is not None:
+        watchers.append(
+            asyncio.create_task(health_checks(gw, settings.health_check_interval_s), name="health-check")
+        )
+    if settings.usage_retention_days is not None:
+        watchers.append(
+            asyncio.create_task(usage_retention(gw, settings.usage_retention_days), name="usage-retention")
+        )
+    watchers.append(asyncio.create_task(video_polling(gw, settings.video_poll_interval_s), name="video-poll"))
+    shared_health = None
+    if opened.redis is not None:  # cooldowns seen by one replica are honoured by all
+        shared_health = SharedHealth(gw.health, opened.redis, settings.redis_prefix)
+        watchers.append(asyncio.create_task(shared_health.run(), name="health-sync"))
+    return _Running(watchers, shared_health)
+
+
+async def _close(opened: _Opened, running: _Running) -> None:
+    """Stop in order: watchers, then pending estimates, the last flush, leases, connections."""
+    gw = opened.gw
+    for watcher in running.watchers:
+        watcher.cancel()
+    await asyncio.gather(*running.watchers, return_exceptions=True)
+    if running.shared_health is not None:
+        await running.shared_health.close()
+    if gw.background:  # estimates still counting: their rows must not be lost
+        await asyncio.gather(*gw.background, return_exceptions=True)
+    await gw.usage.close()
+    await gw.billing.backend.close()  # after the last flush: leases go back whole
+    await gw.metrics.close()  # observability
+    await gw.http.close()
+    if opened.redis is not None:
+        await opened.redis.aclose()
+    await gw.engine.dispose()

@@ -262,7 +262,7 @@ def channels_test(
     as_json: JsonOpt = False,
 ) -> None:
     """Send one tiny request through the channel, print and record latency or the error."""
-    from hubgate.channel_test import ChannelTestResult, test_channel
+    from hubgate.routing.probe import ChannelTestResult, test_channel
     from hubgate.storage.channels import AdminChannels
     from hubgate.storage.secrets import SecretBox, SecretsUnavailable
 

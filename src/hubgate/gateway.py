@@ -1,4 +1,10 @@
-"""The gateway's running state, created in the app lifespan and reached through the app."""
+"""The gateway's running state, created in the app lifespan and reached through the app.
+
+Layer: above access/, jobs' inputs and routing/storage (it holds their objects), below relay/
+and the edge, which reach it through the `GATEWAY` app key. The per-request keys the edge
+sets and the relay reads (request id, client address, rate-limit headers) live here too,
+so the relay never imports http/.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,12 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hubgate.auth import KeyCache
-from hubgate.billing import Billing
-from hubgate.http.client_ip import Network
+from hubgate.access.auth import KeyCache
+from hubgate.access.billing import Billing
+from hubgate.access.network import Network
 from hubgate.observability.metrics import Metrics
 from hubgate.providers.http import HttpTransport
 from hubgate.routing.catalogue import Catalogue
@@ -50,3 +57,9 @@ class Gateway:
     @property
     def max_body_bytes(self) -> int:
         return int(self.settings.max_body_mb * 1024 * 1024)
+
+
+GATEWAY = web.AppKey("gateway", Gateway)
+REQUEST_ID = web.RequestKey("request_id", str)
+RATE_HEADERS = web.RequestKey("rate_headers", dict)  # x-ratelimit-* for the answer
+CLIENT_IP = web.RequestKey("client_ip", str)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from hubgate.http.state import GATEWAY
+from hubgate.gateway import GATEWAY
 from hubgate.storage.users import User, UserRepository
 from tests.admin.helpers import Admin, unique
 

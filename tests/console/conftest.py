@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from hubgate.http.state import GATEWAY
+from hubgate.gateway import GATEWAY
 from tests.conftest import LiveGateway, free_port, gateway_config, live_gateway
 from tests.console.browser import chromium  # noqa: F401  (a fixture for the browser tests)
 from tests.fakes.openai_upstream import FakeOpenAI

@@ -224,7 +224,7 @@ async def test_the_relay_speaks_smtp_to_the_standard_library(
     before STARTTLS, a dot-leading line survives DATA."""
     import smtplib
 
-    from hubgate.mail import deliver, message
+    from hubgate.jobs.mail import deliver, message
     from hubgate.settings import SmtpSettings
 
     def plain_login() -> None:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from hubgate.errors import BadGateway, InvalidRequest
 from hubgate.formats import anthropic as codec
 from hubgate.formats import hub
-from hubgate.http.sse import EventSplitter, parse_event
+from hubgate.formats.sse import EventSplitter, parse_event
 from tests.fakes.anthropic_upstream import DEFAULT_API_KEY, THINKING_TEXT, TOOL_INPUT, FakeAnthropic
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "anthropic"

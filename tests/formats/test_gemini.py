@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from hubgate.errors import BadGateway, InvalidRequest
 from hubgate.formats import gemini, hub
 from hubgate.formats.gemini import wire
-from hubgate.http.sse import EventSplitter
+from hubgate.formats.sse import EventSplitter
 from tests.fakes.gemini_upstream import DEFAULT_API_KEY, FakeGemini, schema_violations
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "gemini"

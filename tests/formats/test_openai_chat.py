@@ -31,7 +31,7 @@ from hubgate.formats.openai_chat import (
     encode_request,
     encode_response,
 )
-from hubgate.http.sse import EventSplitter
+from hubgate.formats.sse import EventSplitter
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "openai_chat"
 JSON = dict[str, Any]

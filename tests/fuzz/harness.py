@@ -16,8 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from hubgate.app import create_app
-from hubgate.gateway import Gateway
-from hubgate.http.state import GATEWAY
+from hubgate.gateway import GATEWAY, Gateway
 from hubgate.observability.logging import current_request_id
 from hubgate.settings import parse_settings
 from hubgate.storage.tables import usage_logs

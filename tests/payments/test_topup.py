@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import aiohttp
 
-from hubgate.http.state import GATEWAY
+from hubgate.gateway import GATEWAY
 from hubgate.storage.ledger import check_ledger
 from tests.console.conftest import Browser, admin_call
 from tests.fakes import epay_fake

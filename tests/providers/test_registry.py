@@ -19,9 +19,9 @@ from hubgate.providers.base import (
     UpstreamRequest,
     UpstreamResponse,
 )
+from hubgate.providers.channel import Channel
 from hubgate.providers.echo import EchoResponse
 from hubgate.providers.openai import OpenAIProvider
-from hubgate.routing.channels import Channel
 from hubgate.settings import ConfigError, parse_settings
 from tests.conftest import live_gateway
 

@@ -23,7 +23,7 @@ from hubgate.storage.db import create_engine
 from hubgate.storage.tables import accounts
 from tests.conftest import free_port
 from tests.fakes.openai_upstream import FakeOpenAI
-from tests.test_holds import BODY, HOLD, chat, config, one_answer_cost
+from tests.relay.test_holds import BODY, HOLD, chat, config, one_answer_cost
 
 ADMIN = "sk-admin-holds-0123456789abcdef"
 HOLD_TTL_S = 2.0  # the kill test waits for a dead replica's hold to expire

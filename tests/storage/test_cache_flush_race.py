@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hubgate.auth import KeyCache
-from hubgate.billing import AccountCache, Billing
+from hubgate.access.auth import KeyCache
+from hubgate.access.billing import AccountCache, Billing
 from hubgate.errors import PaymentRequired
 from hubgate.storage.accounts import AccountRepository
 from hubgate.storage.keys import KeyRecord, KeyRepository

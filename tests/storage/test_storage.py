@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hubgate.auth import KeyCache
+from hubgate.access.auth import KeyCache
 from hubgate.errors import AuthenticationFailed
 from hubgate.storage.admin_usage import UsageFilter, aggregate
 from hubgate.storage.db import create_engine

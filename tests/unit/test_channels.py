@@ -3,7 +3,8 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from hubgate.routing.channels import Channel, ChannelTable
+from hubgate.providers.channel import Channel
+from hubgate.routing.channels import ChannelTable
 
 
 def ch(name: str, models: list[str], priority: int = 0, weight: int = 1, **kw: object) -> Channel:

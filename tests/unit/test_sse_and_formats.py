@@ -5,7 +5,7 @@ import pytest
 from hubgate.errors import InvalidRequest
 from hubgate.formats import openai as oa
 from hubgate.formats.hub import Usage
-from hubgate.http.sse import EventSplitter
+from hubgate.formats.sse import EventSplitter
 
 STREAM = (
     b'data: {"choices":[{"delta":{"content":"a"}}],"usage":null}\n\n'

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from hubgate.admin.session import CONSOLE, load_session
 from hubgate.errors import AuthenticationFailed, PermissionDenied
-from hubgate.http.state import GATEWAY
+from hubgate.gateway import GATEWAY
 
 ACTOR = web.RequestKey("admin_actor", str)  # who the audit log names for this request
 

@@ -13,9 +13,8 @@ from pydantic import BaseModel, ValidationError
 
 from hubgate.admin.auth import ACTOR as CONSOLE_ACTOR
 from hubgate.errors import InvalidRequest
-from hubgate.gateway import Gateway
+from hubgate.gateway import GATEWAY, Gateway
 from hubgate.http.body import parse_object, read_body
-from hubgate.http.state import GATEWAY
 from hubgate.storage.audit import AuditRepository
 
 M = TypeVar("M", bound=BaseModel)

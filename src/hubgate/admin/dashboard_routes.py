@@ -22,8 +22,8 @@ from hubgate.admin.common import json_response, money, parse_body, parse_query
 from hubgate.admin.registry import AdminRoute
 from hubgate.admin.schemas import BillingUsageQuery, Redeem
 from hubgate.errors import InvalidRequest
-from hubgate.http.state import GATEWAY
-from hubgate.relay import authenticate
+from hubgate.gateway import GATEWAY
+from hubgate.relay.dispatch import authenticate
 from hubgate.storage.accounts import RedeemError
 from hubgate.storage.admin_usage import UsageFilter, aggregate
 from hubgate.storage.audit import AuditRepository

@@ -24,8 +24,8 @@ from hubgate.admin.registry import AdminRoute, Handler
 from hubgate.admin.routes_payments import ROUTES as PAYMENT_ROUTES
 from hubgate.errors import GatewayError
 from hubgate.formats.errors import Family
+from hubgate.gateway import GATEWAY, REQUEST_ID
 from hubgate.http.middleware import error_response
-from hubgate.http.state import GATEWAY, REQUEST_ID
 from hubgate.metering.prices import price_from_settings
 from hubgate.storage.groups import GroupRepository
 from hubgate.storage.prices_store import PriceOverrideRepository

@@ -18,10 +18,10 @@ from hubgate.admin.common import Conflict, audit, gateway, json_response, parse_
 from hubgate.admin.registry import AdminRoute
 from hubgate.admin.routes_pricing import apply_price
 from hubgate.admin.schemas_catalogue import MODEL_PATTERN, CatalogueCreate, CataloguePatch, CataloguePrices
-from hubgate.catalogue_sync import reload_catalogue
 from hubgate.errors import InvalidRequest, NotFound
 from hubgate.gateway import Gateway
 from hubgate.http.catalogue_routes import charged_prices, decimal_text
+from hubgate.jobs.catalogue import reload_catalogue
 from hubgate.metering.prices import price_from_settings
 from hubgate.routing.catalogue import display_name, infer_vendor, modalities
 from hubgate.settings import PriceSettings

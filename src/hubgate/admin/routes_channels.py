@@ -15,12 +15,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hubgate.admin.common import Conflict, audit, gateway, json_response, validation_error
 from hubgate.admin.registry import AdminRoute
-from hubgate.channel_test import test_channel
 from hubgate.errors import InvalidRequest, NotFound
 from hubgate.gateway import Gateway
 from hubgate.http.body import parse_object, read_body
 from hubgate.providers import registry
-from hubgate.routing.channels import Channel
+from hubgate.providers.channel import Channel
+from hubgate.routing.probe import test_channel
 from hubgate.routing.runtime import channel_table, load_runtime
 from hubgate.settings import ChannelSettings
 from hubgate.storage.channels import AdminChannels, ChannelExists, ChannelRepository

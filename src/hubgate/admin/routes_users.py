@@ -26,7 +26,7 @@ from hubgate.admin.registry import AdminRoute
 from hubgate.admin.schemas import InviteCreate, ResetLinkCreate, UserPatch, UsersQuery
 from hubgate.admin.session import SESSION, secure
 from hubgate.errors import InvalidRequest, NotFound
-from hubgate.mail import invite_mail, reset_mail, send
+from hubgate.jobs.mail import invite_mail, reset_mail, send
 from hubgate.settings import SmtpSettings
 from hubgate.storage.admin_lists import account_names, users_page
 from hubgate.storage.keys import utcnow

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 import jinja2
 from aiohttp import web
 
-from hubgate.gateway import Gateway
-from hubgate.http.client_ip import client_ip
-from hubgate.http.state import GATEWAY
+from hubgate.access.network import client_ip
+from hubgate.gateway import GATEWAY, Gateway
 from hubgate.storage.secrets import SecretBox
 from hubgate.storage.users import Session, UserRepository
 

@@ -37,7 +37,7 @@ from hubgate.console.web import (
     take_flash,
 )
 from hubgate.gateway import Gateway
-from hubgate.mail import in_background, reset_mail, send, verify_mail
+from hubgate.jobs.mail import in_background, reset_mail, send, verify_mail
 from hubgate.storage.keys import utcnow
 from hubgate.storage.users import RESET_TTL, VERIFY_TTL, User, UserRepository, digest
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hubgate.access.network import client_ip
 from hubgate.admin.session import gateway
 from hubgate.console import model_choice
 from hubgate.console.user_views import label, own_key, own_keys, viewer
@@ -21,10 +22,10 @@ from hubgate.formats import openai as oa
 from hubgate.formats.registry import WireFormat
 from hubgate.gateway import Gateway
 from hubgate.http.body import parse_object, read_body
-from hubgate.http.client_ip import client_ip
 from hubgate.providers.base import Endpoint
-from hubgate.relay import Call, relay
-from hubgate.routing.channels import Channel
+from hubgate.providers.channel import Channel
+from hubgate.relay.call import Call
+from hubgate.relay.dispatch import relay
 from hubgate.storage.admin_usage import UsageFilter, aggregate
 from hubgate.storage.channels import ChannelRepository
 from hubgate.storage.keys import KeyRecord, utcnow

@@ -22,7 +22,7 @@ from hubgate.console.topup_api import add_routes as add_topup_api
 from hubgate.console.topup_views import PAGES as TOPUP_PAGES
 from hubgate.console.web import SECURITY_HEADERS, Handler, make_console, render
 from hubgate.errors import GatewayError, RateLimited
-from hubgate.http.state import GATEWAY
+from hubgate.gateway import GATEWAY
 
 log = logging.getLogger("hubgate.console")
 

@@ -21,10 +21,10 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from hubgate.access.network import client_ip
 from hubgate.admin.session import SESSION, Console, console_of, cookie_name, gateway, load_session, secure
 from hubgate.errors import RateLimited
 from hubgate.gateway import Gateway
-from hubgate.http.client_ip import client_ip
 from hubgate.storage.secrets import SecretBox, SecretsUnavailable
 from hubgate.storage.users import Session, User, UserRepository, new_token
 

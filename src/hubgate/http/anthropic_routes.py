@@ -6,12 +6,13 @@ from aiohttp import web
 
 from hubgate.formats import anthropic
 from hubgate.formats.registry import WireFormat, codec
+from hubgate.gateway import GATEWAY
 from hubgate.http.body import parse_object, read_body
 from hubgate.http.common import json_response
-from hubgate.http.state import GATEWAY
 from hubgate.metering.estimate import request_tokens
 from hubgate.providers.base import Endpoint
-from hubgate.relay import Call, relay
+from hubgate.relay.call import Call
+from hubgate.relay.dispatch import relay
 from hubgate.storage.keys import KeyRecord
 
 # Every path that means POST /v1/messages (base URLs with an extra /v1 or /openai).

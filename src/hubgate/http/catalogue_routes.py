@@ -15,8 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from hubgate.gateway import Gateway
-from hubgate.http.state import GATEWAY
+from hubgate.gateway import GATEWAY, Gateway
 from hubgate.routing.catalogue import infer_vendor, modalities, price_fields
 from hubgate.storage.catalogue import CatalogueEntry
 from hubgate.storage.keys import KeyRecord

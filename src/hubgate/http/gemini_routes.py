@@ -10,14 +10,14 @@ from hubgate.errors import NotFound
 from hubgate.formats import embeddings as emb
 from hubgate.formats import gemini
 from hubgate.formats.registry import WireFormat, codec
-from hubgate.gateway import Gateway
+from hubgate.gateway import GATEWAY, Gateway
 from hubgate.http.body import parse_object, read_body
 from hubgate.http.common import json_response
 from hubgate.http.models_list import gemini_model, gemini_model_list
-from hubgate.http.state import GATEWAY
 from hubgate.metering.estimate import request_tokens
 from hubgate.providers.base import Endpoint
-from hubgate.relay import Call, authenticate, relay
+from hubgate.relay.call import Call, GeminiCall
+from hubgate.relay.dispatch import authenticate, relay
 from hubgate.storage.keys import KeyRecord
 
 GENERATE_ACTIONS = {"generateContent": False, "streamGenerateContent": True}
@@ -39,9 +39,7 @@ async def model_action(request: web.Request) -> web.StreamResponse:
             gemini.check_contents(body)
             body.pop("model", None)
             sse = request.query.get("alt") == "sse"
-            return Call(
-                WireFormat.GEMINI, Endpoint.GENERATE, body, model, stream, gemini_sse=sse, model_in_body=False
-            )
+            return GeminiCall(WireFormat.GEMINI, Endpoint.GENERATE, body, model, stream, sse=sse)
 
         return await relay(gw, request, "generate_content", prepare)
     if action == "countTokens":
@@ -53,9 +51,9 @@ async def model_action(request: web.Request) -> web.StreamResponse:
             body = parse_object(await read_body(request, gw.max_body_bytes))
             batch = emb.gemini_single_to_batch(body, model) if single else body
             emb.check_gemini_batch(batch)
-            call = Call(WireFormat.GEMINI, Endpoint.EMBEDDINGS, batch, model, False, model_in_body=False)
-            call.gemini_embed_single = single
-            return call
+            return GeminiCall(
+                WireFormat.GEMINI, Endpoint.EMBEDDINGS, batch, model, False, embed_single=single
+            )
 
         return await relay(gw, request, "embeddings", prepare_embed)
     raise NotFound(f"Method '{action}' is not supported for models/{model}.")
@@ -68,7 +66,7 @@ def _count_tokens_prepare(gw: Gateway, request: web.Request, model: str) -> Any:
         inner = body.get("generateContentRequest")
         generate_body = dict(inner) if isinstance(inner, dict) else {"contents": body.get("contents") or []}
         gemini.check_contents(generate_body)
-        call = Call(WireFormat.GEMINI, Endpoint.COUNT_TOKENS, body, model, False, model_in_body=False)
+        call = GeminiCall(WireFormat.GEMINI, Endpoint.COUNT_TOKENS, body, model, False)
 
         async def estimate() -> web.StreamResponse:
             hub_req = codec(WireFormat.GEMINI).decode_request(dict(generate_body, model=model))

@@ -13,12 +13,13 @@ from aiohttp import web
 
 from hubgate.errors import InvalidRequest
 from hubgate.formats.registry import WireFormat
+from hubgate.gateway import GATEWAY
 from hubgate.http.body import parse_object, read_body
 from hubgate.http.multipart import read_form, text_fields
-from hubgate.http.state import GATEWAY
 from hubgate.providers.base import Endpoint
-from hubgate.relay import Call, relay
-from hubgate.relay_media import MediaCall
+from hubgate.relay.call import Call
+from hubgate.relay.dispatch import relay
+from hubgate.relay.media import MediaCall
 from hubgate.storage.keys import KeyRecord
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -11,7 +11,7 @@ import asyncio
 
 from aiohttp import web
 
-from hubgate.http.state import GATEWAY
+from hubgate.gateway import GATEWAY
 from hubgate.observability.metrics import CONTENT_TYPE
 
 

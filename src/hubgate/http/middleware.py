@@ -8,11 +8,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from hubgate.access.network import client_ip
 from hubgate.errors import GatewayError, InvalidRequest, NotFound, RateLimited
 from hubgate.formats.errors import Family, error_body
-from hubgate.http.client_ip import client_ip
-from hubgate.http.rate_classes import refusal
-from hubgate.http.state import CLIENT_IP, GATEWAY, RATE_CLASSES, REQUEST_ID
+from hubgate.gateway import CLIENT_IP, GATEWAY, REQUEST_ID
+from hubgate.http.rate_classes import RATE_CLASSES, refusal
 from hubgate.observability.logging import bind_request_id
 
 log = logging.getLogger("hubgate.http")

@@ -9,14 +9,15 @@ from aiohttp import web
 from hubgate.errors import NotFound
 from hubgate.formats import openai as oa
 from hubgate.formats.registry import WireFormat
+from hubgate.gateway import GATEWAY
 from hubgate.http.body import parse_object, read_body
 from hubgate.http.catalogue_routes import listed_models, model_card, served_card
 from hubgate.http.common import json_response
 from hubgate.http.models_list import gemini_model_list
 from hubgate.http.responses_call import responses_call
-from hubgate.http.state import GATEWAY
 from hubgate.providers.base import Endpoint
-from hubgate.relay import Call, authenticate, relay
+from hubgate.relay.call import Call
+from hubgate.relay.dispatch import authenticate, relay
 from hubgate.storage.keys import KeyRecord
 
 

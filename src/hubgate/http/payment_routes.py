@@ -15,7 +15,7 @@ import aiohttp
 from aiohttp import web
 
 from hubgate.errors import InvalidRequest, NotFound
-from hubgate.http.state import GATEWAY
+from hubgate.gateway import GATEWAY
 from hubgate.payments.service import Outcome, PaymentService, TopUpError
 from hubgate.payments.stripe import SignatureError
 

@@ -111,3 +111,6 @@ def refusal(err: RateLimited, shape: Shape, request_id: str) -> web.Response | N
         )
         return web.Response(text=text, status=429, content_type="text/html", headers=headers)
     return None
+
+
+RATE_CLASSES = web.AppKey("rate_classes", RateClasses)  # per-address limits by path, built once

@@ -22,7 +22,8 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from hubgate.auth import extract_key
+from hubgate.access.auth import extract_key
+from hubgate.access.network import client_ip
 from hubgate.errors import (
     GatewayError,
     InvalidRequest,
@@ -31,15 +32,14 @@ from hubgate.errors import (
     Unavailable,
     UpstreamHTTPError,
 )
-from hubgate.finish import Finish
-from hubgate.gateway import Gateway
-from hubgate.http.client_ip import client_ip
-from hubgate.http.state import CLIENT_IP, GATEWAY, REQUEST_ID
+from hubgate.gateway import CLIENT_IP, GATEWAY, REQUEST_ID, Gateway
 from hubgate.metering.hold import Ceiling
 from hubgate.providers import provider_for
 from hubgate.providers.base import Family
-from hubgate.relay import CLIENT_CLOSED, route_for
-from hubgate.routing.channels import Channel
+from hubgate.providers.channel import Channel
+from hubgate.relay.call import CLIENT_CLOSED
+from hubgate.relay.dispatch import route_for
+from hubgate.relay.finish import Finish
 from hubgate.routing.health import Outcome
 from hubgate.storage.keys import KeyRecord
 from hubgate.storage.usage import UsageRow

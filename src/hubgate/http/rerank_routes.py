@@ -6,11 +6,12 @@ from aiohttp import web
 
 from hubgate.formats import rerank as rr
 from hubgate.formats.registry import WireFormat
+from hubgate.gateway import GATEWAY
 from hubgate.http.body import parse_object, read_body
-from hubgate.http.state import GATEWAY
 from hubgate.providers.base import Endpoint
-from hubgate.relay import Call, relay
-from hubgate.relay_rerank import RerankCall, check_channels
+from hubgate.relay.call import Call, RerankCall
+from hubgate.relay.dispatch import relay
+from hubgate.relay.rerank import check_channels
 from hubgate.storage.keys import KeyRecord
 
 

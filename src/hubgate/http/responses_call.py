@@ -10,7 +10,7 @@ from hubgate.formats import openai_responses as responses_codec
 from hubgate.formats.registry import WireFormat
 from hubgate.gateway import Gateway
 from hubgate.providers.base import Endpoint
-from hubgate.relay import Call
+from hubgate.relay.call import Call
 from hubgate.storage.keys import KeyRecord
 
 

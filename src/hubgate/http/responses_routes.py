@@ -13,13 +13,13 @@ from hubgate.formats import openai as oa
 from hubgate.formats import openai_responses as responses_codec
 from hubgate.formats.openai_responses import compaction
 from hubgate.formats.registry import WireFormat
-from hubgate.gateway import Gateway
+from hubgate.gateway import GATEWAY, Gateway
 from hubgate.http.body import parse_object, read_body
 from hubgate.http.common import json_response
 from hubgate.http.responses_call import responses_call
-from hubgate.http.state import GATEWAY
 from hubgate.providers.base import Endpoint
-from hubgate.relay import Call, authenticate, relay
+from hubgate.relay.call import Call
+from hubgate.relay.dispatch import authenticate, relay
 from hubgate.storage.keys import KeyRecord
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hubgate.admin import router as admin  # admin API + /v1/dashboard self-service
+from hubgate.gateway import GATEWAY
 from hubgate.http import anthropic_routes, gemini_routes, media_routes, openai_routes, responses_routes
 from hubgate.http.catalogue_routes import add_routes as add_catalogue_routes
 from hubgate.http.common import json_response
@@ -12,7 +13,6 @@ from hubgate.http.metrics import metrics_endpoint
 from hubgate.http.payment_routes import add_routes as add_payment_routes
 from hubgate.http.realtime import realtime
 from hubgate.http.rerank_routes import add_routes as add_rerank_routes
-from hubgate.http.state import GATEWAY
 from hubgate.http.user_api import add_routes as add_user_api_routes
 from hubgate.http.video_routes import add_routes as add_video_routes
 from hubgate.storage.db import ping

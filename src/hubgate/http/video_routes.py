@@ -16,23 +16,24 @@ from typing import Any
 
 from aiohttp import web
 
-from hubgate import video_tasks
 from hubgate.errors import InvalidRequest, NotFound, Unavailable, UpstreamTimeout
 from hubgate.formats.registry import WireFormat
 from hubgate.formats.videos import GENERIC_STATUS, VARIANTS, check_create, check_generic
-from hubgate.gateway import Gateway
+from hubgate.gateway import GATEWAY, REQUEST_ID, Gateway
 from hubgate.http.body import parse_object, read_body
 from hubgate.http.common import json_response
 from hubgate.http.multipart import read_form, text_fields
-from hubgate.http.state import GATEWAY, REQUEST_ID
+from hubgate.jobs import videos as video_tasks
 from hubgate.providers.base import (
     UpstreamConnectError,
     UpstreamReadTimeout,
     UpstreamRequest,
     UpstreamResponse,
 )
-from hubgate.relay import Attempt, Call, authenticate, relay, upstream_error
-from hubgate.relay_videos import Render, video_call
+from hubgate.relay.call import Attempt, Call
+from hubgate.relay.dispatch import authenticate, relay
+from hubgate.relay.upstream import upstream_error
+from hubgate.relay.videos import Render, video_call
 from hubgate.storage.keys import KeyRecord, utcnow
 from hubgate.storage.videos import COMPLETED, VideoStore, VideoTask
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from hubgate.providers.base import Endpoint, Family, Provider, UpstreamRequest
-from hubgate.routing.channels import Channel
+from hubgate.providers.channel import Channel
 
 
 class RerankOnlyProvider(Provider):

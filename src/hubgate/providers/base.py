@@ -17,7 +17,7 @@ from typing import Protocol
 
 from hubgate.formats.registry import WireFormat
 from hubgate.formats.rerank import Shape as RerankShape
-from hubgate.routing.channels import Channel, Timeouts
+from hubgate.providers.channel import Channel, Timeouts
 
 
 class Endpoint(StrEnum):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from hubgate.routing.channels import Channel, ChannelTable
+from hubgate.providers.channel import Channel
+from hubgate.routing.channels import ChannelTable
 from hubgate.settings import Settings
 from hubgate.storage.channels import AdminChannels, RuntimeChannels
 from hubgate.storage.secrets import SecretsUnavailable

@@ -20,9 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hubgate.admin.common import validation_error
 from hubgate.errors import AuthenticationFailed, GatewayError, InvalidRequest
-from hubgate.gateway import Gateway
+from hubgate.gateway import GATEWAY, Gateway
 from hubgate.http.body import parse_object, read_body
-from hubgate.http.state import GATEWAY
 from hubgate.storage.keys import utcnow
 from hubgate.storage.user_tokens import UserToken, UserTokenRepository
 from hubgate.storage.users import User, UserRepository

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hubgate.formats.registry import WireFormat
 from hubgate.providers.base import GENERATE_FAMILIES, Endpoint, Provider, UpstreamRequest
-from hubgate.routing.channels import Channel
+from hubgate.providers.channel import Channel
 
 DEFAULT_VERSION = "2023-06-01"
 

@@ -13,8 +13,8 @@ from hubgate.providers.base import (
     Provider,
     UpstreamRequest,
 )
+from hubgate.providers.channel import Channel
 from hubgate.providers.openai import generate_path, websocket_base
-from hubgate.routing.channels import Channel
 
 DEFAULT_API_VERSION = "2024-10-21"
 REALTIME_API_VERSION = "2024-10-01-preview"  # when a channel has no api_version of its own

@@ -27,8 +27,8 @@ from hubgate.providers.base import (
     UpstreamRequest,
     UpstreamResponse,
 )
+from hubgate.providers.channel import Channel
 from hubgate.providers.openai import generate_path
-from hubgate.routing.channels import Channel
 
 MAX_DIMENSIONS = 4096  # what an embedding may ask for (OpenAI's largest model has 3072)
 

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from hubgate.formats.registry import WireFormat
 from hubgate.providers.base import GENERATE_FAMILIES, Endpoint, Family, Provider, UpstreamRequest
-from hubgate.routing.channels import Channel
+from hubgate.providers.channel import Channel
 
 DEFAULT_VERSION = "v1beta"
 

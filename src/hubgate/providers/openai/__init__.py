@@ -14,7 +14,7 @@ from hubgate.providers.base import (
     Provider,
     UpstreamRequest,
 )
-from hubgate.routing.channels import Channel
+from hubgate.providers.channel import Channel
 
 
 def generate_path(channel: Channel, endpoint: Endpoint) -> str:

@@ -10,27 +10,16 @@ the model's `per_request` price once per unit; Jina and vLLM report
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from hubgate.formats import rerank as rr
 from hubgate.providers import provider_for
 from hubgate.providers.base import Endpoint
-from hubgate.routing.channels import Channel
+from hubgate.providers.channel import Channel
+from hubgate.relay.call import Attempt, Call, RerankCall
 from hubgate.storage.usage import UsageRow
-
-if TYPE_CHECKING:
-    from hubgate.relay import Attempt, Call
-
-
-@dataclass(frozen=True, slots=True)
-class RerankCall:
-    """What a rerank caller sent: its shape and the body as the hub request."""
-
-    caller: rr.Shape
-    request: rr.Request
 
 
 def upstream_shape(channel: Channel) -> rr.Shape:

@@ -14,8 +14,8 @@ from hubgate.gateway import Gateway
 from hubgate.metering import hold
 from hubgate.metering.hold import Ceiling
 from hubgate.providers.base import Endpoint
-from hubgate.relay import Call
-from hubgate.relay_media import AUDIO_TEXT, IMAGES, MediaCall
+from hubgate.relay.call import Call
+from hubgate.relay.media import AUDIO_TEXT, IMAGES, MediaCall
 from hubgate.routing.channels import Route
 from hubgate.storage.accounts import AccountRecord
 from hubgate.storage.keys import KeyRecord
@@ -83,7 +83,7 @@ async def place(
     gw: Gateway, call: Call, route: Route, key: KeyRecord, account: AccountRecord | None, row: UsageRow
 ) -> None:
     """Hold the call's maximum cost under its request id; 402 when it cannot be covered.
-    A video task's hold lasts as long as the task may run (relay_videos carries it over)."""
+    A video task's hold lasts as long as the task may run (relay/videos.py carries it over)."""
     if not gw.billing.subjects(key, account):
         return  # no budget, no balance limit: nothing to size
     ttl = (

@@ -4,28 +4,24 @@ path (same-format passthrough of other formats, or translation event by event)."
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from aiohttp import web
 
 from hubgate.formats import hub, sealed
 from hubgate.formats import openai as oa
-from hubgate.formats.registry import WireFormat, stream_decoder, stream_encoder
-from hubgate.http.sse import EventSplitter, parse_event
-from hubgate.http.state import REQUEST_ID
+from hubgate.formats.registry import StreamEncoder, WireFormat, stream_decoder
+from hubgate.formats.sse import EventSplitter, parse_event
+from hubgate.gateway import REQUEST_ID
 from hubgate.providers.base import (
     UpstreamConnectError,
     UpstreamInvalid,
     UpstreamReadTimeout,
     UpstreamResponse,
 )
+from hubgate.relay.call import CLIENT_CLOSED, Attempt, Call, drop_headers, meter
 from hubgate.storage.usage import UsageRow
-
-if TYPE_CHECKING:
-    from hubgate.relay import Attempt, Call
-
-CLIENT_CLOSED = 499
 
 
 def _sse_response(request: web.Request, extra: dict[str, str] | None = None) -> web.StreamResponse:
@@ -38,12 +34,6 @@ def _sse_response(request: web.Request, extra: dict[str, str] | None = None) -> 
             **(extra or {}),
         },
     )
-
-
-def _meter(row: UsageRow, usage: hub.Usage) -> None:
-    from hubgate.relay import meter
-
-    meter(row, usage)
 
 
 class Relayed:
@@ -109,7 +99,7 @@ async def passthrough_openai(
                         raise _StopStream
                     found = oa.chunk_usage(event)
                     if found is not None:
-                        _meter(row, found.usage)
+                        meter(row, found.usage)
                         if strip_usage and found.usage_only:
                             continue
                     if strip_usage:
@@ -219,112 +209,137 @@ async def relay_stream(
     resp: UpstreamResponse,
     row: UsageRow,
     started: float,
+    encoder: StreamEncoder | None,
 ) -> web.StreamResponse:
-    """Any other stream: parsed event by event; forwarded when the formats match,
-    re-encoded in the caller's format when they don't. Usage comes from the
-    upstream format's decoder either way."""
-    from hubgate.relay import drop_headers
+    """Any other stream: parsed event by event; forwarded as it is without an `encoder`
+    (same format), re-encoded in the caller's format with one (translated). Usage comes
+    from the upstream format's decoder either way."""
+    return await _EventRelay(request, call, attempt, row, started, encoder).run(resp)
 
-    out = _sse_response(request, drop_headers(call))
-    if call.fmt is WireFormat.GEMINI and not call.gemini_sse:
-        out.content_type = "application/json"
-    splitter = EventSplitter()
-    decoder = stream_decoder(attempt.wire)
-    encoder = (
-        stream_encoder(
-            call.fmt,
-            call.model,
-            include_usage=call.include_usage,
-            gemini_sse=call.gemini_sse,
-            **call.encoder_options(),
-        )
-        if attempt.translated
-        else None
-    )
-    sealer = sealed.StreamSealer(attempt.wire, call.fmt)
-    watcher = _CompletedWatcher() if call.fmt is WireFormat.OPENAI_RESPONSES and encoder is None else None
-    stored = False
-    produced = False  # some answer content has come from the upstream
 
-    async def emit(data: bytes) -> None:
-        nonlocal stored
+class _EventRelay:
+    """One parsed-event stream on its way back to the caller."""
+
+    def __init__(
+        self,
+        request: web.Request,
+        call: Call,
+        attempt: Attempt,
+        row: UsageRow,
+        started: float,
+        encoder: StreamEncoder | None,
+    ) -> None:
+        self.request, self.call, self.row, self.started = request, call, row, started
+        self.out = _sse_response(request, drop_headers(call))
+        if not call.event_stream():
+            self.out.content_type = "application/json"
+        self.decoder = stream_decoder(attempt.wire)
+        self.encoder = encoder
+        self.sealer = sealed.StreamSealer(attempt.wire, call.fmt)
+        watch = call.fmt is WireFormat.OPENAI_RESPONSES and encoder is None
+        self.watcher = _CompletedWatcher() if watch else None
+        self.stored = False
+        self.produced = False  # some answer content has come from the upstream
+
+    async def emit(self, data: bytes) -> None:
         if not data:
             return
-        if call.on_complete is not None and not stored:
-            final = watcher.final if watcher is not None else getattr(encoder, "final_response", None)
+        call, out = self.call, self.out
+        if call.on_complete is not None and not self.stored:
+            watcher = self.watcher
+            final = watcher.final if watcher is not None else getattr(self.encoder, "final_response", None)
             if final is not None:
-                stored = True
+                self.stored = True
                 await call.on_complete(final)  # stored before the caller sees it complete
         if not out.prepared:
-            await out.prepare(request)
+            await out.prepare(self.request)
             call.reached = True
-            row.ttfb_ms = int((time.perf_counter() - started) * 1000)
+            self.row.ttfb_ms = int((time.perf_counter() - self.started) * 1000)
         await out.write(data)
 
-    def translate(events: list[hub.StreamEvent]) -> bytes:
+    def translate(self, events: list[hub.StreamEvent]) -> bytes:
         parts = []
+        call, row, encoder = self.call, self.row, self.encoder
         for ev in events:
             call.delivered.add(ev)
             if isinstance(ev, hub.UsageUpdate):
-                _meter(row, ev.usage)
+                meter(row, ev.usage)
             elif isinstance(ev, hub.StreamError):
                 row.status = ev.status
                 row.error = ev.message[:500]
             if encoder is not None:
-                parts.append(encoder.feed(sealer.feed(ev)))
+                parts.append(encoder.feed(self.sealer.feed(ev)))
         return b"".join(parts)
 
-    async with Relayed(resp, row) as relayed:
-        try:
-            async for chunk in resp.iter_chunks():
-                raw_events = splitter.feed(chunk)
-                if not raw_events:
-                    continue
-                outgoing = []
-                final = False
-                for raw in raw_events:
-                    event = parse_event(raw)
-                    if event is None:
+    def batch(self, raw_events: list[bytes]) -> tuple[bytes, bool]:
+        """What one chunk's events become for the caller, and whether the upstream's last was among them."""
+        outgoing = []
+        final = False
+        for raw in raw_events:
+            event = parse_event(raw)
+            if event is None:
+                continue
+            final = final or _final(event)
+            if self.watcher is not None:
+                self.watcher.see(event)
+            decoded = self.decoder.feed(event)
+            if not self.out.prepared and not self.produced and _fails_first(decoded):
+                raise UpstreamInvalid("event stream")  # nothing sent: another channel may try
+            self.produced = self.produced or any(isinstance(ev, _CONTENT) for ev in decoded)
+            data = self.translate(decoded)
+            outgoing.append(data if self.encoder is not None else raw)
+        return b"".join(outgoing), final
+
+    async def run(self, resp: UpstreamResponse) -> web.StreamResponse:
+        call, row, out = self.call, self.row, self.out
+        splitter = EventSplitter()
+        async with Relayed(resp, row) as relayed:
+            try:
+                async for chunk in resp.iter_chunks():
+                    raw_events = splitter.feed(chunk)
+                    if not raw_events:
                         continue
-                    final = final or _final(event)
-                    if watcher is not None:
-                        watcher.see(event)
-                    decoded = decoder.feed(event)
-                    if not out.prepared and not produced and _fails_first(decoded):
-                        raise UpstreamInvalid("event stream")  # nothing sent: another channel may try
-                    produced = produced or any(isinstance(ev, _CONTENT) for ev in decoded)
-                    data = translate(decoded)
-                    outgoing.append(data if encoder is not None else raw)
-                if final:  # the upstream's last event: billed and journaled before it goes out
-                    await _finishing(call, row)
-                await emit(b"".join(outgoing))
-            tail = translate(decoder.close())
-            if encoder is not None:
-                tail += encoder.close()
-            if out.prepared or tail:
-                await _finishing(call, row)
-            await emit(tail)
-            if not out.prepared:
-                await out.prepare(request)
-            if row.status == 0:
-                row.status = 200
-        except (UpstreamConnectError, UpstreamReadTimeout) as exc:
-            if not out.prepared:
-                raise
-            if encoder is not None:
-                status = 504 if isinstance(exc, UpstreamReadTimeout) else 502
-                frame = translate([hub.StreamError(status, "The upstream stream was interrupted.")])
-                row.error = f"upstream stream broke: {exc}"[:500]
-                await call.finished()
-                await out.write(frame + encoder.close())
-            else:
-                frame = _broken(row, exc, call.fmt)
-                await call.finished()
-                await out.write(frame)
-        relayed.finished()
-        await call.finished()
-        await out.write_eof()
-    return out
+                    data, final = self.batch(raw_events)
+                    if final:  # the upstream's last event: billed and journaled before it goes out
+                        await _finishing(call, row)
+                    await self.emit(data)
+                await self.end()
+            except (UpstreamConnectError, UpstreamReadTimeout) as exc:
+                if not out.prepared:
+                    raise
+                await self.broken(exc)
+            relayed.finished()
+            await call.finished()
+            await out.write_eof()
+        return out
+
+    async def end(self) -> None:
+        """The upstream's body ended: flush what the decoder and encoder still hold."""
+        call, row, out = self.call, self.row, self.out
+        tail = self.translate(self.decoder.close())
+        if self.encoder is not None:
+            tail += self.encoder.close()
+        if out.prepared or tail:
+            await _finishing(call, row)
+        await self.emit(tail)
+        if not out.prepared:
+            await out.prepare(self.request)
+        if row.status == 0:
+            row.status = 200
+
+    async def broken(self, exc: UpstreamConnectError | UpstreamReadTimeout) -> None:
+        """The upstream broke mid-stream: end the caller's stream with an error in its format."""
+        call, row = self.call, self.row
+        if self.encoder is not None:
+            status = 504 if isinstance(exc, UpstreamReadTimeout) else 502
+            frame = self.translate([hub.StreamError(status, "The upstream stream was interrupted.")])
+            row.error = f"upstream stream broke: {exc}"[:500]
+            await call.finished()
+            await self.out.write(frame + self.encoder.close())
+        else:
+            frame = _broken(row, exc, call.fmt)
+            await call.finished()
+            await self.out.write(frame)
 
 
 async def _finishing(call: Call, row: UsageRow) -> None:

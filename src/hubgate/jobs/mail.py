@@ -21,7 +21,7 @@ from email.utils import formatdate, make_msgid, parseaddr
 
 from hubgate.settings import SmtpSettings
 
-log = logging.getLogger("hubgate.mail")
+log = logging.getLogger("hubgate.jobs.mail")
 
 
 def message(cfg: SmtpSettings, to: str, subject: str, body: str) -> EmailMessage:

@@ -1,14 +1,25 @@
-"""The caller's address, believing X-Forwarded-For only from trusted proxies."""
+"""The caller's address, believing X-Forwarded-For only from trusted proxies.
+
+Works on anything with `remote` and `headers` (an aiohttp request), so the relay and the
+edge share it without the relay importing the edge."""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
-
-from aiohttp import web
+from typing import Protocol
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Peer(Protocol):
+    """What `client_ip` reads from a request."""
+
+    @property
+    def remote(self) -> str | None: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
 
 def networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
@@ -28,7 +39,7 @@ def _trusted(text: str, trusted: tuple[Network, ...]) -> bool:
     return ip is not None and any(ip in net for net in trusted)
 
 
-def client_ip(request: web.Request, trusted: tuple[Network, ...]) -> str | None:
+def client_ip(request: Peer, trusted: tuple[Network, ...]) -> str | None:
     """The peer address; behind trusted proxies, the right-most X-Forwarded-For hop
     that is not itself a trusted proxy (hops further left are the client's claims)."""
     peer = request.remote

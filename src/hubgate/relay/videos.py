@@ -6,7 +6,7 @@ with only the model changed: JSON as it came, a multipart upload (`input_referen
 part by part. The upstream's answer is kept as a task under an id of our own, with the
 channel and upstream key that made it, and the task's expected cost (seconds x the
 per-second price at its size) stays held against the key's budget and account balance
-until it finishes (video_tasks.py): the create request's hold (relay_holds.py) is carried
+until it finishes (jobs/videos.py): the create request's hold (relay/holds.py) is carried
 over to the task. The create request itself is logged like any other
 (cost 0); the charge is the usage row written when the task completes.
 """
@@ -20,13 +20,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from hubgate import video_tasks
 from hubgate.formats.registry import WireFormat
 from hubgate.formats.videos import VideoRequest, read_video
 from hubgate.gateway import Gateway
+from hubgate.jobs import videos as video_tasks
 from hubgate.providers.base import Endpoint, FormPart, UpstreamInvalid, UpstreamResponse
-from hubgate.relay import Attempt, Call
-from hubgate.relay_media import MediaCall
+from hubgate.relay.call import Attempt, Call
+from hubgate.relay.media import MediaCall
 from hubgate.storage.keys import KeyRecord, utcnow
 from hubgate.storage.usage import UsageRow
 from hubgate.storage.videos import IN_PROGRESS, UNFINISHED, VideoStore, VideoTask, new_task_id

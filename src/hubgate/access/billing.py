@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 
 from hubgate.access.holds import ACCOUNT, KEY, BaseCache, Flushed, HoldBackend, LocalHolds, Subject
+from hubgate.access.steady import read_steady
 from hubgate.errors import PaymentRequired, PermissionDenied
 from hubgate.formats.hub import Usage
 from hubgate.metering.budget import counted_spend
@@ -26,12 +27,11 @@ from hubgate.metering.cost import cost_micros
 from hubgate.metering.hold import Ceiling
 from hubgate.metering.price import ZERO
 from hubgate.metering.prices import DEFAULT_MAX_OUTPUT_TOKENS, Price, lookup, lookup_video, max_output_tokens
-from hubgate.steady import read_steady
 from hubgate.storage.accounts import AccountRecord, AccountRepository
 from hubgate.storage.keys import KeyRecord, KeyRepository, utcnow
 from hubgate.storage.usage import UsageRow
 
-log = logging.getLogger("hubgate.billing")
+log = logging.getLogger("hubgate.access.billing")
 
 
 class AccountCache:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-log = logging.getLogger("hubgate.watch")
+log = logging.getLogger("hubgate.access.watch")
 
 
 async def watch_revision(

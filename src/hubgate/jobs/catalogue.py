@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from hubgate.access.watch import watch_revision
 from hubgate.gateway import Gateway
 from hubgate.routing.catalogue import Catalogue, builtin_entries
 from hubgate.storage.catalogue import CatalogueRepository
-from hubgate.watch import watch_revision
 
 log = logging.getLogger("hubgate.catalogue")
 

@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy import text
 
-from hubgate.channel_test import test_channel
 from hubgate.gateway import Gateway
+from hubgate.jobs.videos import poll_due, release_finished_holds
+from hubgate.routing.probe import test_channel
 from hubgate.storage.db import is_sqlite
 from hubgate.storage.retention import cutoff, prune
-from hubgate.video_tasks import poll_due, release_finished_holds
 
 log = logging.getLogger("hubgate.jobs")
 

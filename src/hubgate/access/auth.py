@@ -9,12 +9,12 @@ import time
 from collections.abc import Mapping
 from datetime import datetime
 
+from hubgate.access.steady import read_steady
+from hubgate.access.watch import watch_revision
 from hubgate.errors import AuthenticationFailed
-from hubgate.steady import read_steady
 from hubgate.storage.keys import KeyRecord, KeyRepository, hash_key, utcnow
-from hubgate.watch import watch_revision
 
-log = logging.getLogger("hubgate.auth")
+log = logging.getLogger("hubgate.access.auth")
 
 
 def extract_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:

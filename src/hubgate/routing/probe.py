@@ -8,8 +8,8 @@ from typing import Any
 
 from hubgate.providers import provider_for
 from hubgate.providers.base import Endpoint, UpstreamConnectError, UpstreamReadTimeout
+from hubgate.providers.channel import Channel
 from hubgate.providers.http import HttpTransport
-from hubgate.routing.channels import Channel
 from hubgate.settings import ChannelSettings
 
 

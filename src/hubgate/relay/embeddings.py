@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -10,9 +10,7 @@ from hubgate.formats import embeddings as emb
 from hubgate.formats import openai as oa
 from hubgate.formats.hub import Usage
 from hubgate.formats.registry import WireFormat
-
-if TYPE_CHECKING:
-    from hubgate.relay import Attempt, Call
+from hubgate.relay.call import Attempt, Call, GeminiCall
 
 
 def family(fmt: WireFormat) -> str:
@@ -47,6 +45,6 @@ def answer(call: Call, attempt: Attempt, obj: dict[str, Any]) -> tuple[dict[str,
             obj = emb.gemini_answer_to_openai(
                 obj, call.model, encoding_format=call.body.get("encoding_format"), prompt_tokens=tokens
             )
-    if call.gemini_embed_single:
+    if isinstance(call, GeminiCall) and call.embed_single:
         obj = emb.gemini_batch_to_single(obj)
     return obj, usage

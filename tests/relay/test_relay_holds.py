@@ -1,4 +1,4 @@
-"""Each relayed family's hold ceiling, from the caller's body (relay_holds.ceiling)."""
+"""Each relayed family's hold ceiling, from the caller's body (relay/holds.py: ceiling)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 from hubgate.formats.registry import WireFormat
 from hubgate.metering import hold
 from hubgate.providers.base import Endpoint, FormPart
-from hubgate.relay import Call
-from hubgate.relay_holds import ceiling
-from hubgate.relay_media import MediaCall
+from hubgate.relay.call import Call
+from hubgate.relay.holds import ceiling
+from hubgate.relay.media import MediaCall
 
 
 def _call(endpoint: Endpoint, body: dict[str, Any], fmt: WireFormat = WireFormat.OPENAI_CHAT) -> Call:

@@ -19,9 +19,9 @@ import openai
 import pytest
 from sqlalchemy import update
 
-from hubgate import video_tasks
 from hubgate.formats.videos import read_video
-from hubgate.jobs import video_poll_round
+from hubgate.jobs import videos as video_tasks
+from hubgate.jobs.runner import video_poll_round
 from hubgate.metering.prices import lookup_video
 from hubgate.settings import parse_settings
 from hubgate.storage.keys import utcnow

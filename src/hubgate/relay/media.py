@@ -31,8 +31,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from hubgate.http.sse import EventSplitter, parse_event
-from hubgate.http.state import REQUEST_ID
+from hubgate.formats.sse import EventSplitter, parse_event
+from hubgate.gateway import REQUEST_ID
 from hubgate.providers.base import (
     Endpoint,
     FormPart,
@@ -42,9 +42,9 @@ from hubgate.providers.base import (
     UpstreamRequest,
     UpstreamResponse,
 )
-from hubgate.relay import Attempt, Call
+from hubgate.relay.call import Attempt, Call
+from hubgate.relay.streaming import Relayed
 from hubgate.storage.usage import UsageRow
-from hubgate.streaming import Relayed
 
 log = logging.getLogger("hubgate.relay")
 

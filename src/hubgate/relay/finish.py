@@ -21,24 +21,22 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from hubgate.errors import GatewayError
 from hubgate.formats.registry import WireFormat, stream_decoder
+from hubgate.formats.sse import parse_event
 from hubgate.gateway import Gateway
-from hubgate.http.sse import parse_event
 from hubgate.metering.tokenizer import count_tokens
 from hubgate.metering.usage import estimate_prompt_tokens, estimate_usage
 from hubgate.providers.base import Endpoint
+from hubgate.relay.call import Call, meter
 from hubgate.routing.limits import Admission
 from hubgate.storage.accounts import AccountRecord
 from hubgate.storage.keys import KeyRecord
 from hubgate.storage.usage import UsageRow
-
-if TYPE_CHECKING:
-    from hubgate.relay import Call
 
 log = logging.getLogger("hubgate.relay")
 
@@ -124,8 +122,6 @@ async def _estimate_then_record(
     call: Call,
     admission: Admission | None,
 ) -> None:
-    from hubgate.relay import meter
-
     try:
         if call.raw_events:  # the OpenAI fast path kept what it forwarded
             decoder = stream_decoder(WireFormat.OPENAI_CHAT)

@@ -10,7 +10,7 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy import select
 
-from hubgate.jobs import check_channels, run_exclusive
+from hubgate.jobs.runner import check_channels, run_exclusive
 from hubgate.routing.health import Outcome
 from hubgate.storage.tables import channels
 from tests.conftest import LiveGateway

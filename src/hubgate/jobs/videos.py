@@ -34,7 +34,7 @@ from hubgate.providers.base import (
     UpstreamRequest,
     UpstreamResponse,
 )
-from hubgate.routing.channels import Channel
+from hubgate.providers.channel import Channel
 from hubgate.storage.keys import utcnow
 from hubgate.storage.usage import UsageRow
 from hubgate.storage.videos import COMPLETED, FAILED, VideoStore, VideoTask

@@ -1,0 +1,1 @@
+"""Background work: exclusive rounds across replicas, channel checks, retention, video task polling."""
