@@ -15,7 +15,6 @@ import orjson
 from hubgate.errors import InvalidRequest
 from hubgate.formats._checks import invalid as _invalid
 from hubgate.formats._checks import type_name
-from hubgate.formats.errors import openai_error_event
 from hubgate.formats.hub import Usage
 
 CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -208,9 +207,3 @@ def drop_null_usage(event: bytes) -> bytes:
         if pattern in event:
             return event.replace(pattern, b"", 1)
     return event
-
-
-def error_event(message: str, etype: str = "upstream_error", code: str | None = None) -> bytes:
-    """The relay's name for `formats.errors.openai_error_event`, until its stream_error_frame
-    is `formats.errors.stream_error_frame` (then this goes)."""
-    return openai_error_event(message, etype, code)

@@ -1,5 +1,5 @@
 """OpenAI media routes: moderations, images and audio (SPEC §4), passed through to
-OpenAI-format channels by `relay_media`. Each handler only reads and checks what the
+OpenAI-format channels by `relay/media.py`. Each handler only reads and checks what the
 gateway itself needs: the model (to route), the files (to refuse a useless upload
 early) and, for speech, the input (to meter); everything else is the upstream's to judge.
 """

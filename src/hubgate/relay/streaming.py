@@ -11,6 +11,7 @@ from aiohttp import web
 
 from hubgate.formats import hub, sealed
 from hubgate.formats import openai as oa
+from hubgate.formats.errors import stream_error_frame
 from hubgate.formats.registry import StreamEncoder, WireFormat, stream_decoder
 from hubgate.formats.sse import EventSplitter, parse_event
 from hubgate.gateway import REQUEST_ID
@@ -154,21 +155,6 @@ def _broken(row: UsageRow, exc: Exception, fmt: WireFormat) -> bytes:
     row.error = f"upstream stream broke: {exc}"[:500]
     message = "The upstream stream was interrupted" + (" (timeout)." if timed_out else ".")
     return stream_error_frame(fmt, row.status, message)
-
-
-def stream_error_frame(fmt: WireFormat, status: int, message: str) -> bytes:
-    """An error delivered inside an already-started stream, in the caller's format."""
-    if fmt is WireFormat.ANTHROPIC:
-        payload: dict[str, Any] = {"type": "error", "error": {"type": "api_error", "message": message}}
-        return b"event: error\ndata: " + orjson.dumps(payload) + b"\n\n"
-    if fmt is WireFormat.GEMINI:
-        status_name = "DEADLINE_EXCEEDED" if status == 504 else "UNAVAILABLE"
-        payload = {"error": {"code": status, "message": message, "status": status_name}}
-        return b"data: " + orjson.dumps(payload) + b"\r\n\r\n"
-    if fmt is WireFormat.OPENAI_RESPONSES:
-        payload = {"type": "error", "code": "upstream_error", "message": message, "param": None}
-        return b"event: error\ndata: " + orjson.dumps(payload) + b"\n\n"
-    return oa.error_event(message)
 
 
 _CONTENT = (hub.TextDelta, hub.ThinkingDelta, hub.ToolCallStart, hub.ToolCallDelta, hub.Finish)
