@@ -164,6 +164,9 @@ async def test_keys_through_the_token_routes(browser: Browser, console_gateway: 
     status, _ = await call(gw, token, "DELETE", f"/api/token/{key_id}")
     assert status == 200
     assert (await call(gw, token, "GET", f"/api/token/{key_id}"))[0] == 404
+    # The row stays (usage and the ledger refer to its id): the next key gets a new id.
+    status, answer = await call(gw, token, "POST", "/api/token/", {"name": "after-delete"})
+    assert status == 201 and answer["data"]["id"] != key_id
     with pytest.raises(openai.AuthenticationError):
         await client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
 

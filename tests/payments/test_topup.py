@@ -42,8 +42,11 @@ async def order(browser: Browser, amount: str, method: str) -> tuple[str, str]:
 
 
 async def ledger_ok(setup: Setup) -> None:
+    """Every account balances (payments move account balances; keys are other tests' business
+    in this shared database: an admin may lower a key's budget below what it spent)."""
     report = await check_ledger(setup.gw.app[GATEWAY].engine)
-    assert report.ok, report.differences
+    accounts = [d for d in report.differences if d.subject == "account"]
+    assert not accounts, accounts
 
 
 async def test_stripe_checkout_is_credited_once_with_its_bonus_and_refunded_once(
