@@ -1,4 +1,5 @@
-"""The import structure of src/hubgate: no circles, and no layer importing one above it.
+"""The import structure of src/hubgate: no circles, and no layer importing one above it;
+and the house's sizes: no module over 500 lines, no function over 80.
 
 Read with `ast` from the source (every import, function-level and TYPE_CHECKING ones
 included), so the test needs nothing installed and sees imports that run late. The
@@ -33,6 +34,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 FORBIDDEN = {("admin", "console")}
 
 KNOWN: set[str] = set()  # violations accepted for now: none
+
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 80  # from the `def` line to the last line of the body
+# Sizes accepted anyway, each with its reason: "hubgate.module" or "hubgate.module:Class.function".
+TOO_LONG_ALLOWED: dict[str, str] = {}
 
 
 def _modules() -> dict[str, Path]:
@@ -205,3 +211,57 @@ def test_the_checker_sees_what_it_must(tmp_path: Path) -> None:
     seen = set(_imports("hubgate.relay.call", probe, _modules()))
     assert ("hubgate.relay.dispatch", "direct") in seen and ("hubgate.relay", "parent") not in seen
     assert ("hubgate.app", "typing") in seen
+
+
+def _too_long(module: str, path: Path) -> Iterator[str]:
+    """The module itself if over MAX_MODULE_LINES, and each function over MAX_FUNCTION_LINES."""
+    text = path.read_text()
+    lines = len(text.splitlines())
+    if lines > MAX_MODULE_LINES:
+        yield f"{module} ({lines} lines)"
+
+    def visit(node: ast.AST, prefix: str) -> Iterator[str]:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                yield from visit(child, f"{prefix}{child.name}.")
+            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (child.end_lineno or child.lineno) - child.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    yield f"{module}:{prefix}{child.name} ({length} lines)"
+                yield from visit(child, f"{prefix}{child.name}.")
+
+    yield from visit(ast.parse(text, str(path)), "")
+
+
+def test_no_module_over_500_lines_and_no_function_over_80() -> None:
+    everything = [problem for module, path in _modules().items() for problem in _too_long(module, path)]
+    found = [problem for problem in everything if problem.partition(" (")[0] not in TOO_LONG_ALLOWED]
+    assert not found, (
+        f"over {MAX_MODULE_LINES} lines per module or {MAX_FUNCTION_LINES} per function "
+        "(split it by concern; TOO_LONG_ALLOWED only with a reason):\n  " + "\n  ".join(found)
+    )
+    stale = set(TOO_LONG_ALLOWED) - {problem.partition(" (")[0] for problem in everything}
+    assert not stale, f"allowed but no longer too long (remove them): {sorted(stale)}"
+
+
+def test_settings_imports_nothing_else_from_hubgate() -> None:
+    """The configuration knows providers only through its ChannelKinds protocol."""
+    known = _modules()
+    outside = {
+        f"{module} imports {target}"
+        for module, path in known.items()
+        if module == f"{ROOT}.settings" or module.startswith(f"{ROOT}.settings.")
+        for target, _ in _imports(module, path, known)
+        if target != f"{ROOT}.settings" and not target.startswith(f"{ROOT}.settings.")
+    }
+    assert not outside, sorted(outside)
+
+
+def test_the_size_check_sees_long_functions_and_modules(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    body = "".join(f"        x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    short = body.partition("\n")[2]  # with its `def`: exactly the limit
+    probe.write_text(f"class C:\n    def f(self):\n{body}\n    def g(self):\n{short}")
+    assert list(_too_long("hubgate.probe", probe)) == [f"hubgate.probe:C.f ({MAX_FUNCTION_LINES + 1} lines)"]
+    probe.write_text("x = 1\n" * (MAX_MODULE_LINES + 1))
+    assert list(_too_long("hubgate.probe", probe)) == [f"hubgate.probe ({MAX_MODULE_LINES + 1} lines)"]

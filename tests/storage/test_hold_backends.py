@@ -4,17 +4,21 @@ from the database (two processes' holders on one database, SQLite and PostgreSQL
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
-from hubgate.access.holds import ACCOUNT, BaseCache, Flushed, LocalHolds, Subject
+from hubgate.access.holds import ACCOUNT, KEY, BaseCache, Flushed, LocalHolds, Subject
 from hubgate.access.leases import LeaseHolds
 from hubgate.access.redis_holds import RedisLeases
 from hubgate.storage.accounts import AccountRepository
 from hubgate.storage.db import create_engine, migrate
+from hubgate.storage.keys import KeyRepository
 from hubgate.storage.leases import LeaseStore
 from hubgate.storage.ledger import check_ledger
 from hubgate.storage.tables import accounts, hold_leases
@@ -227,3 +231,61 @@ async def test_a_small_balance_is_not_hoarded_by_one_process(lease_db: tuple[obj
     await one.close()
     await two.close()
     assert await _leased(engine, account_id) == (0, 0)
+
+
+async def _ledger_cli(env: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """`hubgate ledger check --json`, in a thread (it runs its own event loop)."""
+    from typer.testing import CliRunner
+
+    from hubgate.cli import app as cli
+
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["ledger", "check", "--json"], env=env)
+    return result.exit_code, json.loads(result.output)
+
+
+async def test_the_ledger_check_counts_the_holds_kept_in_redis(redis_url: str, tmp_path: Path) -> None:
+    from redis.asyncio import Redis
+
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"  # the check reads every account
+    await migrate(database_url)
+    engine = create_engine(database_url)
+    account = await AccountRepository(engine).create("redis-held", credit_micros=1000)
+    key, _ = await KeyRepository(engine).create("redis-held-key", account_id=account.id, budget_micros=500)
+    await engine.dispose()
+    subjects = (Subject(ACCOUNT, account.id), Subject(KEY, key.id, limit=500))
+    db = FakeDatabase(1000)
+
+    async def read(subject: Subject) -> int:  # an account's balance; a key's counted spend
+        return await db.read(subject) if subject.kind == ACCOUNT else 0
+
+    prefix = f"hg-ledger-{uuid.uuid4().hex}:"
+    env = {
+        "HUBGATE_DATABASE_URL": database_url,
+        "HUBGATE_REDIS_URL": redis_url,
+        "HUBGATE_REDIS_PREFIX": prefix,
+    }
+    client = Redis.from_url(redis_url)
+    holds = LeaseHolds(RedisLeases(client, prefix, BaseCache(read, 30.0), "holder"), 1000, 30)
+    try:
+        assert await holds.place("open", subjects, 300, 30) is None  # leases all of both: left 0
+        assert await client.hget(f"{prefix}hold:a:{account.id}", "leased") == b"1000"
+        code, report = await _ledger_cli(env)
+        assert (code, report["differences"]) == (0, [])
+        # Forged: the account's total no longer matches its holders' leases, and a lease on
+        # the key that its budget does not cover (invisible to the database alone).
+        await client.hincrby(f"{prefix}hold:a:{account.id}", "leased", 5)
+        await client.hincrby(f"{prefix}hold:k:{key.id}", "leased", 7)
+        await client.hincrby(f"{prefix}hold:k:{key.id}", "l:holder", 7)
+        code, report = await _ledger_cli(env)
+        found = {(d["subject"], d["check"], d["stored"], d["expected"]) for d in report["differences"]}
+        assert code == 1 and report["ok"] is False
+        assert found == {
+            ("account", "redis_leased", 1005, 1000),
+            ("account", "negative", -5, 0),
+            ("key", "negative", -7, 0),
+        }
+        code, report = await _ledger_cli({**env, "HUBGATE_REDIS_URL": ""})  # without Redis: unseen
+        assert (code, report["differences"]) == (0, [])
+    finally:
+        await client.delete(*[k async for k in client.scan_iter(match=f"{prefix}*")])
+        await client.aclose()

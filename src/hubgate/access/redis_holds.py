@@ -17,6 +17,7 @@ before it was read; a stale one is read again.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -24,6 +25,7 @@ from redis.exceptions import RedisError
 
 from hubgate.access.holds import BaseCache, Subject
 from hubgate.errors import Unavailable
+from hubgate.storage.ledger import HeldElsewhere
 
 log = logging.getLogger("hubgate.holds")
 
@@ -188,3 +190,36 @@ class RedisLeases:
             await self._bump(keys=self._keys(subject.kind, subject.id)[:1], args=[])
         except RedisError as exc:
             raise _unavailable(exc) from exc
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def read_leases(redis: Any, prefix: str) -> dict[tuple[str, int], HeldElsewhere]:
+    """Every subject's leases in Redis, for `hubgate ledger check`: the `leased` total each
+    hash records and the sum of its holders' `l:` fields (expired ones included: they are
+    held back until the next take purges them)."""
+    base = f"{prefix}hold:"
+    names: list[tuple[str, tuple[str, int]]] = []
+    async for raw in redis.scan_iter(match=_glob_escape(base) + "[ak]:*", count=1000):
+        rest = _text(raw).removeprefix(base)
+        kind, _, ident = rest.partition(":")
+        if ident.isdigit():  # not the `:z` sorted set beside the hash
+            names.append((_text(raw), (kind, int(ident))))
+    found: dict[tuple[str, int], HeldElsewhere] = {}
+    async with redis.pipeline(transaction=False) as pipe:
+        for name, _ in names:
+            pipe.hgetall(name)
+        hashes = await pipe.execute()
+    for (_, subject), fields in zip(names, hashes, strict=True):
+        decoded = {_text(k): int(v) for k, v in fields.items()}
+        holders = sum(v for k, v in decoded.items() if k.startswith("l:"))
+        recorded = decoded.get("leased", 0)
+        if recorded or holders:
+            found[subject] = HeldElsewhere(recorded, holders)
+    return found

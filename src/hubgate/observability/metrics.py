@@ -122,6 +122,20 @@ class Metrics:
             )
         self.multiprocess_dir = multiprocess_dir
         self.registry = reg = CollectorRegistry()
+        self._traffic_metrics(reg)
+        self._event_metrics(reg)
+        self._usage_gauges(reg, backlog, lag, multiprocess_dir)
+        if multiprocess_dir is not None:
+            self._exposed = CollectorRegistry()
+            MultiProcessCollector(self._exposed, path=multiprocess_dir)  # type: ignore[no-untyped-call]
+        else:
+            self._exposed = reg
+        self._refresher: asyncio.Task[None] | None = None
+        # Label children by the raw row values: no str() or label validation per call.
+        self._series: dict[_Signature, _Series] = {}
+
+    def _traffic_metrics(self, reg: CollectorRegistry) -> None:
+        """What every metered request feeds: requests, tokens, cost, attempts, timings."""
         self._requests = Counter(
             "hubgate_requests",
             "Metered requests, by API endpoint, public model, final channel and HTTP status "
@@ -168,6 +182,9 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=reg,
         )
+
+    def _event_metrics(self, reg: CollectorRegistry) -> None:
+        """Counted as they happen: rate-limit refusals, translation drops, cooldowns, quarantine."""
         self._rate_limited = Counter(
             "hubgate_rate_limited",
             "Requests refused by a rate limit, by key and limit.",
@@ -193,6 +210,15 @@ class Metrics:
             "Usage rows the database refused, set aside in the quarantine (GET /admin/usage/quarantine).",
             registry=reg,
         )
+
+    def _usage_gauges(
+        self,
+        reg: CollectorRegistry,
+        backlog: Callable[[], int] | None,
+        lag: Callable[[], float] | None,
+        multiprocess_dir: str | None,
+    ) -> None:
+        """The usage writer's backlog and lag, read from callbacks."""
         # A callback cannot be read across processes: each worker stores its own value
         # (refreshed by `start` and on scrape) and the collector sums (or maxes) the live ones.
         self._gauges: list[tuple[Gauge, Callable[[], float]]] = []
@@ -207,14 +233,6 @@ class Metrics:
                 self._gauges.append((Gauge(name, doc, registry=reg, multiprocess_mode=mode), read))
             elif read is not None:
                 reg.register(_CallbackGauge(name, doc, read))
-        if multiprocess_dir is not None:
-            self._exposed = CollectorRegistry()
-            MultiProcessCollector(self._exposed, path=multiprocess_dir)  # type: ignore[no-untyped-call]
-        else:
-            self._exposed = reg
-        self._refresher: asyncio.Task[None] | None = None
-        # Label children by the raw row values: no str() or label validation per call.
-        self._series: dict[_Signature, _Series] = {}
 
     @classmethod
     def from_env(

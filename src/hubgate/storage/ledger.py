@@ -5,12 +5,18 @@ amount = its open hold leases, and what is left to hold (balance - leased) is no
 zero when the account is limited. For every key: spent = its settled costs, leased = its
 open leases, and a budget is not overspent. Settled costs are read from the daily
 roll-ups, which equal the usage log row for row and keep the totals of days retention
-has pruned from it. Holds kept in Redis are not in the database: there the balance is
-credits - costs exactly, and holds only decide admission.
+has pruned from it.
+
+Holds kept in Redis (`redis_url` set) are not in the database: the caller reads them
+(`access.redis_holds.read_leases`) after the database, and for every account and key the
+check adds them to the open holds: what is left to hold, balance - database leases -
+Redis leases (for a key: budget - counted spend - both), is not below zero, and the total
+Redis records for a subject equals the sum of its holders' leases.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,12 +33,25 @@ class Difference:
     subject: str  # account | key
     id: int
     name: str
-    check: str  # balance | spent | leased | negative
+    check: str  # balance | spent | leased | redis_leased | negative
     stored: int
     expected: int
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldElsewhere:
+    """One subject's leases kept outside the database (Redis): the total the store records
+    for it, and the sum of its holders' leases (the two agree in a sound store)."""
+
+    recorded: int
+    holders: int
+
+
+# Leases kept outside the database, by (kind, id): kind "a" an account, "k" a key.
+OutsideHolds = Mapping[tuple[str, int], HeldElsewhere]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +75,12 @@ def _leases(kind: str) -> Any:
     return select(h.subject_id, func.sum(h.amount_micros)).where(h.kind == kind).group_by(h.subject_id)
 
 
-async def check_ledger(engine: AsyncEngine) -> LedgerReport:
+async def check_ledger(
+    engine: AsyncEngine, outside: Callable[[], Awaitable[OutsideHolds]] | None = None
+) -> LedgerReport:
+    """Every difference between the stored counters and what justifies them. `outside` reads
+    the leases kept in Redis; it is called after the database is read, so a usage flush in
+    between makes the balance look higher, never lower."""
     d = usage_daily.c
     credits = await _sums(
         engine,
@@ -72,6 +96,7 @@ async def check_ledger(engine: AsyncEngine) -> LedgerReport:
     async with engine.connect() as conn:
         account_rows = (await conn.execute(select(accounts).order_by(accounts.c.id))).all()
         key_rows = (await conn.execute(select(api_keys).order_by(api_keys.c.id))).all()
+    held: OutsideHolds = await outside() if outside is not None else {}
     for a in account_rows:
         ident, name = int(a.id), str(a.name)
         expected = credits.get(ident, 0) - account_costs.get(ident, 0)
@@ -79,7 +104,8 @@ async def check_ledger(engine: AsyncEngine) -> LedgerReport:
         _compare(
             differences, "account", ident, name, "leased", int(a.leased_micros), account_leases.get(ident, 0)
         )
-        left = int(a.balance_micros) - int(a.leased_micros)
+        elsewhere = _elsewhere(differences, held, "a", "account", ident, name)
+        left = int(a.balance_micros) - int(a.leased_micros) - elsewhere
         if a.limited and left < 0:
             differences.append(Difference("account", ident, name, "negative", left, 0))
     now = utcnow()
@@ -87,6 +113,7 @@ async def check_ledger(engine: AsyncEngine) -> LedgerReport:
         ident, name = int(k.id), str(k.name)
         _compare(differences, "key", ident, name, "spent", int(k.spent_micros), key_costs.get(ident, 0))
         _compare(differences, "key", ident, name, "leased", int(k.leased_micros), key_leases.get(ident, 0))
+        elsewhere = _elsewhere(differences, held, "k", "key", ident, name)
         if k.budget_micros is not None:
             counted = counted_spend(
                 lifetime=int(k.spent_micros),
@@ -95,7 +122,7 @@ async def check_ledger(engine: AsyncEngine) -> LedgerReport:
                 period_started=as_utc(k.period_started_at),
                 now=now,
             )
-            left = int(k.budget_micros) - counted - int(k.leased_micros)
+            left = int(k.budget_micros) - counted - int(k.leased_micros) - elsewhere
             if left < 0:
                 differences.append(Difference("key", ident, name, "negative", left, 0))
     return LedgerReport(len(account_rows), len(key_rows), differences)
@@ -106,3 +133,14 @@ def _compare(
 ) -> None:
     if stored != expected:
         out.append(Difference(subject, ident, name, check, stored, expected))
+
+
+def _elsewhere(
+    out: list[Difference], held: OutsideHolds, kind: str, subject: str, ident: int, name: str
+) -> int:
+    """The subject's leases kept outside the database (0: none), checked against its holders'."""
+    found = held.get((kind, ident))
+    if found is None:
+        return 0
+    _compare(out, subject, ident, name, "redis_leased", found.recorded, found.holders)
+    return max(found.recorded, found.holders)
