@@ -81,7 +81,7 @@ def results() -> Results:
             _drive(ip, out)
             if run is not None:
                 stamp.write_text(run)
-    return {(r["client"], r["upstream"], r["prompt"]): r for r in table.load(out)}
+        return {(r["client"], r["upstream"], r["prompt"]): r for r in table.load(out)}
 
 
 def _drive(ip: str, out: Path) -> None:
