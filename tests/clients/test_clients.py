@@ -11,6 +11,7 @@ The README's compatibility table is rendered from the committed ``results.json``
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -63,10 +64,28 @@ def _preflight() -> str:
 
 @pytest.fixture(scope="module")
 def results() -> Results:
-    """Run every cell once (in a namespace with only loopback); (client, upstream, prompt) -> result."""
+    """Run every cell once (in a namespace with only loopback); (client, upstream, prompt) -> result.
+
+    Once per run, not per pytest-xdist worker: the first worker here runs the driver under a file
+    lock and stamps the results with the run's id; a worker holding cells of the same run reads them.
+    """
     ip = _preflight()
     out = table.LATEST
     out.parent.mkdir(parents=True, exist_ok=True)
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")  # set by pytest-xdist, the same in every worker
+    stamp = out.with_name(out.name + ".run")
+    with open(out.with_name(out.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if run is None or not out.exists() or not stamp.exists() or stamp.read_text() != run:
+            stamp.unlink(missing_ok=True)
+            _drive(ip, out)
+            if run is not None:
+                stamp.write_text(run)
+        return {(r["client"], r["upstream"], r["prompt"]): r for r in table.load(out)}
+
+
+def _drive(ip: str, out: Path) -> None:
+    """The driver, run once, writing every cell's result to `out`."""
     out.unlink(missing_ok=True)
     script = '"$0" link set lo up && exec "$1" -m tests.clients.driver --out "$2"'
     done = subprocess.run(
@@ -79,7 +98,6 @@ def results() -> Results:
     )
     if done.returncode != 0 or not out.exists():
         pytest.fail(f"the client driver failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return {(r["client"], r["upstream"], r["prompt"]): r for r in table.load(out)}
 
 
 @pytest.mark.parametrize(("client", "upstream", "prompt"), CELLS)
