@@ -369,7 +369,10 @@ class FakeFaulty(FakeServer):
         out = sse_response()
         await out.prepare(request)
         await out.write(self._content(ident, model, 0) + self._content(ident, model, 1))
-        await asyncio.sleep(0.05)  # the good chunks reach the caller first: the fault is after the first byte
+        # The good chunks reach the caller first: the fault is after the first byte. Read together
+        # with the bad line (a loaded machine), nothing would have been sent and the relay would
+        # rightly fail over to the next channel instead.
+        await asyncio.sleep(0.3)
         await out.write(b"this line is not server-sent events at all\n\n")
         await out.write(b'data: {"id": "' + ident.encode() + b'", "choices": [{"delta": {"content": "bro\n\n')
         await out.write_eof()  # and no data: [DONE]
