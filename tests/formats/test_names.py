@@ -46,7 +46,8 @@ def test_spaced_json_and_escaping() -> None:
 
 
 def test_untouched_without_a_string_field() -> None:
-    for raw in (b"data: [DONE]\n\n", b'{"model":null}', b'{"id":"x"}', b'{"content":"\\"model\\": \\"ok\\""}'):
+    escaped = b'{"content":"\\"model\\": \\"ok\\""}'
+    for raw in (b"data: [DONE]\n\n", b'{"model":null}', b'{"id":"x"}', escaped):
         assert CHAT.apply(raw) is raw
 
 
@@ -59,7 +60,7 @@ def test_responses_and_anthropic_nested() -> None:
     data = _data(responses.apply(created))
     assert isinstance(data, dict)
     assert data["response"]["model"] == "pub" and data["response"]["tools"][0]["model"] == "gpt-image-1"
-    delta = b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"model"}\n\n'
+    delta = b'event: response.output_text.delta\ndata: {"type":"x","delta":"model"}\n\n'
     assert responses.apply(delta) is delta
     anthropic = stream_rename(WireFormat.ANTHROPIC, "pub")
     start = b'event: message_start\ndata: {"type":"message_start","message":{"id":"m","model":"up"}}\n\n'
@@ -68,6 +69,6 @@ def test_responses_and_anthropic_nested() -> None:
 
 def test_gemini_model_version() -> None:
     rename = stream_rename(WireFormat.GEMINI, "pub")
-    chunk = b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"hi"}]}}],"modelVersion":"up"}\n\n'
+    chunk = b'data: {"candidates":[{"content":{"role":"model","parts":[]}}],"modelVersion":"up"}\n\n'
     assert rename.apply(chunk) == chunk.replace(b'"up"', b'"pub"')
     assert rename == Rename(b'"modelVersion"', None, b'"pub"') and rename.field == "modelVersion"

@@ -10,9 +10,9 @@ import orjson
 from aiohttp import web
 
 from hubgate.formats import hub, sealed
-from hubgate.formats.names import Rename, stream_rename
 from hubgate.formats import openai as oa
 from hubgate.formats.errors import stream_error_frame
+from hubgate.formats.names import Rename, stream_rename
 from hubgate.formats.registry import StreamEncoder, WireFormat, stream_decoder
 from hubgate.formats.sse import EventSplitter, parse_event
 from hubgate.gateway import REQUEST_ID
