@@ -17,26 +17,30 @@ import pytest
 from aiohttp import web
 
 from hubgate.formats.names import Rename
-from tests.conftest import MATRIX_KEY, LiveGateway, free_port, live_gateway
+from tests.conftest import ALICE_KEY, MATRIX_KEY, LiveGateway, free_port, live_gateway
 
 KEY = "sk-test-names-0123456789abcdef"
-DATED = "canned-1-2025-01-01"  # the upstream answers with a dated name, as OpenAI does
+DATED = b'"canned-1-2025-01-01"'  # the upstream answers with a dated name, as OpenAI does
 # Odd but valid formatting on purpose: spaces, escapes, the model after the choices in one chunk.
-CHUNKS = (
-    b'data: {"id": "c-1", "object": "chat.completion.chunk", "created": 1, "model": "' + DATED.encode() + b'",'
-    b' "choices": [{"index": 0, "delta": {"role": "assistant", "content": "caf\\u00e9 \\"model\\": {"}}],'
-    b' "usage": null}\n\n',
-    b'data: {"id":"c-1","object":"chat.completion.chunk","created":1,"choices":[{"index":0,"delta":'
-    b'{"content":"]}"},"finish_reason":"stop"}],"usage":null,"model":"' + DATED.encode() + b'"}\n\n',
-    b'data: {"id":"c-1","object":"chat.completion.chunk","created":1,"model":"' + DATED.encode() + b'",'
-    b'"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}\n\n',
-    b"data: [DONE]\n\n",
+CHUNKS = tuple(
+    chunk.replace(b"@M@", DATED)
+    for chunk in (
+        b'data: {"id": "c-1", "object": "chat.completion.chunk", "created": 1, "model": @M@,'
+        b' "choices": [{"index": 0, "delta": {"role": "assistant", "content": "caf\\u00e9 \\"model\\": {"}}],'
+        b' "usage": null}\n\n',
+        b'data: {"id":"c-1","object":"chat.completion.chunk","created":1,"choices":[{"index":0,"delta":'
+        b'{"content":"]}"},"finish_reason":"stop"}],"usage":null,"model":@M@}\n\n',
+        b'data: {"id":"c-1","object":"chat.completion.chunk","created":1,"model":@M@,'
+        b'"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}\n\n',
+        b"data: [DONE]\n\n",
+    )
 )
 ANSWER = (
-    b'{\n  "id": "c-2",\n  "object": "chat.completion",\n  "created": 1,\n  "model": "' + DATED.encode() + b'",\n'
+    b'{\n  "id": "c-2",\n  "object": "chat.completion",\n  "created": 1,\n  "model": @M@,\n'
     b'  "choices": [{"index": 0, "message": {"role": "assistant", "content": "caf\\u00e9"},'
-    b' "finish_reason": "stop"}],\n  "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}\n}'
-)
+    b' "finish_reason": "stop"}],\n'
+    b'  "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}\n}'
+).replace(b"@M@", DATED)
 
 
 async def _canned(request: web.Request) -> web.StreamResponse:
@@ -64,9 +68,15 @@ async def canned(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Live
     config = {
         "database_url": f"sqlite+aiosqlite:///{db}",
         "channels": [
-            {"name": "canned", "type": "openai", "base_url": f"http://127.0.0.1:{port}/v1", "api_key": "sk-up",
-             "models": ["canned-1", "pub-1"], "model_map": {"pub-1": "canned-1"}},
-        ],  # fmt: skip
+            {
+                "name": "canned",
+                "type": "openai",
+                "base_url": f"http://127.0.0.1:{port}/v1",
+                "api_key": "sk-up",
+                "models": ["canned-1", "pub-1"],
+                "model_map": {"pub-1": "canned-1"},
+            },
+        ],
         "keys": [{"name": "names", "key": KEY}],
     }
     try:
@@ -77,9 +87,9 @@ async def canned(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Live
 
 
 async def _post(url: str, body: dict[str, Any], key: str = KEY, **headers: str) -> tuple[int, bytes]:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(url, json=body, headers={"authorization": f"Bearer {key}", **headers}) as resp:
-            return resp.status, await resp.read()
+    headers = {"authorization": f"Bearer {key}", **headers}
+    async with aiohttp.ClientSession() as session, session.post(url, json=body, headers=headers) as resp:
+        return resp.status, await resp.read()
 
 
 def _chat(model: str, stream: bool) -> dict[str, Any]:
@@ -104,12 +114,12 @@ async def test_mapped_names_only_the_model_changes(canned: LiveGateway, model: s
     url = f"{canned.url}/v1/chat/completions"
     public = b'"' + model.encode() + b'"'
     status, streamed = await _post(url, _chat(model, stream=True))
-    assert status == 200 and streamed == b"".join(CHUNKS).replace(b'"' + DATED.encode() + b'"', public)
+    assert status == 200 and streamed == b"".join(CHUNKS).replace(DATED, public)
     status, answered = await _post(url, _chat(model, stream=False))
-    assert status == 200 and answered == ANSWER.replace(b'"' + DATED.encode() + b'"', public)
+    assert status == 200 and answered == ANSWER.replace(DATED, public)
 
 
-# -- the four caller formats on same-format upstreams (pass-through), and one translated path -----------------
+# -- the four caller formats on same-format upstreams (pass-through), and one translated path ------------
 
 UPSTREAM_NAMES = (b"gpt-4o-mini", b"claude-sonnet-4-5", b"gemini-2.5-flash", b"gpt-5-mini")
 
@@ -148,11 +158,18 @@ def _named(caller: str, obj: dict[str, Any]) -> str | None:
     return obj.get("model")
 
 
-CASES = [("chat", "m-openai"), ("responses", "m-responses"), ("anthropic", "m-anthropic"), ("gemini", "m-gemini")]
+CASES = [
+    ("chat", "m-openai"),
+    ("responses", "m-responses"),
+    ("anthropic", "m-anthropic"),
+    ("gemini", "m-gemini"),
+]
 
 
 @pytest.mark.parametrize(("caller", "model"), [*CASES, ("chat", "m-anthropic")])
-async def test_every_answer_names_the_callers_model(matrix_gateway: LiveGateway, caller: str, model: str) -> None:
+async def test_every_answer_names_the_callers_model(
+    matrix_gateway: LiveGateway, caller: str, model: str
+) -> None:
     path, body, headers = _request(caller, model, stream=True)
     status, raw = await _post(matrix_gateway.url + path, body, MATRIX_KEY, **headers)
     assert status == 200, raw
@@ -172,7 +189,8 @@ async def test_every_answer_names_the_callers_model(matrix_gateway: LiveGateway,
     if caller == "responses":  # the stored response too
         async with aiohttp.ClientSession() as session:
             got = await session.get(
-                f"{matrix_gateway.url}/v1/responses/{answer['id']}", headers={"authorization": f"Bearer {MATRIX_KEY}"}
+                f"{matrix_gateway.url}/v1/responses/{answer['id']}",
+                headers={"authorization": f"Bearer {MATRIX_KEY}"},
             )
             stored = await got.json()
         assert got.status == 200 and stored["model"] == model, stored
@@ -183,3 +201,9 @@ async def test_embeddings_name_the_callers_model(matrix_gateway: LiveGateway) ->
     status, raw = await _post(f"{matrix_gateway.url}/v1/embeddings", body, MATRIX_KEY)
     assert status == 200 and orjson.loads(raw)["model"] == "embed-o"
     assert b"text-embedding-3-small" not in raw
+
+
+async def test_media_json_names_the_callers_model(gateway: LiveGateway) -> None:
+    body = {"model": "main/omni-moderation-latest", "input": "have a nice day"}
+    status, raw = await _post(f"{gateway.url}/v1/moderations", body, ALICE_KEY)
+    assert status == 200 and orjson.loads(raw)["model"] == "main/omni-moderation-latest", raw
