@@ -6,10 +6,11 @@ name the model the caller asked for. `Rename.apply` finds the field (`model`, Ge
 `message` object of a stream's first events — and swaps its string value for the
 caller's, leaving every other byte as it was (no parse, no re-encode).
 
-The field is found without walking the whole event when the bytes allow: with no
-backslash and a single `{` (and no `}`, `[`, `]`) before a top-level key, that key
-is the object's own; likewise with a single closing `}` after it (a key near the end,
-like Gemini's). Otherwise a tokenizer walks strings and brackets up to the key.
+In valid JSON an unescaped `"model"` is always a whole string token, a key when a
+colon follows. A top-level key is found with one regex over the bytes before it (one
+`{`, then only plain strings and scalars: the model right after the id, as OpenAI
+sends it) or after it (plain to the one closing `}`: the model last, as Gemini sends
+it); otherwise a tokenizer walks strings and brackets up to the key.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from hubgate.formats.registry import WireFormat
 # A key (a string then a colon), a string, or a bracket: enough to know where a key sits.
 _STR = rb'"[^"\\]*(?:\\.[^"\\]*)*"'
 _TOKEN = re.compile(rb"(" + _STR + rb")\s*:|" + _STR + rb"|[{}\[\]]", re.DOTALL)
-_STRING = re.compile(_STR, re.DOTALL)
-_SPACE = b" \t\r\n"
-_BRACKETS = (b"}", b"[", b"]")
+_VALUE = re.compile(rb"\s*:\s*(" + _STR + rb")", re.DOTALL)  # after a key: its string value
+# Up to a top-level key (SSE field names, `{`, then no bracket outside an escape-free string) ...
+_PLAIN_HEAD = re.compile(rb'[^{}\[\]"\\]*\{(?:[^{}\[\]"\\]|"[^"\\]*")*')
+# ... or from it to the end (no bracket outside an escape-free string, then the one closing `}`).
+_PLAIN_TAIL = re.compile(rb'(?:[^{}\[\]"\\]|"[^"\\]*")*\}\s*')
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,22 +51,20 @@ class Rename:
         at = data.find(self.key)
         if at < 0:
             return data
-        start = data.find(b"{")
-        if start < 0 or start > at:
-            return data
-        if self.parent is None and _top_level(data, start, at):
-            swapped = self._swap(data, at + len(self.key))
-            if swapped is not None:
-                return swapped
-        after = self._locate(data, start)
-        return data if after < 0 else (self._swap(data, after) or data)
+        if self.parent is None and (_PLAIN_HEAD.fullmatch(data, 0, at) or _PLAIN_TAIL.fullmatch(data, at)):
+            found = _VALUE.match(data, at + len(self.key))
+            if found is not None:
+                return data[: found.start(1)] + self.value + data[found.end(1) :]
+        after = self._locate(data)  # nested, or the plain checks could not tell
+        found = _VALUE.match(data, after) if after >= 0 else None
+        return data if found is None else data[: found.start(1)] + self.value + data[found.end(1) :]
 
-    def _locate(self, data: bytes, start: int) -> int:
+    def _locate(self, data: bytes) -> int:
         """Where the field's key ends (-1: absent), found by walking the tokens."""
         wanted = 1 if self.parent is None else 2
         stack: list[bytes | None] = []
         pending: bytes | None = None
-        for token in _TOKEN.finditer(data, start):
+        for token in _TOKEN.finditer(data):
             key = token.group(1)
             if key is not None:
                 if key == self.key and len(stack) == wanted and stack[-1] == self.parent:
@@ -79,36 +80,6 @@ class Rename:
                 stack.pop()
             pending = None
         return -1
-
-    def _swap(self, data: bytes, after_key: int) -> bytes | None:
-        """Replace the string value following the key that ends at `after_key` (None: no
-        colon there, so that was a string value, not the key)."""
-        pos = after_key
-        size = len(data)
-        while pos < size and data[pos] in _SPACE:
-            pos += 1
-        if pos >= size or data[pos] != 0x3A:  # ':'
-            return None
-        pos += 1
-        while pos < size and data[pos] in _SPACE:
-            pos += 1
-        found = _STRING.match(data, pos)
-        if found is None:  # null or not a string: nothing of the upstream's to hide
-            return data
-        if found.group() == self.value:
-            return data
-        return data[:pos] + self.value + data[found.end() :]
-
-
-def _top_level(data: bytes, start: int, at: int) -> bool:
-    """Whether the key at `at` is plainly a key of the outermost object (cheap byte checks)."""
-    head = data[start:at]
-    if b"\\" not in head and head.count(b"{") == 1 and not any(b in head for b in _BRACKETS):
-        return head.count(b'"') % 2 == 0  # every quote before it a delimiter: it opens a string
-    tail = data[at:]
-    if b"\\" in tail or b"{" in tail or b"[" in tail or b"]" in tail or tail.count(b"}") != 1:
-        return False
-    return tail.count(b'"') % 2 == 0  # quotes after it balanced: it opens a string
 
 
 _MODEL = b'"model"'
