@@ -203,6 +203,14 @@ async def test_embeddings_name_the_callers_model(matrix_gateway: LiveGateway) ->
     assert b"text-embedding-3-small" not in raw
 
 
+async def test_completions_stream_names_the_callers_model(gateway: LiveGateway) -> None:
+    model = "main/gpt-3.5-turbo-instruct"  # a pinned channel: the caller's form, not the upstream's name
+    body = {"model": model, "prompt": "hi", "max_tokens": 5, "stream": True}
+    status, raw = await _post(f"{gateway.url}/v1/completions", body, ALICE_KEY)
+    events = _events(raw)
+    assert status == 200 and events and all(e["model"] == model for e in events), raw
+
+
 async def test_media_json_names_the_callers_model(gateway: LiveGateway) -> None:
     body = {"model": "main/omni-moderation-latest", "input": "have a nice day"}
     status, raw = await _post(f"{gateway.url}/v1/moderations", body, ALICE_KEY)
