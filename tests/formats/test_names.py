@@ -71,4 +71,24 @@ def test_gemini_model_version() -> None:
     rename = stream_rename(WireFormat.GEMINI, "pub")
     chunk = b'data: {"candidates":[{"content":{"role":"model","parts":[]}}],"modelVersion":"up"}\n\n'
     assert rename.apply(chunk) == chunk.replace(b'"up"', b'"pub"')
-    assert rename == Rename(b'"modelVersion"', None, b'"pub"') and rename.field == "modelVersion"
+    assert (
+        rename.rename == Rename(b'"modelVersion"', None, b'"pub"') and rename.rename.field == "modelVersion"
+    )
+
+
+def test_stream_rename_reuses_the_last_head_only_when_it_is_the_same() -> None:
+    rename = stream_rename(WireFormat.OPENAI_CHAT, "pub")
+    head = b'data: {"id":"c","created":1,"model":"up",'
+    first, second = head + b'"choices":[{"x":1}]}\n\n', head + b'"choices":[{"x":2}]}\n\n'
+    assert rename.apply(first) == first.replace(b'"up"', b'"pub"')
+    assert rename.apply(second) == second.replace(b'"up"', b'"pub"')  # from the remembered head
+    longer = b'data: {"id":"c","created":1,"model":"up-2","choices":[]}\n\n'  # a head that only begins alike
+    assert rename.apply(longer) == longer.replace(b'"up-2"', b'"pub"')
+    nested = b'data: {"id":"c","created":1,"x":{"model":"up"},"model":"up"}\n\n'
+    assert orjson.loads(rename.apply(nested)[6:]) == {
+        "id": "c",
+        "created": 1,
+        "x": {"model": "up"},
+        "model": "pub",
+    }
+    assert rename.apply(b"data: [DONE]\n\n") == b"data: [DONE]\n\n"

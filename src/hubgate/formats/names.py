@@ -27,9 +27,10 @@ _STR = rb'"[^"\\]*(?:\\.[^"\\]*)*"'
 _TOKEN = re.compile(rb"(" + _STR + rb")\s*:|" + _STR + rb"|[{}\[\]]", re.DOTALL)
 _VALUE = re.compile(rb"\s*:\s*(" + _STR + rb")", re.DOTALL)  # after a key: its string value
 # Up to a top-level key (SSE field names, `{`, then no bracket outside an escape-free string) ...
-_PLAIN_HEAD = re.compile(rb'[^{}\[\]"\\]*\{(?:[^{}\[\]"\\]|"[^"\\]*")*')
+_PLAIN = rb'[^{}\[\]"\\]*(?:"[^"\\]*"[^{}\[\]"\\]*)*'  # no bracket outside an escape-free string
+_PLAIN_HEAD = re.compile(rb'[^{}\[\]"\\]*\{' + _PLAIN)
 # ... or from it to the end (no bracket outside an escape-free string, then the one closing `}`).
-_PLAIN_TAIL = re.compile(rb'(?:[^{}\[\]"\\]|"[^"\\]*")*\}\s*')
+_PLAIN_TAIL = re.compile(_PLAIN + rb"\}\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +49,21 @@ class Rename:
     def apply(self, data: bytes) -> bytes:
         """`data` (a JSON object, or one SSE event holding one) with the field renamed;
         `data` itself when it has no such field (or not as a string)."""
+        span = self.span(data)
+        return data if span is None else data[: span[0]] + self.value + data[span[1] :]
+
+    def span(self, data: bytes) -> tuple[int, int] | None:
+        """Where the field's string value is in `data` (quotes included); None: not there."""
         at = data.find(self.key)
         if at < 0:
-            return data
+            return None
         if self.parent is None and (_PLAIN_HEAD.fullmatch(data, 0, at) or _PLAIN_TAIL.fullmatch(data, at)):
             found = _VALUE.match(data, at + len(self.key))
             if found is not None:
-                return data[: found.start(1)] + self.value + data[found.end(1) :]
+                return found.span(1)
         after = self._locate(data)  # nested, or the plain checks could not tell
         found = _VALUE.match(data, after) if after >= 0 else None
-        return data if found is None else data[: found.start(1)] + self.value + data[found.end(1) :]
+        return None if found is None else found.span(1)
 
     def _locate(self, data: bytes) -> int:
         """Where the field's key ends (-1: absent), found by walking the tokens."""
@@ -91,12 +97,42 @@ def answer_rename(fmt: WireFormat, public: str) -> Rename:
     return Rename(key, None, orjson.dumps(public))
 
 
-def stream_rename(fmt: WireFormat, public: str) -> Rename:
-    """The rename for each event of a stream in `fmt`: Responses and Anthropic name the
+def stream_rename(fmt: WireFormat, public: str) -> StreamRename:
+    """The rename for each event of one stream in `fmt`: Responses and Anthropic name the
     model inside their first events' `response` / `message` object, the others in every chunk."""
     value = orjson.dumps(public)
     if fmt is WireFormat.OPENAI_RESPONSES:
-        return Rename(_MODEL, b'"response"', value)
+        return StreamRename(Rename(_MODEL, b'"response"', value))
     if fmt is WireFormat.ANTHROPIC:
-        return Rename(_MODEL, b'"message"', value)
-    return answer_rename(fmt, public)
+        return StreamRename(Rename(_MODEL, b'"message"', value))
+    return StreamRename(answer_rename(fmt, public))
+
+
+class StreamRename:
+    """One stream's rename. OpenAI repeats the same id, created and model at the head of
+    every chunk: an event that starts with the bytes the last renamed one had up to the end
+    of its model value is renamed with one comparison (the same bytes before it: the same
+    place in the same structure)."""
+
+    __slots__ = ("_cut", "_rename", "_renamed", "_seen")
+
+    def __init__(self, rename: Rename) -> None:
+        self._rename = rename
+        self._seen = b"\0"  # the last renamed event up to the end of its value (never an event's start)
+        self._renamed = b""  # the same with the caller's name in it
+        self._cut = 0
+
+    @property
+    def rename(self) -> Rename:
+        return self._rename
+
+    def apply(self, data: bytes) -> bytes:
+        """The event with the field renamed (itself when it has none)."""
+        if data.startswith(self._seen):
+            return self._renamed + data[self._cut :]
+        span = self._rename.span(data)
+        if span is None:
+            return data
+        start, end = span
+        self._seen, self._renamed, self._cut = data[:end], data[:start] + self._rename.value, end
+        return self._renamed + data[end:]

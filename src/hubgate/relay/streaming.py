@@ -12,7 +12,7 @@ from aiohttp import web
 from hubgate.formats import hub, sealed
 from hubgate.formats import openai as oa
 from hubgate.formats.errors import stream_error_frame
-from hubgate.formats.names import Rename, stream_rename
+from hubgate.formats.names import StreamRename, stream_rename
 from hubgate.formats.registry import StreamEncoder, WireFormat, stream_decoder
 from hubgate.formats.sse import EventSplitter, parse_event
 from hubgate.gateway import REQUEST_ID
@@ -77,7 +77,7 @@ async def passthrough_openai(
     resp: UpstreamResponse,
     row: UsageRow,
     started: float,
-    rename: Rename | None = None,
+    rename: StreamRename | None = None,
 ) -> web.StreamResponse:
     """OpenAI chat/completions to an OpenAI-format upstream: events forwarded as they
     are, usage found by a byte scan, the injected usage chunk removed, the model field
