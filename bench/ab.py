@@ -10,7 +10,8 @@ B, A, ...) so noise from other work on the machine falls on both; medians report
 
 `--a worktree` runs the work tree on both sides; with a `names-*` scenario side A asks for
 the channel's own model name and side B for a public name (`model_map`), so B/A is what
-renaming every answer costs.
+renaming every answer costs; `--a <a revision without it> --scenarios pub-sse32,pub-json32`
+measures the renaming alone (the same public name on both sides).
 
 Each side is `hubgate serve --workers 2` with bench/harness.py's config (key auth,
 model routing, usage log to SQLite, or --pg for PostgreSQL; --limited puts a budget on
@@ -48,6 +49,8 @@ SCENARIOS = {  # name: (harness scenario, connections, wrk threads, side B's sce
     "names-json32": ("json", 32, 2, "json_pub"),
     "names-sse32": ("sse", 32, 2, "sse_pub"),
     "names-sse-an32": ("sse_an_to_an", 32, 2, "sse_an_to_an_pub"),
+    "pub-json32": ("json_pub", 32, 2, None),  # a public name on both sides: against a revision
+    "pub-sse32": ("sse_pub", 32, 2, None),  # without the renaming, what it alone costs
 }
 
 
