@@ -179,21 +179,29 @@ async def test_every_answer_names_the_callers_model(
     assert named and set(named) == {model}
     if caller in ("chat", "gemini"):  # every chunk names it
         assert len(named) == len(events)
-    if caller == "responses":  # created, in_progress, completed
+    if caller == "responses":  # created, in_progress, completed; and the stored response
         assert len(named) >= 3
+        streamed_id = next(e["response"]["id"] for e in events if e.get("type") == "response.completed")
+        assert (await _stored(matrix_gateway, streamed_id))["model"] == model
 
     path, body, headers = _request(caller, model, stream=False)
     status, raw = await _post(matrix_gateway.url + path, body, MATRIX_KEY, **headers)
     answer = orjson.loads(raw)
     assert status == 200 and _named(caller, answer) == model, answer
     if caller == "responses":  # the stored response too
-        async with aiohttp.ClientSession() as session:
-            got = await session.get(
-                f"{matrix_gateway.url}/v1/responses/{answer['id']}",
-                headers={"authorization": f"Bearer {MATRIX_KEY}"},
-            )
-            stored = await got.json()
-        assert got.status == 200 and stored["model"] == model, stored
+        assert (await _stored(matrix_gateway, answer["id"]))["model"] == model
+
+
+async def _stored(gw: LiveGateway, response_id: str) -> dict[str, Any]:
+    """GET /v1/responses/{id}."""
+    headers = {"authorization": f"Bearer {MATRIX_KEY}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{gw.url}/v1/responses/{response_id}", headers=headers) as got,
+    ):
+        stored: dict[str, Any] = await got.json()
+        assert got.status == 200, stored
+        return stored
 
 
 async def test_embeddings_name_the_callers_model(matrix_gateway: LiveGateway) -> None:
