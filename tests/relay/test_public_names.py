@@ -16,7 +16,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from hubgate.formats.names import Rename
+from hubgate.formats.names import Rename, StreamRename
 from tests.conftest import ALICE_KEY, MATRIX_KEY, LiveGateway, free_port, live_gateway
 
 KEY = "sk-test-names-0123456789abcdef"
@@ -100,10 +100,11 @@ def _chat(model: str, stream: bool) -> dict[str, Any]:
 
 
 async def test_equal_names_pass_untouched(canned: LiveGateway, monkeypatch: pytest.MonkeyPatch) -> None:
-    def never(self: Rename, data: bytes) -> bytes:
+    def never(self: object, data: bytes) -> bytes:
         raise AssertionError("renamed although the names agree")
 
-    monkeypatch.setattr(Rename, "apply", never)
+    for cls in (Rename, StreamRename):
+        monkeypatch.setattr(cls, "apply", never)
     url = f"{canned.url}/v1/chat/completions"
     assert await _post(url, _chat("canned-1", stream=True)) == (200, b"".join(CHUNKS))
     assert await _post(url, _chat("canned-1", stream=False)) == (200, ANSWER)
