@@ -6,6 +6,12 @@ B, A, ...) so noise from other work on the machine falls on both; medians report
   bench/.venvs/tools/bin/python bench/ab.py --a HEAD~2 --runs 7 --scenarios json32,sse32,json1
   bench/.venvs/tools/bin/python bench/ab.py --profile 10         # and py-spy on a B worker
   bench/.venvs/tools/bin/python bench/ab.py --a d2362b7 --limited --redis redis://127.0.0.1:6379/0
+  bench/.venvs/tools/bin/python bench/ab.py --a worktree --scenarios names-sse32,names-json32
+
+`--a worktree` runs the work tree on both sides; with a `names-*` scenario side A asks for
+the channel's own model name and side B for a public name (`model_map`), so B/A is what
+renaming every answer costs; `--a <a revision without it> --scenarios pub-sse32,pub-json32`
+measures the renaming alone (the same public name on both sides).
 
 Each side is `hubgate serve --workers 2` with bench/harness.py's config (key auth,
 model routing, usage log to SQLite, or --pg for PostgreSQL; --limited puts a budget on
@@ -35,11 +41,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness as h
 from upstream.nginx import Nginx
 
-SCENARIOS = {  # name: (harness scenario, connections, wrk threads)
-    "json32": ("json", 32, 2),
-    "sse32": ("sse", 32, 2),
-    "json8": ("json", 8, 2),
-    "json1": ("json", 1, 1),
+SCENARIOS = {  # name: (harness scenario, connections, wrk threads, side B's scenario if another)
+    "json32": ("json", 32, 2, None),
+    "sse32": ("sse", 32, 2, None),
+    "json8": ("json", 8, 2, None),
+    "json1": ("json", 1, 1, None),
+    "names-json32": ("json", 32, 2, "json_pub"),
+    "names-sse32": ("sse", 32, 2, "sse_pub"),
+    "names-sse-an32": ("sse_an_to_an", 32, 2, "sse_an_to_an_pub"),
+    "pub-json32": ("json_pub", 32, 2, None),  # a public name on both sides: against a revision
+    "pub-sse32": ("sse_pub", 32, 2, None),  # without the renaming, what it alone costs
 }
 
 
@@ -52,7 +63,7 @@ def pg_database(admin_dsn: str, drop: str | None = None) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--a", default="HEAD", help="git revision for side A (HEAD)")
+    p.add_argument("--a", default="HEAD", help="git revision for side A (HEAD), or `worktree`")
     p.add_argument("--scenarios", default="json32,sse32,json1", help=",".join(SCENARIOS))
     p.add_argument("--runs", type=int, default=5, help="runs per side and scenario (5)")
     p.add_argument("--duration", type=float, default=8.0, help="seconds per run (8)")
@@ -79,7 +90,7 @@ def main() -> int:
     args = p.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="hubgate-ab-"))
-    src_a = h.snapshot_src(args.a, work)
+    src_a = None if args.a == "worktree" else h.snapshot_src(args.a, work)
     nginx = Nginx(h.free_port(), workers=2)
     nginx.start()
     upstream = f"http://127.0.0.1:{nginx.port}"
@@ -94,7 +105,7 @@ def main() -> int:
 
     results: dict[str, Any] = {
         "a": args.a,
-        "a_commit": h.resolve_ref(args.a),
+        "a_commit": h.resolve_ref("HEAD" if args.a == "worktree" else args.a),
         "b": "work tree",
         "b_git": h.git_describe(),
         "pg": args.pg,
@@ -122,22 +133,26 @@ def main() -> int:
                 sides[side] = (proc, f"http://127.0.0.1:{port}")
             scenarios = h.hubgate_scenarios()
             for name in args.scenarios.split(","):
-                sc_name, conns, threads = SCENARIOS[name]
-                sc = scenarios[sc_name]
-                body = sc.body_file(work)
+                sc_name, conns, threads, b_name = SCENARIOS[name]
+                side_sc = {"A": scenarios[sc_name], "B": scenarios[b_name or sc_name]}
+                bodies = {side: sc.body_file(work) for side, sc in side_sc.items()}
                 runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
                 for side, (proc, base) in sides.items():
+                    sc = side_sc[side]
                     ok, detail = h.probe(base, sc)
                     if not ok:
-                        raise SystemExit(f"{side} fails {sc_name}: {detail}\n{proc.log_tail(6000)}")
-                    h.run_wrk(base + sc.path, body, sc.headers, conns, args.warmup, threads)
+                        raise SystemExit(f"{side} fails {sc.name}: {detail}\n{proc.log_tail(6000)}")
+                    h.run_wrk(base + sc.path, bodies[side], sc.headers, conns, args.warmup, threads)
                 for i in range(args.runs):
                     order = ("A", "B") if i % 2 == 0 else ("B", "A")
                     for side in order:
                         proc, base = sides[side]
+                        sc = side_sc[side]
                         pids = h.tree_pids(proc.pid)
                         c0 = h.cpu_seconds(pids)
-                        run = h.run_wrk(base + sc.path, body, sc.headers, conns, args.duration, threads)
+                        run = h.run_wrk(
+                            base + sc.path, bodies[side], sc.headers, conns, args.duration, threads
+                        )
                         used = h.cpu_seconds(pids) - c0
                         runs[side].append(
                             {

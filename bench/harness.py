@@ -410,7 +410,8 @@ def hubgate_config(
             f"    type: {kind}",
             f"    base_url: {base}",
             f"    api_key: {UPSTREAM_KEY}",
-            f"    models: [{model}]",
+            f"    models: [{model}, {model}-pub]",
+            f"    model_map: {{{model}-pub: {model}}}",  # a public name (answers renamed to it)
         ]
     if redis_url:
         lines += [f"redis_url: {redis_url}", f"redis_prefix: 'bench-{os.urandom(6).hex()}:'"]
@@ -419,7 +420,10 @@ def hubgate_config(
         lines += ["    account: bench", "    budget_usd: 1000000"]
         lines += ["accounts:", "  - name: bench", "    balance_usd: 1000000", "pricing:"]
         for *_, model in channels:
-            lines += [f"  {model}: {{input: 0.15, output: 0.60}}"]
+            lines += [
+                f"  {model}: {{input: 0.15, output: 0.60}}",
+                f"  {model}-pub: {{input: 0.15, output: 0.60}}",
+            ]
     return "\n".join([*lines, ""])
 
 
@@ -439,6 +443,19 @@ def hubgate_scenarios() -> dict[str, Scenario]:
         ),
         "sse_an_to_oa": Scenario(
             "sse_an_to_oa", msgs, anthropic_body("bench-sse", True), an_auth, True, b"message_stop"
+        ),
+        # Public names: the same requests for a `model_map`'d name, so every answer is renamed.
+        "json_pub": Scenario(
+            "json_pub", chat, openai_body("bench-json-pub", False), oa_auth, expect=b"word19"
+        ),
+        "sse_pub": Scenario("sse_pub", chat, openai_body("bench-sse-pub", True), oa_auth, True, b"[DONE]"),
+        "sse_an_to_an_pub": Scenario(
+            "sse_an_to_an_pub",
+            msgs,
+            anthropic_body("bench-claude-sse-pub", True),
+            an_auth,
+            True,
+            b"message_stop",
         ),
     }
 

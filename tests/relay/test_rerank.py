@@ -126,6 +126,7 @@ async def test_v1_caller_to_jina_and_vllm_passes_through(
     (sent,) = fake_rerank.requests
     assert sent.path == "/v1/rerank"  # jina: {base_url}/v1/rerank; vLLM: {base_url ending /v1}/rerank
     assert sent.json == {**body, "model": UPSTREAM_MODELS[model]}
+    assert answer["model"] == model  # the caller's name, not the upstream's
     assert _pairs(answer) == _expected(3)
     assert [r["document"]["text"] for r in answer["results"]] == [DOCS[i] for i, _ in _expected(3)]
     assert answer["usage"] == {"total_tokens": tokens(QUERY, DOCS)}

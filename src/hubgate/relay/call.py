@@ -135,6 +135,13 @@ class Attempt:
     secret: str
 
 
+def public_name(call: Call, attempt: Attempt) -> str | None:
+    """The name the caller asked for, when a passed-through answer must be renamed to it
+    (a `model_map`, a `vendor/` or `channel/` prefix); None when the upstream's name is
+    the caller's, and the answer's bytes pass untouched."""
+    return None if call.model == attempt.upstream_model else call.model
+
+
 def meter(row: UsageRow, usage: hub.Usage | None) -> None:
     """Copy an answer's reported usage onto the usage row."""
     if usage is not None:

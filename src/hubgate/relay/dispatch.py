@@ -239,7 +239,7 @@ async def _answer(
     if call.answer_with is not None:
         return await call.answer_with(attempt, resp, row), Outcome.OK
     if call.endpoint in MEDIA_ENDPOINTS:
-        answer = await media.answer(request, call, resp, row, started)
+        answer = await media.answer(request, call, attempt, resp, row, started)
         return answer, Outcome.FAILED if row.status in (502, 504) else Outcome.OK
     if call.stream and resp.headers.get("content-type", "").startswith("text/event-stream"):
         answer = await strategy.stream(request, call, attempt, resp, row, started)

@@ -31,6 +31,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from hubgate.formats.names import answer_rename
+from hubgate.formats.registry import WireFormat
 from hubgate.formats.sse import EventSplitter, parse_event
 from hubgate.gateway import REQUEST_ID
 from hubgate.providers.base import (
@@ -42,7 +44,7 @@ from hubgate.providers.base import (
     UpstreamRequest,
     UpstreamResponse,
 )
-from hubgate.relay.call import Attempt, Call
+from hubgate.relay.call import Attempt, Call, public_name
 from hubgate.relay.streaming import Relayed
 from hubgate.storage.usage import UsageRow
 
@@ -75,10 +77,11 @@ def upstream_request(call: Call, attempt: Attempt, request: UpstreamRequest) -> 
 
 
 async def answer(
-    request: web.Request, call: Call, resp: UpstreamResponse, row: UsageRow, started: float
+    request: web.Request, call: Call, attempt: Attempt, resp: UpstreamResponse, row: UsageRow, started: float
 ) -> web.StreamResponse:
-    """The upstream's successful answer for the caller, metered. A JSON answer that is
-    not JSON raises UpstreamInvalid: nothing was sent, so the next channel may try."""
+    """The upstream's successful answer for the caller, metered; a JSON answer's `model`
+    (moderations) names the caller's model. A JSON answer that is not JSON raises
+    UpstreamInvalid: nothing was sent, so the next channel may try."""
     content_type = resp.headers.get("content-type", "application/json")
     if call.endpoint is Endpoint.AUDIO_SPEECH:
         return await _stream_back(request, call, resp, row, started)
@@ -93,6 +96,9 @@ async def answer(
         except ValueError as exc:
             raise UpstreamInvalid("JSON body") from exc
         _meter(call, row, obj)
+        public = public_name(call, attempt)
+        if public is not None:
+            raw = answer_rename(WireFormat.OPENAI_CHAT, public).apply(raw)
     elif call.endpoint in AUDIO_TEXT:  # text, srt, vtt: nothing to meter by
         _unpriced(row)
     call.reached = True

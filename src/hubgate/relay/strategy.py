@@ -17,7 +17,7 @@ import orjson
 from aiohttp import web
 
 from hubgate.errors import BadGateway, InvalidRequest
-from hubgate.formats import hub, sealed
+from hubgate.formats import hub, names, sealed
 from hubgate.formats import openai as oa
 from hubgate.formats.registry import WireFormat, codec, stream_encoder
 from hubgate.providers.base import (
@@ -28,7 +28,7 @@ from hubgate.providers.base import (
     UpstreamResponse,
 )
 from hubgate.relay import embeddings, rerank, streaming
-from hubgate.relay.call import Attempt, Call, drop_headers, meter
+from hubgate.relay.call import Attempt, Call, drop_headers, meter, public_name
 from hubgate.storage.usage import UsageRow
 
 log = logging.getLogger("hubgate.relay")
@@ -58,7 +58,9 @@ class PassThrough:
         started: float,
     ) -> web.StreamResponse:
         if call.fmt is WireFormat.OPENAI_CHAT:
-            return await streaming.passthrough_openai(request, call, resp, row, started)
+            public = public_name(call, attempt)
+            rename = names.stream_rename(call.fmt, public) if public is not None else None
+            return await streaming.passthrough_openai(request, call, resp, row, started, rename)
         return await streaming.relay_stream(request, call, attempt, resp, row, started, encoder=None)
 
     def answer(self, call: Call, attempt: Attempt, obj: dict[str, Any], row: UsageRow) -> dict[str, Any]:
@@ -167,6 +169,8 @@ async def json_back(
         answer = _answer(call, attempt, strategy, obj, row)
         if answer is not obj:  # translated or reshaped: otherwise the bytes pass as they are
             obj, raw = answer, orjson.dumps(answer)
+        elif call.endpoint is not Endpoint.COUNT_TOKENS and (public := public_name(call, attempt)):
+            raw = _renamed(call, obj, raw, public)
     except (ValueError, KeyError, TypeError, AttributeError, BadGateway) as exc:
         raise UpstreamInvalid("JSON body") from exc
     call.reached = True
@@ -175,6 +179,15 @@ async def json_back(
         raw = orjson.dumps(obj)
     row.status = 200
     return web.Response(body=raw, status=200, content_type="application/json", headers=drop_headers(call))
+
+
+def _renamed(call: Call, obj: dict[str, Any], raw: bytes, public: str) -> bytes:
+    """A passed-through answer naming the caller's model: the field set in `obj` (what a
+    Responses caller stores) and rewritten in `raw`, its other bytes untouched."""
+    rename = names.answer_rename(call.fmt, public)
+    if isinstance(obj.get(rename.field), str):
+        obj[rename.field] = public
+    return rename.apply(raw)
 
 
 def _answer(

@@ -12,6 +12,7 @@ from aiohttp import web
 from hubgate.formats import hub, sealed
 from hubgate.formats import openai as oa
 from hubgate.formats.errors import stream_error_frame
+from hubgate.formats.names import StreamRename, stream_rename
 from hubgate.formats.registry import StreamEncoder, WireFormat, stream_decoder
 from hubgate.formats.sse import EventSplitter, parse_event
 from hubgate.gateway import REQUEST_ID
@@ -21,7 +22,7 @@ from hubgate.providers.base import (
     UpstreamReadTimeout,
     UpstreamResponse,
 )
-from hubgate.relay.call import CLIENT_CLOSED, Attempt, Call, drop_headers, meter
+from hubgate.relay.call import CLIENT_CLOSED, Attempt, Call, drop_headers, meter, public_name
 from hubgate.storage.usage import UsageRow
 
 
@@ -71,11 +72,17 @@ class Relayed:
 
 
 async def passthrough_openai(
-    request: web.Request, call: Call, resp: UpstreamResponse, row: UsageRow, started: float
+    request: web.Request,
+    call: Call,
+    resp: UpstreamResponse,
+    row: UsageRow,
+    started: float,
+    rename: StreamRename | None = None,
 ) -> web.StreamResponse:
     """OpenAI chat/completions to an OpenAI-format upstream: events forwarded as they
-    are, usage found by a byte scan, the injected usage chunk removed. Until usage
-    shows up the forwarded events are kept, to estimate from if it never does."""
+    are, usage found by a byte scan, the injected usage chunk removed, the model field
+    set to the caller's name by `rename` (None: the names agree). Until usage shows up
+    the forwarded events are kept, to estimate from if it never does."""
     strip_usage = not call.include_usage
     kept = call.raw_events
     out = _sse_response(request)
@@ -105,6 +112,8 @@ async def passthrough_openai(
                             continue
                     if strip_usage:
                         event = oa.drop_null_usage(event)
+                    if rename is not None:
+                        event = rename.apply(event)
                     outgoing.append(event)
                 if not outgoing:
                     continue
@@ -221,6 +230,8 @@ class _EventRelay:
             self.out.content_type = "application/json"
         self.decoder = stream_decoder(attempt.wire)
         self.encoder = encoder
+        public = public_name(call, attempt) if encoder is None else None  # translated: named by the encoder
+        self.rename = stream_rename(call.fmt, public) if public is not None else None
         self.sealer = sealed.StreamSealer(attempt.wire, call.fmt)
         watch = call.fmt is WireFormat.OPENAI_RESPONSES and encoder is None
         self.watcher = _CompletedWatcher() if watch else None
@@ -261,7 +272,10 @@ class _EventRelay:
         """What one chunk's events become for the caller, and whether the upstream's last was among them."""
         outgoing = []
         final = False
+        rename = self.rename
         for raw in raw_events:
+            if rename is not None:
+                raw = rename.apply(raw)
             event = parse_event(raw)
             if event is None:
                 continue
