@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 from urllib.parse import urlsplit
@@ -492,8 +492,16 @@ def usd_to_micros(value: Decimal) -> int:
     """Convert USD to integer micro-dollars exactly, rounding half-up at the sixth decimal."""
     if not value.is_finite():
         raise ValueError(f"not a finite amount: {value}")
-    with localcontext(prec=max(28, value.adjusted() + 10)):
-        return int(value.quantize(Decimal("1e-6"), rounding=ROUND_HALF_UP).scaleb(6))
+    return ratio_to_micros(*value.as_integer_ratio())
+
+
+def ratio_to_micros(numerator: int, denominator: int) -> int:
+    """USD `numerator / denominator` (denominator > 0) in micro-dollars, half-up away from zero:
+    exact integer arithmetic, no decimal context (this runs twice per metered request)."""
+    whole, rest = divmod(abs(numerator) * 1_000_000, denominator)
+    if 2 * rest >= denominator:
+        whole += 1
+    return whole if numerator >= 0 else -whole
 
 
 def find_config_path(explicit: str | None, env: Mapping[str, str]) -> Path | None:

@@ -23,7 +23,7 @@ from hubgate.access.steady import read_steady
 from hubgate.errors import PaymentRequired, PermissionDenied
 from hubgate.formats.hub import Usage
 from hubgate.metering.budget import counted_spend
-from hubgate.metering.cost import cost_micros
+from hubgate.metering.cost import ONE, cost_micros
 from hubgate.metering.hold import Ceiling
 from hubgate.metering.price import ZERO
 from hubgate.metering.prices import DEFAULT_MAX_OUTPUT_TOKENS, Price, lookup, lookup_video, max_output_tokens
@@ -202,12 +202,17 @@ class Billing:
                     "no price for model %r; its usage is logged at cost 0 (add it under pricing:)", name
                 )
             return 0
-        multiplier = self._groups.get(account.group, Decimal(1)) if account is not None else Decimal(1)
+        return self._cost(usage, row.units, key, account, price)
+
+    def _cost(
+        self, usage: Usage, units: int, key: KeyRecord, account: AccountRecord | None, price: Price
+    ) -> int:
+        multiplier = self._groups.get(account.group, ONE) if account is not None else ONE
         if key.price_multiplier is not None:
             multiplier *= key.price_multiplier
-        if row.units and price.per_request:
+        if units and price.per_request:
             # Answers counted in units (images, audio seconds): per_request prices one unit.
-            usage, price = Usage(), Price(input=ZERO, per_request=price.per_request * row.units)
+            usage, price = Usage(), Price(input=ZERO, per_request=price.per_request * units)
         return cost_micros(
             usage, price, multiplier=multiplier, cache_write_1h_tokens=usage.cache_write_1h_tokens
         )
@@ -231,18 +236,14 @@ class Billing:
             known = (max_output_tokens(m) for m in models if m)
             completion = next((n for n in known if n is not None), DEFAULT_MAX_OUTPUT_TOKENS)
         thinking = price.output_thinking is not None and price.output_thinking > price.output
-        row = UsageRow(
-            request_id="",
-            endpoint="",
-            status=0,
-            stream=False,
+        usage = Usage(
             prompt_tokens=ceiling.prompt_tokens,
             completion_tokens=completion,
             reasoning_tokens=1 if thinking else 0,
-            units=ceiling.units if price.per_request else 0,
-            unit=ceiling.unit,
         )
-        micros = self.quote(row, key, account, price)
+        units = ceiling.units if price.per_request else 0
+        empty = usage.total_tokens == 0 and units == 0
+        micros = 0 if empty else self._cost(usage, units, key, account, price)
         cap = self.request_cap(key, account)
         if ceiling.completion_tokens is None and cap is not None:
             micros = min(micros, cap)
