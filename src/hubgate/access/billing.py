@@ -83,6 +83,9 @@ class AccountCache:
             self.on_invalidate(account_ids)
 
 
+PRICE_CACHE_SIZE = 4096  # model names whose price lookup is remembered
+
+
 class Billing:
     def __init__(
         self,
@@ -100,6 +103,9 @@ class Billing:
         self.accounts = accounts
         self.default_account_id = default_account_id
         self._prices = dict(prices)
+        # Each model name's price as `lookup` finds it (name normalisation is per-request
+        # string work otherwise); emptied when a price changes, bounded against odd names.
+        self._price_of: dict[str, Price | None] = {}
         self._groups = dict(groups)
         self._keys = keys
         self.hold_ttl_s = hold_ttl_s
@@ -120,6 +126,7 @@ class Billing:
     def set_price(self, model: str, price: Price) -> None:
         """Charge `model` at `price` from the next request on; wins over built-in and config prices."""
         self._prices[model] = price
+        self._price_of.clear()
 
     def account_id(self, key: KeyRecord) -> int:
         return key.account_id if key.account_id is not None else self.default_account_id
@@ -148,7 +155,12 @@ class Billing:
     def price_for(self, *models: str | None) -> Price | None:
         for model in models:
             if model:
-                price = lookup(model, self._prices)
+                try:
+                    price = self._price_of[model]
+                except KeyError:
+                    if len(self._price_of) >= PRICE_CACHE_SIZE:
+                        self._price_of.clear()
+                    price = self._price_of[model] = lookup(model, self._prices)
                 if price is not None:
                     return price
         return None
@@ -290,10 +302,13 @@ class Billing:
         micros: int,
         *,
         ttl_s: float | None = None,
+        subjects: tuple[Subject, ...] | None = None,
     ) -> None:
         """Hold `micros` (a request's maximum cost) against the key's budget and the account's
-        balance until `charge` settles it; 402 when either cannot cover it."""
-        subjects = self.subjects(key, account)
+        balance until `charge` settles it; 402 when either cannot cover it. `subjects`:
+        `self.subjects(key, account)` when the caller has them already."""
+        if subjects is None:
+            subjects = self.subjects(key, account)
         if not subjects:
             return
         if micros:  # before the await: a request cancelled meanwhile still releases what was held
