@@ -87,8 +87,8 @@ async def _freeze_heap(_app: web.Application) -> None:
     110k in a worker) aside from the cyclic GC. Otherwise each full collection walks them all
     on the event loop: 100-300 ms on a loaded 2-core machine, every request in flight waiting
     (the JSON c=32 p99). Objects made later are collected as usual; these live as long as the
-    process anyway."""
-    gc.collect()
+    process anyway. No `gc.collect()` first: it would delay listening by as long as one such
+    collection, for the sake of a little start-up garbage."""
     gc.freeze()
 
 
