@@ -54,6 +54,52 @@ SCENARIOS = {  # name: (harness scenario, connections, wrk threads, side B's sce
 }
 
 
+def loop_lag(base: str) -> dict[str, Any] | None:
+    """The side's event-loop lag histogram from /metrics (summed over its workers), or None
+    when that revision has no such metric (before hubgate_event_loop_lag_seconds)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    out: dict[str, Any] = {"buckets": {}}
+    for line in text.splitlines():
+        if line.startswith("hubgate_event_loop_lag_seconds_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out["buckets"][le] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("hubgate_event_loop_lag_seconds_count"):
+            out["count"] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("hubgate_event_loop_lag_seconds_sum"):
+            out["sum"] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("hubgate_event_loop_lag_max_seconds"):
+            out["max_s"] = float(line.rsplit(" ", 1)[1])
+    return out if "count" in out else None
+
+
+def lag_between(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Loop lag over a scenario's runs: samples, mean, the bucket holding the 99th percentile,
+    and the share of samples above 10 ms and 100 ms."""
+    if before is None or after is None:
+        return None
+    count = after["count"] - before["count"]
+    if count <= 0:
+        return None
+    cumulative = {le: after["buckets"][le] - before["buckets"].get(le, 0.0) for le in after["buckets"]}
+    bounds = sorted((float(le), n) for le, n in cumulative.items())
+    p99 = next((le for le, n in bounds if n >= 0.99 * count), float("inf"))
+    at = dict(bounds)
+    return {
+        "samples": count,
+        "mean_ms": round((after["sum"] - before["sum"]) / count * 1000, 2),
+        "p99_le_ms": p99 * 1000,
+        "over_10ms": round(1 - at.get(0.01, count) / count, 4),
+        "over_100ms": round(1 - at.get(0.1, count) / count, 4),
+        "max_s_at_end": after.get("max_s"),
+    }
+
+
 def pg_database(admin_dsn: str, drop: str | None = None) -> str:
     name = drop or f"hubgate_ab_{uuid.uuid4().hex[:8]}"
     sql = f"DROP DATABASE IF EXISTS {name} WITH (FORCE)" if drop else f"CREATE DATABASE {name}"
@@ -143,6 +189,7 @@ def main() -> int:
                     if not ok:
                         raise SystemExit(f"{side} fails {sc.name}: {detail}\n{proc.log_tail(6000)}")
                     h.run_wrk(base + sc.path, bodies[side], sc.headers, conns, args.warmup, threads)
+                lag_before = {side: loop_lag(base) for side, (_, base) in sides.items()}
                 for i in range(args.runs):
                     order = ("A", "B") if i % 2 == 0 else ("B", "A")
                     for side in order:
@@ -167,7 +214,8 @@ def main() -> int:
                 med = {
                     side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in runs.items()
                 }
-                results["scenarios"][name] = {"median": med, "runs": runs}
+                lag = {side: lag_between(lag_before[side], loop_lag(b)) for side, (_, b) in sides.items()}
+                results["scenarios"][name] = {"median": med, "runs": runs, "loop_lag": lag}
                 a, b = med["A"], med["B"]
                 print(
                     f"{name}: A {a['rps']:,.0f}/s p50 {a['p50_ms']:.2f} p99 {a['p99_ms']:.2f} ms "
@@ -176,6 +224,9 @@ def main() -> int:
                     f"B/A {b['rps'] / a['rps']:.3f}",
                     flush=True,
                 )
+                for side, figures in lag.items():
+                    if figures is not None:
+                        print(f"  {side} loop lag: {figures}", flush=True)
             results["rss_mb"] = {
                 side: [round(h.rss_mb(pid), 1) for pid in h.hubgate_workers(proc.pid)]
                 for side, (proc, _) in sides.items()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import signal
@@ -81,13 +82,25 @@ def _few_malloc_arenas() -> None:
         return
 
 
+async def _freeze_heap(_app: web.Application) -> None:
+    """Once started, set every object alive so far (modules, settings, tables, caches: about
+    110k in a worker) aside from the cyclic GC. Otherwise each full collection walks them all
+    on the event loop: 100-300 ms on a loaded 2-core machine, every request in flight waiting
+    (the JSON c=32 p99). Objects made later are collected as usual; these live as long as the
+    process anyway. No `gc.collect()` first: it would delay listening by as long as one such
+    collection, for the sake of a little start-up garbage."""
+    gc.freeze()
+
+
 def run_worker(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
     _few_malloc_arenas()
     _use_uvloop()
     # text or JSON lines (`log_format`, or HUBGATE_LOG_FORMAT)
     configure_logging(settings.log_level, settings.log_format)
+    app = create_app(settings, bootstrap=False)
+    app.on_startup.append(_freeze_heap)  # after the app's own start-up (its cleanup context)
     web.run_app(
-        create_app(settings, bootstrap=False),
+        app,
         host=host,
         port=port,
         reuse_port=reuse_port,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 
 import prometheus_client
 import pytest
@@ -150,3 +152,17 @@ def test_translation_drops_by_formats_and_kind() -> None:
     assert value(s, "hubgate_translation_dropped_total", **labels, kind="tool") == 2
     assert value(s, "hubgate_translation_dropped_total", **labels, kind="field") == 2
     assert value(s, "hubgate_translation_dropped_total", **labels, kind="content") is None
+
+
+async def test_event_loop_lag_is_sampled_and_a_stall_shows() -> None:
+    metrics = Metrics()
+    metrics.start()
+    try:
+        time.sleep(0.4)  # noqa: ASYNC251 - holds the loop past the timer's due time (0.25 s) by ~0.15 s
+        await asyncio.sleep(0.01)
+        s = parse(metrics.render())
+    finally:
+        await metrics.close()
+    assert (value(s, "hubgate_event_loop_lag_seconds_count") or 0) >= 1
+    assert value(s, "hubgate_event_loop_lag_seconds_bucket", le="0.05") == 0
+    assert (value(s, "hubgate_event_loop_lag_max_seconds") or 0) >= 0.1

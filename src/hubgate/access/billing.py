@@ -23,7 +23,7 @@ from hubgate.access.steady import read_steady
 from hubgate.errors import PaymentRequired, PermissionDenied
 from hubgate.formats.hub import Usage
 from hubgate.metering.budget import counted_spend
-from hubgate.metering.cost import cost_micros
+from hubgate.metering.cost import ONE, cost_micros
 from hubgate.metering.hold import Ceiling
 from hubgate.metering.price import ZERO
 from hubgate.metering.prices import DEFAULT_MAX_OUTPUT_TOKENS, Price, lookup, lookup_video, max_output_tokens
@@ -83,6 +83,9 @@ class AccountCache:
             self.on_invalidate(account_ids)
 
 
+PRICE_CACHE_SIZE = 4096  # model names whose price lookup is remembered
+
+
 class Billing:
     def __init__(
         self,
@@ -100,6 +103,9 @@ class Billing:
         self.accounts = accounts
         self.default_account_id = default_account_id
         self._prices = dict(prices)
+        # Each model name's price as `lookup` finds it (name normalisation is per-request
+        # string work otherwise); emptied when a price changes, bounded against odd names.
+        self._price_of: dict[str, Price | None] = {}
         self._groups = dict(groups)
         self._keys = keys
         self.hold_ttl_s = hold_ttl_s
@@ -120,6 +126,7 @@ class Billing:
     def set_price(self, model: str, price: Price) -> None:
         """Charge `model` at `price` from the next request on; wins over built-in and config prices."""
         self._prices[model] = price
+        self._price_of.clear()
 
     def account_id(self, key: KeyRecord) -> int:
         return key.account_id if key.account_id is not None else self.default_account_id
@@ -148,7 +155,12 @@ class Billing:
     def price_for(self, *models: str | None) -> Price | None:
         for model in models:
             if model:
-                price = lookup(model, self._prices)
+                try:
+                    price = self._price_of[model]
+                except KeyError:
+                    if len(self._price_of) >= PRICE_CACHE_SIZE:
+                        self._price_of.clear()
+                    price = self._price_of[model] = lookup(model, self._prices)
                 if price is not None:
                     return price
         return None
@@ -202,12 +214,17 @@ class Billing:
                     "no price for model %r; its usage is logged at cost 0 (add it under pricing:)", name
                 )
             return 0
-        multiplier = self._groups.get(account.group, Decimal(1)) if account is not None else Decimal(1)
+        return self._cost(usage, row.units, key, account, price)
+
+    def _cost(
+        self, usage: Usage, units: int, key: KeyRecord, account: AccountRecord | None, price: Price
+    ) -> int:
+        multiplier = self._groups.get(account.group, ONE) if account is not None else ONE
         if key.price_multiplier is not None:
             multiplier *= key.price_multiplier
-        if row.units and price.per_request:
+        if units and price.per_request:
             # Answers counted in units (images, audio seconds): per_request prices one unit.
-            usage, price = Usage(), Price(input=ZERO, per_request=price.per_request * row.units)
+            usage, price = Usage(), Price(input=ZERO, per_request=price.per_request * units)
         return cost_micros(
             usage, price, multiplier=multiplier, cache_write_1h_tokens=usage.cache_write_1h_tokens
         )
@@ -231,18 +248,14 @@ class Billing:
             known = (max_output_tokens(m) for m in models if m)
             completion = next((n for n in known if n is not None), DEFAULT_MAX_OUTPUT_TOKENS)
         thinking = price.output_thinking is not None and price.output_thinking > price.output
-        row = UsageRow(
-            request_id="",
-            endpoint="",
-            status=0,
-            stream=False,
+        usage = Usage(
             prompt_tokens=ceiling.prompt_tokens,
             completion_tokens=completion,
             reasoning_tokens=1 if thinking else 0,
-            units=ceiling.units if price.per_request else 0,
-            unit=ceiling.unit,
         )
-        micros = self.quote(row, key, account, price)
+        units = ceiling.units if price.per_request else 0
+        empty = usage.total_tokens == 0 and units == 0
+        micros = 0 if empty else self._cost(usage, units, key, account, price)
         cap = self.request_cap(key, account)
         if ceiling.completion_tokens is None and cap is not None:
             micros = min(micros, cap)
@@ -289,10 +302,13 @@ class Billing:
         micros: int,
         *,
         ttl_s: float | None = None,
+        subjects: tuple[Subject, ...] | None = None,
     ) -> None:
         """Hold `micros` (a request's maximum cost) against the key's budget and the account's
-        balance until `charge` settles it; 402 when either cannot cover it."""
-        subjects = self.subjects(key, account)
+        balance until `charge` settles it; 402 when either cannot cover it. `subjects`:
+        `self.subjects(key, account)` when the caller has them already."""
+        if subjects is None:
+            subjects = self.subjects(key, account)
         if not subjects:
             return
         if micros:  # before the await: a request cancelled meanwhile still releases what was held

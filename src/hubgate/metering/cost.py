@@ -8,17 +8,19 @@ prompt_tokens with cached_tokens, and Gemini's promptTokenCount with
 cachedContentTokenCount (and thoughtsTokenCount added to the output) all price here
 the same way.
 
-The sum is exact Decimal arithmetic, rounded half-up once, at the end, to whole
+The sum is exact rational arithmetic on the prices' Decimals (integer numerators and
+denominators, no decimal context), rounded half-up once, at the end, to whole
 micro-dollars. Inconsistent counts are clamped, never turned into a negative cost.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, Inexact, localcontext
+import math
+from decimal import Decimal
 
 from hubgate.formats import hub
 from hubgate.metering.price import Price
-from hubgate.settings import usd_to_micros
+from hubgate.settings import ratio_to_micros
 
 ONE = Decimal(1)
 
@@ -51,15 +53,23 @@ def cost_micros(
     completion = max(usage.completion_tokens, 0)
 
     rate = price.for_prompt(prompt)
-    with localcontext() as ctx:
-        ctx.prec = 100
-        ctx.traps[Inexact] = True  # every step below is exact; fail loudly if not
-        per_million = (
-            uncached * rate.input
-            + cached * rate.cached_input_rate
-            + (writes - writes_1h) * rate.cache_write_rate
-            + writes_1h * rate.cache_write_1h_rate
-            + completion * rate.output_rate(reasoned=usage.reasoning_tokens > 0)
-        )
-        usd = (per_million.scaleb(-6) + rate.per_request) * multiplier
-    return usd_to_micros(usd)
+    # Rates are USD per million tokens, so tokens x rate is micro-dollars; per_request is USD.
+    terms = (
+        (uncached, rate.input),
+        (cached, rate.cached_input_rate),
+        (writes - writes_1h, rate.cache_write_rate),
+        (writes_1h, rate.cache_write_1h_rate),
+        (completion, rate.output_rate(reasoned=usage.reasoning_tokens > 0)),
+    )
+    numerator, denominator = rate.per_request.as_integer_ratio()
+    numerator *= 1_000_000
+    for tokens, per_million in terms:
+        if tokens:
+            n, d = per_million.as_integer_ratio()
+            common = math.lcm(denominator, d)
+            numerator = numerator * (common // denominator) + tokens * n * (common // d)
+            denominator = common
+    if multiplier != ONE:
+        n, d = multiplier.as_integer_ratio()
+        numerator, denominator = numerator * n, denominator * d
+    return ratio_to_micros(numerator, denominator * 1_000_000)  # micro-dollars -> USD

@@ -23,6 +23,14 @@ _MEDIA_KEYS = frozenset({"data", "url", "image_url", "file_data", "file_url", "f
                          "audio_url", "b64_json", "bytes"})  # fmt: skip
 _OUTPUT_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens", "maxOutputTokens")
 _ANSWERS = ("n", "best_of", "candidateCount", "candidate_count")
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+# Each cap under its own name and its snake_case spelling (computed once, not per request).
+_OUTPUT_CAP_NAMES = tuple((name, _snake(name)) for name in _OUTPUT_CAPS)
 _MEDIA_MIN_CHARS = 256  # shorter strings under media keys are plain text (ids, short URLs are counted)
 
 
@@ -47,8 +55,8 @@ def output_cap(body: dict[str, Any]) -> int | None:
     cap: int | None = None
     answers = 1
     for place in places:
-        for name in _OUTPUT_CAPS:
-            found = _count(place.get(name)) or _count(place.get(_snake(name)))
+        for name, snake in _OUTPUT_CAP_NAMES:
+            found = _count(place.get(name)) or _count(place.get(snake))
             if found is not None:
                 cap = max(cap or 0, found)
         for name in _ANSWERS:
@@ -59,10 +67,6 @@ def output_cap(body: dict[str, Any]) -> int | None:
 def answers(body: dict[str, Any]) -> int:
     """How many answers (images, choices) the body asks for: `n` and the like, at least 1."""
     return max((_count(body.get(name)) or 1 for name in _ANSWERS), default=1)
-
-
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
 
 
 def input_bound(body: Any, skip: Iterable[str] = ("model",)) -> int:

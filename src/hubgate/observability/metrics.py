@@ -26,6 +26,8 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from hubgate.observability.loop_lag import WINDOW_S, LoopLag
+
 if TYPE_CHECKING:
     from hubgate.formats.hub import Drop
     from hubgate.storage.usage import UsageRow
@@ -40,6 +42,8 @@ LATENCY_BUCKETS: Final = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0,
 )  # fmt: skip
+# Event-loop lag: 0.5 ms (a timer's granularity) .. 5 s (a loop stalled outright).
+LOOP_LAG_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 TOKEN_KINDS: Final = ("prompt", "completion", "cached", "cache_write", "reasoning")
 GAUGE_REFRESH_S: Final = 1.0  # multi-worker: how stale a worker's share of a gauge may get
 
@@ -210,6 +214,20 @@ class Metrics:
             "Usage rows the database refused, set aside in the quarantine (GET /admin/usage/quarantine).",
             registry=reg,
         )
+        self._loop_lag = Histogram(
+            "hubgate_event_loop_lag_seconds",
+            "How late a worker's 4-per-second timer fired: time its event loop was busy elsewhere "
+            "(every request in flight waited as long).",
+            buckets=LOOP_LAG_BUCKETS,
+            registry=reg,
+        )
+        self._loop_lag_max = Gauge(
+            "hubgate_event_loop_lag_max_seconds",
+            f"Largest event-loop lag of the last {WINDOW_S:g}-{2 * WINDOW_S:g} s (the worst worker's).",
+            registry=reg,
+            multiprocess_mode="livemax",
+        )
+        self._lag_monitor = LoopLag(self._record_loop_lag)
 
     def _usage_gauges(
         self,
@@ -325,8 +343,14 @@ class Metrics:
         self.refresh()
         return generate_latest(self._exposed)
 
+    def _record_loop_lag(self, lag_s: float) -> None:
+        self._loop_lag.observe(lag_s)
+        self._loop_lag_max.set(self._lag_monitor.max_s)
+
     def start(self) -> None:
-        """Multi-worker mode: keep this worker's gauges fresh between scrapes of other workers."""
+        """Sample the event loop's lag; multi-worker mode: keep this worker's gauges fresh
+        between scrapes of other workers."""
+        self._lag_monitor.start()
         if self._gauges and self._refresher is None:
             self._refresher = asyncio.create_task(self._refresh_forever(), name="metrics-refresh")
 
@@ -340,6 +364,7 @@ class Metrics:
 
     async def close(self) -> None:
         """Stop refreshing; a worker's gauges leave the sum when it stops."""
+        self._lag_monitor.stop()
         if self._refresher is not None:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -16,6 +16,7 @@ from hubgate.providers.base import (
     UpstreamRequest,
     UpstreamResponse,
 )
+from hubgate.providers.channel import Timeouts
 
 
 class HttpResponse(UpstreamResponse):
@@ -84,14 +85,22 @@ class HttpTransport:
             json_serialize=lambda _: "",  # never used: bodies are sent as bytes
             skip_auto_headers=("User-Agent",),
         )
+        # aiohttp's timeout per (channel timeouts, stream): built once, not per request.
+        self._client_timeouts: dict[tuple[Timeouts, bool], aiohttp.ClientTimeout] = {}
+
+    def _client_timeout(self, limits: Timeouts, stream: bool) -> aiohttp.ClientTimeout:
+        timeout = self._client_timeouts.get((limits, stream))
+        if timeout is None:
+            timeout = self._client_timeouts[limits, stream] = aiohttp.ClientTimeout(
+                total=None if stream else limits.total_s,
+                sock_connect=limits.connect_s,
+                sock_read=limits.idle_s if stream else None,
+            )
+        return timeout
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         limits = request.timeouts
-        timeout = aiohttp.ClientTimeout(
-            total=None if request.stream else limits.total_s,
-            sock_connect=limits.connect_s,
-            sock_read=limits.idle_s if request.stream else None,
-        )
+        timeout = self._client_timeout(limits, request.stream)
         try:
             async with asyncio.timeout(limits.first_byte_s):  # until the status line and headers
                 data = request.body if request.form is None else multipart_body(request.form)

@@ -84,9 +84,11 @@ async def place(
 ) -> None:
     """Hold the call's maximum cost under its request id; 402 when it cannot be covered.
     A video task's hold lasts as long as the task may run (relay/videos.py carries it over)."""
-    if not gw.billing.subjects(key, account):
+    subjects = gw.billing.subjects(key, account)
+    if not subjects:
         return  # no budget, no balance limit: nothing to size
     ttl = (
         gw.settings.video_task_timeout_s + gw.billing.hold_ttl_s if call.endpoint is Endpoint.VIDEOS else None
     )
-    await gw.billing.place(row.request_id, key, account, size_of(gw, call, route, key, account), ttl_s=ttl)
+    size = size_of(gw, call, route, key, account)
+    await gw.billing.place(row.request_id, key, account, size, ttl_s=ttl, subjects=subjects)

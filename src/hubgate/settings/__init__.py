@@ -11,7 +11,7 @@ from hubgate.settings.base import ConfigError, Loc, Money, Name, NonEmpty, Secre
 from hubgate.settings.channels import CHANNEL_KINDS, ChannelKind, ChannelKinds, ChannelSettings
 from hubgate.settings.console import GITHUB_URLS, ConsoleSettings, OAuthSettings, SmtpSettings
 from hubgate.settings.loading import ENV_PREFIX, find_config_path, load_settings, parse_settings
-from hubgate.settings.money import AccountSettings, KeySettings, PriceSettings, usd_to_micros
+from hubgate.settings.money import AccountSettings, KeySettings, PriceSettings, ratio_to_micros, usd_to_micros
 from hubgate.settings.payments import BonusTier, EpaySettings, PaymentSettings, StripeSettings
 from hubgate.settings.rate_limits import RateClassSettings, RateLimitSettings
 from hubgate.settings.root import DEFAULT_DATABASE_URL, LOG_LEVELS, Settings
@@ -48,5 +48,6 @@ __all__ = [
     "find_config_path",
     "load_settings",
     "parse_settings",
+    "ratio_to_micros",
     "usd_to_micros",
 ]

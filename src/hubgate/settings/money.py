@@ -2,7 +2,7 @@
 
 import ipaddress
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -63,5 +63,13 @@ def usd_to_micros(value: Decimal) -> int:
     """Convert USD to integer micro-dollars exactly, rounding half-up at the sixth decimal."""
     if not value.is_finite():
         raise ValueError(f"not a finite amount: {value}")
-    with localcontext(prec=max(28, value.adjusted() + 10)):
-        return int(value.quantize(Decimal("1e-6"), rounding=ROUND_HALF_UP).scaleb(6))
+    return ratio_to_micros(*value.as_integer_ratio())
+
+
+def ratio_to_micros(numerator: int, denominator: int) -> int:
+    """USD `numerator / denominator` (denominator > 0) in micro-dollars, half-up away from zero:
+    exact integer arithmetic, no decimal context (this runs twice per metered request)."""
+    whole, rest = divmod(abs(numerator) * 1_000_000, denominator)
+    if 2 * rest >= denominator:
+        whole += 1
+    return whole if numerator >= 0 else -whole
