@@ -372,7 +372,7 @@ class FakeFaulty(FakeServer):
         # The good chunks reach the caller first: the fault is after the first byte. Read together
         # with the bad line (a loaded machine), nothing would have been sent and the relay would
         # rightly fail over to the next channel instead.
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.15)  # (under the fault tests' 0.3 s idle timeout)
         await out.write(b"this line is not server-sent events at all\n\n")
         await out.write(b'data: {"id": "' + ident.encode() + b'", "choices": [{"delta": {"content": "bro\n\n')
         await out.write_eof()  # and no data: [DONE]
