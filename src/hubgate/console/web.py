@@ -73,6 +73,10 @@ def make_console(gw: Gateway) -> Console:
     from hubgate.console import format as fmt  # filters: money, dates, numbers
 
     env.filters.update(fmt.FILTERS)
+    if "_" not in env.globals:
+        from hubgate.console.i18n import _
+
+        env.globals["_"] = _
     return console
 
 
