@@ -10,6 +10,7 @@ from hubgate.admin import (
     openapi,
     routes_accounts,
     routes_catalogue,
+    routes_channel_ops,
     routes_channels,
     routes_codes,
     routes_groups,
@@ -36,6 +37,7 @@ ROUTES: list[AdminRoute] = [
     *routes_codes.ROUTES,
     *routes_groups.ROUTES,
     *routes_keys.ROUTES,
+    *routes_channel_ops.ROUTES,  # /admin/channels/bulk before /admin/channels/{name}
     *routes_channels.ROUTES,
     *routes_pricing.ROUTES,
     *routes_catalogue.ROUTES,

@@ -77,6 +77,9 @@ channels = Table(
     Column("last_test_latency_ms", Integer, nullable=True),
     Column("last_test_error", String(512), nullable=True),
     Column("last_tested_at", DateTime(timezone=True), nullable=True),
+    Column("failed_checks", Integer, nullable=False, server_default="0"),  # consecutive (0017)
+    Column("auto_disabled_at", DateTime(timezone=True), nullable=True),  # switched off by its checks (0017)
+    Column("auto_disabled_reason", String(512), nullable=True),
 )
 
 usage_logs = Table(
