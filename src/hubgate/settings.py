@@ -327,6 +327,8 @@ class ConsoleSettings(_Frozen):
     oauth: tuple[OAuthSettings, ...] = ()
     smtp: SmtpSettings | None = None  # mail reset links (self-service "forgot password") and invites
     verify_email: bool = False  # sign-ups confirm their address from a mailed link before logging in
+    site_name: str = Field(default="hubgate", min_length=1, max_length=64)  # the console's title
+    announcement: str | None = Field(default=None, max_length=2000)  # a banner on every console page
 
     @model_validator(mode="after")
     def _admin_pair(self) -> "ConsoleSettings":
@@ -699,3 +701,31 @@ def _render(loc: Loc, msg: str, from_env: Mapping[str, str], source: str) -> str
         return f"{source}: {msg}"
     origin = f" (from {from_env[str(loc[0])]})" if len(loc) == 1 and loc[0] in from_env else ""
     return f"{_format_loc(loc)}: {msg}{origin}"
+
+
+# The settings an admin may change at run time (the `system_settings` table, edited on
+# /ui/admin/settings): their names there, and where each sits in these settings.
+RUNTIME_SETTINGS: dict[str, tuple[str, str]] = {
+    "site_name": ("console", "site_name"),
+    "announcement": ("console", "announcement"),
+    "signup": ("console", "signup"),
+    "new_account_credit_usd": ("console", "new_account_credit_usd"),
+    "new_account_group": ("console", "new_account_group"),
+    "topup_min_usd": ("payments", "min_usd"),
+    "topup_max_usd": ("payments", "max_usd"),
+}
+
+
+def with_runtime(settings: Settings, values: Mapping[str, Any]) -> Settings:
+    """The file's settings with the stored run-time values over them; each section is checked
+    again (ValidationError if a stored value does not fit)."""
+    sections: dict[str, dict[str, Any]] = {}
+    for name, value in values.items():
+        where = RUNTIME_SETTINGS.get(name)
+        if where is not None:
+            sections.setdefault(where[0], {})[where[1]] = value
+    update = {}
+    for section, fields in sections.items():
+        current = getattr(settings, section)
+        update[section] = type(current).model_validate({**current.model_dump(), **fields})
+    return settings.model_copy(update=update) if update else settings

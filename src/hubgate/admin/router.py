@@ -16,6 +16,7 @@ from hubgate.admin import (
     routes_groups,
     routes_keys,
     routes_pricing,
+    routes_settings,
     routes_system,
     routes_usage,
     routes_users,
@@ -33,6 +34,7 @@ from hubgate.storage.prices_store import PriceOverrideRepository
 
 ROUTES: list[AdminRoute] = [
     *routes_system.ROUTES,
+    *routes_settings.ROUTES,
     *routes_accounts.ROUTES,
     *routes_codes.ROUTES,
     *routes_groups.ROUTES,

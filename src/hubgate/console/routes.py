@@ -9,6 +9,7 @@ from aiohttp import web
 
 from hubgate.admin.session import CONSOLE, console_of
 from hubgate.console import (
+    admin_settings_views,
     admin_views,
     auth_views,
     billing_views,
@@ -104,6 +105,7 @@ PAGES: list[tuple[str, str, Handler]] = [
     ("POST", "/ui/settings/totp/recovery", settings_views.totp_recovery),
     ("POST", "/ui/settings/totp/disable", settings_views.totp_disable),
     *admin_views.PAGES,
+    *admin_settings_views.PAGES,  # /ui/admin/settings: run-time system settings
     *TOPUP_PAGES,  # /ui/topup, /ui/topup/history, /ui/admin/payments
     *catalogue_views.PAGES,  # /ui/models (public) and /ui/admin/catalogue
 ]

@@ -85,6 +85,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     item), when it is not the request's path."""
     session = request.get(SESSION)
     context.setdefault("path", context.pop("page_path", None) or request.path)
+    context.setdefault("site", gateway(request).settings.console)  # site name, announcement (run-time)
     page = (
         console_of(request)
         .templates.get_template(template)

@@ -158,6 +158,14 @@ accounts = Table(
     Column("max_request_cost_micros", BigInteger, nullable=True),  # caps an uncapped request's hold (0013)
 )
 
+system_settings = Table(  # run-time settings an admin changed, over the config file's (0017)
+    "system_settings",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 credit_ledger = Table(
     "credit_ledger",
     metadata,

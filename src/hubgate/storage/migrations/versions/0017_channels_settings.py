@@ -1,4 +1,5 @@
-"""Channels: consecutive failed checks, and when and why one was switched off automatically.
+"""Channels: consecutive failed checks, and when and why one was switched off automatically;
+the run-time settings an admin changed (`system_settings`).
 
 Revision ID: 0017
 Revises: 0016
@@ -20,9 +21,16 @@ def upgrade() -> None:
         batch.add_column(sa.Column("failed_checks", sa.Integer, nullable=False, server_default="0"))
         batch.add_column(sa.Column("auto_disabled_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("auto_disabled_reason", sa.String(512), nullable=True))
+    op.create_table(
+        "system_settings",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("value", sa.JSON, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("system_settings")
     with op.batch_alter_table("channels") as batch:
         batch.drop_column("auto_disabled_reason")
         batch.drop_column("auto_disabled_at")
