@@ -40,9 +40,9 @@ def reference(entry: LedgerEntry) -> str:
     """What the row refers to, in the customer's terms (an order, a code)."""
     ref = entry.reference or ""
     if ref.startswith("payment:"):
-        return _("order {order}").format(order=ref.removeprefix("payment:"))
+        return _("order %(order)s") % {"order": ref.removeprefix("payment:")}
     if ref.startswith("code:"):
-        return _("code #{id}").format(id=ref.removeprefix("code:"))
+        return _("code #%(id)s") % {"id": ref.removeprefix("code:")}
     return ref
 
 

@@ -78,7 +78,7 @@ async def save(request: web.Request) -> web.StreamResponse:
         fields["name"] = name
     await gw.key_repo.update_settings(key.name, **fields)  # type: ignore[arg-type]
     gw.keys.invalidate()
-    return flash_to(request, "/ui/keys", notice=_("Key “{name}” saved.").format(name=new_label))
+    return flash_to(request, "/ui/keys", notice=_("Key “%(name)s” saved.") % {"name": new_label})
 
 
 @signed_in
@@ -89,7 +89,7 @@ async def disable(request: web.Request) -> web.StreamResponse:
         return not_found(request, "key")
     await gw.key_repo.revoke(key.name)  # refused at once, even by a cache that still holds it
     gw.keys.invalidate()
-    return flash_to(request, "/ui/keys", notice=_("Key “{name}” disabled.").format(name=label(key)))
+    return flash_to(request, "/ui/keys", notice=_("Key “%(name)s” disabled.") % {"name": label(key)})
 
 
 @signed_in
@@ -99,11 +99,11 @@ async def enable(request: web.Request) -> web.StreamResponse:
     if key is None:
         return not_found(request, "key")
     if key.expires_at is not None and key.expires_at <= utcnow():
-        message = _("Key “{name}” has expired: change its expiry date before enabling it.")
-        return flash_to(request, "/ui/keys", error=message.format(name=label(key)))
+        message = _("Key “%(name)s” has expired: change its expiry date before enabling it.")
+        return flash_to(request, "/ui/keys", error=message % {"name": label(key)})
     await gw.key_repo.update_settings(key.name, revoked_at=None)
     gw.keys.invalidate()
-    return flash_to(request, "/ui/keys", notice=_("Key “{name}” enabled.").format(name=label(key)))
+    return flash_to(request, "/ui/keys", notice=_("Key “%(name)s” enabled.") % {"name": label(key)})
 
 
 @signed_in
@@ -115,7 +115,7 @@ async def delete(request: web.Request) -> web.StreamResponse:
     await gw.key_repo.revoke(key.name)
     await delete_key(gw.engine, key.id)  # its usage rows keep its name
     gw.keys.invalidate()
-    return flash_to(request, "/ui/keys", notice=_("Key “{name}” deleted.").format(name=label(key)))
+    return flash_to(request, "/ui/keys", notice=_("Key “%(name)s” deleted.") % {"name": label(key)})
 
 
 PAGES = [

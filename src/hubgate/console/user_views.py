@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from hubgate.admin.schemas import KeyLabel, KeyLimits, key_columns
 from hubgate.admin.session import SESSION, gateway
 from hubgate.console.charts import Series, stacked_bars
-from hubgate.console.i18n import _
+from hubgate.console.i18n import N_, _
 from hubgate.console.usage_export import export_csv, key_prefix, name_rows
 from hubgate.console.web import flash_to, form, limit, redirect, render, signed_in, take_flash
 from hubgate.storage.accounts import RedeemError
@@ -131,12 +131,12 @@ class FieldError(ValueError):
 
 
 KEY_HINTS = {  # what to enter, per field, when the shared key validation refuses a value
-    "name": "Use 1 to 40 letters, digits, '.', '_' or '-'.",
-    "budget_usd": "Enter an amount in dollars of 0 or more, e.g. 5 or 2.50.",
-    "budget_period": "Choose daily, weekly, monthly or never.",
-    "models": "Enter model names of 1 to 128 characters, separated by commas.",
-    "rpm": "Enter a whole number of 1 or more, or leave it empty.",
-    "tpm": "Enter a whole number of 1 or more, or leave it empty.",
+    "name": N_("Use 1 to 40 letters, digits, '.', '_' or '-'."),
+    "budget_usd": N_("Enter an amount in dollars of 0 or more, e.g. 5 or 2.50."),
+    "budget_period": N_("Choose daily, weekly, monthly or never."),
+    "models": N_("Enter model names of 1 to 128 characters, separated by commas."),
+    "rpm": N_("Enter a whole number of 1 or more, or leave it empty."),
+    "tpm": N_("Enter a whole number of 1 or more, or leave it empty."),
 }
 
 
@@ -152,7 +152,7 @@ def _refusal(exc: ValidationError, data: dict[str, str]) -> FieldError:
     if field == "allowed_ips":
         bad = error.get("input", data.get("allowed_ips", ""))
         return FieldError(
-            field, _("'{value}' is not an address or a range like 10.0.0.0/8.").format(value=bad)
+            field, _("'%(value)s' is not an address or a range like 10.0.0.0/8.") % {"value": bad}
         )
     if field == "expires_at":
         return FieldError("expires", _("Enter a date like 2027-01-31."))
