@@ -38,7 +38,10 @@ async def _apply(request: web.Request, gw: Gateway, action: str, name: str) -> d
     except NotFound:
         return {"name": name, "ok": False, "error": f"No channel named '{name}'."}
     if action == "test":
-        settings = await channel_settings(gw, name)
+        try:
+            settings = await channel_settings(gw, name)
+        except NotFound as exc:  # stored, but neither in the file nor made here any more
+            return {"name": name, "ok": False, "error": exc.message}
         result = await test_channel(settings)
         disabled = await record_check(gw, result)
         await audit(request, "channels.test", name, after=result.as_dict())
