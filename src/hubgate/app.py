@@ -23,6 +23,7 @@ from hubgate.http.payment_routes import sync_payments
 from hubgate.http.rate_classes import RATE_CLASSES, RateClasses
 from hubgate.http.routes import add_routes
 from hubgate.jobs.catalogue import start_catalogue
+from hubgate.jobs.channel_checks import follow_refusals
 from hubgate.jobs.runner import health_checks, usage_retention, video_polling
 from hubgate.jobs.system_settings import start_system_settings
 from hubgate.metering.prices import price_from_settings
@@ -170,6 +171,7 @@ async def _open(settings: Settings, bootstrap: bool) -> _Opened:
         metrics=metrics,
     )
     gw.health.on_cooldown = gw.metrics.cooldown  # observability
+    follow_refusals(gw)  # channel_auto_disable_after: a channel whose every key is refused goes off
     gw.limiter.on_refusal = gw.metrics.rate_limited  # observability
     return _Opened(gw, journal, admin_channels, redis)
 

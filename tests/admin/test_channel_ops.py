@@ -3,9 +3,11 @@ per-channel traffic, over the admin API (issue 16)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import openai
 import pytest
 from aiohttp import web
 
@@ -153,3 +155,25 @@ async def test_the_upstream_balance_and_the_channel_usage(ops: tuple[Admin, Fake
     assert usage["24h"]["requests"] >= 1 and usage["7d"]["requests"] >= usage["24h"]["requests"]
     assert usage["24h"]["total_tokens"] > 0 and usage["24h"]["errors"] == 0
     assert (await admin.ok("GET", f"/admin/channels/{relay}/usage"))["24h"]["requests"] == 0
+
+
+async def test_a_channel_whose_every_key_is_refused_in_traffic_is_switched_off(
+    ops: tuple[Admin, FakeRelayBilling], fake_openai: FakeOpenAI
+) -> None:
+    admin, _ = ops
+    name, model = unique("ch"), unique("m")
+    await admin.ok("POST", "/admin/channels", {
+        "name": name, "type": "openai", "base_url": fake_openai.base_url, "api_keys": ["sk-refused-0123"],
+        "models": [model], "model_map": {model: "gpt-4o-mini"},
+    }, 201)  # fmt: skip
+    _, secret = await admin.new_key()
+    with pytest.raises(openai.APIError):
+        await admin.ask(secret, model)
+    for _ in range(40):
+        row = await _row(admin, name)
+        if row["auto_disabled_at"]:
+            break
+        await asyncio.sleep(0.05)
+    assert not row["enabled"] and "refused every key" in row["auto_disabled_reason"]
+    audit = await admin.ok("GET", f"/admin/audit?target={name}&action=channels.auto_disable")
+    assert len(audit["data"]) == 1
