@@ -169,11 +169,11 @@ async def test_a_channel_whose_every_key_is_refused_in_traffic_is_switched_off(
     _, secret = await admin.new_key()
     with pytest.raises(openai.APIError):
         await admin.ask(secret, model)
-    for _ in range(40):
-        row = await _row(admin, name)
-        if row["auto_disabled_at"]:
+    path = f"/admin/audit?target={name}&action=channels.auto_disable"
+    for _ in range(60):  # switched off off the request path: row first, then the audit entry
+        row, audit = await _row(admin, name), await admin.ok("GET", path)
+        if audit["data"]:
             break
         await asyncio.sleep(0.05)
     assert not row["enabled"] and "refused every key" in row["auto_disabled_reason"]
-    audit = await admin.ok("GET", f"/admin/audit?target={name}&action=channels.auto_disable")
     assert len(audit["data"]) == 1

@@ -51,6 +51,7 @@ api_keys = Table(
     Column("max_concurrency", Integer, nullable=True),
     Column("leased_micros", BigInteger, nullable=False, server_default="0"),  # open hold leases (0013)
     Column("max_request_cost_micros", BigInteger, nullable=True),  # caps an uncapped request's hold (0013)
+    sqlite_autoincrement=True,  # a deleted key's id is never reused: its usage rows keep it (0017)
 )
 
 channels = Table(

@@ -1,5 +1,6 @@
 """Channels: consecutive failed checks, and when and why one was switched off automatically;
-the run-time settings an admin changed (`system_settings`).
+the run-time settings an admin changed (`system_settings`); on SQLite, API key ids are never
+reused once a key is deleted.
 
 Revision ID: 0017
 Revises: 0016
@@ -17,6 +18,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        # A deleted key's id must never go to a new key (usage rows keep it): AUTOINCREMENT.
+        with op.batch_alter_table("api_keys", recreate="always", table_kwargs={"sqlite_autoincrement": True}):
+            pass
     with op.batch_alter_table("channels") as batch:
         batch.add_column(sa.Column("failed_checks", sa.Integer, nullable=False, server_default="0"))
         batch.add_column(sa.Column("auto_disabled_at", sa.DateTime(timezone=True), nullable=True))
