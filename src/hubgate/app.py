@@ -19,10 +19,13 @@ from hubgate.access.watch import watch_revision
 from hubgate.bootstrap import apply_config
 from hubgate.gateway import GATEWAY, RATE_HEADERS, Gateway
 from hubgate.http.middleware import edge
+from hubgate.http.payment_routes import sync_payments
 from hubgate.http.rate_classes import RATE_CLASSES, RateClasses
 from hubgate.http.routes import add_routes
 from hubgate.jobs.catalogue import start_catalogue
+from hubgate.jobs.channel_checks import follow_refusals
 from hubgate.jobs.runner import health_checks, usage_retention, video_polling
+from hubgate.jobs.system_settings import start_system_settings
 from hubgate.metering.prices import price_from_settings
 from hubgate.observability.metrics import Metrics
 from hubgate.providers import registry
@@ -103,6 +106,8 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
         opened = await _open(settings, bootstrap)
         app[GATEWAY] = opened.gw
         running = await _start(opened)
+        # The run-time settings admins stored, over the file's; top-up limits follow at once.
+        running.watchers.append(await start_system_settings(opened.gw, lambda: sync_payments(app)))
         try:
             yield
         finally:
@@ -166,6 +171,7 @@ async def _open(settings: Settings, bootstrap: bool) -> _Opened:
         metrics=metrics,
     )
     gw.health.on_cooldown = gw.metrics.cooldown  # observability
+    follow_refusals(gw)  # channel_auto_disable_after: a channel whose every key is refused goes off
     gw.limiter.on_refusal = gw.metrics.rate_limited  # observability
     return _Opened(gw, journal, admin_channels, redis)
 

@@ -53,6 +53,7 @@ class Gateway:
     background: set[asyncio.Task[None]] = field(default_factory=set)  # usage estimates in progress
     metrics: Metrics = field(default_factory=Metrics)  # observability: Prometheus, fed by the relay
     catalogue: Catalogue = field(default_factory=Catalogue)  # catalogue_sync keeps it current
+    file_settings: Settings | None = None  # the config file's; `settings` adds the stored run-time ones
 
     @property
     def max_body_bytes(self) -> int:

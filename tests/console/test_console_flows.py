@@ -96,8 +96,9 @@ async def test_bad_key_forms_are_refused_with_a_reason(browser: Browser) -> None
     await browser.signup(new_email())
     for fields, field, reason in (
         ({"name": "bad name!"}, "name", "letters, digits"),
-        ({"name": "ok", "budget_usd": "ten"}, "budget_usd", "Enter an amount in dollars, e.g. 5 or 2.50."),
-        ({"name": "ok", "budget_usd": "-1"}, "budget_usd", "Enter an amount above 0"),
+        ({"name": "ok", "budget_usd": "ten"}, "budget_usd", "Enter an amount in dollars"),
+        ({"name": "ok", "budget_usd": "-1"}, "budget_usd", "of 0 or more"),
+        ({"name": "ok", "rpm": "0"}, "rpm", "whole number of 1 or more"),
         ({"name": "ok", "expires": "2001-01-01"}, "expires", "in the future"),
         ({"name": "ok", "allowed_ips": "10.0.0.0/33"}, "allowed_ips", "10.0.0.0/33"),
     ):

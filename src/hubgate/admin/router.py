@@ -10,11 +10,13 @@ from hubgate.admin import (
     openapi,
     routes_accounts,
     routes_catalogue,
+    routes_channel_ops,
     routes_channels,
     routes_codes,
     routes_groups,
     routes_keys,
     routes_pricing,
+    routes_settings,
     routes_system,
     routes_usage,
     routes_users,
@@ -32,10 +34,12 @@ from hubgate.storage.prices_store import PriceOverrideRepository
 
 ROUTES: list[AdminRoute] = [
     *routes_system.ROUTES,
+    *routes_settings.ROUTES,
     *routes_accounts.ROUTES,
     *routes_codes.ROUTES,
     *routes_groups.ROUTES,
     *routes_keys.ROUTES,
+    *routes_channel_ops.ROUTES,  # /admin/channels/bulk before /admin/channels/{name}
     *routes_channels.ROUTES,
     *routes_pricing.ROUTES,
     *routes_catalogue.ROUTES,

@@ -18,6 +18,7 @@ from hubgate.admin.registry import AdminRoute
 from hubgate.errors import InvalidRequest, NotFound
 from hubgate.gateway import Gateway
 from hubgate.http.body import parse_object, read_body
+from hubgate.jobs.channel_checks import record_check
 from hubgate.providers import registry
 from hubgate.providers.channel import Channel
 from hubgate.routing.probe import test_channel
@@ -59,6 +60,9 @@ async def _rows(gw: Gateway) -> list[dict[str, Any]]:
             "last_test_latency_ms": r.last_test_latency_ms,
             "last_test_error": r.last_test_error,
             "last_tested_at": r.last_tested_at.isoformat() if r.last_tested_at else None,
+            "failed_checks": r.failed_checks,
+            "auto_disabled_at": r.auto_disabled_at.isoformat() if r.auto_disabled_at else None,
+            "auto_disabled_reason": r.auto_disabled_reason,
         }
         for r in await ChannelRepository(gw.engine).all()
     ]
@@ -186,22 +190,26 @@ async def delete_channel(request: web.Request) -> web.Response:
     return json_response({"object": "channel", "name": name, "deleted": True})
 
 
-async def test_channel_route(request: web.Request) -> web.Response:
-    """Send one tiny request through the channel; record status and latency."""
-    gw = gateway(request)
-    name = request.match_info["name"]
+async def channel_settings(gw: Gateway, name: str) -> ChannelSettings:
+    """A stored channel's full settings (secrets included), from the database or the file."""
     stored = await _admin(gw).settings_of(name)
     if stored is None:
         raise NotFound(f"No channel named '{name}'.", param="name")
     settings = stored[1] or next((c for c in gw.settings.channels if c.name == name), None)
     if settings is None:
         raise NotFound(f"No settings for channel '{name}'.", param="name")
-    result = await test_channel(settings)
-    await _admin(gw).record_test(name, result.status, result.latency_ms, result.error)
-    if result.ok:
-        gw.health.enable(name)  # a passing check re-enables keys set aside and ends cooldowns
+    return settings
+
+
+async def test_channel_route(request: web.Request) -> web.Response:
+    """Send one tiny request through the channel; record status and latency (failures in a
+    row may switch it off, see `channel_auto_disable_after`)."""
+    gw = gateway(request)
+    name = request.match_info["name"]
+    result = await test_channel(await channel_settings(gw, name))
+    disabled = await record_check(gw, result)
     await audit(request, "channels.test", name, after=result.as_dict())
-    return json_response({"object": "channel.test", **result.as_dict()})
+    return json_response({"object": "channel.test", **result.as_dict(), "auto_disabled": disabled})
 
 
 async def enable_channel(request: web.Request) -> web.Response:

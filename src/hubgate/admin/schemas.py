@@ -39,6 +39,7 @@ def _nonzero(value: Decimal) -> Decimal:
 
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+KeyLabel = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]  # a user's own key name
 Text = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Usd = Annotated[Decimal, Field(allow_inf_nan=False, decimal_places=6, ge=-(10**12), le=10**12)]
 PositiveUsd = Annotated[Decimal, Field(allow_inf_nan=False, decimal_places=6, gt=0, le=10**12)]

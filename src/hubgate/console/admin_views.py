@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from hubgate.admin.routes_channel_ops import usage_windows
 from hubgate.admin.routes_groups import effective_groups
 from hubgate.admin.routes_pricing import effective_prices
 from hubgate.admin.session import SESSION, console_of, gateway
@@ -33,6 +34,7 @@ from hubgate.console.user_views import (
 from hubgate.console.web import Handler, redirect, render, signed_in
 from hubgate.metering.prices import PRICES_SOURCE_DATE
 from hubgate.providers import registry
+from hubgate.routing.balance import BALANCE_TYPES
 from hubgate.settings import ChannelSettings
 from hubgate.storage.admin_lists import (
     account_names,
@@ -114,7 +116,8 @@ async def _channels(request: web.Request) -> web.StreamResponse:
             health=[h for h in snapshot if h["channel"] == row.name], edit=edit,
         ))  # fmt: skip
     return render(request, "admin/channels.html", lines=lines, types=sorted(registry.REGISTRY.names()),
-                  manageable=gw.admin_channels is not None)  # fmt: skip
+                  manageable=gw.admin_channels is not None, usage=await usage_windows(gw, None),
+                  balance_types=BALANCE_TYPES)  # fmt: skip
 
 
 # --- models and prices ---

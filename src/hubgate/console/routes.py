@@ -9,9 +9,12 @@ from aiohttp import web
 
 from hubgate.admin.session import CONSOLE, console_of
 from hubgate.console import (
+    admin_settings_views,
     admin_views,
     auth_views,
+    billing_views,
     catalogue_views,
+    key_views,
     oauth,
     playground,
     settings_views,
@@ -85,11 +88,13 @@ PAGES: list[tuple[str, str, Handler]] = [
     ("GET", "/ui/keys", user_views.keys),
     ("POST", "/ui/keys", user_views.create_key),
     ("POST", "/ui/keys/{key_id}/revoke", user_views.revoke_key),
+    *key_views.PAGES,  # edit, disable, enable, delete
     ("GET", "/ui/tokens", token_views.tokens),  # personal access tokens for the user API
     ("POST", "/ui/tokens", token_views.create_token),
     ("POST", "/ui/tokens/{token_id}/revoke", token_views.revoke_token),
     ("GET", "/ui/usage", user_views.usage),
     ("GET", "/ui/usage.csv", user_views.usage_csv),
+    *billing_views.PAGES,  # /ui/billing: the balance history
     ("GET", "/ui/redeem", user_views.redeem_form),
     ("POST", "/ui/redeem", user_views.redeem),
     ("GET", "/ui/playground", playground.page),
@@ -100,6 +105,7 @@ PAGES: list[tuple[str, str, Handler]] = [
     ("POST", "/ui/settings/totp/recovery", settings_views.totp_recovery),
     ("POST", "/ui/settings/totp/disable", settings_views.totp_disable),
     *admin_views.PAGES,
+    *admin_settings_views.PAGES,  # /ui/admin/settings: run-time system settings
     *TOPUP_PAGES,  # /ui/topup, /ui/topup/history, /ui/admin/payments
     *catalogue_views.PAGES,  # /ui/models (public) and /ui/admin/catalogue
 ]

@@ -83,7 +83,7 @@ async def export_csv(
         rows, cursor = await logs_page(engine, flt, limit=1000, cursor=cursor)
         await name_rows(engine, rows, accounts=admin)
         for row in rows:
-            writer.writerow([_cell(row.get(f)) for f in columns])
+            writer.writerow([cell(row.get(f)) for f in columns])
         await resp.write(buf.getvalue().encode())
         buf.seek(0)
         buf.truncate()
@@ -93,7 +93,7 @@ async def export_csv(
     return resp
 
 
-def _cell(value: object) -> object:
+def cell(value: object) -> object:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):

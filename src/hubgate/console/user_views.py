@@ -6,26 +6,25 @@ another account is answered as if it did not exist (404).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode
 
 from aiohttp import web
+from pydantic import ValidationError
 
+from hubgate.admin.schemas import KeyLabel, KeyLimits, key_columns
 from hubgate.admin.session import SESSION, gateway
 from hubgate.console.charts import Series, stacked_bars
+from hubgate.console.i18n import N_, _
 from hubgate.console.usage_export import export_csv, key_prefix, name_rows
 from hubgate.console.web import flash_to, form, limit, redirect, render, signed_in, take_flash
-from hubgate.settings import usd_to_micros
 from hubgate.storage.accounts import RedeemError
 from hubgate.storage.admin_usage import UsageFilter, aggregate, logs_page
 from hubgate.storage.keys import KeyExists, KeyRecord, utcnow
 from hubgate.storage.users import Session
 
-LABEL = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 PAGE = 50
 
 
@@ -119,6 +118,10 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
 # --- API keys ---
 
 
+class KeyForm(KeyLimits):
+    name: KeyLabel
+
+
 class FieldError(ValueError):
     """A form field's value is refused: `field` names the input, the message says what to enter."""
 
@@ -127,16 +130,14 @@ class FieldError(ValueError):
         self.field = field
 
 
-def _money(text: str, field: str) -> int | None:
-    if not text.strip():
-        return None
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise FieldError(field, "Enter an amount in dollars, e.g. 5 or 2.50.") from None
-    if not value.is_finite() or value <= 0:
-        raise FieldError(field, "Enter an amount above 0, e.g. 5 or 2.50.")
-    return usd_to_micros(value)
+KEY_HINTS = {  # what to enter, per field, when the shared key validation refuses a value
+    "name": N_("Use 1 to 40 letters, digits, '.', '_' or '-'."),
+    "budget_usd": N_("Enter an amount in dollars of 0 or more, e.g. 5 or 2.50."),
+    "budget_period": N_("Choose daily, weekly, monthly or never."),
+    "models": N_("Enter model names of 1 to 128 characters, separated by commas."),
+    "rpm": N_("Enter a whole number of 1 or more, or leave it empty."),
+    "tpm": N_("Enter a whole number of 1 or more, or leave it empty."),
+}
 
 
 def _list(text: str) -> list[str] | None:
@@ -144,38 +145,46 @@ def _list(text: str) -> list[str] | None:
     return items or None
 
 
+def _refusal(exc: ValidationError, data: dict[str, str]) -> FieldError:
+    """The first refused field of the shared key validation, in the form's words."""
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else "name"
+    if field == "allowed_ips":
+        bad = error.get("input", data.get("allowed_ips", ""))
+        return FieldError(
+            field, _("'%(value)s' is not an address or a range like 10.0.0.0/8.") % {"value": bad}
+        )
+    if field == "expires_at":
+        return FieldError("expires", _("Enter a date like 2027-01-31."))
+    return FieldError(field, _(KEY_HINTS.get(field, "Check this value.")))
+
+
 def parse_key_form(data: dict[str, str], now: datetime) -> dict[str, object]:
-    """The key settings from the create form; FieldError names the bad field."""
-    name = data.get("name", "").strip()
-    if not LABEL.match(name):
-        raise FieldError("name", "Use 1 to 40 letters, digits, '.', '_' or '-'.")
-    period = data.get("budget_period") or None
-    if period not in (None, "daily", "weekly", "monthly"):
-        raise FieldError("budget_period", "Choose daily, weekly, monthly or never.")
+    """The key settings from the create or edit form, checked by the admin and user API's own
+    `KeyLimits` (an empty field: no limit); FieldError names the bad field."""
     expires = None
     if data.get("expires", "").strip():
         try:
             expires = datetime.strptime(data["expires"].strip(), "%Y-%m-%d").replace(tzinfo=UTC)
         except ValueError:
-            raise FieldError("expires", "Enter a date like 2027-01-31.") from None
+            raise FieldError("expires", _("Enter a date like 2027-01-31.")) from None
         if expires <= now:
-            raise FieldError("expires", "Choose a date in the future.")
-    ips = _list(data.get("allowed_ips", ""))
-    for cidr in ips or ():
-        try:
-            ipaddress.ip_network(cidr, strict=False)
-        except ValueError:
-            raise FieldError(
-                "allowed_ips", f"'{cidr}' is not an address or a range like 10.0.0.0/8."
-            ) from None
-    return {
-        "label": name,
-        "budget_micros": _money(data.get("budget_usd", ""), "budget_usd"),
-        "budget_period": period,
+            raise FieldError("expires", _("Choose a date in the future."))
+    raw = {
+        "name": data.get("name", "").strip(),
         "models": _list(data.get("models", "")),
+        "budget_usd": data.get("budget_usd", "").strip() or None,
+        "budget_period": data.get("budget_period") or None,
+        "rpm": data.get("rpm", "").strip() or None,
+        "tpm": data.get("tpm", "").strip() or None,
         "expires_at": expires,
-        "allowed_ips": ips,
+        "allowed_ips": _list(data.get("allowed_ips", "")),
     }
+    try:
+        body = KeyForm.model_validate(raw)
+    except ValidationError as exc:
+        raise _refusal(exc, data) from None
+    return {"label": body.name, **key_columns(body, set(KeyLimits.model_fields))}
 
 
 async def _keys_page(request: web.Request, status: int = 200, **context: object) -> web.Response:
@@ -183,6 +192,7 @@ async def _keys_page(request: web.Request, status: int = 200, **context: object)
     now = utcnow()
     rows = [(k, label(k), k.refusal(now)) for k in keys]
     context.setdefault("error", None)
+    context.setdefault("notice", None)
     context.setdefault("created", None)
     context.setdefault("form", {})
     context.setdefault("errors", {})
@@ -192,8 +202,11 @@ async def _keys_page(request: web.Request, status: int = 200, **context: object)
 
 @signed_in
 async def keys(request: web.Request) -> web.StreamResponse:
-    created = take_flash(request).get("created")
-    return await _keys_page(request, created=tuple(created) if isinstance(created, list) else None)
+    flash = take_flash(request)
+    created, notice, error = flash.get("created"), flash.get("notice"), flash.get("error")
+    return await _keys_page(request, created=tuple(created) if isinstance(created, list) else None,
+                            notice=notice if isinstance(notice, str) else None,
+                            error=error if isinstance(error, str) else None)  # fmt: skip
 
 
 @signed_in

@@ -73,6 +73,10 @@ def make_console(gw: Gateway) -> Console:
     from hubgate.console import format as fmt  # filters: money, dates, numbers
 
     env.filters.update(fmt.FILTERS)
+    if "_" not in env.globals:
+        from hubgate.console.i18n import _
+
+        env.globals["_"] = _
     return console
 
 
@@ -81,6 +85,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     item), when it is not the request's path."""
     session = request.get(SESSION)
     context.setdefault("path", context.pop("page_path", None) or request.path)
+    context.setdefault("site", gateway(request).settings.console)  # site name, announcement (run-time)
     page = (
         console_of(request)
         .templates.get_template(template)

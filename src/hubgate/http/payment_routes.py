@@ -72,6 +72,12 @@ async def epay_notify(request: web.Request) -> web.Response:
     return web.Response(text="success")  # EPay retries until it reads exactly this
 
 
+def sync_payments(app: web.Application) -> None:
+    """The top-up service follows the run-time settings (amount limits an admin changed)."""
+    if PAYMENTS in app:
+        app[PAYMENTS].settings = app[GATEWAY].settings.payments
+
+
 async def _start(app: web.Application) -> None:
     gw = app[GATEWAY]  # on_startup runs after the lifespan (cleanup_ctx) has made the Gateway
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))

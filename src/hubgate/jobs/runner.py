@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import text
 
 from hubgate.gateway import Gateway
+from hubgate.jobs.channel_checks import record_check
 from hubgate.jobs.videos import poll_due, release_finished_holds
 from hubgate.routing.probe import test_channel
 from hubgate.storage.db import is_sqlite
@@ -48,7 +49,8 @@ async def run_exclusive(gw: Gateway, name: str, hold_s: float, job: Callable[[],
 
 async def check_channels(gw: Gateway) -> None:
     """One tiny request through every serving channel: latency and status are recorded;
-    a pass re-enables the channel's keys set aside and ends its cooldowns."""
+    a pass re-enables the channel's keys set aside and ends its cooldowns, failures in a
+    row may switch it off (`record_check`)."""
     admin = gw.admin_channels
     configured = {c.name: c for c in gw.settings.channels}
     for channel in gw.channels.channels:
@@ -59,11 +61,8 @@ async def check_channels(gw: Gateway) -> None:
         if settings is None:
             continue
         result = await test_channel(settings)
-        if admin is not None:
-            await admin.record_test(channel.name, result.status, result.latency_ms, result.error)
-        if result.ok:
-            gw.health.enable(channel.name)
-        else:
+        await record_check(gw, result)
+        if not result.ok:
             log.warning("health check of channel %s failed: %s", channel.name, result.error)
 
 

@@ -70,6 +70,7 @@ class Health:
         self._clock = clock
         self._targets: dict[TargetKey, Target] = {}
         self.on_cooldown: Callable[[str], None] | None = None  # metrics hook: channel name
+        self.on_set_aside: Callable[[str], None] | None = None  # a key refused (auth): channel name
         # Sharing with other replicas: `on_change` publishes this process's transitions
         # (state, seconds left); `remote` holds what the others published.
         self.on_change: Callable[[TargetKey, State, float], None] | None = None
@@ -149,6 +150,8 @@ class Health:
             target.reason = "the upstream refused this key (auth or balance)"
             self._notify(channel)
             self._publish(key, target)
+            if self.on_set_aside is not None:
+                self.on_set_aside(channel)
             return
         target.recent.append(False)
         target.consecutive_failures += 1
@@ -195,6 +198,12 @@ class Health:
             del self.remote[key]
             if self.on_change is not None:
                 self.on_change(key, State.CLOSED, 0.0)
+
+    def all_set_aside(self, channel: str, secrets: Iterable[str]) -> bool:
+        """Whether every one of the channel's upstream keys was refused (for some model)."""
+        aside = {k[1] for k, t in self._targets.items() if k[0] == channel and t.state is State.DISABLED}
+        ids = {key_id(s) for s in secrets}
+        return bool(ids) and ids <= aside
 
     def snapshot(self) -> list[dict[str, object]]:
         """Targets not in plain health, for admin listings (keys by id, never in clear)."""

@@ -15,6 +15,7 @@ from hubgate.settings.money import AccountSettings, KeySettings, PriceSettings, 
 from hubgate.settings.payments import BonusTier, EpaySettings, PaymentSettings, StripeSettings
 from hubgate.settings.rate_limits import RateClassSettings, RateLimitSettings
 from hubgate.settings.root import DEFAULT_DATABASE_URL, LOG_LEVELS, Settings
+from hubgate.settings.runtime import RUNTIME_SETTINGS, with_runtime
 
 __all__ = [
     "CHANNEL_KINDS",
@@ -22,6 +23,7 @@ __all__ = [
     "ENV_PREFIX",
     "GITHUB_URLS",
     "LOG_LEVELS",
+    "RUNTIME_SETTINGS",
     "AccountSettings",
     "BonusTier",
     "ChannelKind",
@@ -50,4 +52,5 @@ __all__ = [
     "parse_settings",
     "ratio_to_micros",
     "usd_to_micros",
+    "with_runtime",
 ]

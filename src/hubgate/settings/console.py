@@ -69,6 +69,8 @@ class ConsoleSettings(Frozen):
     oauth: tuple[OAuthSettings, ...] = ()
     smtp: SmtpSettings | None = None  # mail reset links (self-service "forgot password") and invites
     verify_email: bool = False  # sign-ups confirm their address from a mailed link before logging in
+    site_name: str = Field(default="hubgate", min_length=1, max_length=64)  # the console's title
+    announcement: str | None = Field(default=None, max_length=2000)  # a banner on every console page
 
     @model_validator(mode="after")
     def _admin_pair(self) -> "ConsoleSettings":

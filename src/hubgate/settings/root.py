@@ -49,6 +49,7 @@ class Settings(Frozen):
     rate_limits: RateLimitSettings | None = None  # per-address classes; replaces ip_rate_limit_*
     trusted_proxies: tuple[str, ...] = ()  # CIDRs whose X-Forwarded-For is believed
     health_check_interval_s: float | None = Field(default=None, gt=0)  # off by default: checks cost money
+    channel_auto_disable_after: int | None = Field(default=None, ge=1)  # failed checks in a row; None: never
     usage_retention_days: int | None = Field(default=None, ge=1)  # delete older log rows (roll-ups stay)
     video_poll_interval_s: float = Field(default=2.0, gt=0, allow_inf_nan=False)  # first re-poll; doubles
     video_task_timeout_s: float = Field(default=3600.0, gt=0, allow_inf_nan=False)  # then failed, unbilled

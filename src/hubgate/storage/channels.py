@@ -34,6 +34,9 @@ class ChannelRow:
     last_test_latency_ms: int | None = None
     last_test_error: str | None = None
     last_tested_at: datetime | None = None
+    failed_checks: int = 0
+    auto_disabled_at: datetime | None = None
+    auto_disabled_reason: str | None = None
 
 
 def _settings_values(ch: ChannelSettings) -> dict[str, Any]:
@@ -95,6 +98,9 @@ class ChannelRepository:
                 last_test_latency_ms=r.last_test_latency_ms,
                 last_test_error=r.last_test_error,
                 last_tested_at=as_utc(r.last_tested_at),
+                failed_checks=int(r.failed_checks or 0),
+                auto_disabled_at=as_utc(r.auto_disabled_at),
+                auto_disabled_reason=r.auto_disabled_reason,
             )
             for r in rows
         ]
@@ -175,9 +181,24 @@ class AdminChannels:
             )
 
     async def set_enabled(self, name: str, enabled: bool) -> bool:
+        """Switch a channel on or off by hand; switching on clears an automatic switch-off."""
+        values: dict[str, Any] = {"enabled": enabled, "updated_at": utcnow()}
+        if enabled:
+            values.update(failed_checks=0, auto_disabled_at=None, auto_disabled_reason=None)
+        async with self._engine.begin() as conn:
+            result = await conn.execute(update(channels).where(channels.c.name == name).values(**values))
+        return bool(result.rowcount)
+
+    async def auto_disable(self, name: str, reason: str) -> bool:
+        """Switch off a channel that kept failing its checks; False if it was already off."""
+        now = utcnow()
         async with self._engine.begin() as conn:
             result = await conn.execute(
-                update(channels).where(channels.c.name == name).values(enabled=enabled, updated_at=utcnow())
+                update(channels)
+                .where(channels.c.name == name, channels.c.enabled.is_(True))
+                .values(
+                    enabled=False, auto_disabled_at=now, auto_disabled_reason=reason[:512], updated_at=now
+                )
             )
         return bool(result.rowcount)
 
@@ -188,18 +209,23 @@ class AdminChannels:
             )
         return bool(result.rowcount)
 
-    async def record_test(self, name: str, status: int | None, latency_ms: int, error: str | None) -> None:
+    async def record_test(self, name: str, status: int | None, latency_ms: int, error: str | None) -> int:
+        """Record a check; returns how many checks in a row have now failed (0 after a pass)."""
+        failed = channels.c.failed_checks + 1 if error else 0
         async with self._engine.begin() as conn:
             await conn.execute(
                 update(channels)
                 .where(channels.c.name == name)
                 .values(
+                    failed_checks=failed,
                     last_test_status=status,
                     last_test_latency_ms=latency_ms,
                     last_test_error=(error or None) and error[:512],
                     last_tested_at=utcnow(),
                 )
             )
+            count = await conn.scalar(select(channels.c.failed_checks).where(channels.c.name == name))
+        return int(count or 0)
 
     async def runtime(self) -> RuntimeChannels:
         async with self._engine.connect() as conn:

@@ -208,7 +208,7 @@ class KeyRepository:
         assert record is not None
         return record, secret
 
-    async def update_settings(self, name: str, *, secret: str | None = None, **fields: Any) -> None:
+    async def update_settings(self, name: str, /, *, secret: str | None = None, **fields: Any) -> None:
         """Re-apply settings (from the config file) without touching running state."""
         values = dict(fields, updated_at=utcnow())
         if "models" in values and values["models"] is not None:

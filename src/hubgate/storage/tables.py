@@ -51,6 +51,7 @@ api_keys = Table(
     Column("max_concurrency", Integer, nullable=True),
     Column("leased_micros", BigInteger, nullable=False, server_default="0"),  # open hold leases (0013)
     Column("max_request_cost_micros", BigInteger, nullable=True),  # caps an uncapped request's hold (0013)
+    sqlite_autoincrement=True,  # a deleted key's id is never reused: its usage rows keep it (0017)
 )
 
 channels = Table(
@@ -77,6 +78,9 @@ channels = Table(
     Column("last_test_latency_ms", Integer, nullable=True),
     Column("last_test_error", String(512), nullable=True),
     Column("last_tested_at", DateTime(timezone=True), nullable=True),
+    Column("failed_checks", Integer, nullable=False, server_default="0"),  # consecutive (0017)
+    Column("auto_disabled_at", DateTime(timezone=True), nullable=True),  # switched off by its checks (0017)
+    Column("auto_disabled_reason", String(512), nullable=True),
 )
 
 usage_logs = Table(
@@ -153,6 +157,14 @@ accounts = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("leased_micros", BigInteger, nullable=False, server_default="0"),  # open hold leases (0013)
     Column("max_request_cost_micros", BigInteger, nullable=True),  # caps an uncapped request's hold (0013)
+)
+
+system_settings = Table(  # run-time settings an admin changed, over the config file's (0017)
+    "system_settings",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 credit_ledger = Table(

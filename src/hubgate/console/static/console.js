@@ -208,6 +208,9 @@
     } else if (data && data.latency_ms !== undefined) {
       place.textContent = (data.ok ? "OK" : "Failed") + " in " + data.latency_ms + " ms" +
         (data.error ? ": " + (data.error.message || data.error) : "");
+    } else if (data && data.remaining_usd !== undefined) {
+      place.textContent = "$" + data.remaining_usd.toFixed(2) + " left of $" + data.limit_usd.toFixed(2) +
+        " ($" + data.used_usd.toFixed(2) + " used)";
     } else if (data && data.reset_url) {
       place.textContent = data.reset_url + mailed(data);
     } else if (data && data.invite) {
@@ -257,6 +260,42 @@
         else await refreshParts(button.dataset.refresh);
       } catch (err) {
         if (errorPlace) { errorPlace.hidden = false; errorPlace.textContent = err.message; }
+      } finally {
+        button.disabled = false;
+      }
+    });
+  });
+
+  // --- channels: the selected rows, switched on, off, removed or tested in one call ---
+  const bulkAll = document.querySelector("[data-bulk-all]");
+  const bulkSaid = window.sessionStorage.getItem("bulk-result");
+  if (bulkSaid && document.getElementById("bulk-result")) {
+    window.sessionStorage.removeItem("bulk-result");
+    document.getElementById("bulk-result").textContent = bulkSaid;
+    document.getElementById("bulk-result").hidden = false;
+  }
+  if (bulkAll) {
+    bulkAll.addEventListener("change", () => {
+      document.querySelectorAll("[data-bulk-select]").forEach((box) => { box.checked = bulkAll.checked; });
+    });
+  }
+  document.querySelectorAll("button[data-bulk]").forEach((button) => {
+    button.addEventListener("click", async () => {
+      const place = document.getElementById("bulk-result");
+      const names = Array.from(document.querySelectorAll("[data-bulk-select]:checked")).map((box) => box.value);
+      place.hidden = false;
+      if (!names.length) { place.textContent = "Select one or more channels first."; return; }
+      if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+      button.disabled = true;
+      try {
+        const data = await callApi("POST", "/admin/channels/bulk", { action: button.dataset.bulk, names: names });
+        const failed = data.data.filter((r) => !r.ok);
+        const text = (data.data.length - failed.length) + " of " + data.data.length + " done" +
+          failed.map((r) => "\n" + r.name + ": " + (r.error || (r.result && r.result.error) || "failed")).join("");
+        window.sessionStorage.setItem("bulk-result", text);  // shown again after the reload
+        window.location.reload();
+      } catch (err) {
+        place.textContent = err.message;
       } finally {
         button.disabled = false;
       }

@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
 from aiohttp import web
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
-from hubgate.admin.schemas import KeyLimits, key_columns
+from hubgate.admin.schemas import KeyLabel, KeyLimits, key_columns
 from hubgate.admin.views import key_view
 from hubgate.errors import InvalidRequest, NotFound, PermissionDenied
 from hubgate.http.user_api.common import (
@@ -36,7 +36,7 @@ from hubgate.storage.keys import KeyExists, KeyRecord, utcnow
 from hubgate.storage.user_queries import DELETED, account_keys, delete_key
 
 MAX_STAMP = 253_402_300_798  # 9999-12-31, so that a following second is still a date
-Label = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
+Label = KeyLabel
 # Read-only fields a new-api client sends back when it PUTs a whole token object.
 _ECHOED = frozenset(
     {"id", "user_id", "key", "status", "created_time", "accessed_time", "used_quota", "group"}

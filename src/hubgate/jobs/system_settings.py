@@ -1,0 +1,46 @@
+"""The run-time settings: the config file's, with what admins stored in the database over
+them; loaded at start, then reloaded whenever any replica changes one (a revision watch,
+within a second; no query per request)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from pydantic import ValidationError
+
+from hubgate.access.watch import watch_revision
+from hubgate.gateway import Gateway
+from hubgate.settings import with_runtime
+from hubgate.storage.system_settings import SystemSettingsRepository
+
+log = logging.getLogger("hubgate.settings")
+SETTINGS_WATCH_INTERVAL_S = 1.0
+
+
+async def reload_settings(gw: Gateway) -> None:
+    """`gw.settings` := the file's settings with the stored values over them."""
+    if gw.file_settings is None:
+        gw.file_settings = gw.settings
+    stored = await SystemSettingsRepository(gw.engine).all()
+    try:
+        gw.settings = with_runtime(gw.file_settings, stored)
+    except ValidationError as exc:  # a stored value the file's other settings refuse: keep serving
+        log.error("stored system settings not applied: %s", exc.errors()[0].get("msg"))
+        gw.settings = gw.file_settings
+
+
+async def start_system_settings(gw: Gateway, applied: Callable[[], None]) -> asyncio.Task[None]:
+    """Load the stored settings, then follow changes; `applied` runs after each load."""
+
+    async def reload() -> None:
+        await reload_settings(gw)
+        applied()
+
+    await reload()
+    repo = SystemSettingsRepository(gw.engine)
+    return asyncio.create_task(
+        watch_revision(repo.revision, reload, SETTINGS_WATCH_INTERVAL_S, "system settings"),
+        name="settings-watch",
+    )
