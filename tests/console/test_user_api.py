@@ -164,7 +164,7 @@ async def test_keys_through_the_token_routes(browser: Browser, console_gateway: 
     status, _ = await call(gw, token, "DELETE", f"/api/token/{key_id}")
     assert status == 200
     assert (await call(gw, token, "GET", f"/api/token/{key_id}"))[0] == 404
-    # The row stays (usage and the ledger refer to its id): the next key gets a new id.
+    # A deleted key's id is never handed out again (usage and the ledger refer to it).
     status, answer = await call(gw, token, "POST", "/api/token/", {"name": "after-delete"})
     assert status == 201 and answer["data"]["id"] != key_id
     with pytest.raises(openai.AuthenticationError):

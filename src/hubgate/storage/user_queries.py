@@ -3,12 +3,11 @@ scoped to one account: its keys, usage rows, usage totals and ledger."""
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.storage.admin_lists import LedgerEntry
@@ -42,7 +41,7 @@ async def account_keys(
 ) -> tuple[list[KeyRecord], int]:
     """An account's keys by id, with the total; `name_like` and `prefix_like` match parts."""
     c = api_keys.c
-    where: list[Any] = [c.account_id == account_id, c.source != DELETED]
+    where: list[Any] = [c.account_id == account_id]
     if name_like:
         where.append(c.name.like(f"%{_escape(name_like)}%", escape="\\"))
     if prefix_like:
@@ -55,25 +54,11 @@ async def account_keys(
     return [_record(r) for r in rows], total
 
 
-DELETED = "deleted"  # api_keys.source of a key its owner deleted
-
-
 async def delete_key(engine: AsyncEngine, key_id: int) -> None:
-    """Delete a key for its owner: revoked for good, renamed (its name is free again) and
-    hidden from the owner's lists. The row stays: usage rows, daily roll-ups and the ledger
-    check refer to its id, and a removed row's id could be handed to the next key."""
-    now = utcnow()
+    """Remove a key for good (its usage rows keep its name and id; ids are never handed out
+    again: PostgreSQL's sequence, SQLite's AUTOINCREMENT since migration 0017)."""
     async with engine.begin() as conn:
-        await conn.execute(
-            update(api_keys)
-            .where(api_keys.c.id == key_id)
-            .values(
-                name=f"{DELETED}-{key_id}-{secrets.token_hex(4)}",
-                source=DELETED,
-                revoked_at=func.coalesce(api_keys.c.revoked_at, now),
-                updated_at=now,
-            )
-        )
+        await conn.execute(delete(api_keys).where(api_keys.c.id == key_id))
 
 
 def _usage_where(q: UsageQuery) -> list[Any]:

@@ -33,7 +33,7 @@ from hubgate.http.user_api.common import (
     validate,
 )
 from hubgate.storage.keys import KeyExists, KeyRecord, utcnow
-from hubgate.storage.user_queries import DELETED, account_keys, delete_key
+from hubgate.storage.user_queries import account_keys, delete_key
 
 MAX_STAMP = 253_402_300_798  # 9999-12-31, so that a following second is still a date
 Label = KeyLabel
@@ -158,7 +158,7 @@ def from_new_api(data: dict[str, Any], spent_micros: int = 0) -> dict[str, Any]:
 async def _own(request: web.Request, caller: Caller, key_id: int) -> KeyRecord:
     """One of the caller's keys: 404 when no key has this id, 403 when another account's."""
     record = await gateway(request).key_repo.by_id(key_id)
-    if record is None or record.source == DELETED:
+    if record is None:
         raise NotFound(f"No API key with id {key_id}.", param="id")
     if record.account_id != caller.user.account_id:
         raise PermissionDenied(f"API key {key_id} belongs to another user.", param="id")
