@@ -15,6 +15,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn  # type: ignore[import-untyped]  # the package ships no types
 
+from hubgate.console.i18n import _
+
 MIN_LENGTH = 10
 MAX_LENGTH = 256
 MIN_SCORE = 3  # zxcvbn's 0..4: 3 is "safely unguessable: moderate protection from offline attacks"
@@ -34,9 +36,9 @@ async def problem(password: str, user_inputs: Sequence[str] = ()) -> str | None:
 def check(password: str, user_inputs: Sequence[str] = ()) -> str | None:
     """`problem`, for callers off the event loop (the CLI)."""
     if len(password) < MIN_LENGTH:
-        return f"Use at least {MIN_LENGTH} characters."
+        return _("Use at least %(num)s characters.") % {"num": MIN_LENGTH}
     if len(password) > MAX_LENGTH:
-        return f"Use at most {MAX_LENGTH} characters."
+        return _("Use at most %(num)s characters.") % {"num": MAX_LENGTH}
     return _weakness(password[:ESTIMATED_CHARS], list(user_inputs))
 
 
@@ -46,15 +48,17 @@ def _weakness(password: str, user_inputs: list[str]) -> str | None:
         return None
     feedback = found.get("feedback") or {}
     advice = [feedback.get("warning") or "", *(feedback.get("suggestions") or [])]
-    advice = [a if a.endswith(".") else a + "." for a in advice if a]
+    advice = [
+        _(a) if a.endswith(".") else _(a) + _(".") for a in advice if a
+    ]  # zxcvbn's own, in the catalogue too
     if not advice:
-        advice = ["Add another word or two. Uncommon words are better."]
-    return " ".join(["This password is too easy to guess.", *advice])
+        advice = [_("Add another word or two. Uncommon words are better.")]
+    return " ".join([_("This password is too easy to guess."), *advice])
 
 
 def own_words(email: str) -> list[str]:
     """The parts of an email address a guesser would try first."""
-    local, _, domain = email.lower().partition("@")
+    local, _at, domain = email.lower().partition("@")
     return [w for w in {email.lower(), local, *domain.split(".")} if w]
 
 
@@ -63,7 +67,7 @@ async def errors(password: str, confirm: str, email: str = "") -> dict[str, str]
     why = await problem(password, own_words(email) if email else ())
     if why is not None:
         return {"password": why}
-    return {} if password == confirm else {"confirm": "The two passwords differ."}
+    return {} if password == confirm else {"confirm": _("The two passwords differ.")}
 
 
 async def hash_password(password: str) -> str:
