@@ -68,12 +68,12 @@ lock:
 # in, tests/console/test_i18n.py fails until every one is). The .po files are read at start.
 LOCALES_DIR := src/hubgate/console/locales
 i18n-extract: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k N_ -k ngettext:1,2 --no-location --omit-header \
-	  --sort-output -o $(LOCALES_DIR)/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k ngettext:1,2 -k pgettext:1c,2 --no-location --omit-header \
+	  --sort-output -w 110 -o $(LOCALES_DIR)/messages.pot .
 
 i18n-update: i18n-extract
 	$(BIN)/pybabel update -i $(LOCALES_DIR)/messages.pot -d $(LOCALES_DIR) -l zh_CN --no-fuzzy-matching \
-	  --omit-header --ignore-obsolete
+	  --ignore-obsolete -w 110
 
 clean:
 	rm -rf $(VENV) data test-artifacts .mypy_cache .pytest_cache .ruff_cache

@@ -9,6 +9,7 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+from babel.messages.catalog import Message
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -155,33 +156,38 @@ def test_catalogue_is_complete_and_compiles() -> None:
         ("src/hubgate/jobs/mail.py", "python"),
         ("src/hubgate/console/templates/**.html", "jinja2"),
     ]
-    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2), "N_": None}
     root = Path(__file__).resolve().parents[2]
     marked = {
-        msg[2] if isinstance(msg[2], str) else next(iter(msg[2]))
+        (msg[4], msg[2] if isinstance(msg[2], str) else next(iter(msg[2])))
         for msg in extract_from_dir(str(root), method_map, keywords=keywords)
     }
     with (LOCALES / "messages.pot").open("rb") as fp:
         template = read_po(fp)
-    listed = {m.id if isinstance(m.id, str) else m.id[0] for m in template if m.id}
+    listed = {_key(m) for m in template if m.id}
     assert marked - listed == set(), "strings marked but not extracted: run make i18n-update"
 
     with (LOCALES / "zh_CN" / "LC_MESSAGES" / "messages.po").open("rb") as fp:
         catalog = read_po(fp, locale="zh_CN")
-    translated = {m.id if isinstance(m.id, str) else m.id[0]: m for m in catalog if m.id}
+    translated = {_key(m): m for m in catalog if m.id}
     missing = sorted(i for i in listed if i not in translated or not all(_strings(translated[i])))
     assert missing == [], f"untranslated in zh_CN: {missing[:10]}"
     fuzzy = sorted(m for m, entry in translated.items() if entry.fuzzy)
     assert fuzzy == [], f"fuzzy entries in zh_CN: {fuzzy[:10]}"
     problems = [(m.id, [str(e) for e in errors]) for m, errors in catalog.check()]
     assert problems == [], problems  # python-format placeholders agree
-    for msgid, entry in translated.items():
+    for (_context, msgid), entry in translated.items():
         wanted = set(re.findall(r"%\((\w+)\)", msgid))
         got = set(re.findall(r"%\((\w+)\)", _strings(entry)[0]))
         assert got == wanted, (msgid, entry.string)
     mo = io.BytesIO()
     write_mo(mo, catalog)
     assert len(mo.getvalue()) > 1000
+
+
+def _key(entry: Message) -> tuple[str | None, str]:
+    """(context, msgid) of a catalogue entry (a plural's singular)."""
+    return entry.context, entry.id if isinstance(entry.id, str) else entry.id[0]
 
 
 def _strings(entry: object) -> tuple[str, ...]:

@@ -86,6 +86,15 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _current.get().translations.ngettext(singular, plural, n)
 
 
+def pgettext(context: str, message: str) -> str:
+    """`message` as meant in `context` (the navigation's "Models" is the model square)."""
+    return _current.get().translations.pgettext(context, message)
+
+
+def npgettext(context: str, singular: str, plural: str, n: int) -> str:
+    return _current.get().translations.npgettext(context, singular, plural, n)
+
+
 _ = gettext
 
 

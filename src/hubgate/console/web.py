@@ -70,7 +70,9 @@ def make_console(gw: Gateway) -> Console:
         enable_async=False,
         extensions=["jinja2.ext.i18n"],
     )
-    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext, npgettext=i18n.npgettext
+    )
     flash_key = "hubgate-flash-v1:" + (gw.settings.secret_key or new_token())
     users, box = UserRepository(gw.engine), SecretBox(gw.settings.secret_key)
     console = Console(users, box, env, SecretBox(flash_key), _load_assets())
