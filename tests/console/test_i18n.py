@@ -8,6 +8,7 @@ import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 from babel.messages.catalog import Message
 from babel.messages.extract import extract_from_dir
@@ -15,7 +16,9 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from hubgate.console import i18n
-from tests.console.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Browser, new_email
+from tests.conftest import LiveGateway
+from tests.console.browser import Pages, shot
+from tests.console.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, Browser, new_email
 
 LOCALES = Path(i18n.__file__).parent / "locales"
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
@@ -193,3 +196,39 @@ def _key(entry: Message) -> tuple[str | None, str]:
 def _strings(entry: object) -> tuple[str, ...]:
     string = entry.string  # type: ignore[attr-defined]
     return (string,) if isinstance(string, str) else tuple(string)
+
+
+async def test_chromium_in_chinese_then_english(chromium: Pages, console_gateway: LiveGateway) -> None:
+    """A browser set to Chinese gets Chinese pages, console.js speaks Chinese too, and the header's
+    switcher brings English back; no page logs a console error (the JSON block passes the CSP)."""
+    base = console_gateway.url
+    browser: Any = chromium.browser
+    context: Any = await browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page: Any = await context.new_page()
+    page.on("console", lambda msg: chromium.errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: chromium.errors.append(str(exc)))
+
+    await page.goto(f"{base}/ui/signup")
+    assert await page.get_attribute("html", "lang") == "zh-CN"
+    await page.fill("input[name=email]", new_email())
+    await page.fill("input[name=password]", PASSWORD)
+    await page.fill("input[name=confirm]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(re.compile(r"/ui/dashboard$"))
+    assert await page.text_content("[data-testid=balance]") == "US$5.00"
+    await page.click("nav.nav >> text=API 令牌")
+    await page.fill("input[name=name]", "zh-key")
+    await page.click("text=创建令牌")
+    await page.wait_for_selector("[data-testid=new-secret]")
+    await page.click("button.copy")
+    assert (await page.text_content("button.copy")).startswith("已")  # copied, or selected to copy
+    await shot(page, "i18n-zh-keys")
+
+    await page.click("[data-testid=lang-en]")
+    await page.wait_for_url(re.compile(r"/ui/keys\?lang=en$"))
+    assert await page.get_attribute("html", "lang") == "en"
+    assert await page.text_content("h1") == "API keys"
+    await page.goto(f"{base}/ui/dashboard")  # the choice is kept
+    assert await page.text_content("h1") == "Dashboard"
+    await context.close()
+    assert chromium.errors == []
