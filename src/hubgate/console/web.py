@@ -25,7 +25,7 @@ from aiohttp import web
 from hubgate.access.network import client_ip
 from hubgate.admin.session import SESSION, Console, console_of, cookie_name, gateway, load_session, secure
 from hubgate.console import i18n
-from hubgate.console.i18n import _
+from hubgate.console.i18n import N_, _
 from hubgate.errors import RateLimited
 from hubgate.gateway import Gateway
 from hubgate.storage.secrets import SecretBox, SecretsUnavailable
@@ -255,6 +255,16 @@ def pre_session_token(request: web.Request, resp: web.StreamResponse | None = No
 # --- per-address limits on the sign-in forms ---
 
 
+TOO_MANY = {  # by the limited action
+    "login": N_("Too many login attempts from %(address)s; try again in %(retry)s s."),
+    "signup": N_("Too many signup attempts from %(address)s; try again in %(retry)s s."),
+    "reset": N_("Too many reset attempts from %(address)s; try again in %(retry)s s."),
+    "redeem": N_("Too many redeem attempts from %(address)s; try again in %(retry)s s."),
+    "topup": N_("Too many topup attempts from %(address)s; try again in %(retry)s s."),
+    "": N_("Too many attempts from %(address)s; try again in %(retry)s s."),
+}
+
+
 async def limit(request: web.Request, action: str, per_minute: int) -> None:
     gw = gateway(request)
     address = client_ip(request, gw.trusted_proxies) or "unknown"
@@ -262,11 +272,8 @@ async def limit(request: web.Request, action: str, per_minute: int) -> None:
         f"ui:{action}:{address}", per_minute / 60.0, per_minute, time.time()
     )
     if not ok:
-        raise RateLimited(
-            _("Too many attempts from %(address)s; try again in %(retry)s s.")
-            % {"address": address, "retry": retry},
-            retry_after=retry,
-        )
+        message = _(TOO_MANY.get(action, TOO_MANY[""]))
+        raise RateLimited(message % {"address": address, "retry": retry}, retry_after=retry)
 
 
 # --- guards ---
