@@ -243,3 +243,12 @@ async def test_chromium_in_chinese_then_english(chromium: Pages, console_gateway
     assert await page.text_content("h1") == "Dashboard"
     await context.close()
     assert chromium.errors == []
+
+
+def test_accept_language_weights_and_order_of_choice() -> None:
+    assert i18n.from_accept_language("en;q=0.5, zh-CN;q=0.9") == "zh_CN"
+    assert i18n.from_accept_language("zh;q=0, en") == "en"  # q=0: not acceptable
+    assert i18n.from_accept_language("fr, de;q=x") is None and i18n.from_accept_language(None) is None
+    assert i18n.choose({"lang": "xx"}, {i18n.LANG_COOKIE: "zh_CN"}, "en") == "zh_CN"  # unknown ?lang= ignored
+    assert i18n.choose({"lang": "en"}, {i18n.LANG_COOKIE: "zh_CN"}, "zh") == "en"
+    assert i18n.choose({}, {}, "de-DE") == "en"
