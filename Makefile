@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck unit smoke browser clients clients-table install lock clean
+.PHONY: run test lint typecheck unit smoke browser clients clients-table install lock clean i18n-extract i18n-update
 
 install: $(STAMP)
 
@@ -66,6 +66,18 @@ clients-table: $(STAMP)
 lock:
 	$(BIN)/python -m pip install -q uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11
+
+# The console's languages (src/hubgate/console/locales): collect the marked strings into
+# messages.pot, then merge them into each translation (new ones arrive untranslated: fill them
+# in, tests/console/test_i18n.py fails until every one is). The .po files are read at start.
+LOCALES_DIR := src/hubgate/console/locales
+i18n-extract: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k ngettext:1,2 -k pgettext:1c,2 --no-location --omit-header \
+	  --sort-output -w 110 -o $(LOCALES_DIR)/messages.pot .
+
+i18n-update: i18n-extract
+	$(BIN)/pybabel update -i $(LOCALES_DIR)/messages.pot -d $(LOCALES_DIR) -l zh_CN --no-fuzzy-matching \
+	  --ignore-obsolete -w 110
 
 clean:
 	rm -rf $(VENV) data test-artifacts .mypy_cache .pytest_cache .ruff_cache

@@ -395,3 +395,15 @@ async def test_in_a_browser_confirm_a_sign_up_and_mail_an_invite(
     await shot(admin, "21-admin-invite-mailed")
     assert (await relay.next_message()).rcpt_to == [invited]
     assert chromium.errors == []
+
+
+async def test_the_reset_mail_is_in_the_readers_language(visitor: Browser, relay: FakeSMTP) -> None:
+    email = new_email()
+    await visitor.signup(email)
+    await visitor.post("/ui/logout", {})
+    await visitor.get("/ui/forgot?lang=zh-CN")
+    status, page = await visitor.post("/ui/forgot", {"email": email})
+    assert status == 200 and "重置链接正在发往该邮箱" in page
+    mail = await relay.next_message()
+    assert mail.rcpt_to == [email] and mail.message["Subject"] == "重置你的密码"
+    assert "一小时内有效" in mail.message.get_content() and link_in(mail).startswith("/ui/reset/")

@@ -222,15 +222,15 @@ async def _usage(request: web.Request) -> web.StreamResponse:
     await gw.usage.flush()  # this process's finished requests are in the page
     flt, chosen = await _admin_filter(request)
     now = utcnow()
-    _, today = await aggregate(gw.engine, [], UsageFilter(since=day_start(now)))
-    _, month = await aggregate(gw.engine, [], UsageFilter(since=month_start(now)))
+    _groups, today = await aggregate(gw.engine, [], UsageFilter(since=day_start(now)))
+    _groups, month = await aggregate(gw.engine, [], UsageFilter(since=month_start(now)))
     days = last_days(now, 30)
     since = datetime.strptime(days[0], "%Y-%m-%d").replace(tzinfo=UTC)
     charts: list[tuple[str, str, str]] = []
     for by in ("model", "channel"):
-        groups, _ = await aggregate(gw.engine, ["day", by], UsageFilter(since=since))
+        groups, _totals = await aggregate(gw.engine, ["day", by], UsageFilter(since=since))
         charts.append((by, *usage_charts(groups, days, by)))
-    groups, _ = await aggregate(gw.engine, ["day", "account"], UsageFilter(since=since))
+    groups, _totals = await aggregate(gw.engine, ["day", "account"], UsageFilter(since=since))
     names = await account_names(gw.engine, {g.account for g in groups if g.account is not None})
     named = [
         _Named(g.day, names.get(g.account, f"#{g.account}") if g.account is not None else "-",
@@ -251,7 +251,7 @@ async def _usage(request: web.Request) -> web.StreamResponse:
 
 async def _usage_csv(request: web.Request) -> web.StreamResponse:
     await gateway(request).usage.flush()
-    flt, _ = await _admin_filter(request)
+    flt, _query = await _admin_filter(request)
     return await export_csv(request, gateway(request).engine, flt, "usage-all.csv", admin=True)
 
 

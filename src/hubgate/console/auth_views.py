@@ -18,6 +18,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from hubgate.admin.session import Console, console_of, cookie_name, gateway, load_session
 from hubgate.console import passwords, totp
+from hubgate.console.i18n import N_, _, gettext
 from hubgate.console.oauth import providers
 from hubgate.console.users import confirmed, create_user
 from hubgate.console.web import (
@@ -45,8 +46,8 @@ log = logging.getLogger("hubgate.console")
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}$")
 MAILS_PER_HOUR = 3  # reset or confirmation links to one address
-RESET_REFUSED = "This reset link is not valid (unknown, used or expired). Ask for a new one."
-INVITE_REFUSED = "This invite code is not valid (unknown, used or expired)."
+RESET_REFUSED = N_("This reset link is not valid (unknown, used or expired). Ask for a new one.")
+INVITE_REFUSED = N_("This invite code is not valid (unknown, used or expired).")
 
 
 def _next(target: str | None) -> str:
@@ -88,18 +89,25 @@ async def login(request: web.Request) -> web.StreamResponse:
     error = None
     status = 200
     if user is not None and user.locked(utcnow()):
-        error, status = "Too many failed attempts: this account is locked for a while. Try again later.", 423
+        error, status = (
+            _("Too many failed attempts: this account is locked for a while. Try again later."),
+            423,
+        )
     elif user is None or not ok:
         if user is not None:
             await users.login_failed(
                 user, lock_after=cfg.lockout_failures, lock_for=timedelta(minutes=cfg.lockout_minutes)
             )
         log.info("console log-in failed for %r", email)  # the password itself is never logged
-        error, status = "Incorrect email or password.", 401
+        error, status = _("Incorrect email or password."), 401
     elif user.disabled:
-        error, status = "This account is disabled. Ask an administrator.", 403
+        error, status = _("This account is disabled. Ask an administrator."), 403
     elif cfg.verify_email and user.email_verified_at is None:
-        error, status = f"Confirm your email address first: follow the link we mailed to {user.email}.", 403
+        error, status = (
+            _("Confirm your email address first: follow the link we mailed to %(email)s.")
+            % {"email": user.email},
+            403,
+        )
     if error is not None:
         return _page(request, "login.html", status=status, next=target, error=error, email=email,
                      signup=cfg.signup, providers=providers(request),
@@ -135,7 +143,7 @@ async def totp_submit(request: web.Request) -> web.StreamResponse:
         if locked:
             await console.users.end_sessions(user.id)
             raise redirect("/ui/login")
-        return render(request, "totp.html", status=401, next=target, error="That code is not right.")
+        return render(request, "totp.html", status=401, next=target, error=_("That code is not right."))
     token = request.cookies.get(cookie_name(request), "")
     await console.users.end_session(token)
     new, csrf = await console.users.start_session(
@@ -144,7 +152,9 @@ async def totp_submit(request: web.Request) -> web.StreamResponse:
     )  # fmt: skip
     await console.users.login_succeeded(user.id)
     if left >= 0:  # a recovery code was used: say how many are left, where new ones are made
-        notice = f"You signed in with a recovery code; {left} left. Make new ones below when few are left."
+        notice = _(
+            "You signed in with a recovery code; %(left)s left. Make new ones below when few are left."
+        ) % {"left": left}
         resp = flash_to(request, "/ui/settings", for_csrf=csrf, notice=notice)
     else:
         resp = go(target)
@@ -186,8 +196,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
 async def signup_form(request: web.Request) -> web.StreamResponse:
     mode = gateway(request).settings.console.signup
     if mode == "closed":
-        return render(request, "error.html", status=404, title="Sign-up is closed",
-                      message="Ask an administrator for an account.")  # fmt: skip
+        return render(request, "error.html", status=404, title=_("Sign-up is closed"),
+                      message=_("Ask an administrator for an account."))  # fmt: skip
     return _page(request, "signup.html", mode=mode, error=None, errors={}, email="",
                  invite=request.query.get("invite", ""))  # fmt: skip
 
@@ -196,8 +206,8 @@ async def signup(request: web.Request) -> web.StreamResponse:
     gw = gateway(request)
     cfg = gw.settings.console
     if cfg.signup == "closed":
-        return render(request, "error.html", status=404, title="Sign-up is closed",
-                      message="Ask an administrator for an account.")  # fmt: skip
+        return render(request, "error.html", status=404, title=_("Sign-up is closed"),
+                      message=_("Ask an administrator for an account."))  # fmt: skip
     data = await form(request)
     check_csrf(request, None, data.get("csrf"))
     await limit(request, "signup", cfg.signup_rpm)
@@ -208,17 +218,17 @@ async def signup(request: web.Request) -> web.StreamResponse:
     try:
         email = validate_email(email, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        errors["email"] = f"Enter a valid email address: {exc}"
+        errors["email"] = _("Enter a valid email address: %(reason)s") % {"reason": exc}
     errors.update(await passwords.errors(password, data.get("confirm", ""), email))
     if cfg.signup == "invite" and not await users.invite_usable(invite):
-        errors["invite"] = INVITE_REFUSED
+        errors["invite"] = _(INVITE_REFUSED)
     if not errors and await users.by_email(email) is not None:
-        errors["email"] = "An account with this email exists. Log in instead."
+        errors["email"] = _("An account with this email exists. Log in instead.")
     if not errors and cfg.signup == "invite" and not await users.use_invite(invite, None):
-        errors["invite"] = INVITE_REFUSED
+        errors["invite"] = _(INVITE_REFUSED)
     if errors:
         return _page(request, "signup.html", status=400, mode=cfg.signup, email=email, invite=invite,
-                     errors=errors, error="Check the fields marked below.")  # fmt: skip
+                     errors=errors, error=_("Check the fields marked below."))  # fmt: skip
     if cfg.verify_email:  # no session and no credit until the address is confirmed
         await create_user(gw.engine, cfg, email, password, role="user", pending=True)
         log.info("console sign-up, waiting for the address to be confirmed: %s", email)
@@ -243,16 +253,14 @@ async def reset(request: web.Request) -> web.StreamResponse:
     users = console_of(request).users
     user_id = await users.use_reset(token) if not errors else None
     if errors or user_id is None:
-        error = (
-            None if errors else "This reset link is not valid (unknown, used or expired). Ask for a new one."
-        )
+        error = None if errors else _(RESET_REFUSED)
         return _page(request, "reset.html", status=400, token=token, error=error, errors=errors)
     await users.update(user_id, password_hash=await passwords.hash_password(password), failed_logins=0,
                        locked_until=None)  # fmt: skip
     await users.end_sessions(user_id)  # a reset signs out every browser
     await confirmed(gateway(request), users, user_id)  # the link reached them: the address is theirs
     # Every session of theirs just ended, this browser's too: the notice is for a signed-out page.
-    return flash_to(request, "/ui/login", for_csrf="", notice="Your password is changed. Log in with it.")
+    return flash_to(request, "/ui/login", for_csrf="", notice=_("Your password is changed. Log in with it."))
 
 
 async def forgot(request: web.Request) -> web.StreamResponse:
@@ -266,7 +274,7 @@ async def forgot_submit(request: web.Request) -> web.StreamResponse:
     email = await _mail_form(request)
     if not EMAIL.match(email):
         return _page(request, "forgot.html", status=400, mail=True, sent=False, email=email,
-                     error="Enter the email address you log in with.")  # fmt: skip
+                     error=_("Enter the email address you log in with."))  # fmt: skip
     _mail_later(request, email, "reset")
     return _page(request, "forgot.html", mail=True, sent=True, error=None, email=email)
 
@@ -275,7 +283,7 @@ async def _mail_form(request: web.Request) -> str:
     """The address a "mail me a link" form gives, the form checked (CSRF token, per-client
     limit); 404 where this gateway sends no mail."""
     if gateway(request).settings.console.smtp is None:
-        raise web.HTTPNotFound(text="This gateway sends no email: ask an administrator.")
+        raise web.HTTPNotFound(text=_("This gateway sends no email: ask an administrator."))
     data = await _link_form(request)
     return data.get("email", "").strip().lower()
 
@@ -302,7 +310,7 @@ async def _mail_link(gw: Gateway, users: UserRepository, email: str, purpose: st
     cfg = gw.settings.console
     assert cfg.smtp is not None and cfg.public_url is not None
     # At most a few mails an hour to one address, whoever asks: no flooding someone's inbox.
-    ok, _ = await gw.limiter.store.bucket_take(
+    ok, _retry = await gw.limiter.store.bucket_take(
         f"ui:{purpose}-mail:{digest(email)}", MAILS_PER_HOUR / 3600.0, MAILS_PER_HOUR, time.time()
     )
     verify = purpose == "verify"
@@ -312,9 +320,9 @@ async def _mail_link(gw: Gateway, users: UserRepository, email: str, purpose: st
     token = await users.create_reset(user.id, ttl=VERIFY_TTL if verify else RESET_TTL, purpose=purpose)
     base = cfg.public_url.rstrip("/")
     if verify:
-        subject, body = verify_mail(base, f"{base}/ui/verify/{token}")
+        subject, body = verify_mail(base, f"{base}/ui/verify/{token}", gettext)
     else:
-        subject, body = reset_mail(base, f"{base}/ui/reset/{token}")
+        subject, body = reset_mail(base, f"{base}/ui/reset/{token}", gettext)
     await send(cfg.smtp, user.email, subject, body)
 
 
@@ -333,7 +341,7 @@ async def verify(request: web.Request) -> web.StreamResponse:
     user_id = await users.use_reset(request.match_info["token"], "verify")
     user = await users.by_id(user_id) if user_id is not None else None
     if user is None or user.disabled:
-        error = "This confirmation link is not valid (unknown, used or expired). Log in to get a new one."
+        error = _("This confirmation link is not valid (unknown, used or expired). Log in to get a new one.")
         return _page(request, "verify.html", status=400, token=request.match_info["token"], error=error)
     await confirmed(gw, users, user.id)
     log.info("console sign-up confirmed: %s", user.email)

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from hubgate.console.i18n import _
+
 PALETTE = ("#3b6fd8", "#e07b39", "#2a9d8f", "#c0467a", "#8a6fd1", "#7a8b2e", "#d4a72c", "#5b7083")
 
 
@@ -107,9 +109,8 @@ def _draw(frame: _Frame, title: str, labels: Sequence[str], series: Sequence[Ser
             f"<title>{escape(s.name)}</title>{escape(name)}</text>"
         )
     if not labels:
-        parts.append(
-            f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" {text}>No usage yet</text>'
-        )
+        empty = escape(_("No usage yet"))
+        parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" {text}>{empty}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

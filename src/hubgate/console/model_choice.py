@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from hubgate.console.i18n import _
+
 NOT_CHAT = re.compile(
     r"embed|rerank|bge-|(^|[-/])e5-|clip|whisper|transcri|tts|speech|dall-e|gpt-image|imagen"
     r"|image-gen|stable-diffusion|sdxl|flux|midjourney|sora|veo-|(^|[-/])veo\d|kling|suno|moderation",
@@ -55,9 +57,9 @@ def for_key(
 
 def _why_none(allowed: Sequence[str] | None, chat: Sequence[str]) -> str:
     if not chat:
-        return "No chat model is served right now. Ask an administrator to add a channel."
+        return _("No chat model is served right now. Ask an administrator to add a channel.")
     listed = ", ".join(sorted(allowed or []))
-    return (
-        f"This key may only use {listed}, and none of these is a chat model served here now. "
+    return _(
+        "This key may only use %(models)s, and none of these is a chat model served here now. "
         "Pick another key, or create one for the models listed on the API keys page."
-    )
+    ) % {"models": listed}

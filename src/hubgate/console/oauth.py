@@ -25,6 +25,7 @@ import aiohttp
 from aiohttp import web
 
 from hubgate.admin.session import console_of, gateway, secure
+from hubgate.console.i18n import _
 from hubgate.console.users import confirmed, create_user
 from hubgate.console.web import render, sign_in
 from hubgate.settings import GITHUB_URLS, OAuthSettings
@@ -56,7 +57,10 @@ class Identity:
 
 def providers(request: web.Request) -> list[tuple[str, str]]:
     """(name, button label) of every configured provider, for the log-in page."""
-    return [(p.name, p.label or f"Continue with {p.name}") for p in gateway(request).settings.console.oauth]
+    return [
+        (p.name, p.label or _("Continue with %(provider)s") % {"provider": p.name})
+        for p in gateway(request).settings.console.oauth
+    ]
 
 
 def _provider(request: web.Request) -> OAuthSettings:
@@ -89,17 +93,19 @@ async def endpoints(http: aiohttp.ClientSession, p: OAuthSettings) -> Endpoints:
             p.userinfo_url or str(found["userinfo_endpoint"]),
         )
     except KeyError as exc:
-        raise OAuthFailed(f"The provider's discovery document lacks {exc.args[0]}.") from None
+        raise OAuthFailed(
+            _("The provider's discovery document lacks %(field)s.") % {"field": exc.args[0]}
+        ) from None
 
 
 async def _json(request: Any) -> Any:
     async with request as resp:
         if resp.status >= 400:
-            raise OAuthFailed(f"The sign-in provider answered {resp.status}.")
+            raise OAuthFailed(_("The sign-in provider answered %(status)s.") % {"status": resp.status})
         try:
             return await resp.json(content_type=None)
         except ValueError:
-            raise OAuthFailed("The sign-in provider's answer was not JSON.") from None
+            raise OAuthFailed(_("The sign-in provider's answer was not JSON.")) from None
 
 
 def _challenge(verifier: str) -> str:
@@ -134,14 +140,17 @@ async def start(request: web.Request) -> web.StreamResponse:
 
 async def callback(request: web.Request) -> web.StreamResponse:
     p = _provider(request)
-    name, _, rest = request.cookies.get(STATE_COOKIE, "").partition(".")
-    state, _, verifier = rest.partition(".")
+    name, _dot, rest = request.cookies.get(STATE_COOKIE, "").partition(".")
+    state, _dot2, verifier = rest.partition(".")
     returned = request.query.get("state", "")
     if name != p.name or not state or not hmac.compare_digest(state, returned):
-        return _failed(request, OAuthFailed("The sign-in expired or did not start here; try again."))
+        return _failed(request, OAuthFailed(_("The sign-in expired or did not start here; try again.")))
     if "error" in request.query or "code" not in request.query:
         reason = request.query.get("error_description") or request.query.get("error") or "no code"
-        return _failed(request, OAuthFailed(f"The provider did not sign you in ({reason[:200]})."))
+        return _failed(
+            request,
+            OAuthFailed(_("The provider did not sign you in (%(reason)s).") % {"reason": reason[:200]}),
+        )
     try:
         async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
             ep = await endpoints(http, p)
@@ -170,7 +179,7 @@ async def _exchange(
     answer = await _json(http.post(ep.token, data=form, headers={"accept": "application/json"}))
     token = answer.get("access_token") if isinstance(answer, dict) else None
     if not isinstance(token, str) or not token:
-        raise OAuthFailed("The provider gave no access token.")
+        raise OAuthFailed(_("The provider gave no access token."))
     return token
 
 
@@ -178,7 +187,7 @@ async def _github(http: aiohttp.ClientSession, ep: Endpoints, token: str) -> Ide
     headers = {"authorization": f"Bearer {token}", "accept": "application/vnd.github+json"}
     user = await _json(http.get(ep.userinfo, headers=headers))
     if not isinstance(user, dict) or user.get("id") is None:
-        raise OAuthFailed("GitHub did not say who you are.")
+        raise OAuthFailed(_("GitHub did not say who you are."))
     emails = await _json(http.get(ep.userinfo.rstrip("/") + "/emails", headers=headers))
     verified = (
         [e for e in emails if isinstance(e, dict) and e.get("verified")] if isinstance(emails, list) else []
@@ -191,7 +200,7 @@ async def _github(http: aiohttp.ClientSession, ep: Endpoints, token: str) -> Ide
 async def _oidc(http: aiohttp.ClientSession, ep: Endpoints, token: str) -> Identity:
     info = await _json(http.get(ep.userinfo, headers={"authorization": f"Bearer {token}"}))
     if not isinstance(info, dict) or not info.get("sub"):
-        raise OAuthFailed("The provider did not say who you are.")
+        raise OAuthFailed(_("The provider did not say who you are."))
     email = info.get("email") if info.get("email_verified") is True else None
     return Identity(str(info["sub"]), str(email).lower() if email else None, info.get("name"))
 
@@ -206,22 +215,22 @@ async def _user_for(request: web.Request, p: OAuthSettings, identity: Identity) 
     if user is None:
         cfg = gateway(request).settings.console
         if cfg.signup != "open":
-            raise OAuthFailed("No account here matches that sign-in, and sign-up is not open.")
+            raise OAuthFailed(_("No account here matches that sign-in, and sign-up is not open."))
         if identity.email is None:
-            raise OAuthFailed("The provider shared no verified email address; one is needed to sign up.")
+            raise OAuthFailed(_("The provider shared no verified email address; one is needed to sign up."))
         user = await create_user(gateway(request).engine, cfg, identity.email, None, role="user")
         await users.link_identity(p.name, identity.subject, user.id)
     if user.disabled:
-        raise OAuthFailed("This account is disabled. Ask an administrator.")
+        raise OAuthFailed(_("This account is disabled. Ask an administrator."))
     if user.email_verified_at is None and identity.email == user.email:
         await confirmed(gateway(request), users, user.id)  # the provider has verified the address
     return user
 
 
 def _failed(request: web.Request, exc: BaseException) -> web.Response:
-    message = str(exc) if isinstance(exc, OAuthFailed) else "The sign-in provider could not be reached."
+    message = str(exc) if isinstance(exc, OAuthFailed) else _("The sign-in provider could not be reached.")
     log.info("console OAuth sign-in failed: %s", message)
-    resp = render(request, "error.html", status=400, title="Sign-in failed", message=message)
+    resp = render(request, "error.html", status=400, title=_("Sign-in failed"), message=message)
     resp.del_cookie(STATE_COOKIE, path="/ui/oauth")
     return resp
 

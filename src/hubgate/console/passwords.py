@@ -15,6 +15,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn  # type: ignore[import-untyped]  # the package ships no types
 
+from hubgate.console.i18n import N_, _
+
 MIN_LENGTH = 10
 MAX_LENGTH = 256
 MIN_SCORE = 3  # zxcvbn's 0..4: 3 is "safely unguessable: moderate protection from offline attacks"
@@ -34,9 +36,9 @@ async def problem(password: str, user_inputs: Sequence[str] = ()) -> str | None:
 def check(password: str, user_inputs: Sequence[str] = ()) -> str | None:
     """`problem`, for callers off the event loop (the CLI)."""
     if len(password) < MIN_LENGTH:
-        return f"Use at least {MIN_LENGTH} characters."
+        return _("Use at least %(num)s characters.") % {"num": MIN_LENGTH}
     if len(password) > MAX_LENGTH:
-        return f"Use at most {MAX_LENGTH} characters."
+        return _("Use at most %(num)s characters.") % {"num": MAX_LENGTH}
     return _weakness(password[:ESTIMATED_CHARS], list(user_inputs))
 
 
@@ -46,15 +48,48 @@ def _weakness(password: str, user_inputs: list[str]) -> str | None:
         return None
     feedback = found.get("feedback") or {}
     advice = [feedback.get("warning") or "", *(feedback.get("suggestions") or [])]
-    advice = [a if a.endswith(".") else a + "." for a in advice if a]
+    advice = [
+        _(a) if a.endswith(".") else _(a) + _(".") for a in advice if a
+    ]  # zxcvbn's own, in the catalogue too
     if not advice:
-        advice = ["Add another word or two. Uncommon words are better."]
-    return " ".join(["This password is too easy to guess.", *advice])
+        advice = [_("Add another word or two. Uncommon words are better.")]
+    return " ".join([_("This password is too easy to guess."), *advice])
+
+
+# zxcvbn's own advice (English in the package), listed for the catalogue so it is translated too.
+ZXCVBN_ADVICE = (
+    N_("Use a few words, avoid common phrases."),
+    N_("No need for symbols, digits, or uppercase letters."),
+    N_("Straight rows of keys are easy to guess."),
+    N_("Short keyboard patterns are easy to guess."),
+    N_("Use a longer keyboard pattern with more turns."),
+    N_('Repeats like "aaa" are easy to guess.'),
+    N_('Repeats like "abcabcabc" are only slightly harder to guess than "abc".'),
+    N_("Avoid repeated words and characters."),
+    N_('Sequences like "abc" or "6543" are easy to guess.'),
+    N_("Avoid sequences."),
+    N_("Recent years are easy to guess."),
+    N_("Avoid recent years."),
+    N_("Avoid years that are associated with you."),
+    N_("Dates are often easy to guess."),
+    N_("Avoid dates and years that are associated with you."),
+    N_("This is a top-10 common password."),
+    N_("This is a top-100 common password."),
+    N_("This is a very common password."),
+    N_("This is similar to a commonly used password."),
+    N_("A word by itself is easy to guess."),
+    N_("Names and surnames by themselves are easy to guess."),
+    N_("Common names and surnames are easy to guess."),
+    N_("Capitalization doesn't help very much."),
+    N_("All-uppercase is almost as easy to guess as all-lowercase."),
+    N_("Reversed words aren't much harder to guess."),
+    N_("Predictable substitutions like '@' instead of 'a' don't help very much."),
+)
 
 
 def own_words(email: str) -> list[str]:
     """The parts of an email address a guesser would try first."""
-    local, _, domain = email.lower().partition("@")
+    local, _at, domain = email.lower().partition("@")
     return [w for w in {email.lower(), local, *domain.split(".")} if w]
 
 
@@ -63,7 +98,7 @@ async def errors(password: str, confirm: str, email: str = "") -> dict[str, str]
     why = await problem(password, own_words(email) if email else ())
     if why is not None:
         return {"password": why}
-    return {} if password == confirm else {"confirm": "The two passwords differ."}
+    return {} if password == confirm else {"confirm": _("The two passwords differ.")}
 
 
 async def hash_password(password: str) -> str:

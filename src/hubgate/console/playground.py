@@ -15,6 +15,7 @@ from aiohttp import web
 from hubgate.access.network import client_ip
 from hubgate.admin.session import gateway
 from hubgate.console import model_choice
+from hubgate.console.i18n import _
 from hubgate.console.user_views import label, own_key, own_keys, viewer
 from hubgate.console.web import render, signed_in
 from hubgate.errors import AuthenticationFailed, InvalidRequest, NotFound, PermissionDenied
@@ -72,7 +73,7 @@ async def _chat_models(gw: Gateway) -> tuple[list[str], set[str]]:
 
 async def _most_used(gw: Gateway, account_id: int, now: datetime) -> list[str]:
     flt = UsageFilter(account_id=account_id, since=now - USED_SINCE)
-    groups, _ = await aggregate(gw.engine, ["model"], flt)
+    groups, _totals = await aggregate(gw.engine, ["model"], flt)
     ranked = sorted((g for g in groups if g.model), key=lambda g: -g.requests)
     return [str(g.model) for g in ranked]
 
@@ -87,17 +88,19 @@ async def chat(request: web.Request) -> web.StreamResponse:
         raise InvalidRequest("key_id must be the id of one of your keys.", param="key_id")
     key = await own_key(request, key_id)
     if key is None:
-        raise NotFound("No such key.", param="key_id")
+        raise NotFound(_("No such key."), param="key_id")
 
     async def auth(gw: Gateway, request: web.Request) -> KeyRecord:
         fresh = await gw.key_repo.by_name(key.name)  # revocations made a moment ago count
         if fresh is None or fresh.account_id != viewer(request).user.account_id:
-            raise NotFound("No such key.", param="key_id")
+            raise NotFound(_("No such key."), param="key_id")
         refusal = fresh.refusal(utcnow())
         if refusal is not None:
             raise AuthenticationFailed(refusal)
         if not fresh.admits_ip(client_ip(request, gw.trusted_proxies)):
-            raise PermissionDenied("This API key may not be used from this address.", code="ip_not_allowed")
+            raise PermissionDenied(
+                _("This API key may not be used from this address."), code="ip_not_allowed"
+            )
         return fresh
 
     async def prepare(key: KeyRecord) -> Call:

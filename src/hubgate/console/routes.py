@@ -7,13 +7,14 @@ import logging
 
 from aiohttp import web
 
-from hubgate.admin.session import CONSOLE, console_of
+from hubgate.admin.session import CONSOLE, console_of, secure
 from hubgate.console import (
     admin_settings_views,
     admin_views,
     auth_views,
     billing_views,
     catalogue_views,
+    i18n,
     key_views,
     oauth,
     playground,
@@ -21,6 +22,7 @@ from hubgate.console import (
     token_views,
     user_views,
 )
+from hubgate.console.i18n import N_, _
 from hubgate.console.topup_api import add_routes as add_topup_api
 from hubgate.console.topup_views import PAGES as TOPUP_PAGES
 from hubgate.console.web import SECURITY_HEADERS, Handler, make_console, render
@@ -28,21 +30,45 @@ from hubgate.errors import GatewayError, RateLimited
 from hubgate.gateway import GATEWAY
 
 log = logging.getLogger("hubgate.console")
+LANGUAGES: web.AppKey[dict[str, i18n.Language]] = web.AppKey("console_languages", dict)
+# The reasons of the HTTP errors a page may show, for the catalogue (titled in the viewer's language).
+REASONS = {403: N_("Forbidden"), 404: N_("Not Found"), 405: N_("Method Not Allowed"),
+           413: N_("Request Entity Too Large")}  # fmt: skip
+
+
+def _localized(handler: Handler) -> Handler:
+    """The request in its language (`?lang=`, the cookie, Accept-Language); a `?lang=` is kept
+    in the language cookie for the next pages."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        languages = request.app[LANGUAGES]
+        code = i18n.choose(request.query, request.cookies, request.headers.get("accept-language"))
+        i18n.activate(languages[code])
+        resp = await handler(request)
+        if i18n.normalize(request.query.get("lang")) is not None and not resp.prepared:
+            resp.set_cookie(i18n.LANG_COOKIE, code, path="/", max_age=i18n.LANG_COOKIE_MAX_AGE,
+                            samesite="Lax", secure=secure(request))  # fmt: skip
+        return resp
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
 
 
 def _html_errors(handler: Handler) -> Handler:
     """Errors on a page are pages too (the playground's JSON call keeps the API's JSON errors)."""
 
+    @_localized
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
         except web.HTTPRedirection as exc:  # returned, not raised: the API edge renders raised ones as errors
             return web.Response(status=exc.status, headers=exc.headers)
         except web.HTTPException as exc:
-            return render(request, "error.html", status=exc.status, title=exc.reason, message=exc.text or "")
+            title = _(exc.reason) if exc.status in REASONS else exc.reason
+            return render(request, "error.html", status=exc.status, title=title, message=_(exc.text or ""))
         except GatewayError as err:
-            resp = render(request, "error.html", status=err.status, title="Something went wrong",
-                          message=err.message)  # fmt: skip
+            resp = render(request, "error.html", status=err.status, title=_("Something went wrong"),
+                          message=_(err.message))  # fmt: skip
             if isinstance(err, RateLimited) and err.retry_after is not None:
                 resp.headers["retry-after"] = str(err.retry_after)
             return resp
@@ -62,7 +88,7 @@ async def static(request: web.Request) -> web.StreamResponse:
 
 
 async def not_found(request: web.Request) -> web.StreamResponse:
-    return render(request, "error.html", status=404, title="Not found", message="No such page.")
+    return render(request, "error.html", status=404, title=_("Not found"), message=_("No such page."))
 
 
 PAGES: list[tuple[str, str, Handler]] = [
@@ -112,6 +138,7 @@ PAGES: list[tuple[str, str, Handler]] = [
 
 
 async def _startup(app: web.Application) -> None:
+    app[LANGUAGES] = i18n.load_languages()
     app[CONSOLE] = make_console(app[GATEWAY])  # the configured admin is made by bootstrap.apply_config
 
 
@@ -120,7 +147,9 @@ def add_routes(app: web.Application) -> None:
     r = app.router
     for method, path, handler in PAGES:
         r.add_route(method, path, _html_errors(handler))
-    r.add_post("/ui/playground/chat", playground.chat)  # JSON in, an SSE stream or a JSON error out
+    r.add_post(
+        "/ui/playground/chat", _localized(playground.chat)
+    )  # JSON in, an SSE stream or a JSON error out
     r.add_get("/ui/static/{name}", static)
     add_topup_api(app)  # /api/user/topup*: JSON for the signed-in customer
     r.add_route("*", "/ui/{tail:.*}", _html_errors(not_found))

@@ -13,12 +13,13 @@ from aiohttp import web
 
 from hubgate.admin.session import console_of
 from hubgate.console import passwords, totp
+from hubgate.console.i18n import N_, _
 from hubgate.console.user_views import viewer
 from hubgate.console.web import flash_to, form, render, signed_in, take_flash
 from hubgate.storage.secrets import SecretsUnavailable
 
-NEEDS_KEY = "Two-factor sign-in needs secret_key to be set."
-WRONG_CODE = "That code is not right: scan the QR code again, and enter the code the app shows now."
+NEEDS_KEY = N_("Two-factor sign-in needs secret_key to be set.")
+WRONG_CODE = N_("That code is not right: scan the QR code again, and enter the code the app shows now.")
 SECRET = re.compile(r"[A-Z2-7]{16,64}")
 
 
@@ -67,21 +68,21 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     if user.password_hash is not None and not await passwords.verify_password(
         user.password_hash, data.get("current", "")
     ):
-        errors = {"current": "The current password is not right."}
+        errors = {"current": _("The current password is not right.")}
     else:
         errors = await passwords.errors(data.get("password", ""), data.get("confirm", ""), user.email)
     if errors:
-        return await _settings(request, status=400, errors=errors, error="Check the fields marked below.")
+        return await _settings(request, status=400, errors=errors, error=_("Check the fields marked below."))
     new = data.get("password", "")
     users = console_of(request).users
     await users.update(user.id, password_hash=await passwords.hash_password(new))
-    return flash_to(request, "/ui/settings", notice="Password changed.")
+    return flash_to(request, "/ui/settings", notice=_("Password changed."))
 
 
 @signed_in
 async def totp_start(request: web.Request) -> web.StreamResponse:
     if not console_of(request).box.available:
-        return await _settings(request, status=400, error=NEEDS_KEY)
+        return await _settings(request, status=400, error=_(NEEDS_KEY))
     return flash_to(request, "/ui/settings", totp_secret=totp.new_secret())
 
 
@@ -92,17 +93,17 @@ async def totp_enable(request: web.Request) -> web.StreamResponse:
     user = viewer(request).user
     if not SECRET.fullmatch(secret) or not totp.check(secret, code):
         return await _settings(
-            request, status=400, error="Check the field marked below.", totp_secret=secret or None,
-            errors={"code": WRONG_CODE},
+            request, status=400, error=_("Check the field marked below."), totp_secret=secret or None,
+            errors={"code": _(WRONG_CODE)},
         )  # fmt: skip
     console = console_of(request)
     codes = totp.new_recovery_codes()
     try:
         sealed = console.box.seal(totp.sealable(secret, [totp.recovery_digest(c) for c in codes]))
     except SecretsUnavailable:
-        return await _settings(request, status=400, error=NEEDS_KEY)
+        return await _settings(request, status=400, error=_(NEEDS_KEY))
     await console.users.update(user.id, totp_secret_enc=sealed)
-    return flash_to(request, "/ui/settings", notice="Two-factor sign-in is on.", recovery_codes=codes)
+    return flash_to(request, "/ui/settings", notice=_("Two-factor sign-in is on."), recovery_codes=codes)
 
 
 @signed_in
@@ -112,17 +113,19 @@ async def totp_recovery(request: web.Request) -> web.StreamResponse:
     user = viewer(request).user
     console = console_of(request)
     if user.totp_secret_enc is None:
-        return await _settings(request, status=400, error="Two-factor sign-in is off.")
+        return await _settings(request, status=400, error=_("Two-factor sign-in is off."))
     if not await passwords.verify_password(user.password_hash, data.get("current", "")):
-        return await _settings(request, status=400, error="Check the field marked below.",
-                               errors={"recovery_current": "The current password is not right."})  # fmt: skip
-    secret, _ = totp.unseal(console.box.open(user.totp_secret_enc))
+        errors = {"recovery_current": _("The current password is not right.")}
+        return await _settings(request, status=400, error=_("Check the field marked below."), errors=errors)
+    secret, _codes = totp.unseal(console.box.open(user.totp_secret_enc))
     codes = totp.new_recovery_codes()
     sealed = console.box.seal(totp.sealable(secret, [totp.recovery_digest(c) for c in codes]))
     if not await console.users.replace_totp(user.id, user.totp_secret_enc, sealed):
-        return await _settings(request, status=409, error="Two-factor sign-in changed meanwhile: try again.")
-    return flash_to(request, "/ui/settings", notice="New recovery codes made; the old ones no longer work.",
-                    recovery_codes=codes)  # fmt: skip
+        return await _settings(
+            request, status=409, error=_("Two-factor sign-in changed meanwhile: try again.")
+        )
+    notice = _("New recovery codes made; the old ones no longer work.")
+    return flash_to(request, "/ui/settings", notice=notice, recovery_codes=codes)
 
 
 @signed_in
@@ -130,7 +133,7 @@ async def totp_disable(request: web.Request) -> web.StreamResponse:
     data = await form(request)
     user = viewer(request).user
     if not await passwords.verify_password(user.password_hash, data.get("current", "")):
-        return await _settings(request, status=400, error="Check the field marked below.",
-                               errors={"disable_current": "The current password is not right."})  # fmt: skip
+        errors = {"disable_current": _("The current password is not right.")}
+        return await _settings(request, status=400, error=_("Check the field marked below."), errors=errors)
     await console_of(request).users.update(user.id, totp_secret_enc=None)
-    return flash_to(request, "/ui/settings", notice="Two-factor sign-in is off.")
+    return flash_to(request, "/ui/settings", notice=_("Two-factor sign-in is off."))

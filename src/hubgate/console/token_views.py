@@ -8,6 +8,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from hubgate.admin.session import gateway
+from hubgate.console.i18n import _
 from hubgate.console.user_views import not_found, viewer
 from hubgate.console.web import flash_to, form, redirect, render, signed_in, take_flash
 from hubgate.storage.keys import utcnow
@@ -43,10 +44,10 @@ async def create_token(request: web.Request) -> web.StreamResponse:
     days = data.get("expires_days", "")
     if not NAME.match(name):
         return await _page(
-            request, status=400, error="Name: use 1 to 40 letters, digits, spaces, '.', '_' or '-'."
+            request, status=400, error=_("Name: use 1 to 40 letters, digits, spaces, '.', '_' or '-'.")
         )
     if days not in EXPIRY_DAYS:
-        return await _page(request, status=400, error="Expiry: choose one of the offered choices.")
+        return await _page(request, status=400, error=_("Expiry: choose one of the offered choices."))
     expires = utcnow() + timedelta(days=int(days)) if days else None
     token, secret = await _repo(request).create(viewer(request).user.id, name, expires)
     return flash_to(request, "/ui/tokens", created=[token.name, secret])  # shown once, by the GET
@@ -56,5 +57,5 @@ async def create_token(request: web.Request) -> web.StreamResponse:
 async def revoke_token(request: web.Request) -> web.StreamResponse:
     token_id = request.match_info["token_id"]
     if not token_id.isdigit() or not await _repo(request).revoke(viewer(request).user.id, int(token_id)):
-        return not_found(request, "token")
+        return not_found(request, _("No such token."))
     raise redirect("/ui/tokens")

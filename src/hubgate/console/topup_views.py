@@ -11,6 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hubgate.admin.session import SESSION, gateway
+from hubgate.console.i18n import _
 from hubgate.console.web import Handler, flash_to, form, limit, render, signed_in, take_flash
 from hubgate.http.payment_routes import PAYMENTS
 from hubgate.payments.service import PaymentService, ProviderError, TopUpError
@@ -67,9 +68,19 @@ async def topup(request: web.Request) -> web.StreamResponse:
             base_url=gw.settings.console.public_url or origin,
         )  # fmt: skip
     except TopUpError as exc:
-        return await _page(request, status=400, error=f"Could not start the top-up: {exc}.", chosen=data)
+        return await _page(
+            request,
+            status=400,
+            error=_("Could not start the top-up: %(reason)s.") % {"reason": exc},
+            chosen=data,
+        )
     except ProviderError as exc:
-        return await _page(request, status=502, error=f"The payment provider failed: {exc}.", chosen=data)
+        return await _page(
+            request,
+            status=502,
+            error=_("The payment provider failed: %(reason)s.") % {"reason": exc},
+            chosen=data,
+        )
     return flash_to(request, "/ui/topup", pay_url=url, order=record.order_id)
 
 

@@ -46,8 +46,17 @@ async def own_key(request: web.Request, key_id: int) -> KeyRecord | None:
     return next((k for k in await own_keys(request) if k.id == key_id), None)
 
 
-def not_found(request: web.Request, what: str = "page") -> web.Response:
-    return render(request, "error.html", status=404, title="Not found", message=f"No such {what}.")
+# The charts' titles, by what their bars are stacked by.
+SPEND_BY = {"model": N_("Spend per day by model"), "channel": N_("Spend per day by channel"),
+            "account": N_("Spend per day by account")}  # fmt: skip
+TOKENS_BY = {"model": N_("Tokens per day by model"), "channel": N_("Tokens per day by channel"),
+             "account": N_("Tokens per day by account")}  # fmt: skip
+
+
+def not_found(request: web.Request, message: str | None = None) -> web.Response:
+    return render(
+        request, "error.html", status=404, title=_("Not found"), message=message or _("No such page.")
+    )
 
 
 # --- dashboard ---
@@ -79,8 +88,8 @@ def usage_charts(groups: list, days: list[str], by: str) -> tuple[str, str]:  # 
         return out
 
     return (
-        stacked_bars(f"Spend per day by {by}", days, series(cost), unit="$"),
-        stacked_bars(f"Tokens per day by {by}", days, series(tokens)),
+        stacked_bars(_(SPEND_BY[by]), days, series(cost), unit="$"),
+        stacked_bars(_(TOKENS_BY[by]), days, series(tokens)),
     )
 
 
@@ -94,11 +103,12 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     user = viewer(request).user
     account = await gw.accounts.by_id(user.account_id)
     now = utcnow()
-    _, today = await aggregate(gw.engine, [], UsageFilter(account_id=user.account_id, since=day_start(now)))
-    _, month = await aggregate(gw.engine, [], UsageFilter(account_id=user.account_id, since=month_start(now)))
+    mine = user.account_id
+    _days, today = await aggregate(gw.engine, [], UsageFilter(account_id=mine, since=day_start(now)))
+    _days, month = await aggregate(gw.engine, [], UsageFilter(account_id=mine, since=month_start(now)))
     days = last_days(now, 30)
     since = datetime.strptime(days[0], "%Y-%m-%d").replace(tzinfo=UTC)
-    groups, _ = await aggregate(
+    groups, _totals = await aggregate(
         gw.engine, ["day", "model"], UsageFilter(account_id=user.account_id, since=since)
     )
     spend_chart, token_chart = usage_charts(groups, days, "model")
@@ -216,7 +226,7 @@ async def create_key(request: web.Request) -> web.StreamResponse:
     try:
         fields = parse_key_form(data, utcnow())
     except FieldError as exc:
-        return await _keys_page(request, status=400, error="Check the field marked below.",
+        return await _keys_page(request, status=400, error=_("Check the field marked below."),
                                 errors={exc.field: str(exc)}, form=data)  # fmt: skip
     name = key_prefix(user.account_id) + str(fields.pop("label"))
     try:
@@ -227,9 +237,9 @@ async def create_key(request: web.Request) -> web.StreamResponse:
             **fields,  # type: ignore[arg-type]
         )
     except KeyExists:
-        taken = {"name": "You already have a key with this name."}
+        taken = {"name": _("You already have a key with this name.")}
         return await _keys_page(
-            request, status=409, error="Check the field marked below.", errors=taken, form=data
+            request, status=409, error=_("Check the field marked below."), errors=taken, form=data
         )
     return flash_to(request, "/ui/keys", created=[label(record), secret])  # shown once, by the GET
 
@@ -238,7 +248,7 @@ async def create_key(request: web.Request) -> web.StreamResponse:
 async def revoke_key(request: web.Request) -> web.StreamResponse:
     key = await own_key(request, _int(request.match_info["key_id"]))
     if key is None:
-        return not_found(request, "key")
+        return not_found(request, _("No such key."))
     await gateway(request).key_repo.revoke(key.name)
     raise redirect("/ui/keys")
 
@@ -294,7 +304,7 @@ async def usage(request: web.Request) -> web.StreamResponse:
 
 @signed_in
 async def usage_csv(request: web.Request) -> web.StreamResponse:
-    flt, _ = await usage_filter(request, viewer(request).user.account_id)
+    flt, _query = await usage_filter(request, viewer(request).user.account_id)
     return await export_csv(request, gateway(request).engine, flt, "usage.csv")
 
 
@@ -319,7 +329,7 @@ async def redeem(request: web.Request) -> web.StreamResponse:
         credited = await gw.accounts.redeem(code, account_id)
     except RedeemError as exc:
         account = await gw.accounts.by_id(account_id)
-        return render(request, "redeem.html", status=400, account=account, error=f"Could not redeem: {exc}.",
-                      credited=None)  # fmt: skip
+        error = _("Could not redeem: %(reason)s.") % {"reason": exc}
+        return render(request, "redeem.html", status=400, account=account, error=error, credited=None)
     gw.billing.accounts.invalidate([account_id])  # admission sees the new balance at once
     return flash_to(request, "/ui/redeem", credited=credited)

@@ -17,12 +17,15 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from importlib import resources
 from typing import Any
+from urllib.parse import urlencode
 
 import jinja2
 from aiohttp import web
 
 from hubgate.access.network import client_ip
 from hubgate.admin.session import SESSION, Console, console_of, cookie_name, gateway, load_session, secure
+from hubgate.console import i18n
+from hubgate.console.i18n import N_, _
 from hubgate.errors import RateLimited
 from hubgate.gateway import Gateway
 from hubgate.storage.secrets import SecretBox, SecretsUnavailable
@@ -65,6 +68,10 @@ def make_console(gw: Gateway) -> Console:
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
         enable_async=False,
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext, npgettext=i18n.npgettext
     )
     flash_key = "hubgate-flash-v1:" + (gw.settings.secret_key or new_token())
     users, box = UserRepository(gw.engine), SecretBox(gw.settings.secret_key)
@@ -73,10 +80,6 @@ def make_console(gw: Gateway) -> Console:
     from hubgate.console import format as fmt  # filters: money, dates, numbers
 
     env.filters.update(fmt.FILTERS)
-    if "_" not in env.globals:
-        from hubgate.console.i18n import _
-
-        env.globals["_"] = _
     return console
 
 
@@ -86,12 +89,27 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     session = request.get(SESSION)
     context.setdefault("path", context.pop("page_path", None) or request.path)
     context.setdefault("site", gateway(request).settings.console)  # site name, announcement (run-time)
+    language = i18n.current()
+    others = {k: v for k, v in request.query.items() if k != "lang"}
+    switch = [
+        (
+            code,
+            i18n.NAMES[code],
+            i18n.TAGS[code],
+            request.path + "?" + urlencode({**others, "lang": i18n.TAGS[code]}),
+        )
+        for code in i18n.LOCALES
+    ]
     page = (
         console_of(request)
         .templates.get_template(template)
         .render(
             viewer=session.user if session is not None and not session.mfa_pending else None,
             csrf=session.csrf_token if session is not None else request.get(PRE_TOKEN, ""),
+            lang=language.tag,
+            lang_code=language.code,
+            languages=switch,
+            js_catalogue=i18n.js_catalogue(),
             **context,
         )
     )
@@ -121,7 +139,7 @@ async def sign_in(request: web.Request, user: User, target: str) -> web.StreamRe
     if presented:
         await users.end_session(presented)
     pending = user.totp_secret_enc is not None
-    token, _ = await users.start_session(
+    token, _session = await users.start_session(
         user.id,
         ttl=timedelta(minutes=10) if pending else session_ttl(request),
         ip=request.remote,
@@ -219,7 +237,7 @@ def check_csrf(request: web.Request, session: Session | None, submitted: str | N
         expected.append(current.csrf_token)
     if not submitted or not any(e and hmac.compare_digest(e, submitted) for e in expected):
         raise web.HTTPForbidden(
-            text="The form expired or did not come from this site: reload the page and try again.",
+            text=_("The form expired or did not come from this site: reload the page and try again."),
             headers=SECURITY_HEADERS,
         )
 
@@ -238,6 +256,16 @@ def pre_session_token(request: web.Request, resp: web.StreamResponse | None = No
 # --- per-address limits on the sign-in forms ---
 
 
+TOO_MANY = {  # by the limited action
+    "login": N_("Too many login attempts from %(address)s; try again in %(retry)s s."),
+    "signup": N_("Too many signup attempts from %(address)s; try again in %(retry)s s."),
+    "reset": N_("Too many reset attempts from %(address)s; try again in %(retry)s s."),
+    "redeem": N_("Too many redeem attempts from %(address)s; try again in %(retry)s s."),
+    "topup": N_("Too many topup attempts from %(address)s; try again in %(retry)s s."),
+    "": N_("Too many attempts from %(address)s; try again in %(retry)s s."),
+}
+
+
 async def limit(request: web.Request, action: str, per_minute: int) -> None:
     gw = gateway(request)
     address = client_ip(request, gw.trusted_proxies) or "unknown"
@@ -245,9 +273,8 @@ async def limit(request: web.Request, action: str, per_minute: int) -> None:
         f"ui:{action}:{address}", per_minute / 60.0, per_minute, time.time()
     )
     if not ok:
-        raise RateLimited(
-            f"Too many {action} attempts from {address}; try again in {retry} s.", retry_after=retry
-        )
+        message = _(TOO_MANY.get(action, TOO_MANY[""]))
+        raise RateLimited(message % {"address": address, "retry": retry}, retry_after=retry)
 
 
 # --- guards ---
@@ -264,7 +291,7 @@ def signed_in(handler: Handler, *, admin: bool = False) -> Handler:
         if session is None or session.mfa_pending:
             raise redirect("/ui/login?next=" + request.path if request.method == "GET" else "/ui/login")
         if admin and not session.user.is_admin:
-            return render(request, "error.html", status=404, title="Not found", message="No such page.")
+            return render(request, "error.html", status=404, title=_("Not found"), message=_("No such page."))
         if request.method != "GET":
             submitted = request.headers.get("x-csrf-token")
             if submitted is None and request.content_type in (

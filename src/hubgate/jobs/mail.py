@@ -15,7 +15,7 @@ import asyncio
 import logging
 import smtplib
 import ssl
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
@@ -79,28 +79,51 @@ def in_background(tasks: set[asyncio.Task[None]], work: Awaitable[None], what: s
     task.add_done_callback(tasks.discard)
 
 
-def reset_mail(site: str, url: str) -> tuple[str, str]:
+def _same(message: str) -> str:
+    return message
+
+
+# The mails' text is English unless the caller passes a gettext (`_`): the console passes its own,
+# in the reader's language (`make i18n-extract` collects these strings into its catalogue).
+Gettext = Callable[[str], str]
+
+
+def reset_mail(site: str, url: str, _: Gettext = _same) -> tuple[str, str]:
     return (
-        "Reset your password",
-        f"Someone, hopefully you, asked to reset the password of your account at {site}.\n\n"
-        f"Choose a new password here (the link works once, within one hour):\n{url}\n\n"
-        "If you did not ask for this, ignore this email: your password stays as it is.\n",
+        _("Reset your password"),
+        _(
+            "Someone, hopefully you, asked to reset the password of your account at %(site)s.\n\n"
+            "Choose a new password here (the link works once, within one hour):\n%(url)s\n\n"
+            "If you did not ask for this, ignore this email: your password stays as it is.\n"
+        )
+        % {"site": site, "url": url},
     )
 
 
-def invite_mail(site: str, url: str, expires: str | None) -> tuple[str, str]:
-    until = f", until {expires}" if expires else ""
+def invite_mail(site: str, url: str, expires: str | None, _: Gettext = _same) -> tuple[str, str]:
+    if expires:
+        body = _(
+            "You are invited to create an account at %(site)s.\n\n"
+            "Sign up here (the link works once, until %(expires)s):\n%(url)s\n"
+        )
+    else:
+        body = _(
+            "You are invited to create an account at %(site)s.\n\n"
+            "Sign up here (the link works once):\n%(url)s\n"
+        )
     return (
-        f"You are invited to {site}",
-        f"You are invited to create an account at {site}.\n\n"
-        f"Sign up here (the link works once{until}):\n{url}\n",
+        _("You are invited to %(site)s") % {"site": site},
+        body % {"site": site, "url": url, "expires": expires},
     )
 
 
-def verify_mail(site: str, url: str) -> tuple[str, str]:
+def verify_mail(site: str, url: str, _: Gettext = _same) -> tuple[str, str]:
     return (
-        "Confirm your email address",
-        f"Someone, hopefully you, signed up at {site} with this address.\n\n"
-        f"Confirm it here to finish (the link works once, within a day):\n{url}\n\n"
-        "If it was not you, ignore this email: nothing happens without the confirmation.\n",
+        _("Confirm your email address"),
+        _(
+            "Someone, hopefully you, signed up at %(site)s with this address.\n\n"
+            "Confirm it here to finish (the link works once, within a day):\n%(url)s\n\n"
+            "If it was not you, ignore this email: nothing happens without the confirmation.\n"
+        )
+        % {"site": site, "url": url},
     )

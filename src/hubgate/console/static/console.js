@@ -6,6 +6,17 @@
   const main = document.getElementById("main");
   const csrf = main ? main.dataset.csrf : "";
 
+  // The page's language: the server puts this script's sentences, translated, in a JSON block
+  // (absent in English). `t("Enter %(num)s or more.", { num: 5 })`, like the server's gettext.
+  const catalogue = (() => {
+    const block = document.getElementById("hubgate-i18n");
+    try { return block ? JSON.parse(block.textContent) : {}; } catch (err) { return {}; }
+  })();
+  function t(message, values) {
+    const text = catalogue[message] || message;
+    return text.replace(/%\((\w+)\)s/g, (all, name) => (values && name in values ? String(values[name]) : all));
+  }
+
   // --- copy buttons ---
   document.querySelectorAll("[data-copy]").forEach((button) => {
     button.addEventListener("click", async () => {
@@ -14,14 +25,14 @@
       if (!source || source.hidden || !source.textContent.trim()) return;
       try {
         await navigator.clipboard.writeText(source.textContent.trim());
-        button.textContent = "Copied";
+        button.textContent = t("Copied");
       } catch (err) {
         const range = document.createRange();
         range.selectNodeContents(source);
         const selection = window.getSelection();
         selection.removeAllRanges();
         selection.addRange(range);
-        button.textContent = "Selected: press Ctrl+C";
+        button.textContent = t("Selected: press Ctrl+C");
       }
     });
   });
@@ -38,7 +49,7 @@
     const hint = document.createElement("p");
     hint.className = "scroll-hint";
     hint.dataset.testid = "scroll-hint";
-    hint.textContent = "Swipe the table sideways for more columns and the actions →";
+    hint.textContent = t("Swipe the table sideways for more columns and the actions →");
     hint.hidden = true;
     wrap.before(hint);
     const update = () => {
@@ -51,7 +62,7 @@
       if (more) {
         wrap.tabIndex = 0;  // a scrolling region must be reachable by keyboard
         wrap.setAttribute("role", "region");
-        wrap.setAttribute("aria-label", "Table, scrolls sideways");
+        wrap.setAttribute("aria-label", t("Table, scrolls sideways"));
       } else {
         wrap.removeAttribute("tabindex");
         wrap.removeAttribute("role");
@@ -112,18 +123,18 @@
   // what to type instead. Inputs may carry their own advice in data-hint.
   const ADVICE = [
     [/decimal|valid number|finite/i, (input) => /_usd$/.test(input ? input.name : "")
-      ? "Enter an amount in dollars, e.g. 5 or 2.50." : "Enter a number, e.g. 5 or 2.50."],
-    [/valid integer/i, () => "Enter a whole number, e.g. 10."],
-    [/greater than or equal to ([-\d.]+)/i, (input, m) => "Enter " + m[1] + " or more."],
-    [/greater than ([-\d.]+)/i, (input, m) => "Enter a number above " + m[1] + "."],
-    [/less than or equal to ([-\d.]+)/i, (input, m) => "Enter " + m[1] + " or less."],
-    [/less than ([-\d.]+)/i, (input, m) => "Enter a number below " + m[1] + "."],
-    [/at most (\d+) characters?/i, (input, m) => "Use at most " + m[1] + " characters."],
-    [/at least (\d+) characters?/i, (input, m) => "Use at least " + m[1] + " characters."],
-    [/missing required|field required/i, () => "Fill this in."],
-    [/valid (list|array)/i, () => "Enter names separated by spaces or commas."],
-    [/valid (dictionary|object)|JSON/i, () => 'Enter a JSON object, e.g. {"name": "value"}.'],
-    [/valid boolean/i, () => "Choose yes or no."],
+      ? t("Enter an amount in dollars, e.g. 5 or 2.50.") : t("Enter a number, e.g. 5 or 2.50.")],
+    [/valid integer/i, () => t("Enter a whole number, e.g. 10.")],
+    [/greater than or equal to ([-\d.]+)/i, (input, m) => t("Enter %(num)s or more.", { num: m[1] })],
+    [/greater than ([-\d.]+)/i, (input, m) => t("Enter a number above %(num)s.", { num: m[1] })],
+    [/less than or equal to ([-\d.]+)/i, (input, m) => t("Enter %(num)s or less.", { num: m[1] })],
+    [/less than ([-\d.]+)/i, (input, m) => t("Enter a number below %(num)s.", { num: m[1] })],
+    [/at most (\d+) characters?/i, (input, m) => t("Use at most %(num)s characters.", { num: m[1] })],
+    [/at least (\d+) characters?/i, (input, m) => t("Use at least %(num)s characters.", { num: m[1] })],
+    [/missing required|field required/i, () => t("Fill this in.")],
+    [/valid (list|array)/i, () => t("Enter names separated by spaces or commas.")],
+    [/valid (dictionary|object)|JSON/i, () => t('Enter a JSON object, e.g. {"name": "value"}.')],
+    [/valid boolean/i, () => t("Choose yes or no.")],
   ];
 
   function advice(input, message) {
@@ -176,8 +187,8 @@
   }
 
   function mailed(data) {
-    if (data.emailed_to) return "\nMailed to " + data.emailed_to;
-    if (data.email_error) return "\nNot mailed (" + data.email_error + "): pass the link on yourself";
+    if (data.emailed_to) return "\n" + t("Mailed to %(email)s", { email: data.emailed_to });
+    if (data.email_error) return "\n" + t("Not mailed (%(reason)s): pass the link on yourself", { reason: data.email_error });
     return "";
   }
 
@@ -206,7 +217,7 @@
     if (data && Array.isArray(data.codes)) {
       place.textContent = data.codes.join("\n");
     } else if (data && data.latency_ms !== undefined) {
-      place.textContent = (data.ok ? "OK" : "Failed") + " in " + data.latency_ms + " ms" +
+      place.textContent = t(data.ok ? "OK in %(ms)s ms" : "Failed in %(ms)s ms", { ms: data.latency_ms }) +
         (data.error ? ": " + (data.error.message || data.error) : "");
     } else if (data && data.remaining_usd !== undefined) {
       place.textContent = "$" + data.remaining_usd.toFixed(2) + " left of $" + data.limit_usd.toFixed(2) +
@@ -401,7 +412,7 @@
         history.push({ role: "assistant", content: full });
       } catch (err) {
         answer.classList.add("failed");
-        answer.textContent = "Error: " + err.message;
+        answer.textContent = t("Error: %(message)s", { message: err.message });
         history.pop();
       } finally {
         answer.classList.remove("pending");
