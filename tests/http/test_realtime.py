@@ -248,7 +248,9 @@ async def test_azure_channels_use_the_deployment_url_and_api_key(
             ws_url(rt_gateway, "azure-realtime"), headers={"Authorization": f"Bearer {secret}"}
         ) as ws,
     ):
-        assert (await recv_json(ws))["type"] == "session.created"
+        created = await recv_json(ws)
+        assert created["type"] == "session.created"
+        assert created["session"]["model"] == "azure-realtime"  # the caller's name, not the deployment
         assert (await one_response(ws))[-1]["type"] == "response.done"
     session = fake_realtime.sessions[-1]
     assert session.model == "my-realtime-deployment"

@@ -32,6 +32,7 @@ from hubgate.errors import (
     Unavailable,
     UpstreamHTTPError,
 )
+from hubgate.formats.names import Rename
 from hubgate.gateway import CLIENT_IP, GATEWAY, REQUEST_ID, Gateway
 from hubgate.metering.hold import Ceiling
 from hubgate.providers import provider_for
@@ -256,6 +257,14 @@ async def _connect(
     )
 
 
+def _session_rename(row: UsageRow) -> Rename | None:
+    """The caller's model name in `session.created` / `session.updated`, never the upstream's
+    (a channel's model_map, an Azure deployment); None (nothing to do) when the names agree."""
+    if row.upstream_model and row.upstream_model != row.model:
+        return Rename(b'"model"', b'"session"', orjson.dumps(row.model))
+    return None
+
+
 async def _serve(
     request: web.Request,
     upstream: aiohttp.ClientWebSocketResponse,
@@ -271,11 +280,16 @@ async def _serve(
     row.status = 200
     meter = _Meter(row)
 
+    rename = _session_rename(row)
+
     async def down() -> None:  # upstream -> caller
         async for msg in upstream:
             if msg.type is aiohttp.WSMsgType.TEXT:
                 meter.feed(msg.data)
-                await caller.send_str(msg.data)
+                text = msg.data
+                if rename is not None and '"model"' in text:
+                    text = rename.apply(text.encode()).decode()
+                await caller.send_str(text)
             elif msg.type is aiohttp.WSMsgType.BINARY:
                 await caller.send_bytes(msg.data)
             elif msg.type is aiohttp.WSMsgType.ERROR:
