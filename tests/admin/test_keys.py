@@ -96,3 +96,11 @@ async def test_keys_of_an_account_are_listed_and_paged(admin_gateway: Admin) -> 
     )
     assert [k["name"] for k in rest["data"]] == names[2:] and not rest["has_more"]
     assert all(k["account"] == account for k in first["data"] + rest["data"])
+
+
+async def test_max_concurrency_is_set_and_cleared_through_the_api(admin_gateway: Admin) -> None:
+    name, _ = await admin_gateway.new_key()
+    body = await admin_gateway.ok("PATCH", f"/admin/keys/{name}", {"max_concurrency": 2})
+    assert body["max_concurrency"] == 2
+    body = await admin_gateway.ok("PATCH", f"/admin/keys/{name}", {"max_concurrency": None})
+    assert body["max_concurrency"] is None

@@ -37,7 +37,7 @@ async def test_a_key_is_edited_disabled_enabled_and_deleted(
     status, text = await browser.post(f"/ui/keys/{key.id}/edit", {"name": "editable", "tpm": "-3"})
     assert status == 400 and 'id="f-tpm-error"' in text and "whole number" in text
     changes = {"name": "renamed", "budget_usd": "1.5", "budget_period": "daily", "models": "echo-1",
-               "rpm": "", "tpm": "9000", "allowed_ips": "127.0.0.1/32, ::1",
+               "rpm": "", "tpm": "9000", "max_concurrency": "4", "allowed_ips": "127.0.0.1/32, ::1",
                "expires": "2099-01-31"}  # fmt: skip
     status, text = await browser.post(f"/ui/keys/{key.id}/edit", changes)
     assert status == 200 and "“renamed” saved" in html.unescape(text)  # back on the list (PRG)
@@ -46,6 +46,7 @@ async def test_a_key_is_edited_disabled_enabled_and_deleted(
     assert (after.budget_micros, after.budget_period, after.models, after.rpm, after.tpm) == (
         1_500_000, "daily", frozenset({"echo-1"}), None, 9000)  # fmt: skip
     assert list(after.allowed_ips or ()) == ["127.0.0.1/32", "::1/128"] and after.expires_at.year == 2099  # type: ignore[union-attr]
+    assert after.max_concurrency == 4
     assert "ping" in await _chat(console_gateway, secret)  # renamed, still the same secret
     # Another account's key is not there for the neighbour.
     await other_browser.signup(new_email())

@@ -152,6 +152,7 @@ class KeyLimits(_Body):
     budget_period: Period | None = Field(default=None, description="null: the budget is for life")
     rpm: int | None = Field(default=None, ge=1)
     tpm: int | None = Field(default=None, ge=1)
+    max_concurrency: int | None = Field(default=None, ge=1, description="requests in flight at once")
     expires_at: Timestamp = None
     allowed_ips: list[Cidr] | None = Field(default=None, description="CIDR ranges; null: any address")
 

@@ -58,6 +58,7 @@ def key_view(k: KeyRecord, account: str | None, now: datetime) -> dict[str, Any]
         **money("budget_spent", period_spent),  # what counts against the budget right now
         "rpm": k.rpm,
         "tpm": k.tpm,
+        "max_concurrency": k.max_concurrency,
         "allowed_ips": list(k.allowed_ips) if k.allowed_ips is not None else None,
         "price_multiplier": decimal_text(k.price_multiplier),
         **money("max_request_cost", k.max_request_cost_micros),

@@ -36,6 +36,7 @@ def initial(key: KeyRecord) -> dict[str, str]:
         "allowed_ips": ", ".join(key.allowed_ips or ()),
         "rpm": str(key.rpm) if key.rpm is not None else "",
         "tpm": str(key.tpm) if key.tpm is not None else "",
+        "max_concurrency": str(key.max_concurrency) if key.max_concurrency is not None else "",
     }
 
 

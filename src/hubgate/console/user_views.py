@@ -147,6 +147,7 @@ KEY_HINTS = {  # what to enter, per field, when the shared key validation refuse
     "models": N_("Enter model names of 1 to 128 characters, separated by commas."),
     "rpm": N_("Enter a whole number of 1 or more, or leave it empty."),
     "tpm": N_("Enter a whole number of 1 or more, or leave it empty."),
+    "max_concurrency": N_("Enter a whole number of 1 or more, or leave it empty."),
 }
 
 
@@ -187,6 +188,7 @@ def parse_key_form(data: dict[str, str], now: datetime) -> dict[str, object]:
         "budget_period": data.get("budget_period") or None,
         "rpm": data.get("rpm", "").strip() or None,
         "tpm": data.get("tpm", "").strip() or None,
+        "max_concurrency": data.get("max_concurrency", "").strip() or None,
         "expires_at": expires,
         "allowed_ips": _list(data.get("allowed_ips", "")),
     }
