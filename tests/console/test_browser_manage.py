@@ -64,14 +64,16 @@ async def test_an_admin_acts_on_selected_channels(chromium: Pages, console_gatew
     await page.goto(f"{base}/ui/admin/channels")
     for name in names:
         await page.check(f"[data-testid=channel-row-{name}] input[data-bulk-select]")
-    await page.click("[data-testid=bulk-disable]")
+    async with page.expect_navigation():  # the page reloads with the outcome (an old one could match)
+        await page.click("[data-testid=bulk-disable]")
     await page.locator("[data-testid=bulk-result]", has_text="2 of 2 done").wait_for()
     for name in names:
         state = page.locator(f"[data-testid=channel-row-{name}] [data-testid=channel-enabled]")
         assert await state.inner_text() == "disabled"
     for name in names:
         await page.check(f"[data-testid=channel-row-{name}] input[data-bulk-select]")
-    await page.click("[data-testid=bulk-test]")
+    async with page.expect_navigation():
+        await page.click("[data-testid=bulk-test]")
     await page.locator("[data-testid=bulk-result]", has_text="2 of 2 done").wait_for()
     assert (
         "24 h"
@@ -80,7 +82,8 @@ async def test_an_admin_acts_on_selected_channels(chromium: Pages, console_gatew
         ).inner_text()
     )
     await page.click("[data-bulk-all]")
-    await page.click("[data-testid=bulk-delete]")  # the config-file channels refuse, each said
+    async with page.expect_navigation():
+        await page.click("[data-testid=bulk-delete]")  # the config-file channels refuse, each said
     await page.locator("[data-testid=bulk-result]", has_text="config file").wait_for()
     for name in names:
         assert await page.locator(f"[data-testid=channel-row-{name}]").count() == 0
