@@ -3,8 +3,7 @@ adjustments by an administrator, refunds), paged and as CSV, and the spend of ea
 
 from __future__ import annotations
 
-import csv
-import io
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -12,7 +11,7 @@ from aiohttp import web
 from hubgate.admin.session import gateway
 from hubgate.console.format import plain_dollars
 from hubgate.console.i18n import _
-from hubgate.console.usage_export import cell
+from hubgate.console.usage_export import cell, stream_csv
 from hubgate.console.user_views import last_days, viewer
 from hubgate.console.web import render, signed_in
 from hubgate.storage.admin_lists import LedgerEntry, ledger_page
@@ -67,32 +66,28 @@ async def billing(request: web.Request) -> web.StreamResponse:
                   spend=spend, spend_total=total, spend_days=SPEND_DAYS)  # fmt: skip
 
 
+def _csv_row(e: LedgerEntry) -> list[object]:
+    return [cell(e.created_at), e.kind, plain_dollars(e.amount_micros), cell(reference(e))]
+
+
 @signed_in
 async def billing_csv(request: web.Request) -> web.StreamResponse:
     """Every ledger row of the account, newest first, page by page."""
-    gw = gateway(request)
+    engine = gateway(request).engine
     account_id = viewer(request).user.account_id
-    resp = web.StreamResponse(headers={
-        "content-type": "text/csv; charset=utf-8",
-        "content-disposition": 'attachment; filename="balance-history.csv"',
-        "cache-control": "no-store",
-    })  # fmt: skip
-    await resp.prepare(request)
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(CSV_COLUMNS)
-    cursor: int | None = None
-    while True:
-        entries, cursor = await ledger_page(gw.engine, account_id, limit=1000, cursor=cursor)
-        for e in entries:
-            writer.writerow([cell(e.created_at), e.kind, plain_dollars(e.amount_micros), cell(reference(e))])
-        await resp.write(buf.getvalue().encode())
-        buf.seek(0)
-        buf.truncate()
-        if cursor is None:
-            break
-    await resp.write_eof()
-    return resp
+
+    async def pages() -> AsyncIterator[list[list[object]]]:
+        cursor: int | None = None
+        while True:
+            entries, cursor = await ledger_page(engine, account_id, limit=1000, cursor=cursor)
+            yield [
+                [cell(e.created_at), e.kind, plain_dollars(e.amount_micros), cell(reference(e))]
+                for e in entries
+            ]
+            if cursor is None:
+                return
+
+    return await stream_csv(request, "balance-history.csv", CSV_COLUMNS, pages())
 
 
 PAGES = [

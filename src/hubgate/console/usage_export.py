@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,6 +60,28 @@ async def name_rows(engine: AsyncEngine, rows: list[dict[str, Any]], *, accounts
             r["account"] = names.get(int(account_id), f"#{account_id}") if account_id else "-"
 
 
+async def stream_csv(
+    request: web.Request, filename: str, columns: tuple[str, ...], pages: AsyncIterator[list[list[object]]]
+) -> web.StreamResponse:
+    """A CSV download written page by page as `pages` yields rows (never all in memory)."""
+    resp = web.StreamResponse(headers={
+        "content-type": "text/csv; charset=utf-8",
+        "content-disposition": f'attachment; filename="{filename}"',
+        "cache-control": "no-store",
+    })  # fmt: skip
+    await resp.prepare(request)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(columns)
+    async for rows in pages:
+        writer.writerows(rows)
+        await resp.write(buf.getvalue().encode())
+        buf.seek(0)
+        buf.truncate()
+    await resp.write_eof()
+    return resp
+
+
 async def export_csv(
     request: web.Request,
     engine: AsyncEngine,
@@ -69,28 +92,17 @@ async def export_csv(
 ) -> web.StreamResponse:
     """Every matching row as CSV, page by page (never the whole log in memory)."""
     columns = ADMIN_CSV if admin else USER_CSV
-    resp = web.StreamResponse(headers={
-        "content-type": "text/csv; charset=utf-8",
-        "content-disposition": f'attachment; filename="{filename}"',
-        "cache-control": "no-store",
-    })  # fmt: skip
-    await resp.prepare(request)
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(columns)
-    cursor: int | None = None
-    while True:
-        rows, cursor = await logs_page(engine, flt, limit=1000, cursor=cursor)
-        await name_rows(engine, rows, accounts=admin)
-        for row in rows:
-            writer.writerow([cell(row.get(f)) for f in columns])
-        await resp.write(buf.getvalue().encode())
-        buf.seek(0)
-        buf.truncate()
-        if cursor is None:
-            break
-    await resp.write_eof()
-    return resp
+
+    async def pages() -> AsyncIterator[list[list[object]]]:
+        cursor: int | None = None
+        while True:
+            rows, cursor = await logs_page(engine, flt, limit=1000, cursor=cursor)
+            await name_rows(engine, rows, accounts=admin)
+            yield [[cell(row.get(f)) for f in columns] for row in rows]
+            if cursor is None:
+                return
+
+    return await stream_csv(request, filename, columns, pages())
 
 
 def cell(value: object) -> object:

@@ -122,22 +122,24 @@ async def accounts_per_group(engine: AsyncEngine) -> dict[str, int]:
         return {r[0]: int(r[1]) for r in rows}
 
 
+def ledger_entry(r: Any) -> LedgerEntry:
+    """One credit_ledger row as the lists show it."""
+    return LedgerEntry(
+        id=int(r.id),
+        amount_micros=int(r.amount_micros),
+        kind=r.kind,
+        reference=r.reference,
+        created_at=as_utc(r.created_at) or utcnow(),
+    )
+
+
 async def ledger_page(
     engine: AsyncEngine, account_id: int, *, limit: int, cursor: int | None = None
 ) -> tuple[list[LedgerEntry], int | None]:
     """An account's ledger rows, newest first."""
     query = select(credit_ledger).where(credit_ledger.c.account_id == account_id)
     rows, nxt = await _page(engine, query, credit_ledger.c.id, limit, cursor, newest=True)
-    entries = [
-        LedgerEntry(
-            id=int(r.id),
-            amount_micros=int(r.amount_micros),
-            kind=r.kind,
-            reference=r.reference,
-            created_at=as_utc(r.created_at) or utcnow(),
-        )
-        for r in rows
-    ]
+    entries = [ledger_entry(r) for r in rows]
     return entries, nxt
 
 

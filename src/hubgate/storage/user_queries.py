@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hubgate.storage.admin_lists import LedgerEntry
+from hubgate.storage.admin_lists import LedgerEntry, ledger_entry
 from hubgate.storage.keys import KeyRecord, _record, as_utc, utcnow
 from hubgate.storage.tables import api_keys, credit_ledger, usage_logs
 
@@ -127,14 +127,5 @@ async def ledger_rows(
                 select(credit_ledger).where(where).order_by(c.id.desc()).offset(offset).limit(limit)
             )
         ).all()
-    entries = [
-        LedgerEntry(
-            id=int(r.id),
-            amount_micros=int(r.amount_micros),
-            kind=r.kind,
-            reference=r.reference,
-            created_at=as_utc(r.created_at) or utcnow(),
-        )
-        for r in rows
-    ]
+    entries = [ledger_entry(r) for r in rows]
     return entries, total
