@@ -53,7 +53,7 @@ def _page(request: web.Request, key: KeyRecord, status: int = 200, **context: An
 async def edit_form(request: web.Request) -> web.StreamResponse:
     key = await own_key(request, _key_id(request))
     if key is None:
-        return not_found(request, "key")
+        return not_found(request, _("No such key."))
     return _page(request, key)
 
 
@@ -62,7 +62,7 @@ async def save(request: web.Request) -> web.StreamResponse:
     gw = gateway(request)
     key = await own_key(request, _key_id(request))
     if key is None:
-        return not_found(request, "key")
+        return not_found(request, _("No such key."))
     data = await form(request)
     try:
         fields = parse_key_form(data, utcnow())
@@ -87,7 +87,7 @@ async def disable(request: web.Request) -> web.StreamResponse:
     gw = gateway(request)
     key = await own_key(request, _key_id(request))
     if key is None:
-        return not_found(request, "key")
+        return not_found(request, _("No such key."))
     await gw.key_repo.revoke(key.name)  # refused at once, even by a cache that still holds it
     gw.keys.invalidate()
     return flash_to(request, "/ui/keys", notice=_("Key “%(name)s” disabled.") % {"name": label(key)})
@@ -98,7 +98,7 @@ async def enable(request: web.Request) -> web.StreamResponse:
     gw = gateway(request)
     key = await own_key(request, _key_id(request))
     if key is None:
-        return not_found(request, "key")
+        return not_found(request, _("No such key."))
     if key.expires_at is not None and key.expires_at <= utcnow():
         message = _("Key “%(name)s” has expired: change its expiry date before enabling it.")
         return flash_to(request, "/ui/keys", error=message % {"name": label(key)})
@@ -112,7 +112,7 @@ async def delete(request: web.Request) -> web.StreamResponse:
     gw = gateway(request)
     key = await own_key(request, _key_id(request))
     if key is None:
-        return not_found(request, "key")
+        return not_found(request, _("No such key."))
     await gw.key_repo.revoke(key.name)
     await delete_key(gw.engine, key.id)  # its usage rows keep its name
     gw.keys.invalidate()
