@@ -26,6 +26,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 WRK_SCRIPT = BENCH / "wrk" / "post.lua"
 HUBGATE_KEY = "sk-bench-0123456789abcdef"
+PLAIN_KEY = "sk-bench-plain-0123456789abcdef"  # `plain_key`: no budget, no account: never held
 UPSTREAM_KEY = "sk-upstream-bench-0123456789"
 PROMPT = [{"role": "user", "content": "Say twenty words, please."}]
 
@@ -383,12 +384,16 @@ def hubgate_config(
     *,
     limited: bool = False,
     redis_url: str | None = None,
+    plain_key: bool = False,
 ) -> str:
     """hubgate's YAML: OpenAI, Anthropic and Gemini channels on the nginx upstream, one key.
     `limited`: the key has a budget and belongs to an account with a balance, and the
     bench models have prices, so every request is held and charged (the default account
     has no limit and unpriced models cost nothing: no holds). `redis_url`: hubgate
-    shares its state (holds, limits) through that Redis, under a fresh prefix."""
+    shares its state (holds, limits) through that Redis, under a fresh prefix. `plain_key`:
+    a second key (PLAIN_KEY) with no budget and no account, so never held, in the same
+    process, and two unpriced models, bench-free-json and bench-free-sse (bench/keys_ab.py
+    compares the three)."""
     channels = [
         ("oa-json", "openai", f"{upstream}/json/v1", "bench-json"),
         ("oa-sse", "openai", f"{upstream}/sse/v1", "bench-sse"),
@@ -418,6 +423,22 @@ def hubgate_config(
     lines += ["keys:", "  - name: bench", f"    key: {HUBGATE_KEY}"]
     if limited:
         lines += ["    account: bench", "    budget_usd: 1000000"]
+    if plain_key:
+        lines += ["  - name: plain", f"    key: {PLAIN_KEY}"]
+        # And models nobody priced (bench-free-json, bench-free-sse): nothing to charge.
+        lines[lines.index("keys:") : lines.index("keys:")] = [
+            "  - name: free-json",
+            "    type: openai",
+            f"    base_url: {upstream}/json/v1",
+            f"    api_key: {UPSTREAM_KEY}",
+            "    models: [bench-free-json]",
+            "  - name: free-sse",
+            "    type: openai",
+            f"    base_url: {upstream}/sse/v1",
+            f"    api_key: {UPSTREAM_KEY}",
+            "    models: [bench-free-sse]",
+        ]
+    if limited:
         lines += ["accounts:", "  - name: bench", "    balance_usd: 1000000", "pricing:"]
         for *_, model in channels:
             lines += [

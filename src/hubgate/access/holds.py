@@ -19,6 +19,7 @@ in memory against its lease, leases.py). Holds left by a crashed process expire
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -89,12 +90,15 @@ class _Base:
 
 
 class BaseCache:
-    """Bases read from the database, each with the book's generation seen before the read."""
+    """Bases read from the database, each with the book's generation seen before the read.
+    One read per subject and generation at a time: after a flush bumps a book's generation,
+    the requests in flight that find it stale share one read instead of one each."""
 
     def __init__(self, read: ReadBase, ttl_s: float) -> None:
         self._read = read
         self._ttl = ttl_s
         self._entries: dict[str, _Base] = {}
+        self._reading: dict[tuple[str, int], asyncio.Future[None]] = {}
 
     def need(self, subject: Subject) -> tuple[int, int]:
         """(base, generation) to present to the book; generation -1 when none is cached.
@@ -105,9 +109,25 @@ class BaseCache:
         return (hit.value if subject.limit is None else subject.limit - hit.value), hit.gen
 
     async def refresh(self, subject: Subject, gen: int) -> None:
-        """Read the base again; the book was at `gen` before this read began."""
+        """Read the base again; the book was at `gen` before this read began. A read of the
+        same subject begun at the same generation is joined (shielded: a caller that hangs
+        up does not cancel it for the others)."""
+        key = (subject.name, gen)
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = self._reading[key] = asyncio.ensure_future(self._refresh(subject, gen))
+            reading.add_done_callback(lambda done: self._read_done(key, done))
+        await asyncio.shield(reading)
+
+    async def _refresh(self, subject: Subject, gen: int) -> None:
         value = await self._read(subject)
         self._entries[subject.name] = _Base(value, gen, time.monotonic() + self._ttl)
+
+    def _read_done(self, key: tuple[str, int], done: asyncio.Future[None]) -> None:
+        if self._reading.get(key) is done:
+            del self._reading[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: every waiter may have gone
 
     def drop(self, names: Iterable[str]) -> None:
         for name in names:

@@ -15,7 +15,6 @@ micro-dollars. Inconsistent counts are clamped, never turned into a negative cos
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 
 from hubgate.formats import hub
@@ -43,7 +42,7 @@ def cost_micros(
     rest are priced as 5-minute writes. Cache reads and writes are taken as parts
     of `prompt_tokens` and clamped into it if the upstream's numbers disagree.
     """
-    if not (multiplier.is_finite() and multiplier >= 0):
+    if multiplier is not ONE and not (multiplier.is_finite() and multiplier >= 0):
         raise ValueError(f"price multiplier must be a finite number >= 0, not {multiplier}")
     prompt = max(usage.prompt_tokens, 0)
     cached = _clamp(usage.cached_tokens, prompt)
@@ -52,24 +51,20 @@ def cost_micros(
     uncached = prompt - cached - writes
     completion = max(usage.completion_tokens, 0)
 
-    rate = price.for_prompt(prompt)
-    # Rates are USD per million tokens, so tokens x rate is micro-dollars; per_request is USD.
-    terms = (
-        (uncached, rate.input),
-        (cached, rate.cached_input_rate),
-        (writes - writes_1h, rate.cache_write_rate),
-        (writes_1h, rate.cache_write_1h_rate),
-        (completion, rate.output_rate(reasoned=usage.reasoning_tokens > 0)),
+    # Rates are USD per million tokens, so tokens x rate is micro-dollars (price.Rates holds
+    # them as integers over one denominator, per_request included).
+    r = price.for_prompt(prompt).rates
+    output = r.output_thinking if usage.reasoning_tokens > 0 else r.output
+    numerator = (
+        r.per_request
+        + uncached * r.input
+        + cached * r.cached_input
+        + (writes - writes_1h) * r.cache_write
+        + writes_1h * r.cache_write_1h
+        + completion * output
     )
-    numerator, denominator = rate.per_request.as_integer_ratio()
-    numerator *= 1_000_000
-    for tokens, per_million in terms:
-        if tokens:
-            n, d = per_million.as_integer_ratio()
-            common = math.lcm(denominator, d)
-            numerator = numerator * (common // denominator) + tokens * n * (common // d)
-            denominator = common
-    if multiplier != ONE:
+    denominator = r.denominator
+    if multiplier is not ONE and multiplier != ONE:
         n, d = multiplier.as_integer_ratio()
         numerator, denominator = numerator * n, denominator * d
     return ratio_to_micros(numerator, denominator * 1_000_000)  # micro-dollars -> USD

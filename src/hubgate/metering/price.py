@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import math
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 
 ZERO = Decimal(0)
@@ -34,11 +35,16 @@ class Price:
     per_request: Decimal = ZERO
     output_thinking: Decimal | None = None
     tiers: tuple[Tier, ...] = ()
+    # The rates as integer numerators over one common denominator, made once here: pricing
+    # a request is then a few integer products (metering/cost.py), no Decimal work.
+    rates: Rates = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for f in fields(self):
+            if f.name in ("tiers", "rates"):
+                continue
             value = getattr(self, f.name)
-            if f.name == "tiers" or value is None:
+            if value is None:
                 continue
             if not isinstance(value, Decimal):  # money is never a float
                 raise TypeError(f"price {f.name} must be a Decimal, not {type(value).__name__}")
@@ -49,6 +55,7 @@ class Price:
             raise ValueError("price tiers must have distinct thresholds >= 0, in ascending order")
         if any(tier.price.tiers for tier in self.tiers):
             raise ValueError("a price tier cannot have tiers of its own")
+        object.__setattr__(self, "rates", Rates.of(self))
 
     @property
     def cached_input_rate(self) -> Decimal:
@@ -74,3 +81,34 @@ class Price:
             if prompt_tokens > tier.above:
                 chosen = tier.price
         return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """A Price's USD-per-1M-token rates as `numerator / denominator` micro-dollars per token,
+    all over one `denominator`; `per_request` is micro-dollars over the same denominator."""
+
+    denominator: int
+    input: int
+    cached_input: int
+    cache_write: int
+    cache_write_1h: int
+    output: int
+    output_thinking: int
+    per_request: int
+
+    @classmethod
+    def of(cls, price: Price) -> Rates:
+        values = (
+            price.input,
+            price.cached_input_rate,
+            price.cache_write_rate,
+            price.cache_write_1h_rate,
+            price.output,
+            price.output_rate(reasoned=True),
+            price.per_request * 1_000_000,
+        )
+        ratios = [v.as_integer_ratio() for v in values]
+        denominator = math.lcm(*(d for _, d in ratios))
+        numerators = [n * (denominator // d) for n, d in ratios]
+        return cls(denominator, *numerators)
