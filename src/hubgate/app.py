@@ -157,7 +157,8 @@ async def _open(settings: Settings, bootstrap: bool) -> _Opened:
         accounts=accounts,
         billing=billing,
         limiter=Limiter(
-            RedisStore(redis, prefix=f"{settings.redis_prefix}rl:") if redis is not None else LocalStore()
+            RedisStore(redis, prefix=f"{settings.redis_prefix}rl:") if redis is not None else LocalStore(),
+            defaults=settings.default_key_limits,
         ),
         trusted_proxies=networks(settings.trusted_proxies),
         health=Health(

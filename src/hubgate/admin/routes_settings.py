@@ -1,6 +1,7 @@
 """System settings an admin changes at run time (site name, announcement, sign-up, new
-accounts' credit and group, top-up limits): stored in the database over the config file's
-values, which stay the bootstrap; every replica applies a change within a second."""
+accounts' credit and group, top-up limits, default key rate limits): stored in the database
+over the config file's values, which stay the bootstrap; every replica applies a change
+within a second."""
 
 from __future__ import annotations
 
@@ -35,6 +36,15 @@ class SystemSettingsPatch(_Body):
     new_account_group: Name | None = None
     topup_min_usd: PositiveUsd | None = None
     topup_max_usd: PositiveUsd | None = None
+    default_rpm: int | None = Field(
+        default=None, ge=0, le=10**9, description="requests a minute for keys without their own; 0: unlimited"
+    )
+    default_tpm: int | None = Field(
+        default=None, ge=0, le=10**12, description="tokens a minute for keys without their own; 0: unlimited"
+    )
+    default_max_concurrency: int | None = Field(
+        default=None, ge=0, le=10**6, description="requests at once for keys without their own; 0: unlimited"
+    )
 
 
 def _values(settings: Settings) -> dict[str, Any]:

@@ -47,6 +47,7 @@ SECURITY_HEADERS = {
 }
 
 
+LANGUAGES: web.AppKey[dict[str, i18n.Language]] = web.AppKey("console_languages", dict)  # loaded at start
 PRE_TOKEN = web.RequestKey("console_pre_token", str)
 FLASH_TAKEN = web.RequestKey("console_flash_taken", bool)  # the page read the flash: clear its cookie
 
@@ -207,6 +208,12 @@ def set_session_cookie(request: web.Request, resp: web.StreamResponse, token: st
         cookie_name(request), token, path="/", httponly=True, samesite="Lax", secure=secure(request),
         max_age=int(ttl),
     )  # fmt: skip
+
+
+def remember_language(request: web.Request, resp: web.StreamResponse, code: str) -> None:
+    """The language cookie: the console's language in this browser, signed in or not."""
+    resp.set_cookie(i18n.LANG_COOKIE, code, path="/", max_age=i18n.LANG_COOKIE_MAX_AGE,
+                    samesite="Lax", secure=secure(request))  # fmt: skip
 
 
 def clear_session_cookie(request: web.Request, resp: web.StreamResponse) -> None:

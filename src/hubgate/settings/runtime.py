@@ -17,6 +17,9 @@ RUNTIME_SETTINGS: dict[str, tuple[str, str]] = {
     "new_account_group": ("console", "new_account_group"),
     "topup_min_usd": ("payments", "min_usd"),
     "topup_max_usd": ("payments", "max_usd"),
+    "default_rpm": ("default_key_limits", "rpm"),
+    "default_tpm": ("default_key_limits", "tpm"),
+    "default_max_concurrency": ("default_key_limits", "max_concurrency"),
 }
 
 

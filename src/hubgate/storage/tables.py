@@ -327,6 +327,9 @@ users = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("last_login_at", DateTime(timezone=True), nullable=True),
     Column("email_verified_at", DateTime(timezone=True), nullable=True),  # None: not confirmed (0011)
+    Column(
+        "language", String(16), nullable=True
+    ),  # the console language chosen (zh_CN...); None: none (0018)
 )
 
 user_identities = Table(
