@@ -232,6 +232,12 @@ async def form(request: web.Request) -> dict[str, str]:
     return {k: v for k, v in data.items() if isinstance(v, str)}
 
 
+async def form_list(request: web.Request, name: str) -> list[str]:
+    """Every value of a field sent several times (checkboxes of one name)."""
+    data = await request.post()
+    return [v for v in data.getall(name, []) if isinstance(v, str)]
+
+
 def check_csrf(request: web.Request, session: Session | None, submitted: str | None) -> None:
     """Refuse a state-changing request whose token does not match (403 page).
 
