@@ -399,7 +399,8 @@ async def test_in_a_browser_confirm_a_sign_up_and_mail_an_invite(
 
 async def test_the_reset_mail_is_in_the_readers_language(visitor: Browser, relay: FakeSMTP) -> None:
     email = new_email()
-    await visitor.signup(email)
+    await visitor.get("/ui/signup?lang=zh-CN")
+    await visitor.signup(email)  # in Chinese: their saved language
     await visitor.post("/ui/logout", {})
     await visitor.get("/ui/forgot?lang=zh-CN")
     status, page = await visitor.post("/ui/forgot", {"email": email})
@@ -407,3 +408,31 @@ async def test_the_reset_mail_is_in_the_readers_language(visitor: Browser, relay
     mail = await relay.next_message()
     assert mail.rcpt_to == [email] and mail.message["Subject"] == "重置你的密码"
     assert "一小时内有效" in mail.message.get_content() and link_in(mail).startswith("/ui/reset/")
+
+
+async def test_mail_from_the_admin_api_is_in_the_recipients_saved_language(
+    mail_gateway: LiveGateway, visitor: Browser, relay: FakeSMTP
+) -> None:
+    """The admin's request is in English; the mail follows the reader's saved language."""
+    chinese, english = new_email(), new_email()
+    await visitor.get("/ui/signup?lang=zh-CN")
+    await visitor.signup(chinese)  # signed up in Chinese: saved as theirs
+    await visitor.post("/ui/logout", {})
+    await visitor.get("/ui/signup?lang=en")
+    await visitor.signup(english)
+    for email, subject, words in ((chinese, "重置你的密码", "一小时内有效"),
+                                  (english, "Reset your password", "within one hour")):  # fmt: skip
+        status, found = await admin_call(mail_gateway, "GET", f"/admin/users?email={email}")
+        user = found["data"][0]
+        status, link = await admin_call(
+            mail_gateway, "POST", f"/admin/users/{user['id']}/reset-link", {"send_email": True}
+        )
+        assert status == 201 and link["emailed_to"] == email
+        mail = await relay.next_message()
+        assert mail.rcpt_to == [email] and mail.message["Subject"] == subject, user["language"]
+        assert words in mail.message.get_content() and link_in(mail) == urlsplit(link["reset_url"]).path
+    # Saved language over the asking page's: a Chinese reader asking from an English page.
+    await visitor.post("/ui/logout", {})
+    await visitor.get("/ui/forgot?lang=en")
+    await visitor.post("/ui/forgot", {"email": chinese})
+    assert (await relay.next_message()).message["Subject"] == "重置你的密码"
