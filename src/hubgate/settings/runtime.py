@@ -15,6 +15,7 @@ RUNTIME_SETTINGS: dict[str, tuple[str, str]] = {
     "signup": ("console", "signup"),
     "new_account_credit_usd": ("console", "new_account_credit_usd"),
     "new_account_group": ("console", "new_account_group"),
+    "low_balance_usd": ("console", "low_balance_usd"),
     "topup_min_usd": ("payments", "min_usd"),
     "topup_max_usd": ("payments", "max_usd"),
     "default_rpm": ("default_key_limits", "rpm"),
