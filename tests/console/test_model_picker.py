@@ -65,6 +65,8 @@ async def test_a_key_gets_models_from_the_catalogue_only(
     assert status == 200 and 'data-testid="model-picker"' in page
     assert 'name="models" value="gpt-4o-mini"' in page and 'data-vendor="openai"' in page
     assert "in · $" in html.unescape(page)  # prices beside the names
+    # The translated placeholders are attributes, not text escaped into the markup.
+    assert 'inputmode="numeric" placeholder="no limit"' in page and "&#34;" not in page
     status, page = await browser.post("/ui/keys", {"name": "two", "models": "gpt-4o-mini, echo-1"})
     assert status == 200 and 'data-testid="new-secret"' in page
     key = max(
