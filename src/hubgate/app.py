@@ -24,6 +24,7 @@ from hubgate.http.rate_classes import RATE_CLASSES, RateClasses
 from hubgate.http.routes import add_routes
 from hubgate.jobs.catalogue import start_catalogue
 from hubgate.jobs.channel_checks import follow_refusals
+from hubgate.jobs.low_balance import low_balance_mails
 from hubgate.jobs.runner import health_checks, usage_retention, video_polling
 from hubgate.jobs.system_settings import start_system_settings
 from hubgate.metering.prices import price_from_settings
@@ -157,7 +158,8 @@ async def _open(settings: Settings, bootstrap: bool) -> _Opened:
         accounts=accounts,
         billing=billing,
         limiter=Limiter(
-            RedisStore(redis, prefix=f"{settings.redis_prefix}rl:") if redis is not None else LocalStore()
+            RedisStore(redis, prefix=f"{settings.redis_prefix}rl:") if redis is not None else LocalStore(),
+            defaults=settings.default_key_limits,
         ),
         trusted_proxies=networks(settings.trusted_proxies),
         health=Health(
@@ -250,6 +252,8 @@ async def _start(opened: _Opened) -> _Running:
             asyncio.create_task(usage_retention(gw, settings.usage_retention_days), name="usage-retention")
         )
     watchers.append(asyncio.create_task(video_polling(gw, settings.video_poll_interval_s), name="video-poll"))
+    if settings.console.smtp is not None:  # the threshold itself may change at run time
+        watchers.append(asyncio.create_task(low_balance_mails(gw), name="low-balance-mail"))
     shared_health = None
     if opened.redis is not None:  # cooldowns seen by one replica are honoured by all
         shared_health = SharedHealth(gw.health, opened.redis, settings.redis_prefix)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -30,6 +31,12 @@ from hubgate.storage.channels import AdminChannels
 from hubgate.storage.keys import KeyRepository
 from hubgate.storage.responses import ResponseStore
 from hubgate.storage.usage import UsageWriter
+
+Gettext = Callable[[str], str]
+
+
+def _english(code: str | None) -> Gettext:
+    return lambda message: message
 
 
 @dataclass
@@ -54,6 +61,9 @@ class Gateway:
     metrics: Metrics = field(default_factory=Metrics)  # observability: Prometheus, fed by the relay
     catalogue: Catalogue = field(default_factory=Catalogue)  # catalogue_sync keeps it current
     file_settings: Settings | None = None  # the config file's; `settings` adds the stored run-time ones
+    # A reader's saved language (a locale code, None: unknown) -> the gettext their mail is written
+    # with; the console sets it at start from its catalogues (English until then).
+    mail_language: Callable[[str | None], Gettext] = _english
 
     @property
     def max_body_bytes(self) -> int:

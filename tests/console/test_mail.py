@@ -399,7 +399,8 @@ async def test_in_a_browser_confirm_a_sign_up_and_mail_an_invite(
 
 async def test_the_reset_mail_is_in_the_readers_language(visitor: Browser, relay: FakeSMTP) -> None:
     email = new_email()
-    await visitor.signup(email)
+    await visitor.get("/ui/signup?lang=zh-CN")
+    await visitor.signup(email)  # in Chinese: their saved language
     await visitor.post("/ui/logout", {})
     await visitor.get("/ui/forgot?lang=zh-CN")
     status, page = await visitor.post("/ui/forgot", {"email": email})
@@ -407,3 +408,72 @@ async def test_the_reset_mail_is_in_the_readers_language(visitor: Browser, relay
     mail = await relay.next_message()
     assert mail.rcpt_to == [email] and mail.message["Subject"] == "重置你的密码"
     assert "一小时内有效" in mail.message.get_content() and link_in(mail).startswith("/ui/reset/")
+
+
+async def test_mail_from_the_admin_api_is_in_the_recipients_saved_language(
+    mail_gateway: LiveGateway, visitor: Browser, relay: FakeSMTP
+) -> None:
+    """The admin's request is in English; the mail follows the reader's saved language."""
+    chinese, english = new_email(), new_email()
+    await visitor.get("/ui/signup?lang=zh-CN")
+    await visitor.signup(chinese)  # signed up in Chinese: saved as theirs
+    await visitor.post("/ui/logout", {})
+    await visitor.get("/ui/signup?lang=en")
+    await visitor.signup(english)
+    for email, subject, words in ((chinese, "重置你的密码", "一小时内有效"),
+                                  (english, "Reset your password", "within one hour")):  # fmt: skip
+        status, found = await admin_call(mail_gateway, "GET", f"/admin/users?email={email}")
+        user = found["data"][0]
+        status, link = await admin_call(
+            mail_gateway, "POST", f"/admin/users/{user['id']}/reset-link", {"send_email": True}
+        )
+        assert status == 201 and link["emailed_to"] == email
+        mail = await relay.next_message()
+        assert mail.rcpt_to == [email] and mail.message["Subject"] == subject, user["language"]
+        assert words in mail.message.get_content() and link_in(mail) == urlsplit(link["reset_url"]).path
+    # Saved language over the asking page's: a Chinese reader asking from an English page.
+    await visitor.post("/ui/logout", {})
+    await visitor.get("/ui/forgot?lang=en")
+    await visitor.post("/ui/forgot", {"email": chinese})
+    assert (await relay.next_message()).message["Subject"] == "重置你的密码"
+
+
+async def _drain(relay: FakeSMTP) -> list[Received]:
+    """Every mail that arrives until the relay is quiet (other accounts may be low too)."""
+    got: list[Received] = []
+    while True:
+        try:
+            got.append(await relay.next_message(within_s=1.0))
+        except TimeoutError:
+            return got
+
+
+async def test_a_low_balance_is_mailed_once_in_the_readers_language(
+    mail_gateway: LiveGateway, visitor: Browser, relay: FakeSMTP
+) -> None:
+    from hubgate.jobs.low_balance import mail_low_balances
+
+    gw, email = mail_gateway, new_email()
+    await visitor.get("/ui/signup?lang=zh-CN")
+    await visitor.signup(email)  # $5 of credit, Chinese saved
+    try:
+        status, _ = await admin_call(gw, "PATCH", "/admin/settings", {"low_balance_usd": "1"})
+        assert status == 200
+        await mail_low_balances(gw.state)
+        assert not [m for m in await _drain(relay) if m.rcpt_to == [email]]  # $5 is not low
+        status, _ = await admin_call(gw, "POST", f"/admin/accounts/{email}/adjust", {"amount_usd": "-4.5"})
+        assert status == 200
+        await mail_low_balances(gw.state)
+        mine = [m for m in await _drain(relay) if m.rcpt_to == [email]]
+        assert len(mine) == 1 and mine[0].message["Subject"] == "你在 https://gw.example.test 的余额不足"
+        body = mine[0].message.get_content()
+        assert "$0.50" in body and "$1.00" in body and "https://gw.example.test/ui/dashboard" in body
+        await mail_low_balances(gw.state)  # told once per fall
+        assert not [m for m in await _drain(relay) if m.rcpt_to == [email]]
+        await admin_call(gw, "POST", f"/admin/accounts/{email}/adjust", {"amount_usd": "2"})
+        await mail_low_balances(gw.state)  # back above: told again at the next fall
+        await admin_call(gw, "POST", f"/admin/accounts/{email}/adjust", {"amount_usd": "-2"})
+        await mail_low_balances(gw.state)
+        assert len([m for m in await _drain(relay) if m.rcpt_to == [email]]) == 1
+    finally:
+        await admin_call(gw, "PATCH", "/admin/settings", {"low_balance_usd": None})

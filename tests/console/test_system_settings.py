@@ -12,7 +12,8 @@ from tests.console.test_console_flows import BALANCE, admin_api
 
 CLEAR = dict.fromkeys(
     ("site_name", "announcement", "signup", "new_account_credit_usd", "new_account_group",
-     "topup_min_usd", "topup_max_usd"),
+     "topup_min_usd", "topup_max_usd", "low_balance_usd", "default_rpm", "default_tpm",
+     "default_max_concurrency"),
 )  # fmt: skip
 
 

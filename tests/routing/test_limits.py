@@ -108,3 +108,26 @@ async def test_ip_bucket_allows_a_burst_then_the_rate(store: Store) -> None:
     await limiter.admit_ip(ip, rpm=60, burst=5)
     with pytest.raises(RateLimited):
         await limiter.admit_ip(ip, rpm=60, burst=5)
+
+
+async def test_a_key_without_its_own_limits_gets_the_defaults(store: Store) -> None:
+    """`default_key_limits`: each limit a key leaves empty comes from the defaults (0: unlimited);
+    a key's own limit wins."""
+    from hubgate.settings import KeyLimitDefaults
+
+    clock = Clock()
+    limiter = Limiter(store, clock=clock, defaults=KeyLimitDefaults(rpm=2, tpm=0, max_concurrency=3))
+    mixed = limiter.limits(key(tpm=500))
+    assert (mixed.rpm, mixed.tpm, mixed.max_concurrency) == (2, 500, 3)
+    plain, own = key(), key(rpm=10)
+    for _ in range(2):
+        await limiter.admit(plain)
+    with pytest.raises(RateLimited) as refused:
+        await limiter.admit(plain)
+    assert refused.value.headers["x-ratelimit-limit-requests"] == "2"
+    for _ in range(5):
+        admission = await limiter.admit(own)
+        assert admission.headers["x-ratelimit-limit-requests"] == "10"
+        await limiter.finish(own, admission, 0)  # gives the concurrency slot (a default of 3) back
+    limiter.defaults = KeyLimitDefaults()  # as a settings reload sets it
+    await limiter.admit(plain)  # neither its own nor a default: unlimited

@@ -1,6 +1,7 @@
 """System settings an admin changes at run time (site name, announcement, sign-up, new
-accounts' credit and group, top-up limits): stored in the database over the config file's
-values, which stay the bootstrap; every replica applies a change within a second."""
+accounts' credit and group, the low-balance mail, top-up limits, default key rate limits):
+stored in the database over the config file's values, which stay the bootstrap; every
+replica applies a change within a second."""
 
 from __future__ import annotations
 
@@ -33,8 +34,20 @@ class SystemSettingsPatch(_Body):
     signup: Literal["open", "invite", "closed"] | None = None
     new_account_credit_usd: NonNegativeUsd | None = None
     new_account_group: Name | None = None
+    low_balance_usd: NonNegativeUsd | None = Field(
+        default=None, description="mail an account's people once when its balance falls below (needs smtp)"
+    )
     topup_min_usd: PositiveUsd | None = None
     topup_max_usd: PositiveUsd | None = None
+    default_rpm: int | None = Field(
+        default=None, ge=0, le=10**9, description="requests a minute for keys without their own; 0: unlimited"
+    )
+    default_tpm: int | None = Field(
+        default=None, ge=0, le=10**12, description="tokens a minute for keys without their own; 0: unlimited"
+    )
+    default_max_concurrency: int | None = Field(
+        default=None, ge=0, le=10**6, description="requests at once for keys without their own; 0: unlimited"
+    )
 
 
 def _values(settings: Settings) -> dict[str, Any]:

@@ -46,6 +46,7 @@ def user_view(u: User, account: str | None) -> dict[str, Any]:
         "totp": u.totp_secret_enc is not None,
         "has_password": u.password_hash is not None,
         "email_verified": u.email_verified_at is not None,
+        "language": u.language,
         "locked_until": iso(u.locked_until),
         "created_at": iso(u.created_at),
         "last_login_at": iso(u.last_login_at),
@@ -157,7 +158,8 @@ async def reset_link(request: web.Request) -> web.Response:
     token = await UserRepository(gateway(request).engine).create_reset(user.id, ttl=RESET_TTL)
     expires = utcnow() + RESET_TTL
     url = site_url(request, f"/ui/reset/{token}")
-    mailed = await _mail(smtp, user.email, *reset_mail(site_url(request, ""), url)) if smtp else {}
+    written = gateway(request).mail_language(user.language)  # the reader's saved language, else English
+    mailed = await _mail(smtp, user.email, *reset_mail(site_url(request, ""), url, written)) if smtp else {}
     await audit(request, "users.reset_link", user.email,
                 after={"user_id": user.id, "expires_at": iso(expires), **mailed})  # fmt: skip
     return json_response(

@@ -18,7 +18,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from hubgate.admin.session import Console, console_of, cookie_name, gateway, load_session
 from hubgate.console import passwords, totp
-from hubgate.console.i18n import N_, _, gettext
+from hubgate.console.i18n import N_, _, current, gettext
 from hubgate.console.oauth import providers
 from hubgate.console.users import confirmed, create_user
 from hubgate.console.web import (
@@ -230,11 +230,11 @@ async def signup(request: web.Request) -> web.StreamResponse:
         return _page(request, "signup.html", status=400, mode=cfg.signup, email=email, invite=invite,
                      errors=errors, error=_("Check the fields marked below."))  # fmt: skip
     if cfg.verify_email:  # no session and no credit until the address is confirmed
-        await create_user(gw.engine, cfg, email, password, role="user", pending=True)
+        await create_user(gw.engine, cfg, email, password, role="user", pending=True, language=current().code)
         log.info("console sign-up, waiting for the address to be confirmed: %s", email)
         _mail_later(request, email, "verify")
         return _page(request, "verify_sent.html", email=email)
-    user = await create_user(gw.engine, cfg, email, password, role="user")
+    user = await create_user(gw.engine, cfg, email, password, role="user", language=current().code)
     log.info("console sign-up: %s", email)
     return await sign_in(request, user, "/ui/dashboard")
 
@@ -319,10 +319,12 @@ async def _mail_link(gw: Gateway, users: UserRepository, email: str, purpose: st
         return
     token = await users.create_reset(user.id, ttl=VERIFY_TTL if verify else RESET_TTL, purpose=purpose)
     base = cfg.public_url.rstrip("/")
+    # In the reader's saved language; else the language of the page that asked (theirs, likely).
+    written = gw.mail_language(user.language) if user.language else gettext
     if verify:
-        subject, body = verify_mail(base, f"{base}/ui/verify/{token}", gettext)
+        subject, body = verify_mail(base, f"{base}/ui/verify/{token}", written)
     else:
-        subject, body = reset_mail(base, f"{base}/ui/reset/{token}", gettext)
+        subject, body = reset_mail(base, f"{base}/ui/reset/{token}", written)
     await send(cfg.smtp, user.email, subject, body)
 
 

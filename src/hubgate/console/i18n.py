@@ -5,9 +5,10 @@ Strings are marked with `_()` here and in the templates (`{{ _("...") }}`, newst
 `locales/messages.pot`, and `locales/<locale>/LC_MESSAGES/messages.po` holds each translation.
 The .po files are read and compiled in memory when the console starts (no build step).
 
-The language of a request is chosen by `choose()` (`?lang=`, then the language cookie, then
-Accept-Language) and made current for the request's task by `activate()`; `_()` and the
-template filters read it from a context variable, so each request has its own.
+The language of a request is chosen by `choose()` (`?lang=`, then the language the signed-in
+user saved, then the language cookie, then Accept-Language) and made current for the
+request's task by `activate()`; `_()` and the template filters read it from a context
+variable, so each request has its own.
 """
 
 from __future__ import annotations
@@ -180,14 +181,27 @@ def from_accept_language(header: str | None) -> str | None:
     return None
 
 
-def choose(query: Mapping[str, str], cookies: Mapping[str, str], accept_language: str | None) -> str:
-    """`?lang=` first, then the language cookie, then the browser's Accept-Language, else English."""
+def choose(
+    query: Mapping[str, str],
+    cookies: Mapping[str, str],
+    accept_language: str | None,
+    saved: str | None = None,
+) -> str:
+    """`?lang=` first, then the viewer's saved language, then the language cookie, then the
+    browser's Accept-Language, else English."""
     return (
         normalize(query.get("lang"))
+        or normalize(saved)
         or normalize(cookies.get(LANG_COOKIE))
         or from_accept_language(accept_language)
         or DEFAULT
     )
+
+
+def translator_for(languages: Mapping[str, Language], code: str | None) -> Callable[[str], str]:
+    """The gettext of a reader's saved language (`code`; English when unknown or unset)."""
+    found = languages.get(normalize(code) or DEFAULT)
+    return found.translations.gettext if found is not None else _ENGLISH.translations.gettext
 
 
 def translator() -> Callable[[str], str]:

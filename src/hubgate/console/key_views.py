@@ -12,9 +12,19 @@ from aiohttp import web
 
 from hubgate.admin.session import gateway
 from hubgate.console.i18n import _
+from hubgate.console.model_picker import chosen_models, groups, offered_ids
 from hubgate.console.usage_export import key_prefix
-from hubgate.console.user_views import FieldError, label, not_found, own_key, parse_key_form, viewer
-from hubgate.console.web import flash_to, form, render, signed_in
+from hubgate.console.user_views import (
+    FieldError,
+    catalogue_items,
+    key_form_data,
+    label,
+    not_found,
+    own_key,
+    parse_key_form,
+    viewer,
+)
+from hubgate.console.web import flash_to, render, signed_in
 from hubgate.storage.keys import KeyRecord, utcnow
 from hubgate.storage.user_queries import delete_key
 
@@ -44,8 +54,8 @@ def _page(request: web.Request, key: KeyRecord, status: int = 200, **context: An
     context.setdefault("form", initial(key))
     context.setdefault("errors", {})
     context.setdefault("error", None)
-    models = sorted({m for m, _n in gateway(request).channels.models()})
-    return render(request, "key_edit.html", status=status, key=key, name=label(key), models=models,
+    picker = groups(catalogue_items(request), chosen_models(context["form"].get("models", "")))
+    return render(request, "key_edit.html", status=status, key=key, name=label(key), picker=picker,
                   page_path="/ui/keys", **context)  # fmt: skip
 
 
@@ -63,9 +73,10 @@ async def save(request: web.Request) -> web.StreamResponse:
     key = await own_key(request, _key_id(request))
     if key is None:
         return not_found(request, _("No such key."))
-    data = await form(request)
+    data = await key_form_data(request)
+    allowed = offered_ids(catalogue_items(request)) | set(key.models or ())  # it may keep what it has
     try:
-        fields = parse_key_form(data, utcnow())
+        fields = parse_key_form(data, utcnow(), allowed)
     except FieldError as exc:
         return _page(request, key, status=400, error=_("Check the field marked below."),
                      errors={exc.field: str(exc)}, form=data)  # fmt: skip

@@ -25,6 +25,7 @@ import aiohttp
 from aiohttp import web
 
 from hubgate.admin.session import console_of, gateway, secure
+from hubgate.console import i18n
 from hubgate.console.i18n import _
 from hubgate.console.users import confirmed, create_user
 from hubgate.console.web import render, sign_in
@@ -218,7 +219,9 @@ async def _user_for(request: web.Request, p: OAuthSettings, identity: Identity) 
             raise OAuthFailed(_("No account here matches that sign-in, and sign-up is not open."))
         if identity.email is None:
             raise OAuthFailed(_("The provider shared no verified email address; one is needed to sign up."))
-        user = await create_user(gateway(request).engine, cfg, identity.email, None, role="user")
+        user = await create_user(
+            gateway(request).engine, cfg, identity.email, None, role="user", language=i18n.current().code
+        )
         await users.link_identity(p.name, identity.subject, user.id)
     if user.disabled:
         raise OAuthFailed(_("This account is disabled. Ask an administrator."))

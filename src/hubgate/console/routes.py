@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import web
 
-from hubgate.admin.session import CONSOLE, console_of, secure
+from hubgate.admin.session import CONSOLE, console_of, cookie_name, load_session
 from hubgate.console import (
     admin_settings_views,
     admin_views,
@@ -25,29 +25,34 @@ from hubgate.console import (
 from hubgate.console.i18n import N_, _
 from hubgate.console.topup_api import add_routes as add_topup_api
 from hubgate.console.topup_views import PAGES as TOPUP_PAGES
-from hubgate.console.web import SECURITY_HEADERS, Handler, make_console, render
+from hubgate.console.web import LANGUAGES, SECURITY_HEADERS, Handler, make_console, remember_language, render
 from hubgate.errors import GatewayError, RateLimited
 from hubgate.gateway import GATEWAY
 
 log = logging.getLogger("hubgate.console")
-LANGUAGES: web.AppKey[dict[str, i18n.Language]] = web.AppKey("console_languages", dict)
 # The reasons of the HTTP errors a page may show, for the catalogue (titled in the viewer's language).
 REASONS = {403: N_("Forbidden"), 404: N_("Not Found"), 405: N_("Method Not Allowed"),
            413: N_("Request Entity Too Large")}  # fmt: skip
 
 
 def _localized(handler: Handler) -> Handler:
-    """The request in its language (`?lang=`, the cookie, Accept-Language); a `?lang=` is kept
-    in the language cookie for the next pages."""
+    """The request in its language (`?lang=`, the signed-in user's saved one, the cookie,
+    Accept-Language); a `?lang=` is kept in the language cookie for the next pages, and saved
+    as the signed-in user's language."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
         languages = request.app[LANGUAGES]
-        code = i18n.choose(request.query, request.cookies, request.headers.get("accept-language"))
+        session = await load_session(request) if cookie_name(request) in request.cookies else None
+        user = session.user if session is not None and not session.mfa_pending else None
+        code = i18n.choose(request.query, request.cookies, request.headers.get("accept-language"),
+                           user.language if user is not None else None)  # fmt: skip
         i18n.activate(languages[code])
+        switched = i18n.normalize(request.query.get("lang")) is not None
+        if switched and user is not None and user.language != code:
+            await console_of(request).users.update(user.id, language=code)
         resp = await handler(request)
-        if i18n.normalize(request.query.get("lang")) is not None and not resp.prepared:
-            resp.set_cookie(i18n.LANG_COOKIE, code, path="/", max_age=i18n.LANG_COOKIE_MAX_AGE,
-                            samesite="Lax", secure=secure(request))  # fmt: skip
+        if switched and not resp.prepared:
+            remember_language(request, resp, code)
         return resp
 
     wrapped.__name__ = handler.__name__
@@ -126,6 +131,7 @@ PAGES: list[tuple[str, str, Handler]] = [
     ("GET", "/ui/playground", playground.page),
     ("GET", "/ui/settings", settings_views.settings_page),
     ("POST", "/ui/settings/password", settings_views.change_password),
+    ("POST", "/ui/settings/language", settings_views.change_language),
     ("POST", "/ui/settings/totp/start", settings_views.totp_start),
     ("POST", "/ui/settings/totp/enable", settings_views.totp_enable),
     ("POST", "/ui/settings/totp/recovery", settings_views.totp_recovery),
@@ -138,7 +144,9 @@ PAGES: list[tuple[str, str, Handler]] = [
 
 
 async def _startup(app: web.Application) -> None:
-    app[LANGUAGES] = i18n.load_languages()
+    languages = app[LANGUAGES] = i18n.load_languages()
+    # Mail sent below the console (the admin API's) is written in its reader's saved language.
+    app[GATEWAY].mail_language = lambda code: i18n.translator_for(languages, code)
     app[CONSOLE] = make_console(app[GATEWAY])  # the configured admin is made by bootstrap.apply_config
 
 

@@ -1,4 +1,4 @@
-"""Settings of a signed-in person: the password, and two-factor sign-in (TOTP with a QR
+"""Settings of a signed-in person: the console language, the password, and two-factor sign-in (TOTP with a QR
 code to set it up, and one-time recovery codes for a lost phone).
 
 Every form here answers with a redirect to /ui/settings (Post/Redirect/Get); what it did
@@ -12,10 +12,10 @@ import re
 from aiohttp import web
 
 from hubgate.admin.session import console_of
-from hubgate.console import passwords, totp
+from hubgate.console import i18n, passwords, totp
 from hubgate.console.i18n import N_, _
 from hubgate.console.user_views import viewer
-from hubgate.console.web import flash_to, form, render, signed_in, take_flash
+from hubgate.console.web import LANGUAGES, flash_to, form, remember_language, render, signed_in, take_flash
 from hubgate.storage.secrets import SecretsUnavailable
 
 NEEDS_KEY = N_("Two-factor sign-in needs secret_key to be set.")
@@ -58,6 +58,21 @@ async def settings_page(request: web.Request) -> web.StreamResponse:
         totp_secret=secret if isinstance(secret, str) else None,
         recovery_codes=[str(c) for c in codes] if isinstance(codes, list) else None,
     )
+
+
+@signed_in
+async def change_language(request: web.Request) -> web.StreamResponse:
+    """Save the viewer's language (their pages on every device, and the mail sent to them) and
+    set this browser's language cookie; the answer is in the new language."""
+    code = i18n.normalize((await form(request)).get("language"))
+    if code is None:
+        errors = {"language": _("Choose one of the languages listed.")}
+        return await _settings(request, status=400, errors=errors, error=_("Check the fields marked below."))
+    await console_of(request).users.update(viewer(request).user.id, language=code)
+    i18n.activate(request.app[LANGUAGES][code])
+    resp = flash_to(request, "/ui/settings", notice=_("Language saved."))
+    remember_language(request, resp, code)
+    return resp
 
 
 @signed_in

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -18,8 +20,10 @@ from hubgate.admin.schemas import KeyLabel, KeyLimits, key_columns
 from hubgate.admin.session import SESSION, gateway
 from hubgate.console.charts import Series, stacked_bars
 from hubgate.console.i18n import N_, _
+from hubgate.console.model_picker import chosen_models, groups, offered_ids, refused
 from hubgate.console.usage_export import export_csv, key_prefix, name_rows
-from hubgate.console.web import flash_to, form, limit, redirect, render, signed_in, take_flash
+from hubgate.console.web import flash_to, form, form_list, limit, redirect, render, signed_in, take_flash
+from hubgate.http.catalogue_routes import listed_models, pricing_item
 from hubgate.storage.accounts import RedeemError
 from hubgate.storage.admin_usage import UsageFilter, aggregate, logs_page
 from hubgate.storage.keys import KeyExists, KeyRecord, utcnow
@@ -170,9 +174,12 @@ def _refusal(exc: ValidationError, data: dict[str, str]) -> FieldError:
     return FieldError(field, _(KEY_HINTS.get(field, "Check this value.")))
 
 
-def parse_key_form(data: dict[str, str], now: datetime) -> dict[str, object]:
+def parse_key_form(
+    data: dict[str, str], now: datetime, allowed: Collection[str] | None = None
+) -> dict[str, object]:
     """The key settings from the create or edit form, checked by the admin and user API's own
-    `KeyLimits` (an empty field: no limit); FieldError names the bad field."""
+    `KeyLimits` (an empty field: no limit) and, given `allowed`, its models against the models
+    offered; FieldError names the bad field."""
     expires = None
     if data.get("expires", "").strip():
         try:
@@ -196,10 +203,27 @@ def parse_key_form(data: dict[str, str], now: datetime) -> dict[str, object]:
         body = KeyForm.model_validate(raw)
     except ValidationError as exc:
         raise _refusal(exc, data) from None
+    unknown = refused(body.models, allowed) if allowed is not None else []
+    if unknown:
+        message = _("Not a model you can choose here: %(models)s. Check models from the list.")
+        raise FieldError("models", message % {"models": ", ".join(unknown)})
     return {"label": body.name, **key_columns(body, set(KeyLimits.model_fields))}
 
 
-async def _keys_page(request: web.Request, status: int = 200, **context: object) -> web.Response:
+def catalogue_items(request: web.Request) -> list[dict[str, Any]]:
+    """The models a key may be limited to: the catalogue's, served here, with prices."""
+    gw = gateway(request)
+    return [pricing_item(gw, item) for item in listed_models(gw)]
+
+
+async def key_form_data(request: web.Request) -> dict[str, str]:
+    """The key form's fields; the checked models joined into one `models` text."""
+    data = await form(request)
+    data["models"] = ", ".join(await form_list(request, "models"))
+    return data
+
+
+async def _keys_page(request: web.Request, status: int = 200, **context: Any) -> web.Response:
     keys = await own_keys(request)
     now = utcnow()
     rows = [(k, label(k), k.refusal(now)) for k in keys]
@@ -208,8 +232,9 @@ async def _keys_page(request: web.Request, status: int = 200, **context: object)
     context.setdefault("created", None)
     context.setdefault("form", {})
     context.setdefault("errors", {})
-    return render(request, "keys.html", status=status, keys=rows, page_path="/ui/keys",
-                  models=sorted({m for m, _ in gateway(request).channels.models()}), **context)  # fmt: skip
+    picker = groups(catalogue_items(request), chosen_models(context["form"].get("models", "")))
+    return render(request, "keys.html", status=status, keys=rows, page_path="/ui/keys", picker=picker,
+                  **context)  # fmt: skip
 
 
 @signed_in
@@ -223,10 +248,10 @@ async def keys(request: web.Request) -> web.StreamResponse:
 
 @signed_in
 async def create_key(request: web.Request) -> web.StreamResponse:
-    data = await form(request)
+    data = await key_form_data(request)
     user = viewer(request).user
     try:
-        fields = parse_key_form(data, utcnow())
+        fields = parse_key_form(data, utcnow(), offered_ids(catalogue_items(request)))
     except FieldError as exc:
         return await _keys_page(request, status=400, error=_("Check the field marked below."),
                                 errors={exc.field: str(exc)}, form=data)  # fmt: skip

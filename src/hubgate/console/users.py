@@ -21,9 +21,11 @@ async def create_user(
     *,
     role: str,
     pending: bool = False,
+    language: str | None = None,
 ) -> User:
     """An account of its own plus its user (sign-up, the start-up admin, the CLI). `pending`:
-    the address is still to be confirmed, and the new-account credit waits for that."""
+    the address is still to be confirmed, and the new-account credit waits for that;
+    `language`: the console language they signed up in (saved for their pages and mail)."""
     accounts = AccountRepository(engine)
     name = email if len(email) <= 64 else email[:48] + "-" + email[-15:]
     credit = 0 if pending else usd_to_micros(cfg.new_account_credit_usd)
@@ -43,6 +45,7 @@ async def create_user(
             role=role,
             account_id=account.id,
             verified=not pending,
+            language=language,
         )
     except UserExists:
         await accounts.update(account.id, disabled=True)

@@ -47,6 +47,7 @@ SECURITY_HEADERS = {
 }
 
 
+LANGUAGES: web.AppKey[dict[str, i18n.Language]] = web.AppKey("console_languages", dict)  # loaded at start
 PRE_TOKEN = web.RequestKey("console_pre_token", str)
 FLASH_TAKEN = web.RequestKey("console_flash_taken", bool)  # the page read the flash: clear its cookie
 
@@ -209,6 +210,12 @@ def set_session_cookie(request: web.Request, resp: web.StreamResponse, token: st
     )  # fmt: skip
 
 
+def remember_language(request: web.Request, resp: web.StreamResponse, code: str) -> None:
+    """The language cookie: the console's language in this browser, signed in or not."""
+    resp.set_cookie(i18n.LANG_COOKIE, code, path="/", max_age=i18n.LANG_COOKIE_MAX_AGE,
+                    samesite="Lax", secure=secure(request))  # fmt: skip
+
+
 def clear_session_cookie(request: web.Request, resp: web.StreamResponse) -> None:
     resp.del_cookie(cookie_name(request), path="/")
 
@@ -223,6 +230,12 @@ def session_ttl(request: web.Request) -> timedelta:
 async def form(request: web.Request) -> dict[str, str]:
     data = await request.post()
     return {k: v for k, v in data.items() if isinstance(v, str)}
+
+
+async def form_list(request: web.Request, name: str) -> list[str]:
+    """Every value of a field sent several times (checkboxes of one name)."""
+    data = await request.post()
+    return [v for v in data.getall(name, []) if isinstance(v, str)]
 
 
 def check_csrf(request: web.Request, session: Session | None, submitted: str | None) -> None:

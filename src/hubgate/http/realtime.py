@@ -166,7 +166,7 @@ async def realtime(request: web.Request) -> web.StreamResponse:
         key = finish.key = await _authenticate(gw, request, _caller_secret(request, protocols))
         row.key_id, row.key_name = key.id, key.name
         finish.account = await gw.billing.admit(key)
-        if key.rpm is not None or key.tpm is not None or key.max_concurrency is not None:
+        if gw.limiter.limits(key).any:  # its own limits, or the defaults
             finish.admission = await gw.limiter.admit(key)
         model = request.query.get("model")
         if not model:

@@ -1,4 +1,5 @@
-"""Email: password-reset, invite and sign-up confirmation links, over SMTP (`console.smtp`).
+"""Email: password-reset, invite and sign-up confirmation links and low-balance notices, over
+SMTP (`console.smtp`).
 Sent by the console pages and the admin API alike, so it lives below both.
 
 Sent with the standard library's smtplib in a worker thread: mail is rare, so no
@@ -126,4 +127,18 @@ def verify_mail(site: str, url: str, _: Gettext = _same) -> tuple[str, str]:
             "If it was not you, ignore this email: nothing happens without the confirmation.\n"
         )
         % {"site": site, "url": url},
+    )
+
+
+def low_balance_mail(
+    site: str, balance: str, threshold: str, url: str, _: Gettext = _same
+) -> tuple[str, str]:
+    return (
+        _("Your balance at %(site)s is low") % {"site": site},
+        _(
+            "The balance of your account at %(site)s is %(balance)s, below %(threshold)s.\n\n"
+            "Top up or redeem a code so that your API keys keep working:\n%(url)s\n\n"
+            "You get this mail once each time the balance falls below %(threshold)s.\n"
+        )
+        % {"site": site, "balance": balance, "threshold": threshold, "url": url},
     )

@@ -20,7 +20,8 @@ SETTINGS_WATCH_INTERVAL_S = 1.0
 
 
 async def reload_settings(gw: Gateway) -> None:
-    """`gw.settings` := the file's settings with the stored values over them."""
+    """`gw.settings` := the file's settings with the stored values over them (and the limiter's
+    default key limits from them)."""
     if gw.file_settings is None:
         gw.file_settings = gw.settings
     stored = await SystemSettingsRepository(gw.engine).all()
@@ -29,6 +30,7 @@ async def reload_settings(gw: Gateway) -> None:
     except ValidationError as exc:  # a stored value the file's other settings refuse: keep serving
         log.error("stored system settings not applied: %s", exc.errors()[0].get("msg"))
         gw.settings = gw.file_settings
+    gw.limiter.defaults = gw.settings.default_key_limits  # read per request, from memory
 
 
 async def start_system_settings(gw: Gateway, applied: Callable[[], None]) -> asyncio.Task[None]:

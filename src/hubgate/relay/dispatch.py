@@ -83,7 +83,7 @@ async def relay(
         key = finish.key = await auth(gw, request)
         row.key_id, row.key_name = key.id, key.name
         finish.account = await gw.billing.admit(key)
-        if key.rpm is not None or key.tpm is not None or key.max_concurrency is not None:
+        if gw.limiter.limits(key).any:  # its own limits, or the defaults
             admission = finish.admission = await gw.limiter.admit(key)
             request[RATE_HEADERS] = admission.headers
         call = finish.call = await prepare(key)

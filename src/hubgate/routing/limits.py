@@ -6,6 +6,10 @@ Tokens are added when a request's usage is known, so a key may finish requests
 already admitted but starts no new one over its tpm. The per-IP limit is a token
 bucket (a steady rate with a burst allowance).
 
+A key without its own rpm, tpm or concurrency limit gets the default one
+(`default_key_limits`, editable at run time): `Limiter.defaults`, replaced whenever the
+settings are reloaded, so the request path reads it without a database round trip.
+
 Two stores behind one interface: in-process (the default) and Redis, where every
 check is one atomic Lua script so all replicas share the counters.
 """
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from hubgate.errors import RateLimited
+from hubgate.settings import KeyLimitDefaults
 from hubgate.storage.keys import KeyRecord
 
 WINDOW_S = 60.0
@@ -202,27 +207,51 @@ class Admission:
     holds_slot: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The limits that apply to one key: its own, else the defaults (None: unlimited)."""
+
+    rpm: int | None
+    tpm: int | None
+    max_concurrency: int | None
+
+    @property
+    def any(self) -> bool:
+        return self.rpm is not None or self.tpm is not None or self.max_concurrency is not None
+
+
 class Limiter:
-    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Callable[[], float] = time.time,
+        defaults: KeyLimitDefaults | None = None,
+    ) -> None:
         self.store = store
         self._clock = clock
+        self.defaults = defaults or KeyLimitDefaults()  # for keys without their own; set on reload
         self.on_refusal: Callable[[str, str], None] | None = None  # metrics hook: (key name, limit)
 
+    def limits(self, key: KeyRecord) -> Limits:
+        """The key's own limits, each empty one replaced by the default."""
+        d = self.defaults
+        return Limits(
+            key.rpm if key.rpm is not None else d.rpm,
+            key.tpm if key.tpm is not None else d.tpm,
+            key.max_concurrency if key.max_concurrency is not None else d.max_concurrency,
+        )
+
     def _refuse(
-        self, key: KeyRecord, limit: str, message: str, retry_after: int, headers: dict[str, str]
+        self, key: KeyRecord, limit: str, value: int, message: str, retry_after: int, headers: dict[str, str]
     ) -> RateLimited:
         if self.on_refusal is not None:
             self.on_refusal(key.name, limit)
         if limit == "tpm":
-            headers = {
-                **headers,
-                "x-ratelimit-limit-tokens": str(key.tpm),
-                "x-ratelimit-remaining-tokens": "0",
-            }
+            headers = {**headers, "x-ratelimit-limit-tokens": str(value), "x-ratelimit-remaining-tokens": "0"}
         elif limit == "rpm":
             headers = {
                 **headers,
-                "x-ratelimit-limit-requests": str(key.rpm),
+                "x-ratelimit-limit-requests": str(value),
                 "x-ratelimit-remaining-requests": "0",
             }
         return RateLimited(message, retry_after=retry_after, headers=headers)
@@ -230,26 +259,29 @@ class Limiter:
     async def admit(self, key: KeyRecord) -> Admission:
         """Take one request from the key's rpm, check its tpm and concurrency (429 if over)."""
         now = self._clock()
+        limits = self.limits(key)
         headers: dict[str, str] = {}
-        if key.tpm is not None:
-            ok, used, retry = await self.store.window_take(f"{key.id}:t", key.tpm, 0, now)
-            if not ok or used >= key.tpm:
-                message = f"Rate limit reached: {key.tpm} tokens per minute."
-                raise self._refuse(key, "tpm", message, max(retry, 1), headers)
-            headers["x-ratelimit-limit-tokens"] = str(key.tpm)
-            headers["x-ratelimit-remaining-tokens"] = str(max(0, int(key.tpm - used)))
-        if key.rpm is not None:
-            ok, used, retry = await self.store.window_take(f"{key.id}:r", key.rpm, 1, now)
+        if limits.tpm is not None:
+            tpm = limits.tpm
+            ok, used, retry = await self.store.window_take(f"{key.id}:t", tpm, 0, now)
+            if not ok or used >= tpm:
+                message = f"Rate limit reached: {tpm} tokens per minute."
+                raise self._refuse(key, "tpm", tpm, message, max(retry, 1), headers)
+            headers["x-ratelimit-limit-tokens"] = str(tpm)
+            headers["x-ratelimit-remaining-tokens"] = str(max(0, int(tpm - used)))
+        if limits.rpm is not None:
+            rpm = limits.rpm
+            ok, used, retry = await self.store.window_take(f"{key.id}:r", rpm, 1, now)
             if not ok:
-                message = f"Rate limit reached: {key.rpm} requests per minute."
-                raise self._refuse(key, "rpm", message, retry, headers)
-            headers["x-ratelimit-limit-requests"] = str(key.rpm)
-            headers["x-ratelimit-remaining-requests"] = str(max(0, int(key.rpm - used)))
+                message = f"Rate limit reached: {rpm} requests per minute."
+                raise self._refuse(key, "rpm", rpm, message, retry, headers)
+            headers["x-ratelimit-limit-requests"] = str(rpm)
+            headers["x-ratelimit-remaining-requests"] = str(max(0, int(rpm - used)))
         holds = False
-        if key.max_concurrency is not None:
-            if not await self.store.concurrency(f"{key.id}:c", 1, key.max_concurrency):
-                message = f"Too many concurrent requests: at most {key.max_concurrency}."
-                raise self._refuse(key, "concurrency", message, 1, headers)
+        if limits.max_concurrency is not None:
+            if not await self.store.concurrency(f"{key.id}:c", 1, limits.max_concurrency):
+                message = f"Too many concurrent requests: at most {limits.max_concurrency}."
+                raise self._refuse(key, "concurrency", limits.max_concurrency, message, 1, headers)
             holds = True
         return Admission(headers, holds)
 
@@ -257,7 +289,7 @@ class Limiter:
         """Give back the concurrency slot and count the request's tokens against tpm."""
         if admission is not None and admission.holds_slot:
             await self.store.concurrency(f"{key.id}:c", -1, None)
-        if key.tpm is not None and tokens > 0:
+        if self.limits(key).tpm is not None and tokens > 0:
             await self.store.window_add(f"{key.id}:t", tokens, self._clock())
 
     async def admit_ip(self, address: str, rpm: int, burst: int) -> None:

@@ -13,7 +13,7 @@ from hubgate.settings.console import GITHUB_URLS, ConsoleSettings, OAuthSettings
 from hubgate.settings.loading import ENV_PREFIX, find_config_path, load_settings, parse_settings
 from hubgate.settings.money import AccountSettings, KeySettings, PriceSettings, ratio_to_micros, usd_to_micros
 from hubgate.settings.payments import BonusTier, EpaySettings, PaymentSettings, StripeSettings
-from hubgate.settings.rate_limits import RateClassSettings, RateLimitSettings
+from hubgate.settings.rate_limits import KeyLimitDefaults, RateClassSettings, RateLimitSettings
 from hubgate.settings.root import DEFAULT_DATABASE_URL, LOG_LEVELS, Settings
 from hubgate.settings.runtime import RUNTIME_SETTINGS, with_runtime
 
@@ -32,6 +32,7 @@ __all__ = [
     "ConfigError",
     "ConsoleSettings",
     "EpaySettings",
+    "KeyLimitDefaults",
     "KeySettings",
     "Loc",
     "Money",

@@ -71,6 +71,7 @@ class ConsoleSettings(Frozen):
     verify_email: bool = False  # sign-ups confirm their address from a mailed link before logging in
     site_name: str = Field(default="hubgate", min_length=1, max_length=64)  # the console's title
     announcement: str | None = Field(default=None, max_length=2000)  # a banner on every console page
+    low_balance_usd: Money | None = None  # mail an account's people when its balance falls below (smtp)
 
     @model_validator(mode="after")
     def _admin_pair(self) -> "ConsoleSettings":

@@ -31,6 +31,7 @@ _SECTIONS = frozenset(
         "console",
         "payments",
         "rate_limits",
+        "default_key_limits",
     }
 )
 _VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?")

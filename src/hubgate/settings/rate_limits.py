@@ -1,6 +1,6 @@
-"""Per-client-address rate limits by route class."""
+"""Per-client-address rate limits by route class; the default per-key limits."""
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from hubgate.settings.base import Frozen
 
@@ -20,3 +20,17 @@ class RateLimitSettings(Frozen):
     oauth: RateClassSettings | None = RateClassSettings(rpm=10, burst=5)  # /api/oauth/*, /ui/oauth/*
     signup: RateClassSettings | None = RateClassSettings(rpm=5, burst=2)  # POST sign-up forms and API
     other: RateClassSettings | None = None  # everything else (/ui pages, /admin)
+
+
+class KeyLimitDefaults(Frozen):
+    """Limits for API keys that set none of their own: each applies to a key whose own value
+    for it is empty (a key's own limit wins); null or 0 is unlimited. Editable at run time."""
+
+    rpm: int | None = Field(default=None, ge=0)
+    tpm: int | None = Field(default=None, ge=0)
+    max_concurrency: int | None = Field(default=None, ge=0)
+
+    @field_validator("rpm", "tpm", "max_concurrency")
+    @classmethod
+    def _zero_is_unlimited(cls, value: int | None) -> int | None:
+        return value or None

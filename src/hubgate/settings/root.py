@@ -10,7 +10,7 @@ from hubgate.settings.channels import ChannelSettings
 from hubgate.settings.console import ConsoleSettings
 from hubgate.settings.money import AccountSettings, KeySettings, PriceSettings
 from hubgate.settings.payments import PaymentSettings
-from hubgate.settings.rate_limits import RateLimitSettings
+from hubgate.settings.rate_limits import KeyLimitDefaults, RateLimitSettings
 from hubgate.settings.references import SKIP_REFERENCES, format_loc, reference_errors
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/hubgate.db"
@@ -47,6 +47,7 @@ class Settings(Frozen):
     ip_rate_limit_rpm: int | None = Field(default=None, ge=1)  # per client address, whole API
     ip_rate_limit_burst: int = Field(default=20, ge=1)
     rate_limits: RateLimitSettings | None = None  # per-address classes; replaces ip_rate_limit_*
+    default_key_limits: KeyLimitDefaults = KeyLimitDefaults()  # for keys without their own rpm/tpm/...
     trusted_proxies: tuple[str, ...] = ()  # CIDRs whose X-Forwarded-For is believed
     health_check_interval_s: float | None = Field(default=None, gt=0)  # off by default: checks cost money
     channel_auto_disable_after: int | None = Field(default=None, ge=1)  # failed checks in a row; None: never

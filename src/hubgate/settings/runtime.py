@@ -15,8 +15,12 @@ RUNTIME_SETTINGS: dict[str, tuple[str, str]] = {
     "signup": ("console", "signup"),
     "new_account_credit_usd": ("console", "new_account_credit_usd"),
     "new_account_group": ("console", "new_account_group"),
+    "low_balance_usd": ("console", "low_balance_usd"),
     "topup_min_usd": ("payments", "min_usd"),
     "topup_max_usd": ("payments", "max_usd"),
+    "default_rpm": ("default_key_limits", "rpm"),
+    "default_tpm": ("default_key_limits", "tpm"),
+    "default_max_concurrency": ("default_key_limits", "max_concurrency"),
 }
 
 

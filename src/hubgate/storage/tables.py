@@ -157,6 +157,7 @@ accounts = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("leased_micros", BigInteger, nullable=False, server_default="0"),  # open hold leases (0013)
     Column("max_request_cost_micros", BigInteger, nullable=True),  # caps an uncapped request's hold (0013)
+    Column("low_balance_mailed_at", DateTime(timezone=True), nullable=True),  # its people were told (0018)
 )
 
 system_settings = Table(  # run-time settings an admin changed, over the config file's (0017)
@@ -327,6 +328,9 @@ users = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("last_login_at", DateTime(timezone=True), nullable=True),
     Column("email_verified_at", DateTime(timezone=True), nullable=True),  # None: not confirmed (0011)
+    Column(
+        "language", String(16), nullable=True
+    ),  # the console language chosen (zh_CN...); None: none (0018)
 )
 
 user_identities = Table(

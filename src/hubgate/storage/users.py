@@ -46,6 +46,7 @@ class User:
     created_at: datetime
     last_login_at: datetime | None
     email_verified_at: datetime | None = None
+    language: str | None = None  # the console language they chose (pages and mail); None: not chosen
 
     @property
     def is_admin(self) -> bool:
@@ -77,6 +78,7 @@ def _user(row: Any) -> User:
         created_at=as_utc(row.created_at) or utcnow(),
         last_login_at=as_utc(row.last_login_at),
         email_verified_at=as_utc(row.email_verified_at),
+        language=row.language,
     )
 
 
@@ -120,7 +122,14 @@ class UserRepository:
         return out
 
     async def create(
-        self, email: str, password_hash: str | None, *, role: str, account_id: int, verified: bool = True
+        self,
+        email: str,
+        password_hash: str | None,
+        *,
+        role: str,
+        account_id: int,
+        verified: bool = True,
+        language: str | None = None,
     ) -> User:
         """`verified`: the address needs no confirmation (an admin, the CLI, an OAuth provider's
         verified email, or a gateway that does not ask)."""
@@ -133,6 +142,7 @@ class UserRepository:
             "created_at": now,
             "updated_at": now,
             "email_verified_at": now if verified else None,
+            "language": language,
         }
         try:
             async with self._engine.begin() as conn:

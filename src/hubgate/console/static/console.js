@@ -75,6 +75,32 @@
   }
   watchTables();
 
+  // --- the key form's model picker: a filter over the vendors' checkboxes ---
+  document.querySelectorAll(".model-picker").forEach((picker) => {
+    const filter = picker.querySelector("[data-picker-filter]");
+    if (!filter) return;
+    filter.closest("label").hidden = false;
+    const none = picker.querySelector("[data-picker-none]");
+    filter.addEventListener("input", () => {
+      const words = filter.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+      let shown = 0;
+      picker.querySelectorAll(".picker-vendor").forEach((group) => {
+        let inGroup = 0;
+        group.querySelectorAll(".picker-choice").forEach((choice) => {
+          const match = words.every((w) => choice.dataset.search.includes(w));
+          choice.hidden = !match;
+          if (match) inGroup += 1;
+        });
+        group.hidden = inGroup === 0;
+        shown += inGroup;
+      });
+      if (none) none.hidden = shown > 0;
+    });
+    filter.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") event.preventDefault(); // filtering, not sending the form
+    });
+  });
+
   // --- confirmations ---
   document.querySelectorAll("form[data-confirm]").forEach((form) => {
     form.addEventListener("submit", (event) => {

@@ -1,21 +1,48 @@
-"""The caller's own user, balance, ledger and usage: `/api/user/self`, `/api/user/ledger`,
-`/api/log/self` and `/api/log/self/stat` (new-api's paths and field names, plus
-hubgate's exact money fields)."""
+"""The caller's own user, balance, ledger and usage: `/api/user/self` (read, and `PUT` to
+change the saved console language), `/api/user/ledger`, `/api/log/self` and
+`/api/log/self/stat` (new-api's paths and field names, plus hubgate's exact money fields)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hubgate.admin.common import iso, money
 from hubgate.admin.views import ledger_view
 from hubgate.errors import NotFound
-from hubgate.http.user_api.common import Caller, PageQuery, Query, gateway, ok, parse_query, quota, unix
+from hubgate.http.user_api.common import (
+    Caller,
+    PageQuery,
+    Query,
+    gateway,
+    ok,
+    parse_query,
+    quota,
+    read_json,
+    unix,
+    validate,
+)
 from hubgate.http.user_api.keys import MAX_STAMP, stored_name
 from hubgate.storage.user_queries import UsageQuery, ledger_rows, usage_rows, usage_stat
+from hubgate.storage.users import User, UserRepository
+
+
+class UserSelfBody(BaseModel):
+    """What a user may change of their own user."""
+
+    model_config = ConfigDict(extra="forbid")
+    language: Literal["en", "zh_CN"] | None = Field(
+        description="the console language, for your pages and the mail sent to you (`en`, `zh_CN`; "
+        "`zh-CN` is accepted too); null: none saved, the browser's applies"
+    )
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _tag(cls, value: object) -> object:
+        return value.replace("-", "_") if isinstance(value, str) else value
 
 
 class LogFilter(Query):
@@ -44,8 +71,21 @@ class LogPage(LogFilter, PageQuery):
 
 
 async def user_self(request: web.Request, caller: Caller) -> web.Response:
+    return await _self_view(request, caller.user)
+
+
+async def update_self(request: web.Request, caller: Caller) -> web.Response:
+    body = validate(UserSelfBody, await read_json(request))
+    users = UserRepository(gateway(request).engine)
+    await users.update(caller.user.id, language=body.language)
+    user = await users.by_id(caller.user.id)
+    if user is None:
+        raise NotFound("The user no longer exists.")
+    return await _self_view(request, user)
+
+
+async def _self_view(request: web.Request, user: User) -> web.Response:
     gw = gateway(request)
-    user = caller.user
     account = await gw.accounts.by_id(user.account_id)
     if account is None:
         raise NotFound("The user's account no longer exists.")
@@ -67,6 +107,7 @@ async def user_self(request: web.Request, caller: Caller) -> web.Response:
             **money("balance", account.balance_micros),
             **money("used", used),
             "created_at": iso(user.created_at),
+            "language": user.language,
         }
     )
 

@@ -30,7 +30,10 @@ class UserRoute:
 
 ROUTES = [
     UserRoute("GET", "/api/user/self", account.user_self, "Your user, balance and totals", "user",
-              "`data`: id, email, role, group, `quota`/`used_quota` and `balance_usd`/`used_usd`"),
+              "`data`: id, email, role, group, `quota`/`used_quota`, `balance_usd`/`used_usd`, `language`"),
+    UserRoute("PUT", "/api/user/self", account.update_self,
+              "Change your user: `language`, the saved console language (pages and mail)", "user",
+              "`data`: your user, as GET answers it", body=account.UserSelfBody),
     UserRoute("GET", "/api/user/ledger", account.ledger, "Your account's ledger (credits and debits)", "user",
               "`data`: {items, total, page, page_size}", query=PageQuery),
     UserRoute("GET", "/api/token/", keys.list_keys, "List your API keys (never their secrets)", "keys",
