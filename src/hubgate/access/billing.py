@@ -134,13 +134,15 @@ class Billing:
     async def admit(self, key: KeyRecord) -> AccountRecord | None:
         """Refuse a request whose key budget or account balance is spent (402)."""
         if key.budget_micros is not None:
-            spent = counted_spend(
-                lifetime=key.spent_micros,
-                period=key.budget_period,
-                period_spent=key.period_spent_micros,
-                period_started=key.period_started_at,
-                now=utcnow(),
-            )
+            spent = key.spent_micros
+            if key.budget_period is not None:  # the clock only matters for a period's budget
+                spent = counted_spend(
+                    lifetime=key.spent_micros,
+                    period=key.budget_period,
+                    period_spent=key.period_spent_micros,
+                    period_started=key.period_started_at,
+                    now=utcnow(),
+                )
             if spent + self.pending_keys.get(key.id, 0) >= key.budget_micros:
                 raise PaymentRequired("This API key has spent its budget.")
         account = await self.accounts.get(self.account_id(key))

@@ -40,10 +40,10 @@ class Subject:
     id: int
     limit: int | None = None
     period: str | None = None
+    name: str = field(init=False, compare=False, repr=False)  # "a:12": the book's key, made once
 
-    @property
-    def name(self) -> str:
-        return f"{self.kind}:{self.id}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", f"{self.kind}:{self.id}")
 
 
 @dataclass(frozen=True, slots=True)

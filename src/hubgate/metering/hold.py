@@ -30,7 +30,7 @@ def _snake(name: str) -> str:
 
 
 # Each cap under its own name and its snake_case spelling (computed once, not per request).
-_OUTPUT_CAP_NAMES = tuple((name, _snake(name)) for name in _OUTPUT_CAPS)
+_CAP_NAMES = tuple(dict.fromkeys(n for name in _OUTPUT_CAPS for n in (name, _snake(name))))
 _MEDIA_MIN_CHARS = 256  # shorter strings under media keys are plain text (ids, short URLs are counted)
 
 
@@ -51,16 +51,16 @@ def _count(value: Any) -> int | None:
 def output_cap(body: dict[str, Any]) -> int | None:
     """The output token cap the body names, times the answers it asks for; None if it names none."""
     config = body.get("generationConfig") or body.get("generation_config")
-    places = [body, config] if isinstance(config, dict) else [body]
+    places = (body, config) if isinstance(config, dict) else (body,)
     cap: int | None = None
     answers = 1
     for place in places:
-        for name, snake in _OUTPUT_CAP_NAMES:
-            found = _count(place.get(name)) or _count(place.get(snake))
-            if found is not None:
+        for name in _CAP_NAMES:  # most bodies name one of these, or none: test names, then convert
+            if name in place and (found := _count(place[name])) is not None:
                 cap = max(cap or 0, found)
         for name in _ANSWERS:
-            answers = max(answers, _count(place.get(name)) or 1)
+            if name in place:
+                answers = max(answers, _count(place[name]) or 1)
     return cap * answers if cap is not None else None
 
 

@@ -285,6 +285,43 @@ async def _insert_rows(conn: AsyncConnection, batch: list[UsageRow]) -> None:
         await driver.copy_records_to_table("usage_logs", records=records, columns=_COLUMNS)
 
 
+def _key_counters_statement() -> Any:
+    """Add `delta` to a key's spend, restarting its period's spend when the period turned."""
+    k = api_keys.c
+    ts = DateTime(timezone=True)
+    started = case(
+        (k.budget_period == "daily", bindparam("day", type_=ts)),
+        (k.budget_period == "weekly", bindparam("week", type_=ts)),
+        (k.budget_period == "monthly", bindparam("month", type_=ts)),
+        else_=None,
+    )
+    return (
+        update(api_keys)
+        .where(k.id == bindparam("kid"))
+        .values(
+            spent_micros=k.spent_micros + bindparam("delta"),
+            period_spent_micros=case(
+                (k.budget_period.is_(None), k.period_spent_micros + bindparam("delta")),
+                (
+                    or_(k.period_started_at.is_(None), k.period_started_at < started),
+                    bindparam("delta"),
+                ),
+                else_=k.period_spent_micros + bindparam("delta"),
+            ),
+            period_started_at=started,
+        )
+    )
+
+
+# Built once: each flush only binds its parameters (the statements were rebuilt per flush).
+_KEY_COUNTERS = _key_counters_statement()
+_ACCOUNT_COUNTERS = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("aid"))
+    .values(balance_micros=accounts.c.balance_micros - bindparam("delta"))
+)
+
+
 async def _move_counters(conn: AsyncConnection, batch: list[UsageRow]) -> None:
     keys: dict[int, int] = defaultdict(int)
     accounts_: dict[int, int] = defaultdict(int)
@@ -296,30 +333,6 @@ async def _move_counters(conn: AsyncConnection, batch: list[UsageRow]) -> None:
                 accounts_[row.account_id] += row.cost_micros
     if keys:
         now = utcnow()
-        k = api_keys.c
-        ts = DateTime(timezone=True)
-        started = case(
-            (k.budget_period == "daily", bindparam("day", type_=ts)),
-            (k.budget_period == "weekly", bindparam("week", type_=ts)),
-            (k.budget_period == "monthly", bindparam("month", type_=ts)),
-            else_=None,
-        )
-        stmt = (
-            update(api_keys)
-            .where(k.id == bindparam("kid"))
-            .values(
-                spent_micros=k.spent_micros + bindparam("delta"),
-                period_spent_micros=case(
-                    (k.budget_period.is_(None), k.period_spent_micros + bindparam("delta")),
-                    (
-                        or_(k.period_started_at.is_(None), k.period_started_at < started),
-                        bindparam("delta"),
-                    ),
-                    else_=k.period_spent_micros + bindparam("delta"),
-                ),
-                period_started_at=started,
-            )
-        )
         bounds = {p: period_start(p, now) for p in ("daily", "weekly", "monthly")}
         params = [
             {
@@ -331,12 +344,7 @@ async def _move_counters(conn: AsyncConnection, batch: list[UsageRow]) -> None:
             }
             for kid in sorted(keys)  # one lock order for every writer: no deadlocks between replicas
         ]
-        await conn.execute(stmt, params)
+        await conn.execute(_KEY_COUNTERS, params)
     if accounts_:
-        a = accounts.c
-        stmt_a = (
-            update(accounts)
-            .where(a.id == bindparam("aid"))
-            .values(balance_micros=a.balance_micros - bindparam("delta"))
-        )
+        stmt_a = _ACCOUNT_COUNTERS
         await conn.execute(stmt_a, [{"aid": aid, "delta": accounts_[aid]} for aid in sorted(accounts_)])
