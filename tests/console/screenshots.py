@@ -61,8 +61,19 @@ PAGES = {
     "admin-settings": ("admin", "/ui/admin/settings"),
     "admin-catalogue": ("admin", "/ui/admin/catalogue"),
 }
-PROMPTS = ["Summarise our release notes", "Translate 'good morning' into French", "Write a haiku about rain",
-           "What is a token bucket?", "List three sorting algorithms", "Explain HTTP caching briefly"]  # fmt: skip
+PROMPTS = [
+    "Summarise our release notes",
+    "Translate 'good morning' into French",
+    "Write a haiku about rain",
+    "What is a token bucket?",
+    "List three sorting algorithms",
+    "Explain HTTP caching briefly",
+]
+
+CONTEXT = (
+    "Context: the team ships a small web service every week; each release has notes, a changelog, "
+    "migration steps and a list of known issues. Keep the answer short, plain and friendly. "
+) * 12
 
 
 def free_port() -> int:
@@ -77,6 +88,8 @@ def write_config(folder: Path, port: int) -> Path:
     config["port"] = port
     config["payments"] = {"epay": {"url": "https://pay.example.com", "pid": EPAY_PID, "key": EPAY_KEY},
                           "bonus_tiers": [{"from_usd": 50, "percent": 10}]}  # fmt: skip
+    # Prices of a mid-sized model, so the demo's spend shows in cents rather than as $0.00.
+    config["pricing"]["echo-1"] = {"input": 2.5, "output": 10}
     config["pricing"]["echo-embed"] = {"input": 0.02}
     config["rate_limits"] = {}  # the demo calls come faster than a visitor's
     path = folder / "hubgate.yaml"
@@ -130,11 +143,20 @@ class Gateway:
 
 
 async def seed_admin(gw: Gateway) -> None:
-    """A second echo channel tested fine, a dead OpenAI one tested and failed, a batch of codes."""
+    """A second echo channel tested fine, and a dead OpenAI one tested and failed."""
     await gw.call("POST", "/admin/channels", {"name": "echo-backup", "type": "echo", "models": ["echo-1"]})
-    await gw.call("POST", "/admin/channels", {"name": "openai-main", "type": "openai",
-                                              "base_url": f"http://127.0.0.1:{free_port()}/v1",
-                                              "api_key": "sk-not-a-real-key", "models": ["gpt-4o-mini"]})  # fmt: skip
+    dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    await gw.call(
+        "POST",
+        "/admin/channels",
+        {
+            "name": "openai-main",
+            "type": "openai",
+            "base_url": dead,
+            "api_key": "sk-not-a-real-key",
+            "models": ["gpt-4o-mini"],
+        },
+    )
     await gw.call("PUT", "/admin/pricing/gpt-4o-mini", {"input": 0.15, "output": 0.6})
     for name in ("echo-backup", "openai-main"):
         await gw.call("POST", f"/admin/channels/{name}/test")
@@ -146,8 +168,9 @@ async def use_keys(gw: Gateway, keys: list[str]) -> None:
     for round_ in range(4):
         for key in [*keys, "sk-hubgate-demo-0123456789"]:
             prompt = PROMPTS[(round_ + calls) % len(PROMPTS)]
-            await gw.call("POST", "/v1/chat/completions", key=key,
-                          body={"model": "echo-1", "messages": [{"role": "user", "content": prompt}]})  # fmt: skip
+            content = f"{prompt}. {CONTEXT * (2 + calls % 5)}"  # echo answers with as many tokens
+            body = {"model": "echo-1", "messages": [{"role": "user", "content": content}]}
+            await gw.call("POST", "/v1/chat/completions", body, key=key)
             calls += 1
         await gw.call("POST", "/v1/embeddings", key=keys[0], body={"model": "echo-embed", "input": "hello"})
     await asyncio.sleep(2.5)  # the usage writer flushes every second
@@ -251,19 +274,22 @@ def optimise(folder: Path) -> None:
                         "--output", str(png), str(png)], check=False)  # fmt: skip
 
 
-async def main(args: Any) -> None:
-    from playwright.async_api import async_playwright
-
+def preflight() -> None:
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"Chromium is needed ({CHROMIUM}): apt-get install chromium")
     fc_list = shutil.which("fc-list")  # fontconfig, which Chromium uses
-    fonts = (
-        subprocess.run([fc_list, ":lang=zh"], capture_output=True, text=True, check=False).stdout
+    found = (
+        subprocess.run([fc_list, ":lang=zh"], capture_output=True, text=True, check=False)
         if fc_list
-        else ""
+        else None
     )
-    if not fonts.strip():
+    if found is None or not found.stdout.strip():
         raise SystemExit("no Chinese font: the zh-CN pages would show boxes (apt-get install fonts-noto-cjk)")
+
+
+async def main(args: Any) -> None:
+    from playwright.async_api import async_playwright
+
     with tempfile.TemporaryDirectory(prefix="hubgate-shots-") as tmp:
         gw = Gateway(Path(tmp))
         try:
@@ -288,4 +314,5 @@ if __name__ == "__main__":
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--pages", type=lambda s: set(s.split(",")), default=set())
     parser.add_argument("--full", action="store_true", help="whole pages, not one screen")
+    preflight()
     asyncio.run(main(parser.parse_args()))
