@@ -1,6 +1,8 @@
 """axe-core on every console page, in English and Chinese, as a visitor, a customer and an admin,
-at desktop width and (the main pages) at phone width: any violation of impact "serious" or
-"critical" fails, listed by page, language, rule and element.
+at desktop width and (the main pages) at phone width, plus a few states (refused log-in and
+sign-up with their field errors, a new key's secret, two-factor set-up): any violation of impact
+"serious" or "critical" fails, listed by page, language, rule and element. At phone width no page
+may be wider than the screen.
 
 The pages come from the console's routes: `test_every_page_is_visited` fails when a GET route is
 neither visited here nor named as something other than a page (a redirect, a CSV file). axe-core
@@ -151,7 +153,15 @@ async def _customer(audit: Audit, chromium: Pages, gw: LiveGateway, lang: str) -
     await page.fill("input[name=email]", "nobody@example.com")
     await page.fill("input[name=password]", "not-the-password")
     await page.click("button[type=submit]")
+    await page.locator("[role=alert]").first.wait_for()
     await audit.check(page, f"{lang} visitor (log-in refused)")
+    await page.goto(f"{audit.base}/ui/signup")
+    await page.fill("input[name=email]", "foo@bar")
+    await page.fill("input[name=password]", "password123")
+    await page.fill("input[name=confirm]", "password123")
+    await page.click("button[type=submit]")
+    await page.locator("[aria-invalid=true]").first.wait_for()  # errors on their fields
+    await audit.check(page, f"{lang} visitor (sign-up refused)")
     await audit.visit(page, "/ui/no-such-page", f"{lang} visitor")
 
     email = new_email()
