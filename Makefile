@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck unit smoke browser clients clients-table install lock clean i18n-extract i18n-update
+.PHONY: run test lint typecheck unit smoke browser clients clients-table install lock clean i18n-extract i18n-update \
+	screenshots
 
 install: $(STAMP)
 
@@ -50,6 +51,12 @@ browser:
 	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
 	  else echo "Chromium is not installed: the browser tests will be skipped (apt-get install chromium)"; fi; \
 	fi
+
+# The console's screenshots in docs/screenshots/<en|zh-CN>/<desktop|phone>/ (tests/console/screenshots.py):
+# the quickstart with demo data, its main pages in both languages at 1280 and 390 px. Needs Chromium and,
+# for the Chinese ones, a CJK font (apt-get install fonts-noto-cjk); pngquant, when installed, shrinks them.
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.console.screenshots
 
 # The agent CLIs the client cells run (tests/clients/package-lock.json): `npm ci` once into
 # ~/.cache/hubgate/clients/<lockfile hash>, reused while the lockfile is unchanged. Under CI=true a

@@ -62,7 +62,10 @@
       if (more) {
         wrap.tabIndex = 0;  // a scrolling region must be reachable by keyboard
         wrap.setAttribute("role", "region");
-        wrap.setAttribute("aria-label", t("Table, scrolls sideways"));
+        // Named after its card's heading too: two such regions on a page must not share one name.
+        const heading = wrap.closest("section, .card")?.querySelector("h2, h3");
+        const title = heading ? heading.textContent.trim() : "";
+        wrap.setAttribute("aria-label", (title ? title + " · " : "") + t("Table, scrolls sideways"));
       } else {
         wrap.removeAttribute("tabindex");
         wrap.removeAttribute("role");
