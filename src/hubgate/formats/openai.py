@@ -64,16 +64,17 @@ def check_chat(body: dict[str, Any]) -> RequestInfo:
         raise _invalid("messages", f"expected an array, got {type_name(messages)}.")
     if not messages:
         raise _invalid("messages", "empty array. Expected an array with minimum length 1.")
-    for i, message in enumerate(messages):
-        where = f"messages[{i}]"
+    for i, message in enumerate(messages):  # the error's path is formatted only for an error
         if not isinstance(message, dict):
-            raise _invalid(where, f"expected an object, got {type_name(message)}.")
+            raise _invalid(f"messages[{i}]", f"expected an object, got {type_name(message)}.")
         role = message.get("role")
         if not isinstance(role, str):  # a role added later passes through; translation drops it
-            raise _invalid(f"{where}.role", f"expected one of {', '.join(sorted(CHAT_ROLES))}.")
+            raise _invalid(f"messages[{i}].role", f"expected one of {', '.join(sorted(CHAT_ROLES))}.")
         content = message.get("content")
         if content is not None and not isinstance(content, str | list):
-            raise _invalid(f"{where}.content", f"expected a string or an array, got {type_name(content)}.")
+            raise _invalid(
+                f"messages[{i}].content", f"expected a string or an array, got {type_name(content)}."
+            )
     _expect(body, "tools", (list,), "an array")
     _expect(body, "tool_choice", (str, dict), "a string or an object")
     _expect(body, "response_format", (dict,), "an object")
