@@ -65,8 +65,9 @@ DRIP_MS = round(CAP_S * 1000 / 16)  # 16 chunks before the cap; the idle timer i
 TIMERS: dict[str, dict[str, float]] = {
     # no timer under test (resets, statuses, bad bodies, `ok`): nothing can turn them into timeouts
     "faulty": {"timeout_s": SLACK_S},
-    # every timer short (connect included: timeout_s caps it); whichever fires first, nothing
-    # reached the caller yet: the same 504 or failover
+    # every timer short; whichever fires first, nothing reached the caller yet: the same 504 or
+    # failover (but timeout_s caps connect too: a connect stalled past it is a 503, the one turn
+    # of exposure left here, to the `solo-` variants)
     "faulty-short": {"timeout_s": TICK_S * 1.5, "first_byte_timeout_s": TICK_S, "idle_timeout_s": TICK_S},
     # the idle timer between chunks, after two chunks went out
     "faulty-idle": {"timeout_s": SLACK_S, "idle_timeout_s": IDLE_S},
@@ -78,10 +79,11 @@ TIMERS: dict[str, dict[str, float]] = {
 def channel_for(model: str) -> str:
     """The faulty channel (in :data:`TIMERS`) that serves an upstream fault model."""
     fault = parse_fault(model)
-    kind = fault.kind if fault is not None else ""
-    if kind == "first-byte" or (kind == "stall-after" and fault is not None and fault.n == 0):
+    if fault is None:
+        return "faulty"
+    if fault.kind == "first-byte" or (fault.kind == "stall-after" and fault.n == 0):
         return "faulty-short"
-    return {"stall-after": "faulty-idle", "drip": "faulty-capped"}.get(kind, "faulty")
+    return {"stall-after": "faulty-idle", "drip": "faulty-capped"}.get(fault.kind, "faulty")
 
 
 # Faults before the first byte reaches the caller: public suffix -> (upstream model, status
