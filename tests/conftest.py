@@ -25,6 +25,11 @@ from tests.fakes.openai_upstream import DEFAULT_API_KEY, FakeOpenAI
 
 PG_ADMIN_DSN = os.environ.get("HUBGATE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# PostgreSQL allows 100 connections and the suite shares them between two xdist workers, each of
+# which keeps its session-scoped gateways (a dozen) alive to the end: a test gateway keeps 2
+# connections open and opens up to 8 more for a burst (production defaults: 10 and 10).
+TEST_POOL_SIZE, TEST_POOL_OVERFLOW = 2, 8
+TEST_POOL = {"database_pool_size": TEST_POOL_SIZE, "database_pool_overflow": TEST_POOL_OVERFLOW}
 
 ALICE_KEY = "sk-test-alice-0123456789abcdef"
 LIMITED_KEY = "sk-test-limited-0123456789abcdef"
@@ -230,7 +235,7 @@ class LiveGateway:
 async def gateway(database_url: str, fake_openai: FakeOpenAI) -> AsyncIterator[LiveGateway]:
     """A running hubgate (in this process, on a real port) in front of the fake upstream."""
     settings = parse_settings(gateway_config(fake_openai, database_url, free_port()), env={})
-    app = create_app(settings)
+    app = create_app(small_pools(settings))
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
     await runner.setup()
     port = free_port()
@@ -318,8 +323,13 @@ async def live_gateway(config: dict[str, Any], fake: Any) -> AsyncIterator[LiveG
         await runner.cleanup()
 
 
+def small_pools(settings: Settings) -> Settings:
+    """`settings` with the test suite's small PostgreSQL pool (:data:`TEST_POOL`)."""
+    return settings.model_copy(update=TEST_POOL)
+
+
 async def _serve(settings: Settings) -> tuple[web.AppRunner, web.Application, str]:
-    app = create_app(settings)
+    app = create_app(small_pools(settings))
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
     await runner.setup()
     port = free_port()

@@ -127,7 +127,11 @@ class _Opened(NamedTuple):
 
 async def _open(settings: Settings, bootstrap: bool) -> _Opened:
     """Every piece of running state, built (and the journal replayed) before serving."""
-    engine = create_engine(settings.database_url)
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        pool_overflow=settings.database_pool_overflow,
+    )
     if bootstrap:
         result = await apply_config(settings, engine)
         for name, secret in result.created_keys:

@@ -318,11 +318,24 @@ async def test_cut_off_stream_bills_only_what_was_delivered(billing_gateway: Liv
 
 async def test_stream_aborted_before_any_output_bills_nothing(billing_gateway: LiveGateway) -> None:
     name, secret = await _key(billing_gateway)
-    client = billing_gateway.client(secret, timeout=0.3)
-    with pytest.raises(openai.APITimeoutError):
-        await client.chat.completions.create(
+    fake, asked = billing_gateway.fake, len(billing_gateway.fake.requests)
+    call = asyncio.create_task(
+        _chat(billing_gateway, secret).chat.completions.create(
             model="p-late", messages=[{"role": "user", "content": "hi"}], stream=True
         )
+    )
+    # The caller hangs up once the upstream has the request (it answers `slow` after 3 s), not
+    # after a short client timeout: a stalled loop could fire that before hubgate read the request.
+    for _ in range(200):
+        if any(r.json and r.json.get("model") == "slow" for r in fake.requests[asked:]):
+            break
+        await asyncio.sleep(0.02)
+    else:
+        call.cancel()
+        raise AssertionError("the upstream never got the request")
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
     (row,) = await _wait_rows(billing_gateway, name)
     assert row["status"] == 499
     assert (row["completion_tokens"], row["cost_micros"], row["estimated"]) == (0, 0, False)

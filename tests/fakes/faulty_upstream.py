@@ -370,9 +370,10 @@ class FakeFaulty(FakeServer):
         await out.prepare(request)
         await out.write(self._content(ident, model, 0) + self._content(ident, model, 1))
         # The good chunks reach the caller first: the fault is after the first byte. Read together
-        # with the bad line (a loaded machine), nothing would have been sent and the relay would
-        # rightly fail over to the next channel instead.
-        await asyncio.sleep(0.15)  # (under the fault tests' 0.3 s idle timeout)
+        # with the bad line, nothing would have been sent and the relay would rightly fail over to
+        # the next channel instead. (Written here, they are read before this sleep ends even on a
+        # stalled loop; the channel's idle timer must be long enough not to race it.)
+        await asyncio.sleep(0.15)
         await out.write(b"this line is not server-sent events at all\n\n")
         await out.write(b'data: {"id": "' + ident.encode() + b'", "choices": [{"delta": {"content": "bro\n\n')
         await out.write_eof()  # and no data: [DONE]

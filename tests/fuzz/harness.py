@@ -20,6 +20,7 @@ from hubgate.gateway import GATEWAY, Gateway
 from hubgate.observability.logging import current_request_id
 from hubgate.settings import parse_settings
 from hubgate.storage.tables import usage_logs
+from tests.conftest import small_pools
 from tests.fakes._server import FakeServer
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.gemini_upstream import FakeGemini
@@ -173,7 +174,7 @@ class Harness:
         fakes = (up.media, up.videos, up.rerank, up.anthropic, up.gemini, up.responses)
         for fake in fakes:
             fake.crash_is_400 = True  # a vendor answers 400 to what it cannot read
-        settings = parse_settings(config(database_url, up), env={})
+        settings = small_pools(parse_settings(config(database_url, up), env={}))
         client: TestClient[web.Request, web.Application] = TestClient(TestServer(create_app(settings)))
         await stack.enter_async_context(client)
         logs = _Collect()

@@ -20,8 +20,11 @@ async def test_samples_until_stopped_and_the_max_covers_the_window() -> None:
     stall = max(lags)
     assert stall >= 0.12
     assert monitor.max_s == stall
+    sampled = len(lags)
     await asyncio.sleep(0.45)  # two windows later the stall has aged out
-    assert monitor.max_s < stall
+    # The max is now one of the later samples (on a loaded machine one of them may even be a
+    # longer stall of its own, so this is not `< stall`).
+    assert monitor.max_s != stall and monitor.max_s in lags[sampled:]
     monitor.stop()
     seen = len(lags)
     await asyncio.sleep(0.03)

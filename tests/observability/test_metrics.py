@@ -163,6 +163,9 @@ async def test_event_loop_lag_is_sampled_and_a_stall_shows() -> None:
         s = parse(metrics.render())
     finally:
         await metrics.close()
-    assert (value(s, "hubgate_event_loop_lag_seconds_count") or 0) >= 1
-    assert value(s, "hubgate_event_loop_lag_seconds_bucket", le="0.05") == 0
+    count = value(s, "hubgate_event_loop_lag_seconds_count") or 0
+    assert count >= 1
+    # The stall's sample is above the lowest bucket (a second sample, after a stall of the
+    # machine itself, may be small).
+    assert (value(s, "hubgate_event_loop_lag_seconds_bucket", le="0.05") or 0) < count
     assert (value(s, "hubgate_event_loop_lag_max_seconds") or 0) >= 0.1

@@ -1,8 +1,9 @@
 """Upstream faults end to end: a live gateway in front of the fault-injecting fake (SPEC §5).
 
-Each public model `fb-<fault>` is served first by the `faulty` channel (priority 10, on
-:class:`FakeFaulty`, small timeouts) and then by the `fallback` channel (the healthy fake OpenAI);
-`solo-<fault>` only by `faulty`, to see the final error. The contract checked here:
+Each public model `fb-<fault>` is served first by a `faulty*` channel (priority 10, on
+:class:`FakeFaulty`) and then by the `fallback` channel (the healthy fake OpenAI); `solo-<fault>`
+only by the faulty one, to see the final error. Which faulty channel depends on the timer the fault
+is about (see :data:`TIMERS`). The contract checked here:
 
 * a fault before the first byte reached the caller (slow first byte, reset, 5xx, 429, headers
   then nothing) is retried on the next channel: the caller gets the fallback's answer, the
@@ -41,24 +42,54 @@ from tests.fakes.faulty_upstream import (
     FakeFaulty,
     chunk_text,
     error_message,
+    parse_fault,
 )
 from tests.fakes.openai_upstream import DEFAULT_API_KEY, FakeOpenAI
 
 HELLO: Any = [{"role": "user", "content": "hi there"}]
 FALLBACK_REPLY = "Hello! You said: hi there"  # what the fake OpenAI answers to HELLO
 PRICE = {"input": 1000, "output": 2000}  # USD per 1M tokens: 1000 / 2000 micro-dollars a token
-FAULTY_TIMEOUTS = {
-    "timeout_s": 0.45,  # a whole non-streamed answer
-    "connect_timeout_s": 0.5,
-    "first_byte_timeout_s": 0.3,
-    "idle_timeout_s": 0.3,
-    "stream_timeout_s": 0.8,
+# Timers and a loaded machine. The gateway, the fakes and the test share one event loop; when the
+# loop stalls (2 busy cores), every timer that fell due meanwhile fires in the same turn, before
+# the coroutines that would have answered in time. So a fault must only ever race the timer it is
+# about: each faulty channel arms short just the timers its faults test, every other timer is
+# SLACK_S, and the fake's slow parts are a clear multiple of the short timer (its fast parts are
+# immediate). Data already sent always wins over a timer (asyncio reads sockets before it runs
+# due timers), so what is left to a stall is the few turns in which the fake answers at all.
+TICK_S = 0.3  # the short timers where a stall could only give the same outcome earlier
+IDLE_S = 1.0  # the idle timer of `stall`, which the fake's headers and first chunks must beat
+CAP_S = 0.8  # a whole stream, for `drip`
+SLACK_S = 5.0  # "never" within a test: far past any stall, well inside the client's 10 s
+SLOW_MS = round(TICK_S * 1000 * 7)  # a first byte this late is always past TICK_S
+DRIP_MS = round(CAP_S * 1000 / 16)  # 16 chunks before the cap; the idle timer is SLACK_S
+TIMERS: dict[str, dict[str, float]] = {
+    # no timer under test (resets, statuses, bad bodies, `ok`): nothing can turn them into timeouts
+    "faulty": {"timeout_s": SLACK_S},
+    # every timer short; whichever fires first, nothing reached the caller yet: the same 504 or
+    # failover (but timeout_s caps connect too: a connect stalled past it is a 503, the one turn
+    # of exposure left here, to the `solo-` variants)
+    "faulty-short": {"timeout_s": TICK_S * 1.5, "first_byte_timeout_s": TICK_S, "idle_timeout_s": TICK_S},
+    # the idle timer between chunks, after two chunks went out
+    "faulty-idle": {"timeout_s": SLACK_S, "idle_timeout_s": IDLE_S},
+    # the whole stream's cap, on a stream that keeps dripping (far inside the idle timer)
+    "faulty-capped": {"timeout_s": SLACK_S, "stream_timeout_s": CAP_S},
 }
+
+
+def channel_for(model: str) -> str:
+    """The faulty channel (in :data:`TIMERS`) that serves an upstream fault model."""
+    fault = parse_fault(model)
+    if fault is None:
+        return "faulty"
+    if fault.kind == "first-byte" or (fault.kind == "stall-after" and fault.n == 0):
+        return "faulty-short"
+    return {"stall-after": "faulty-idle", "drip": "faulty-capped"}.get(fault.kind, "faulty")
+
 
 # Faults before the first byte reaches the caller: public suffix -> (upstream model, status
 # the caller gets when there is no other channel).
 BEFORE_FIRST_BYTE: dict[str, tuple[str, int]] = {
-    "first-byte": ("first-byte-2000", 504),
+    "first-byte": (f"first-byte-{SLOW_MS}", 504),
     "reset-before": ("reset-before", 503),
     "500": ("status-500", 500),
     "502": ("status-502", 502),
@@ -75,7 +106,7 @@ NOT_RETRIED: dict[str, tuple[str, int]] = {"400": ("status-400", 400), "422": ("
 AFTER_FIRST_BYTE: dict[str, tuple[str, int]] = {
     "stall": ("stall-after-2", 504),
     "reset-during": ("reset-during-2", 502),
-    "drip": ("drip-50", 504),  # past stream_timeout_s
+    "drip": (f"drip-{DRIP_MS}", 504),  # past stream_timeout_s
     "bad-sse": ("bad-sse", 502),
 }
 OTHERS: dict[str, tuple[str, int]] = {"bad-json": ("bad-json", 502), "ok": ("ok", 200)}
@@ -103,18 +134,24 @@ def _config(
     database_url: str, faulty: FakeFaulty, fallback: FakeOpenAI, *, prefix: str, faults: dict[str, str],
     fallback_for: list[str], cooldown_after_failures: int,
 ) -> dict[str, Any]:  # fmt: skip
-    """A gateway whose `faulty` channel (priority 10) maps public `faults` to fault models;
-    `fallback_for` are also served by the healthy fake."""
+    """A gateway whose faulty channels (priority 10, see :func:`channel_for`) map public `faults`
+    to fault models; `fallback_for` are also served by the healthy fake."""
     public = [*faults, *fallback_for]
+    by_channel: dict[str, dict[str, str]] = {}
+    for name, model in faults.items():
+        by_channel.setdefault(channel_for(model), {})[name] = model
+    faulty_channels = [
+        {"name": prefix + channel, "type": "openai", "base_url": faulty.base_url, "api_key": FAULTY_API_KEY,
+         "models": list(mapped), "model_map": mapped, "priority": 10, **TIMERS[channel]}
+        for channel, mapped in by_channel.items()
+    ]  # fmt: skip
     return {
         "database_url": database_url,
         "usage_flush_interval_s": 0.05,
         "cooldown_after_failures": cooldown_after_failures,
         "cooldown_base_s": 60,
         "channels": [
-            {"name": f"{prefix}faulty", "type": "openai", "base_url": faulty.base_url,
-             "api_key": FAULTY_API_KEY, "models": list(faults), "model_map": faults, "priority": 10,
-             **FAULTY_TIMEOUTS},
+            *faulty_channels,
             {"name": f"{prefix}fallback", "type": "openai", "base_url": fallback.base_url,
              "api_key": DEFAULT_API_KEY, "models": fallback_for,
              "model_map": dict.fromkeys(fallback_for, "gpt-4o-mini")},
@@ -149,7 +186,7 @@ async def cd_gw(
         "cd-500": "status-500~cd",
         "cd-stream": "reset-during-2~cd",
         "cd-429": "status-429-retry-30~cd",
-        "cd-first-byte": "first-byte-2000~cd",
+        "cd-first-byte": f"first-byte-{SLOW_MS}~cd",
         "cd-headers-reset": "reset-during-0~cd",
         "cd-solo": "reset-before~cd",
     }
@@ -253,13 +290,13 @@ class Hits:
     """How many times each fake was asked since the start of a test."""
 
     def __init__(self, gw: FaultGateway, model: str) -> None:
-        self._gw, self._model = gw, model
+        self._gw, self.model = gw, model
         self._faulty = gw.faulty.hits[model]
         self._fallback = len(gw.fake.requests)
 
     @property
     def faulty(self) -> int:
-        return self._gw.faulty.hits[self._model] - self._faulty
+        return self._gw.faulty.hits[self.model] - self._faulty
 
     @property
     def fallback(self) -> int:
@@ -312,7 +349,7 @@ async def test_fault_before_first_byte_without_fallback(gw: FaultGateway, fault:
         assert info.value.response.headers.get("retry-after") == "7", info.value.response.headers
     assert hits.faulty == 1  # one channel, one key: tried once
     (row,) = await _rows(gw, name)
-    assert (row["attempts"], row["channel"]) == (1, "faulty"), _brief(row)
+    assert (row["attempts"], row["channel"]) == (1, channel_for(hits.model)), _brief(row)
     assert bool(row["stream"]) is stream, _brief(row)
     _assert_unbilled_error(row, status)
     await _assert_billed_once(gw, name, [row])
@@ -333,7 +370,7 @@ async def test_request_errors_are_not_retried(gw: FaultGateway, fault: str, stre
         assert isinstance(info.value, openai.BadRequestError) and err["param"] == "messages", err
     assert (hits.faulty, hits.fallback) == (1, 0)  # the fallback is never asked
     (row,) = await _rows(gw, name)
-    assert (row["attempts"], row["channel"]) == (1, "faulty"), _brief(row)
+    assert (row["attempts"], row["channel"]) == (1, channel_for(hits.model)), _brief(row)
     _assert_unbilled_error(row, status)
     await _assert_billed_once(gw, name, [row])
 
@@ -369,13 +406,13 @@ async def test_fault_after_first_byte_ends_the_stream_with_an_error(gw: FaultGat
         assert ("timeout" in info.value.message) is (status == 504), info.value
     assert seen.startswith(chunk_text(0) + chunk_text(1)), seen
     if fault == "drip":
-        assert 0.7 < took < 3, f"a stream capped at 0.8 s ran {took:.2f} s"
+        assert CAP_S < took < SLACK_S, f"a stream capped at {CAP_S} s ran {took:.2f} s"
         assert len(seen.split()) >= 5, seen
     assert (hits.faulty, hits.fallback) == (1, 0)  # bytes were out: no retry
     if fault in ("stall", "drip"):  # and hubgate hung up on the upstream
         assert await gw.faulty.wait_for_disconnect(model, disconnects + 1)
     (row,) = await _rows(gw, name)
-    assert (row["status"], row["attempts"], row["channel"]) == (status, 1, "faulty"), _brief(row)
+    assert (row["status"], row["attempts"], row["channel"]) == (status, 1, channel_for(model)), _brief(row)
     assert row["error"] and bool(row["stream"]), _brief(row)
     # No usage arrived: billed once, for the prompt and what was delivered, marked estimated.
     assert row["estimated"] is True, _brief(row)
@@ -517,13 +554,13 @@ async def test_anthropic_caller_fails_over_before_first_byte(gw: FaultGateway) -
 
 def _cooling(gw: FaultGateway, model: str) -> dict[str, Any]:
     (state,) = [s for s in gw.state.health.snapshot() if s["model"] == model]
-    assert state["channel"] == "cd-faulty" and state["state"] == "open", state
+    assert state["channel"] == "cd-" + channel_for(model) and state["state"] == "open", state
     return state
 
 
 CD_UPSTREAM = {
     "cd-500": "status-500~cd",
-    "cd-first-byte": "first-byte-2000~cd",
+    "cd-first-byte": f"first-byte-{SLOW_MS}~cd",
     "cd-headers-reset": "reset-during-0~cd",  # 200 and headers, then a reset before any body
 }
 

@@ -4,6 +4,7 @@ and two gateways sharing one PostgreSQL and one Redis."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -175,7 +176,12 @@ async def test_cooldowns_are_shared_through_redis(
             await gw_one.client(secret).chat.completions.create(
                 model="sh-model", messages=[{"role": "user", "content": "x"}]
             )
-        await asyncio.sleep(1.5)  # replica two reads the shared state once a second
+        # Replica two reads the shared state once a second: wait until it has (a fixed sleep could
+        # end first on a loaded machine, before replica one's write or replica two's read landed).
+        deadline = time.monotonic() + 10
+        while not any(channel == "sh-flaky" for channel, _, _ in gw_two.state.health.remote):
+            assert time.monotonic() < deadline, "replica two never saw the shared cooldown"
+            await asyncio.sleep(0.05)
         await gw_two.client(secret).chat.completions.create(
             model="sh-model", messages=[{"role": "user", "content": "x"}]
         )

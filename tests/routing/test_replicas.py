@@ -16,19 +16,32 @@ import aiohttp
 import pytest
 import yaml
 
-from tests.conftest import free_port
+from tests.conftest import TEST_POOL, _pg_admin, free_port, pg_url
 
 ADMIN = "sk-admin-replicas-0123456789"
 SECRET = "sk-replica-key-0123456789abcdef"
 
 
 @pytest.fixture
-async def replicas(pg_database: str, redis_url: str, tmp_path: Path) -> AsyncIterator[list[str]]:
+async def own_database(pg_database: str) -> AsyncIterator[str]:
+    """A PostgreSQL database of the replicas' own: in the session's, admin channels sealed by other
+    tests' gateways (another secret_key) make them serve config channels only, deaf to switches."""
+    name = f"hubgate_replicas_{uuid.uuid4().hex[:10]}"
+    await _pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield pg_url(name)
+    finally:
+        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def replicas(own_database: str, redis_url: str, tmp_path: Path) -> AsyncIterator[list[str]]:
     config = tmp_path / "replicas.yaml"
     config.write_text(
         yaml.safe_dump(
             {
-                "database_url": pg_database,
+                "database_url": own_database,
+                **TEST_POOL,
                 "redis_url": redis_url,
                 "redis_prefix": f"hg-rep-{uuid.uuid4().hex}:",
                 "admin_key": ADMIN,

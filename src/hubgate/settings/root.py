@@ -27,6 +27,8 @@ class Settings(Frozen):
     """Everything hubgate is configured with; see SPEC §3."""
 
     database_url: str = DEFAULT_DATABASE_URL
+    database_pool_size: int = Field(default=10, ge=1, le=1000)  # PostgreSQL connections kept open per process
+    database_pool_overflow: int = Field(default=10, ge=0, le=1000)  # more for a burst, closed once returned
     redis_url: str | None = None
     admin_key: Secret | None = None
     secret_key: str | None = None

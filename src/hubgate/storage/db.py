@@ -34,14 +34,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An async engine tuned for the backend that `url` names."""
+def create_engine(url: str, *, pool_size: int = 10, pool_overflow: int | None = None) -> AsyncEngine:
+    """An async engine tuned for the backend that `url` names. On PostgreSQL it keeps up to
+    `pool_size` connections open and opens up to `pool_overflow` (default: `pool_size`) more for
+    a burst, closing those when they are returned."""
     if is_sqlite(url):
         _ensure_sqlite_dir(url)
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    overflow = pool_size if pool_overflow is None else pool_overflow
+    return create_async_engine(url, pool_size=pool_size, max_overflow=overflow, pool_pre_ping=True)
 
 
 async def ping(engine: AsyncEngine) -> None:
