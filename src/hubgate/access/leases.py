@@ -149,7 +149,10 @@ class LeaseHolds:
                 self.leases[name] -= given
                 if given and name in self._ids:
                     self._give[self._ids[name]] += given
-        if self._give:
+        # What the counters now carry goes back at the keeper's next round (within a second):
+        # waking it for every flush doubled the lease statements. A scarce subject, which
+        # other processes may be waiting for, still goes back at once.
+        if self._give and any(name in self._scarce for c in costs for name in c.subjects):
             self._wake.set()
 
     async def changed(self, subject: Subject) -> None:
