@@ -130,7 +130,7 @@ async def test_lang_parameter_cookie_and_accept_language(browser: Browser) -> No
     status, page = await browser.get("/ui/signup", headers={"Accept-Language": "en"})
     assert '<html lang="zh-CN">' in page and "注册账户" in page
     # the switcher offers the other language on the same page
-    assert 'href="/ui/signup?lang=en"' in page and ">English</a>" in page
+    assert 'href="/ui/signup?lang=en&amp;keep=1"' in page and ">English</a>" in page
 
     status, page = await browser.get("/ui/signup?lang=en")
     assert '<html lang="en">' in page and "Create an account" in page
@@ -236,7 +236,7 @@ async def test_chromium_in_chinese_then_english(chromium: Pages, console_gateway
     await shot(page, "i18n-zh-keys")
 
     await page.click("[data-testid=lang-en]")
-    await page.wait_for_url(re.compile(r"/ui/keys\?lang=en$"))
+    await page.wait_for_url(re.compile(r"/ui/keys\?lang=en&keep=1$"))
     assert await page.get_attribute("html", "lang") == "en"
     assert await page.text_content("h1") == "API keys"
     await page.goto(f"{base}/ui/dashboard")  # the choice is kept

@@ -41,7 +41,10 @@ async def test_switching_saves_the_language_for_every_device(
     email = new_email()
     await browser.signup(email)
     assert await _saved(gw, email) == "en"  # the language signed up in
-    status, page = await browser.get("/ui/dashboard?lang=zh-CN")  # the switcher's link
+    status, page = await browser.get("/ui/dashboard?lang=zh-CN")  # a plain link: this page only
+    assert status == 200 and 'lang="zh-CN"' in page
+    assert await _saved(gw, email) == "en"
+    status, page = await browser.get("/ui/dashboard?lang=zh-CN&keep=1")  # the switcher's link
     assert status == 200 and 'lang="zh-CN"' in page
     assert await _saved(gw, email) == "zh_CN" and browser.cookie(i18n.LANG_COOKIE) == "zh_CN"
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:

@@ -29,6 +29,10 @@ from babel.support import LazyProxy, Translations
 LOCALES: tuple[str, ...] = ("en", "zh_CN")  # the first is the source language and the default
 DEFAULT = LOCALES[0]
 LANG_COOKIE = "hubgate_lang"
+# `?lang=xx` shows a page in xx and keeps it in the cookie; with `&keep=1` (the switcher's links)
+# it is also saved as the signed-in user's language. A plain `?lang=` link (shared, bookmarked,
+# a test's) changes nobody's saved language.
+SAVE_PARAM = "keep"
 LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 NAMES = {"en": "English", "zh_CN": "中文"}  # the switcher's labels, each in its own language
 TAGS = {"en": "en", "zh_CN": "zh-CN"}  # BCP 47, for <html lang> and links

@@ -37,8 +37,8 @@ REASONS = {403: N_("Forbidden"), 404: N_("Not Found"), 405: N_("Method Not Allow
 
 def _localized(handler: Handler) -> Handler:
     """The request in its language (`?lang=`, the signed-in user's saved one, the cookie,
-    Accept-Language); a `?lang=` is kept in the language cookie for the next pages, and saved
-    as the signed-in user's language."""
+    Accept-Language); a `?lang=` is kept in the language cookie for the next pages, and, from
+    the switcher's links (`&keep=1`), saved as the signed-in user's language."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
         languages = request.app[LANGUAGES]
@@ -48,7 +48,8 @@ def _localized(handler: Handler) -> Handler:
                            user.language if user is not None else None)  # fmt: skip
         i18n.activate(languages[code])
         switched = i18n.normalize(request.query.get("lang")) is not None
-        if switched and user is not None and user.language != code:
+        keep = switched and request.query.get(i18n.SAVE_PARAM) == "1"  # the switcher's links
+        if keep and user is not None and user.language != code:
             await console_of(request).users.update(user.id, language=code)
         resp = await handler(request)
         if switched and not resp.prepared:

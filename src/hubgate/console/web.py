@@ -91,13 +91,13 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     context.setdefault("path", context.pop("page_path", None) or request.path)
     context.setdefault("site", gateway(request).settings.console)  # site name, announcement (run-time)
     language = i18n.current()
-    others = {k: v for k, v in request.query.items() if k != "lang"}
-    switch = [
+    others = {k: v for k, v in request.query.items() if k not in ("lang", i18n.SAVE_PARAM)}
+    switch = [  # the switcher's links also save the choice as a signed-in viewer's language
         (
             code,
             i18n.NAMES[code],
             i18n.TAGS[code],
-            request.path + "?" + urlencode({**others, "lang": i18n.TAGS[code]}),
+            request.path + "?" + urlencode({**others, "lang": i18n.TAGS[code], i18n.SAVE_PARAM: "1"}),
         )
         for code in i18n.LOCALES
     ]
