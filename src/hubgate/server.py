@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import text
 
 from hubgate.app import create_app
 from hubgate.bootstrap import BootstrapResult, apply_config
@@ -30,10 +31,26 @@ def _use_uvloop() -> None:
     uvloop.install()
 
 
+_PG_BOOTSTRAP_LOCK = 0x6875_6267_0001  # "hubg" 1: one replica at a time applies the config file
+
+
 async def _prepare(settings: Settings) -> BootstrapResult:
+    """Migrate and apply the config file. On PostgreSQL, replicas starting together on a fresh
+    database take turns (a session advisory lock): each creates what the file declares only if
+    the one before did not (they raced on the same names before, and the loser exited)."""
     engine = create_engine(settings.database_url)
     try:
-        return await apply_config(settings, engine)
+        async with engine.connect() as lock:
+            postgres = lock.dialect.name == "postgresql"
+            if postgres:
+                await lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_BOOTSTRAP_LOCK})
+                await lock.commit()
+            try:
+                return await apply_config(settings, engine)
+            finally:
+                if postgres:
+                    await lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_BOOTSTRAP_LOCK})
+                    await lock.commit()
     finally:
         await engine.dispose()
 
