@@ -74,12 +74,12 @@ async def test_a_key_gets_models_from_the_catalogue_only(
     )
     assert key.models == frozenset({"gpt-4o-mini", "echo-1"})
     # Not in the catalogue: refused on the models field, in the viewer's language.
-    await browser.get("/ui/keys?lang=zh-CN")
+    await browser.get("/ui/keys?lang=zh-CN&keep=1")  # the switcher: saved for the next pages
     status, page = await browser.post("/ui/keys", {"name": "ghost", "models": "gpt-4o-mini, no-such-model"})
     assert status == 400 and 'id="f-models-error"' in page and "no-such-model" in page
     assert "不是可选的模型" in page and 'aria-describedby="f-models-hint f-models-error"' in page
     assert re.search(r'value="gpt-4o-mini" checked', page)  # what was checked stays checked
-    await browser.get("/ui/keys?lang=en")
+    await browser.get("/ui/keys?lang=en&keep=1")
     # A model the key already has (set by the API, say) is kept on edit, shown as not served.
     await console_gateway.state.key_repo.update_settings(key.name, models=["gpt-4o-mini", "gone-model"])
     status, page = await browser.get(f"/ui/keys/{key.id}/edit")
