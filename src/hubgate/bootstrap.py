@@ -9,10 +9,10 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.settings import KeySettings, Settings, usd_to_micros
-from hubgate.storage.accounts import AccountExists, AccountRepository
+from hubgate.storage.accounts import AccountRepository
 from hubgate.storage.channels import ChannelRepository
 from hubgate.storage.db import migrate
-from hubgate.storage.keys import KeyExists, KeyRepository
+from hubgate.storage.keys import KeyRepository
 
 log = logging.getLogger("hubgate.bootstrap")
 
@@ -57,20 +57,15 @@ async def apply_config(
         existing_account = await accounts.by_name(a.name)
         if existing_account is None:
             # balance_usd is the initial credit only: the database owns the balance after that.
-            try:
-                created = await accounts.create(
-                    a.name,
-                    group=a.group,
-                    credit_micros=usd_to_micros(a.balance_usd),
-                    source="config",
-                    max_request_cost_micros=_micros(a.max_request_cost_usd),
-                )
-                account_ids[a.name] = created.id
-                continue
-            except AccountExists:  # another replica starting on the same fresh database made it
-                existing_account = await accounts.by_name(a.name)
-                assert existing_account is not None
-        if existing_account is not None:
+            created = await accounts.create(
+                a.name,
+                group=a.group,
+                credit_micros=usd_to_micros(a.balance_usd),
+                source="config",
+                max_request_cost_micros=_micros(a.max_request_cost_usd),
+            )
+            account_ids[a.name] = created.id
+        else:
             await accounts.update(
                 existing_account.id,
                 group_name=a.group,
@@ -83,14 +78,11 @@ async def apply_config(
         fields["account_id"] = account_ids[k.account or default.name]
         existing = await keys.by_name(k.name)
         if existing is None:
-            try:
-                _, secret = await keys.create(k.name, secret=k.key, source="config", **fields)  # type: ignore[arg-type]
-                if k.key is None:
-                    result.created_keys.append((k.name, secret))
-                continue
-            except KeyExists:  # another replica starting on the same fresh database made it
-                pass
-        await keys.update_settings(k.name, secret=k.key, **fields)
+            _, secret = await keys.create(k.name, secret=k.key, source="config", **fields)  # type: ignore[arg-type]
+            if k.key is None:
+                result.created_keys.append((k.name, secret))
+        else:
+            await keys.update_settings(k.name, secret=k.key, **fields)
     await _console_admin(settings, engine)
     return result
 
