@@ -139,6 +139,11 @@ class UpstreamResponse(ABC):
         """The body was read to the end; the connection may be reused."""
         self.close()
 
+    def at_eof(self) -> bool:
+        """The whole body has arrived and been handed out: iterating further ends at once
+        (so the caller's last write can also end its answer)."""
+        return False
+
 
 class Transport(Protocol):
     async def send(self, request: UpstreamRequest) -> UpstreamResponse: ...

@@ -51,6 +51,9 @@ class HttpResponse(UpstreamResponse):
     def close(self) -> None:
         self._resp.close()
 
+    def at_eof(self) -> bool:
+        return self._resp.content.at_eof()
+
     def release(self) -> None:
         self._resp.release()
 

@@ -26,8 +26,17 @@ from hubgate.relay.call import CLIENT_CLOSED, Attempt, Call, drop_headers, meter
 from hubgate.storage.usage import UsageRow
 
 
+class _EventStreamResponse(web.StreamResponse):
+    """A stream whose status line and headers go out with its first bytes, in one write
+    (aiohttp's StreamResponse sends them on their own at `prepare`). Every `prepare` of
+    one here is followed at once by a write or by the end of the answer, so the caller
+    waits for nothing; on loopback each write is a socket round of its own."""
+
+    _send_headers_immediately = False
+
+
 def _sse_response(request: web.Request, extra: dict[str, str] | None = None) -> web.StreamResponse:
-    return web.StreamResponse(
+    return _EventStreamResponse(
         status=200,
         headers={
             "content-type": "text/event-stream; charset=utf-8",
@@ -87,6 +96,7 @@ async def passthrough_openai(
     kept = call.raw_events
     out = _sse_response(request)
     splitter = EventSplitter()
+    last = b""  # the upstream's last events, held to go out with the end of the answer
     async with Relayed(resp, row) as relayed:
         try:
             async for chunk in resp.iter_chunks():
@@ -123,17 +133,21 @@ async def passthrough_openai(
                     row.ttfb_ms = int((time.perf_counter() - started) * 1000)
                 if row.completion_tokens == 0:
                     kept += outgoing
+                data = b"".join(outgoing) if len(outgoing) > 1 else outgoing[0]
                 if final:  # billed and journaled before the caller sees the answer end
                     row.status = 200
                     await call.finished()
-                await out.write(b"".join(outgoing) if len(outgoing) > 1 else outgoing[0])
+                    if resp.at_eof():  # nothing follows: one write carries them and the end
+                        last = data
+                        continue
+                await out.write(data)
             tail = splitter.flush()
             if not out.prepared:
                 await out.prepare(request)
             row.status = 200
             await call.finished()
             if tail.strip():
-                await out.write(tail)
+                last += tail
         except (UpstreamConnectError, UpstreamReadTimeout) as exc:
             if not out.prepared:
                 raise  # nothing sent yet: the caller gets a plain error (or the next channel)
@@ -144,7 +158,7 @@ async def passthrough_openai(
             pass
         relayed.finished()
         await call.finished()
-        await out.write_eof()
+        await out.write_eof(last)
     return out
 
 
@@ -238,8 +252,13 @@ class _EventRelay:
         self.stored = False
         self.produced = False  # some answer content has come from the upstream
 
-    async def emit(self, data: bytes) -> None:
+    async def emit(self, data: bytes, last: bool = False) -> None:
+        """Send `data` to the caller; `last`: it ends the answer (one write for both)."""
         if not data:
+            if last:
+                if not self.out.prepared:
+                    await self.out.prepare(self.request)
+                await self.out.write_eof()
             return
         call, out = self.call, self.out
         if call.on_complete is not None and not self.stored:
@@ -252,7 +271,10 @@ class _EventRelay:
             await out.prepare(self.request)
             call.reached = True
             self.row.ttfb_ms = int((time.perf_counter() - self.started) * 1000)
-        await out.write(data)
+        if last:
+            await out.write_eof(data)
+        else:
+            await out.write(data)
 
     def translate(self, events: list[hub.StreamEvent]) -> bytes:
         parts = []
@@ -293,6 +315,7 @@ class _EventRelay:
     async def run(self, resp: UpstreamResponse) -> web.StreamResponse:
         call, row, out = self.call, self.row, self.out
         splitter = EventSplitter()
+        held = b""  # the upstream's last events, held to go out with the end of the answer
         async with Relayed(resp, row) as relayed:
             try:
                 async for chunk in resp.iter_chunks():
@@ -302,8 +325,11 @@ class _EventRelay:
                     data, final = self.batch(raw_events)
                     if final:  # the upstream's last event: billed and journaled before it goes out
                         await _finishing(call, row)
+                        if resp.at_eof():  # nothing follows: one write carries it and the end
+                            held = data
+                            continue
                     await self.emit(data)
-                await self.end()
+                await self.end(held)
             except (UpstreamConnectError, UpstreamReadTimeout) as exc:
                 if not out.prepared:
                     raise
@@ -313,19 +339,19 @@ class _EventRelay:
             await out.write_eof()
         return out
 
-    async def end(self) -> None:
-        """The upstream's body ended: flush what the decoder and encoder still hold."""
-        call, row, out = self.call, self.row, self.out
-        tail = self.translate(self.decoder.close())
+    async def end(self, held: bytes) -> None:
+        """The upstream's body ended: send what was held back and what the decoder and
+        encoder still hold, with the end of the answer."""
+        call, row = self.call, self.row
+        tail = held + self.translate(self.decoder.close())
         if self.encoder is not None:
             tail += self.encoder.close()
-        if out.prepared or tail:
+        if self.out.prepared or tail:
             await _finishing(call, row)
-        await self.emit(tail)
-        if not out.prepared:
-            await out.prepare(self.request)
         if row.status == 0:
             row.status = 200
+        await call.finished()
+        await self.emit(tail, last=True)
 
     async def broken(self, exc: UpstreamConnectError | UpstreamReadTimeout) -> None:
         """The upstream broke mid-stream: end the caller's stream with an error in its format."""
