@@ -125,3 +125,29 @@ async def test_an_estimated_answer_is_journaled_provisionally_then_replaced(gw: 
     assert kinds == [PROVISIONAL, "f"]
     (row,) = await gw.usage_rows(name)  # one row in the database: the estimated one
     assert row["estimated"] and row["request_id"] == request_id and row["completion_tokens"] > 0
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "end"),
+    [
+        ("/v1/chat/completions", {"model": "lingering", "stream": True, "messages": HELLO}, b"data: [DONE]"),
+        (
+            "/v1/messages",
+            {"model": "lingering", "stream": True, "max_tokens": 32, "messages": HELLO},
+            b"event: message_stop",
+        ),
+    ],
+    ids=["openai-passthrough", "anthropic-translated"],
+)
+async def test_the_last_event_does_not_wait_for_the_upstreams_end_of_body(
+    gw: LiveGateway, path: str, body: dict[str, Any], end: bytes
+) -> None:
+    """The gateway holds an upstream's last events back to send them with the end of the
+    answer only when the upstream's body has already ended; this one lingers a second."""
+    _, secret = await gw.new_key()
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession() as http:
+        started = loop.time()
+        await _until(http, gw.url + path, secret, body, end)
+        took = loop.time() - started
+    assert took < 0.8, f"the final event came after {took:.2f} s: it waited for the upstream's end"

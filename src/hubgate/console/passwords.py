@@ -9,11 +9,11 @@ both go to a worker thread; the event loop keeps serving API traffic meanwhile.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from zxcvbn import zxcvbn  # type: ignore[import-untyped]  # the package ships no types
 
 from hubgate.console.i18n import N_, _
 
@@ -23,8 +23,14 @@ MIN_SCORE = 3  # zxcvbn's 0..4: 3 is "safely unguessable: moderate protection fr
 ESTIMATED_CHARS = 72  # zxcvbn refuses longer input; the first 72 characters must be strong enough
 
 _hasher = PasswordHasher()  # argon2id, the library's current recommended parameters
-# Verified when the email is unknown, so a miss costs as much time as a wrong password.
-_DUMMY = _hasher.hash("hubgate-timing-equaliser")
+
+
+@functools.cache
+def _dummy() -> str:
+    """Verified when the email is unknown, so a miss costs as much time as a wrong password.
+    Made at the first such miss, not at import: an argon2id hash takes 64 MiB for a moment,
+    and every worker process would take it at start for a sign-in that may never come."""
+    return _hasher.hash("hubgate-timing-equaliser")
 
 
 async def problem(password: str, user_inputs: Sequence[str] = ()) -> str | None:
@@ -43,6 +49,10 @@ def check(password: str, user_inputs: Sequence[str] = ()) -> str | None:
 
 
 def _weakness(password: str, user_inputs: list[str]) -> str | None:
+    # Imported at the first check (in a worker thread): its dictionaries take ~15 MB in each
+    # worker process, and only sign-up and password changes need them.
+    from zxcvbn import zxcvbn  # type: ignore[import-untyped]  # the package ships no types
+
     found = zxcvbn(password, user_inputs=user_inputs)
     if found["score"] >= MIN_SCORE:
         return None
@@ -107,7 +117,7 @@ async def hash_password(password: str) -> str:
 
 def _verify(stored: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored or _DUMMY, password) and stored is not None
+        return _hasher.verify(stored or _dummy(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 

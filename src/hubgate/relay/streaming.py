@@ -137,9 +137,10 @@ async def passthrough_openai(
                 if final:  # billed and journaled before the caller sees the answer end
                     row.status = 200
                     await call.finished()
-                    if resp.at_eof():  # nothing follows: one write carries them and the end
-                        last = data
-                        continue
+                    last = data  # goes out with the end of the answer, in one write
+                    if resp.at_eof():
+                        continue  # the loop ends at once
+                    break  # an upstream that lingers after its last event is not waited for
                 await out.write(data)
             tail = splitter.flush()
             if not out.prepared:
@@ -325,9 +326,10 @@ class _EventRelay:
                     data, final = self.batch(raw_events)
                     if final:  # the upstream's last event: billed and journaled before it goes out
                         await _finishing(call, row)
-                        if resp.at_eof():  # nothing follows: one write carries it and the end
-                            held = data
-                            continue
+                        held = data  # goes out with the end of the answer, in one write
+                        if resp.at_eof():
+                            continue  # the loop ends at once
+                        break  # an upstream that lingers after its last event is not waited for
                     await self.emit(data)
                 await self.end(held)
             except (UpstreamConnectError, UpstreamReadTimeout) as exc:
