@@ -127,10 +127,7 @@ async def passthrough_openai(
                     outgoing.append(event)
                 if not outgoing:
                     continue
-                if not out.prepared:
-                    await out.prepare(request)
-                    call.reached = True
-                    row.ttfb_ms = int((time.perf_counter() - started) * 1000)
+                await _begin(out, request, call, row, started)
                 if row.completion_tokens == 0:
                     kept += outgoing
                 data = b"".join(outgoing) if len(outgoing) > 1 else outgoing[0]
@@ -161,6 +158,17 @@ async def passthrough_openai(
         await call.finished()
         await out.write_eof(last)
     return out
+
+
+async def _begin(
+    out: web.StreamResponse, request: web.Request, call: Call, row: UsageRow, started: float
+) -> None:
+    """Before the first bytes of the answer: the caller's status line and headers (they go
+    out with those bytes), and the time to the first byte."""
+    if not out.prepared:
+        await out.prepare(request)
+        call.reached = True
+        row.ttfb_ms = int((time.perf_counter() - started) * 1000)
 
 
 class _StopStream(Exception):
@@ -268,10 +276,7 @@ class _EventRelay:
             if final is not None:
                 self.stored = True
                 await call.on_complete(final)  # stored before the caller sees it complete
-        if not out.prepared:
-            await out.prepare(self.request)
-            call.reached = True
-            self.row.ttfb_ms = int((time.perf_counter() - self.started) * 1000)
+        await _begin(out, self.request, call, self.row, self.started)
         if last:
             await out.write_eof(data)
         else:
