@@ -83,7 +83,8 @@ def between(
     """The lag between two scrapes: samples, mean, p99 (and the bucket bound holding it),
     shares above 10 ms and 100 ms, and the largest lag: `max_ms` from the max gauge read
     at the end and in `gauge_reads` (read at most 10 s apart they cover the whole stretch),
-    `max_le_ms` the upper bound of the highest histogram bucket that gained samples."""
+    `max_le_ms` the upper bound of the highest histogram bucket that gained samples (and a
+    cap on `max_ms`, which in turn caps the interpolated p99)."""
     if before is None or after is None:
         return None
     count = after["count"] - before["count"]
@@ -99,15 +100,19 @@ def between(
             top_le = le
         previous = n
     reads = [v for v in [*(gauge_reads or []), after.get("max_s")] if v is not None]
+    # A read may reach up to 10 s before the stretch; no lag in it exceeds top_le.
+    largest = min(max(reads), top_le) if reads else None
+    p99 = _quantile(0.99, bounds, count)
+    if largest is not None:  # interpolation inside a wide bucket can overshoot the largest lag
+        p99 = min(p99, largest)
     return {
         "samples": count,
         "mean_ms": round((after["sum"] - before["sum"]) / count * 1000, 3),
-        "p99_ms": round(_quantile(0.99, bounds, count) * 1000, 2),
+        "p99_ms": round(p99 * 1000, 2),
         "p99_le_ms": p99_le * 1000,
         "over_10ms": round(1 - at.get(0.01, count) / count, 4),
         "over_100ms": round(1 - at.get(0.1, count) / count, 4),
-        # A read may reach up to 10 s before the stretch; no lag in it exceeds max_le.
-        "max_ms": round(min(max(reads), top_le) * 1000, 2) if reads else None,
+        "max_ms": round(largest * 1000, 2) if largest is not None else None,
         "max_le_ms": top_le * 1000,
         "max_s_at_end": after.get("max_s"),
     }

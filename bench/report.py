@@ -147,7 +147,11 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
             value = (d.get(key) or {}).get(scenario)
             passed = None if value is None else _OPS[op](value, limit)
             check = {"target": name, "check": what, "value": value, "limit": limit, "op": op, "pass": passed}
-            out.append(check | {"figures": _figures(results, name, key, scenario)})
+            check["figures"] = _figures(results, name, key, scenario)
+            errors = sum(
+                (sc(results, t, scenario) or {}).get("errors", 0) or 0 for t in (name, _COMPARED[key][0])
+            )
+            out.append(check | ({"errors": errors} if errors else {}))
         rss = worker_rss(results, name)
         out.append(
             {
@@ -237,7 +241,10 @@ def _shown(check: dict[str, Any]) -> str:
     if op == "<":
         return f"{value:.1f} MB"
     shown = f"{value:.0%}" if value < 1 and op == ">=" else f"{value:.2f}x"
-    return shown + (f": {check['figures']}" if check.get("figures") else "")
+    shown += f": {check['figures']}" if check.get("figures") else ""
+    if check.get("errors"):
+        shown += f"; {check['errors']:,} errors in these series, treat with care"
+    return shown
 
 
 def checks_markdown(results: dict[str, Any]) -> list[str]:
