@@ -92,8 +92,10 @@ clean:
 # The benchmark (bench/README.md): nginx upstream, wrk load, hubgate against nginx
 # direct, a bare pass-through, LiteLLM and Portkey; writes bench/results/<date>.*
 # Takes about half an hour; `make bench BENCH_ARGS="--quick --targets direct,hubgate"` for a smoke run.
+# By default it also rewrites README.md's benchmark table from the run (--update-readme);
+# any BENCH_ARGS replace that default, so smoke runs leave the README alone.
 BENCH_VENV := bench/.venvs/tools
-BENCH_ARGS ?=
+BENCH_ARGS ?= --update-readme
 .PHONY: bench
 bench: $(STAMP)
 	test -x $(BENCH_VENV)/bin/python || $(PY) -m venv $(BENCH_VENV)

@@ -39,6 +39,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness as h
+from loop_lag import between as lag_between
+from loop_lag import scrape as loop_lag
 from upstream.nginx import Nginx
 
 SCENARIOS = {  # name: (harness scenario, connections, wrk threads, side B's scenario if another)
@@ -52,52 +54,6 @@ SCENARIOS = {  # name: (harness scenario, connections, wrk threads, side B's sce
     "pub-json32": ("json_pub", 32, 2, None),  # a public name on both sides: against a revision
     "pub-sse32": ("sse_pub", 32, 2, None),  # without the renaming, what it alone costs
 }
-
-
-def loop_lag(base: str) -> dict[str, Any] | None:
-    """The side's event-loop lag histogram from /metrics (summed over its workers), or None
-    when that revision has no such metric (before hubgate_event_loop_lag_seconds)."""
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
-            text = r.read().decode()
-    except OSError:
-        return None
-    out: dict[str, Any] = {"buckets": {}}
-    for line in text.splitlines():
-        if line.startswith("hubgate_event_loop_lag_seconds_bucket{"):
-            le = line.split('le="', 1)[1].split('"', 1)[0]
-            out["buckets"][le] = float(line.rsplit(" ", 1)[1])
-        elif line.startswith("hubgate_event_loop_lag_seconds_count"):
-            out["count"] = float(line.rsplit(" ", 1)[1])
-        elif line.startswith("hubgate_event_loop_lag_seconds_sum"):
-            out["sum"] = float(line.rsplit(" ", 1)[1])
-        elif line.startswith("hubgate_event_loop_lag_max_seconds"):
-            out["max_s"] = float(line.rsplit(" ", 1)[1])
-    return out if "count" in out else None
-
-
-def lag_between(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Loop lag over a scenario's runs: samples, mean, the bucket holding the 99th percentile,
-    and the share of samples above 10 ms and 100 ms."""
-    if before is None or after is None:
-        return None
-    count = after["count"] - before["count"]
-    if count <= 0:
-        return None
-    cumulative = {le: after["buckets"][le] - before["buckets"].get(le, 0.0) for le in after["buckets"]}
-    bounds = sorted((float(le), n) for le, n in cumulative.items())
-    p99 = next((le for le, n in bounds if n >= 0.99 * count), float("inf"))
-    at = dict(bounds)
-    return {
-        "samples": count,
-        "mean_ms": round((after["sum"] - before["sum"]) / count * 1000, 2),
-        "p99_le_ms": p99 * 1000,
-        "over_10ms": round(1 - at.get(0.01, count) / count, 4),
-        "over_100ms": round(1 - at.get(0.1, count) / count, 4),
-        "max_s_at_end": after.get("max_s"),
-    }
 
 
 def pg_database(admin_dsn: str, drop: str | None = None) -> str:
@@ -247,7 +203,7 @@ def main() -> int:
 def profile(side: tuple[h.Proc, str], sc: h.Scenario, work: Path, seconds: float) -> str:
     import threading
 
-    import report
+    import profile_summary
 
     proc, base = side
     worker = h.hubgate_workers(proc.pid)[0]
@@ -261,8 +217,8 @@ def profile(side: tuple[h.Proc, str], sc: h.Scenario, work: Path, seconds: float
     cmd = [str(pyspy), "record", "-p", str(worker), "-d", str(int(seconds)), "-r", "100"]
     subprocess.run([*cmd, "-f", "raw", "-o", str(out)], capture_output=True)
     load.join()
-    summary = report.summarise_profile(out.read_text(encoding="utf-8"))
-    text = report.profile_text(summary, worker, int(seconds))
+    summary = profile_summary.summarise_profile(out.read_text(encoding="utf-8"))
+    text = profile_summary.profile_text(summary, worker, int(seconds))
     print(text)
     print(f"collapsed stacks: {out}")
     return text

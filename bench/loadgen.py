@@ -12,7 +12,7 @@ import asyncio
 import time
 from typing import Any
 
-from harness import header_value
+from ttfb import header_value
 
 
 async def _read_answer(reader: asyncio.StreamReader) -> int:

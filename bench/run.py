@@ -23,15 +23,12 @@ import contextlib
 import datetime as dt
 import json
 import os
-import platform
-import resource
+import shlex
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 from pathlib import Path
@@ -39,117 +36,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import chart
 import harness as h
+import loop_lag
+import machine
+import profile_summary
 import psutil
+import readme_table
 import report
 import targets as tg
-from upstream.nginx import Nginx, nginx_binary
+import ttfb
+from upstream.nginx import Nginx
 
 ALL_TARGETS = ("direct", "ceiling", "hubgate", "hubgate-pg", "portkey", "litellm")
 RESULTS = h.BENCH / "results"
-
-
-# ---------------------------------------------------------------- process accounting
-
-
-class TreeMonitor:
-    """CPU seconds and peak RSS of a process and all its descendants.
-
-    `cpu()` sums utime+stime over the live tree; a background thread samples RSS
-    per process every `interval` seconds and keeps each one's peak.
-    """
-
-    def __init__(self, root_pid: int, interval: float = 0.25) -> None:
-        self.root = psutil.Process(root_pid)
-        self.interval = interval
-        self.peak_rss: dict[int, int] = {}
-        self.names: dict[int, str] = {}
-        self.peak_total = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def processes(self) -> list[psutil.Process]:
-        try:
-            return [self.root, *self.root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
-
-    def cpu(self) -> float:
-        total = 0.0
-        for p in self.processes():
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                t = p.cpu_times()
-                total += t.user + t.system
-        return total
-
-    def sample(self) -> None:
-        total = 0
-        for p in self.processes():
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                rss = p.memory_info().rss
-                total += rss
-                if rss > self.peak_rss.get(p.pid, 0):
-                    self.peak_rss[p.pid] = rss
-                if p.pid not in self.names:
-                    self.names[p.pid] = " ".join(p.cmdline())[:120] or p.name()
-        self.peak_total = max(self.peak_total, total)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.sample()
-
-    def close(self) -> dict[str, Any]:
-        self.sample()
-        self._stop.set()
-        self._thread.join(timeout=2)
-        per = sorted(self.peak_rss.items(), key=lambda kv: -kv[1])
-        return {
-            "peak_total_mb": round(self.peak_total / 2**20, 1),
-            "peak_max_process_mb": round(per[0][1] / 2**20, 1) if per else None,
-            "processes": [
-                {"pid": pid, "peak_rss_mb": round(rss / 2**20, 1), "cmd": self.names.get(pid, "")}
-                for pid, rss in per
-            ],
-        }
-
-
-# ---------------------------------------------------------------- measuring
-
-
-def _busy_seconds() -> float:
-    """CPU seconds all processes of the machine ran so far (user + system, all cores).
-
-    Interrupt and softirq time is left out: the kernel charges it to no process,
-    and at 100,000 loopback requests a second it is a large share on its own."""
-    t = psutil.cpu_times()
-    return t.user + t.nice + t.system
-
-
-def _pids_cpu(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            c = psutil.Process(pid).cpu_times()
-            total += c.user + c.system
-    return total
-
-
-def _kernel_threads_cpu() -> float:
-    """CPU seconds of kernel threads (ksoftirqd, kworker: loopback traffic lands there)."""
-    total = 0.0
-    for p in psutil.process_iter(["ppid"]):
-        if p.info["ppid"] == 2 or p.pid == 2:
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                c = p.cpu_times()
-                total += c.user + c.system
-    return total
-
-
-def _children_cpu() -> float:
-    """CPU seconds of this process's finished children (the wrk runs)."""
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
 
 
 class Bench:
@@ -157,7 +57,7 @@ class Bench:
         self.args = args
         self.raw_dir = raw_dir
         self.workdir = Path(tempfile.mkdtemp(prefix="hubgate-bench-"))
-        self.upstream_monitor: TreeMonitor | None = None
+        self.upstream_monitor: machine.TreeMonitor | None = None
 
     def wait_quiet(self) -> float:
         """Wait (up to --quiet-wait s) until the machine is nearly idle; the busy % last seen.
@@ -177,7 +77,7 @@ class Bench:
         print(f"[{stamp}] {message}", flush=True)
 
     def wrk_series(
-        self, target: tg.Target, monitor: TreeMonitor, sc: h.Scenario, connections: int
+        self, target: tg.Target, monitor: machine.TreeMonitor, sc: h.Scenario, connections: int
     ) -> dict[str, Any]:
         """Warm-up, then --runs measured runs; medians, errors and CPU per request.
 
@@ -196,19 +96,26 @@ class Bench:
         db_pids = target.database_pids() if isinstance(target, tg.Hubgate) else []
         runs: list[dict[str, Any]] = []
         discarded: list[dict[str, Any]] = []
+        # hubgate's event-loop lag from /metrics, read around each run (outside its CPU
+        # accounting); the kept runs' histogram deltas add up, the max gauge is read after each.
+        scrape_lag = isinstance(target, tg.Hubgate)
+        lag_total: dict[str, Any] | None = None
+        lag_max_reads: list[float] = []
         while len(runs) < self.args.runs:
-            before = (monitor.cpu(), _busy_seconds(), _children_cpu(), up.cpu() if up else 0.0)
-            db_before, kernel_before = _pids_cpu(db_pids), _kernel_threads_cpu()
+            lag_before = loop_lag.scrape(target.base_url) if scrape_lag else None
+            before = (monitor.cpu(), machine.busy_seconds(), machine.children_cpu(), up.cpu() if up else 0.0)
+            db_before, kernel_before = machine.pids_cpu(db_pids), machine.kernel_threads_cpu()
             wall_before = time.monotonic()
             run = h.run_wrk(url, body, sc.headers, connections, self.args.duration, threads)
             wall = time.monotonic() - wall_before
             target_cpu = monitor.cpu() - before[0]
-            busy = _busy_seconds() - before[1]
-            wrk_cpu = _children_cpu() - before[2]
+            busy = machine.busy_seconds() - before[1]
+            wrk_cpu = machine.children_cpu() - before[2]
             up_cpu = (up.cpu() - before[3]) if up else 0.0
-            db_cpu = _pids_cpu(db_pids) - db_before
-            kernel = _kernel_threads_cpu() - kernel_before
+            db_cpu = machine.pids_cpu(db_pids) - db_before
+            kernel = machine.kernel_threads_cpu() - kernel_before
             other = max(0.0, busy - target_cpu - wrk_cpu - up_cpu - db_cpu - kernel)
+            lag_after = loop_lag.scrape(target.base_url) if scrape_lag else None
             run["cpu_s"] = {
                 "wall": round(wall, 2),
                 "machine_busy": round(busy, 2),
@@ -227,6 +134,9 @@ class Bench:
                 self.wait_quiet()
                 continue
             runs.append(run)
+            lag_total = loop_lag.accumulate(lag_total, lag_before, lag_after)
+            if lag_after is not None and lag_after.get("max_s") is not None:
+                lag_max_reads.append(lag_after["max_s"])
         served = sum(r["requests"] for r in runs)
         cpu_used = sum(r["cpu_s"]["target"] for r in runs)
         breakdown = {k: round(sum(r["cpu_s"][k] for r in runs), 2) for k in runs[0]["cpu_s"]}
@@ -255,6 +165,9 @@ class Bench:
                 for r in runs
             ],
         }
+        lag = loop_lag.between(loop_lag.EMPTY, lag_total, lag_max_reads) if scrape_lag else None
+        if scrape_lag:
+            out["loop_lag"] = lag or {"error": "no hubgate_event_loop_lag_seconds samples in /metrics"}
         note = f", {out['errors']} errors" if out["errors"] else ""
         share = breakdown["other"] / breakdown["wall"] if breakdown["wall"] else 0.0
         if share > self.args.noise_limit:
@@ -262,6 +175,11 @@ class Bench:
         self.log(
             f"  {sc.name} c={connections}: {out['rps']:,.0f}/s  p50 {out['latency_ms']['p50']:.2f} ms"
             f"  p99 {out['latency_ms']['p99']:.2f} ms  cpu {out['cpu_ms_per_req']} ms/req{note}"
+            + (
+                f"  loop lag mean {lag['mean_ms']:.2f} p99 {lag['p99_ms']:.1f} max {lag['max_ms']} ms"
+                if lag
+                else ""
+            )
         )
         return out
 
@@ -272,8 +190,8 @@ class Bench:
     def ttfb(self, target: tg.Target, sc: h.Scenario) -> dict[str, Any]:
         seconds = max(1.0, min(self.args.duration, 10.0))
         with contextlib.suppress(Exception):
-            h.ttfb_c1(target.base_url, sc, min(1.0, seconds))  # warm-up
-        out = h.ttfb_c1(target.base_url, sc, seconds)
+            ttfb.ttfb_c1(target.base_url, sc, min(1.0, seconds))  # warm-up
+        out = ttfb.ttfb_c1(target.base_url, sc, seconds)
         self.log(
             f"  ttfb c=1 ({sc.name}): p50 {out['ttfb_ms']['p50']:.3f} ms  p99 {out['ttfb_ms']['p99']:.3f} ms"
             f"  ({out['requests']} requests)"
@@ -306,7 +224,7 @@ class Bench:
                 "version": target.version,
             }
         result["version"] = target.version
-        monitor = TreeMonitor(target.root_pid())
+        monitor = machine.TreeMonitor(target.root_pid())
         worker_pids = target.worker_pids() if isinstance(target, tg.Hubgate) else []
         measured: dict[str, Any] = {}
         problems: dict[str, str] = {}
@@ -357,60 +275,22 @@ class Bench:
             self.save_log(target)
             target.stop()
         if isinstance(target, tg.Hubgate):
+            result["features"] = target.features
             result["usage_rows_logged"] = target.usage_rows
+            result["metering"] = target.metering
             result["database"] = target.database_url.split("@")[-1]
+            self.log(f"{target.name}: metering after the run: {target.metering}")
         return result
 
     def profile(self, target: tg.Hubgate, sc: h.Scenario) -> dict[str, Any]:
         """py-spy on one worker while wrk drives JSON at c=32; a flame graph and a top list."""
-        pyspy = Path(sys.executable).parent / "py-spy"
-        if not pyspy.exists():
-            return {"error": "py-spy is not installed in the tools venv"}
         workers = target.worker_pids()
         if not workers:
             return {"error": "no worker process found"}
-        pid = workers[0]
-        stamp = self.args.date
-        svg = RESULTS / f"{stamp}-profile.svg"
-        raw = self.raw_dir / "profile-collapsed.txt"
         seconds = int(self.args.profile_s)
-        url = target.base_url + sc.path
-        body = sc.body_file(self.workdir)
-        self.log(f"  profiling worker {pid} for {seconds}s under JSON c=32 (py-spy, 100 Hz)")
-        load = threading.Thread(
-            target=h.run_wrk, args=(url, body, sc.headers, 32, seconds + 3, self.args.threads), daemon=True
-        )
-        load.start()
-        time.sleep(1.0)
-        common = ["record", "--pid", str(pid), "--duration", str(seconds), "--rate", "100", "--nonblocking"]
-        spies = [
-            subprocess.Popen(
-                [str(pyspy), *common, "--format", "flamegraph", "--output", str(svg)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-            ),
-            subprocess.Popen(
-                [str(pyspy), *common, "--format", "raw", "--output", str(raw)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-            ),
-        ]
-        outputs = [s.communicate(timeout=seconds + 60)[0].decode(errors="replace") for s in spies]
-        load.join(timeout=seconds + 30)
-        if not raw.exists():
-            return {"error": "py-spy produced nothing: " + " | ".join(o.strip()[-300:] for o in outputs)}
-        summary = report.summarise_profile(raw.read_text(encoding="utf-8"))
-        text_path = RESULTS / f"{stamp}-profile.txt"
-        text_path.write_text(report.profile_text(summary, pid, seconds), encoding="utf-8")
-        shutil.copy(raw, RESULTS / f"{stamp}-profile-collapsed.txt")
-        return {
-            "worker_pid": pid,
-            "seconds": seconds,
-            "svg": svg.name if svg.exists() else None,
-            "text": text_path.name,
-            "collapsed": f"{stamp}-profile-collapsed.txt",
-            "summary": summary,
-        }
+        self.log(f"  profiling worker {workers[0]} for {seconds}s under JSON c=32 (py-spy, 100 Hz)")
+        load = (target.base_url + sc.path, sc.body_file(self.workdir), sc.headers, self.args.threads)
+        return profile_summary.record(workers[0], seconds, load, RESULTS, self.raw_dir, self.args.date)
 
 
 def make_target(
@@ -418,7 +298,7 @@ def make_target(
 ) -> tg.Target:
     if name == "direct":
         assert nginx.proc is not None
-        return tg.Direct(upstream, workdir, nginx.proc.pid, _nginx_version())
+        return tg.Direct(upstream, workdir, nginx.proc.pid, machine.nginx_version())
     if name == "ceiling":
         return tg.Ceiling(upstream, workdir)
     if name == "hubgate":
@@ -430,46 +310,6 @@ def make_target(
     if name == "portkey":
         return tg.Portkey(upstream, workdir)
     raise SystemExit(f"unknown target {name!r}; choose from {', '.join(ALL_TARGETS)}")
-
-
-# ---------------------------------------------------------------- environment
-
-
-def ensure_system_tools() -> None:
-    """nginx and wrk from Debian's packages when missing (root only)."""
-    missing = [pkg for pkg, ok in (("nginx-light", nginx_binary()), ("wrk", h.wrk_binary())) if not ok]
-    if not missing:
-        return
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise SystemExit(f"missing {', '.join(missing)}: install them (apt-get install {' '.join(missing)})")
-    print(f"installing {', '.join(missing)} with apt-get", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
-
-
-def _nginx_version() -> str:
-    done = subprocess.run([nginx_binary() or "nginx", "-v"], capture_output=True, text=True)
-    return done.stderr.strip().removeprefix("nginx version: ")
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    wrk = subprocess.run([h.wrk_binary() or "wrk", "-v"], capture_output=True, text=True)
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "nginx": _nginx_version(),
-        "wrk": (wrk.stdout or wrk.stderr).splitlines()[0] if (wrk.stdout or wrk.stderr) else "",
-    }
 
 
 # ---------------------------------------------------------------- main
@@ -508,6 +348,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="keep the other targets' figures from an existing results/<date>.json (re-measure a few)",
     )
     p.add_argument("--report-only", type=Path, help="rewrite the .md and .png of an existing results JSON")
+    p.add_argument(
+        "--update-readme",
+        action="store_true",
+        help="rewrite README.md's benchmark table (between its bench-table markers) from the results;"
+        " `make bench` passes it by default",
+    )
+    p.add_argument(
+        "--readme", type=Path, default=h.ROOT / "README.md", help="the README --update-readme edits"
+    )
     p.add_argument("--date", default=dt.date.today().isoformat(), help="name of the result files")
     p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     args = p.parse_args(argv)
@@ -517,14 +366,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def write_report(results: dict[str, Any], base: Path) -> None:
+def write_report(results: dict[str, Any], base: Path, readme: Path | None = None) -> None:
     results["derived"] = report.derive(results)
     results["checks"] = report.checks(results)
     Path(f"{base}.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     Path(f"{base}.md").write_text(report.markdown(results), encoding="utf-8")
-    chart = report.chart(results, Path(f"{base}.png"))
+    png = chart.chart(results, Path(f"{base}.png"))
     print(report.markdown(results))
-    print(f"wrote {base}.json, {base}.md" + (f", {chart}" if chart else ""))
+    print(f"wrote {base}.json, {base}.md" + (f", {png}" if png else ""))
+    if readme is not None:
+        path = Path(f"{base}.json").resolve()
+        shown = str(path.relative_to(h.ROOT)) if path.is_relative_to(h.ROOT) else str(path)
+        readme_table.update(readme, results, shown)
+        print(f"rewrote the benchmark table in {readme}")
+
+
+def command_line(argv: list[str]) -> str:
+    """How this run was started, for the results and the README: `make bench ...` under make
+    (which runs run.py with BENCH_ARGS, by default --update-readme), else run.py itself."""
+    if os.environ.get("MAKELEVEL"):
+        return (
+            "make bench"
+            if argv == ["--update-readme"]
+            else f"make bench BENCH_ARGS={shlex.quote(shlex.join(argv))}"
+        )
+    return shlex.join(["bench/.venvs/tools/bin/python", "bench/run.py", *argv])
 
 
 def _interrupt(signum: int, _frame: object) -> None:
@@ -535,10 +401,12 @@ def _interrupt(signum: int, _frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    readme = args.readme if args.update_readme else None
     if args.report_only:
         results = json.loads(args.report_only.read_text(encoding="utf-8"))
-        write_report(results, args.report_only.with_suffix(""))
+        write_report(results, args.report_only.with_suffix(""), readme)
         return 0
     global RESULTS
     RESULTS = args.out
@@ -546,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     raw_dir = RESULTS / "raw" / args.date
     raw_dir.mkdir(parents=True, exist_ok=True)
     names = [n.strip() for n in args.targets.split(",") if n.strip()]
-    ensure_system_tools()
+    machine.ensure_system_tools()
     if args.nice:
         # Every target, wrk and nginx are children of this process and inherit its
         # priority: on a shared machine the benchmark then wins the cores over
@@ -568,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "date": args.date,
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": machine_info(),
+        "command": command_line(argv),
+        "machine": machine.machine_info(),
         "hubgate": h.git_describe()
         | ({"commit": commit, "src_dirty": False} if commit else {})
         | {"measured_ref": f"{args.hubgate_ref} (git archive)" if commit else "work tree"},
@@ -589,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         h.wait_http(upstream + "/healthz", 15)
         assert nginx.proc is not None
-        bench.upstream_monitor = TreeMonitor(nginx.proc.pid, interval=5.0)
+        bench.upstream_monitor = machine.TreeMonitor(nginx.proc.pid, interval=5.0)
         for name in names:
             target = make_target(name, upstream, bench.workdir, nginx, src, commit)
             bench.log(f"=== {name}: {target.label}")
@@ -613,7 +482,9 @@ def main(argv: list[str] | None = None) -> int:
         if not any(n in names for n in ("hubgate", "hubgate-pg")) and "hubgate" in old:
             results["hubgate"] = old["hubgate"]  # the commit those figures were measured on
         results["merged_from"] = old.get("started_at")
-    write_report(results, RESULTS / args.date)
+        if old.get("command"):
+            results["merged_command"] = old["command"]
+    write_report(results, RESULTS / args.date, readme)
     return 0
 
 

@@ -13,7 +13,9 @@ import json
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+from typing import Any
 
 import harness as h
 
@@ -23,7 +25,7 @@ NODE_DIR = BENCH / ".node"
 LITELLM_VERSION = "1.106.2"
 PORTKEY_VERSION = "1.15.2"
 HONO_NODE_SERVER = "1.13.5"  # newer ones break Portkey's streaming (TypeError: immutable)
-PG_DATABASE = "hubgate_bench"
+PG_DATABASE_PREFIX = "hubgate_bench_"  # + a random suffix: runs side by side never share one
 LITELLM_MASTER_KEY = "sk-litellm-bench-0123456789abcdef"  # LiteLLM refuses to start without one
 
 
@@ -124,8 +126,18 @@ class Ceiling(Target):
         return _same_path_scenarios()
 
 
+KEY_LIMITS = 1_000_000_000  # the bench key's rpm, tpm and requests at once: checked, never reached
+FEATURES = (  # what the hubgate targets run with (issue 17: "with everything on")
+    "key auth; the key has a budget, an rpm, tpm and concurrency limit (never reached) and"
+    " belongs to an account with a balance; the models are priced, so every request is"
+    " sized, held, settled and charged; usage journal (fsync batch) and usage log;"
+    " Prometheus metrics; log level info"
+)
+
+
 class Hubgate(Target):
-    """hubgate with key auth, model routing and usage logging (SQLite or PostgreSQL)."""
+    """hubgate with everything on: key auth with budget, account balance and limits, holds,
+    metering (journal and usage log, SQLite or PostgreSQL), metrics and logs."""
 
     workers = 2
 
@@ -140,7 +152,10 @@ class Hubgate(Target):
         self.label = f"hubgate ({'SQLite' if database == 'sqlite' else 'PostgreSQL'} usage log)"
         self._ctx: object | None = None
         self.usage_rows: int | None = None
+        self.metering: dict[str, Any] | None = None
         self.database_url = ""
+        self.pg_database = f"{PG_DATABASE_PREFIX}{uuid.uuid4().hex[:8]}"
+        self.features = FEATURES
 
     def install(self) -> None:
         if not (h.ROOT / ".venv" / "bin" / "hubgate").exists():
@@ -150,15 +165,22 @@ class Hubgate(Target):
             return
         if shutil.which("psql") is None:
             raise Unavailable("psql is not installed, so no PostgreSQL database can be created")
-        _psql(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
-        done = _psql(f"CREATE DATABASE {PG_DATABASE}")
+        done = _psql(f"CREATE DATABASE {self.pg_database}")
         if done.returncode != 0:
             raise Unavailable(f"PostgreSQL at 127.0.0.1:5432 refused: {done.stderr.strip()[:300]}")
-        self.database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PG_DATABASE}"
+        self.database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{self.pg_database}"
 
     def start(self) -> None:
         self._ctx = h.hubgate_server(
-            self.upstream, self.database_url, self.workers, self.port, self.workdir, self.src
+            self.upstream,
+            self.database_url,
+            self.workers,
+            self.port,
+            self.workdir,
+            self.src,
+            log_level="info",
+            limited=True,
+            key_limits=KEY_LIMITS,
         )
         self.proc = self._ctx.__enter__()  # type: ignore[attr-defined]
         described = h.git_describe()
@@ -172,23 +194,51 @@ class Hubgate(Target):
             self._ctx.__exit__(None, None, None)  # type: ignore[attr-defined]
             self._ctx = None
             self.proc = None
-        self.usage_rows = self._count_usage_rows()
-        if self.database != "sqlite":
-            _psql(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+        if self.database_url:
+            self.metering = self._metering()
+            self.usage_rows = (self.metering or {}).get("usage_rows")
+        if self.database != "sqlite" and self.database_url:
+            _psql(f"DROP DATABASE IF EXISTS {self.pg_database} WITH (FORCE)")
 
-    def _count_usage_rows(self) -> int | None:
-        """Rows the usage log holds after the run: proof that metering was on."""
-        query = "SELECT count(*) FROM usage_logs"
+    def _query(self, sql: str) -> list[str] | None:
+        """One row of a query on the target's database after the run, as text."""
         try:
             if self.database == "sqlite":
                 import sqlite3
 
                 with sqlite3.connect(self.workdir / "hubgate-bench.db") as db:
-                    return int(db.execute(query).fetchone()[0])
-            done = _psql(query, database=PG_DATABASE)
-            return int(done.stdout.strip()) if done.returncode == 0 else None
+                    row = db.execute(sql).fetchone()
+                return None if row is None else ["" if v is None else str(v) for v in row]
+            done = _psql(sql, database=self.pg_database)
+            return done.stdout.strip().split("|") if done.returncode == 0 and done.stdout.strip() else None
         except Exception:
             return None
+
+    def _metering(self) -> dict[str, Any] | None:
+        """Proof that metering and holds were on: usage rows, the rows charged (cost > 0),
+        what they cost, and what the account's balance and the key's budget lost (a held
+        request is settled into both, so each equals the rows' cost once all is flushed)."""
+        usage = self._query(
+            "SELECT count(*), sum(CASE WHEN cost_micros > 0 THEN 1 ELSE 0 END),"
+            " coalesce(sum(cost_micros), 0) FROM usage_logs"
+        )
+        if usage is None:
+            return None
+        rows, charged, cost = int(usage[0]), int(usage[1] or 0), int(usage[2])
+        out: dict[str, Any] = {"usage_rows": rows, "charged_rows": charged, "cost_usd": cost / 1e6}
+        account = self._query("SELECT balance_micros, leased_micros FROM accounts WHERE name = 'bench'")
+        key = self._query("SELECT spent_micros FROM api_keys WHERE name = 'bench'")
+        spent = None
+        if account is not None:
+            spent = h.BENCH_CREDIT_USD * 1_000_000 - int(account[0])
+            out["account_spent_usd"] = spent / 1e6
+            out["account_leased_usd_at_end"] = int(account[1]) / 1e6
+        if key is not None:
+            out["key_spent_usd"] = int(key[0]) / 1e6
+        # Holds were placed and settled: requests were charged, and the balance and the
+        # budget lost exactly what the usage rows cost.
+        out["holds_charged"] = bool(charged and spent == cost and key is not None and int(key[0]) == cost)
+        return out
 
     def database_pids(self) -> list[int]:
         """PostgreSQL backends serving this target's database (their CPU is the usage log's)."""
@@ -199,7 +249,7 @@ class Hubgate(Target):
         pids = []
         for p in psutil.process_iter(["cmdline"]):
             cmd = " ".join(p.info["cmdline"] or [])
-            if cmd.startswith("postgres:") and f" {PG_DATABASE} " in f"{cmd} ":
+            if cmd.startswith("postgres:") and f" {self.pg_database} " in f"{cmd} ":
                 pids.append(p.pid)
         return pids
 
