@@ -203,7 +203,14 @@ class LeaseHolds:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await self._store.release_all()
+        for attempt in range(3):  # two workers stopping together may meet each other's lock
+            try:
+                await self._store.release_all()
+                break
+            except Exception as exc:
+                if attempt == 2:  # left to expire: another process reclaims it after hold_ttl_s
+                    log.warning("hold leases: giving them back at stop failed (%s); they expire", exc)
+                else:
+                    await asyncio.sleep(0.2 * (attempt + 1))
         self.leases.clear()
         self._give.clear()
