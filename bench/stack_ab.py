@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import os
 import shutil
 import socket
 import statistics
@@ -129,6 +130,7 @@ def measure(sides: dict[str, tuple[h.Proc, str]], name: str, args: Any, work: Pa
     sc_name, conns, threads = SCENARIOS[name]
     sc = h.hubgate_scenarios()[sc_name]
     body = sc.body_file(work)
+    wait_quiet(args.quiet_limit, args.quiet_wait)
     for side, (proc, base) in sides.items():
         ok, detail = h.probe(base, sc)
         if not ok:
@@ -137,21 +139,17 @@ def measure(sides: dict[str, tuple[h.Proc, str]], name: str, args: Any, work: Pa
     runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
     for i in range(args.runs):
         for side in ("A", "B") if i % 2 == 0 else ("B", "A"):
-            proc, base = sides[side]
-            pids = h.tree_pids(proc.pid)
-            c0 = h.cpu_seconds(pids)
-            run = h.run_wrk(base + sc.path, body, sc.headers, conns, args.duration, threads)
-            used = h.cpu_seconds(pids) - c0
-            runs[side].append(
-                {
-                    "rps": run["rps"],
-                    "p50_ms": run["latency_ms"]["p50"],
-                    "p99_ms": run["latency_ms"]["p99"],
-                    "cpu_ms_per_req": used * 1000 / max(1, run["requests"]),
-                    "errors": run["error_count"],
-                }
-            )
-            print(f"  {name} {side} run {i}: {run['rps']:,.0f}/s", flush=True)
+            for attempt in range(args.max_retries + 1):
+                run = one_run(sides[side], sc, body, conns, threads, args.duration)
+                retry = run["other_cores"] > args.noise_limit and attempt < args.max_retries
+                print(
+                    f"  {name} {side} run {i}: {run['rps']:,.0f}/s (others {run['other_cores']:.2f} cores, "
+                    f"softirq {run['softirq_cores']:.2f}){' noisy: again' if retry else ''}",
+                    flush=True,
+                )
+                if not retry:
+                    break
+            runs[side].append(run)
     med = {side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in runs.items()}
 
     def ratio(field: str) -> float:
@@ -166,6 +164,64 @@ def measure(sides: dict[str, tuple[h.Proc, str]], name: str, args: Any, work: Pa
         flush=True,
     )
     return {"median": med, "runs": runs, "ratios": ratios}
+
+
+def one_run(
+    side: tuple[h.Proc, str], sc: h.Scenario, body: Path, conns: int, threads: int, duration: float
+) -> dict[str, float]:
+    """One wrk run on one side: its figures, the side's CPU per request, and the cores that other
+    work on the machine used meanwhile (and the kernel's interrupt time, attributed to nobody)."""
+    proc, base = side
+    pids = h.tree_pids(proc.pid)
+    c0, o0, m0, i0, t0 = h.cpu_seconds(pids), own_cpu_s(), machine_busy_s(), irq_s(), time.monotonic()
+    run = h.run_wrk(base + sc.path, body, sc.headers, conns, duration, threads)
+    used = h.cpu_seconds(pids) - c0
+    elapsed = time.monotonic() - t0
+    irq = irq_s() - i0
+    other = (machine_busy_s() - m0 - (own_cpu_s() - o0) - irq) / elapsed
+    return {
+        "rps": run["rps"],
+        "p50_ms": run["latency_ms"]["p50"],
+        "p99_ms": run["latency_ms"]["p99"],
+        "cpu_ms_per_req": used * 1000 / max(1, run["requests"]),
+        "errors": run["error_count"],
+        "other_cores": round(other, 3),
+        "softirq_cores": round(irq / elapsed, 3),
+    }
+
+
+def irq_s() -> float:
+    """CPU seconds in hard and soft interrupts since boot (/proc/stat: loopback traffic lands here)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (fields[5] + fields[6]) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy since boot (all cores, /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_quiet(limit: float, max_wait_s: float) -> float:
+    """Until other work uses under `limit` cores over 2 s, at most `max_wait_s`; what it used last."""
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        o0, m0 = own_cpu_s(), machine_busy_s()
+        time.sleep(2.0)
+        other = (machine_busy_s() - m0 - (own_cpu_s() - o0)) / 2.0
+        if other < limit or time.monotonic() > deadline:
+            return other
+        print(f"  machine busy ({other:.2f} cores of other work); waiting", flush=True)
+
+
+def own_cpu_s() -> float:
+    """CPU seconds of this run's own processes: the harness, its live children (both sides,
+    nginx, the tiny upstream) and the ended ones (wrk), so the rest is other work's."""
+    me = os.getpid()
+    t = os.times()
+    live = h.cpu_seconds([pid for pid in h.tree_pids(me) if pid != me])
+    return t.user + t.system + t.children_user + t.children_system + live
 
 
 # ---------------------------------------------------------------- feature checks
@@ -226,7 +282,9 @@ def features(sides: dict[str, tuple[h.Proc, str]], slow_base: str, ttfb_requests
     for side, (_, base) in sides.items():
         got: dict[str, Any] = {}
         raw_stream(base, "stack-slow")  # a first stream builds the client (pyreqwest: per timeouts)
-        got["stream"] = raw_stream(base, "stack-slow")
+        tries = [raw_stream(base, "stack-slow") for _ in range(3)]
+        got["stream"] = tries[0]
+        got["stream_tries_ms"] = [t["event_arrival_ms"] for t in tries]
         got["upstream_accept_encoding"] = upstream_stats(slow_base)["accept_encoding"]
         got["cut"] = raw_stream(base, "cut-stream")
         before = upstream_stats(slow_base)["left_early"]
@@ -236,7 +294,10 @@ def features(sides: dict[str, tuple[h.Proc, str]], slow_base: str, ttfb_requests
         ttfb = h.ttfb_c1(base, h.hubgate_scenarios()["sse"], 10.0, max_requests=ttfb_requests)
         got["ttfb_c1_sse_nginx"] = ttfb
         arrivals = got["stream"]["event_arrival_ms"]
-        got["incremental"] = len(arrivals) >= 7 and arrivals[-1] - arrivals[0] >= 200
+        # Incremental: the 7 events spread over >= 200 ms (sent over 300), in at least 2 of 3 tries
+        # (a busy machine can hold a worker back and deliver a few together).
+        spread = [len(t) >= 7 and t[-1] - t[0] >= 200 for t in got["stream_tries_ms"]]
+        got["incremental"] = f"{sum(spread)} of 3"
         got["cut_seen"] = got["cut"]["error_event"] and not got["cut"]["done"]
         out[side] = got
         print(
@@ -274,15 +335,17 @@ def markdown(doc: dict[str, Any]) -> str:
         f"{doc['runs']} runs of {doc['duration']:g} s; B/A is the median of per-pair ratios.",
         "",
         "| scenario | A req/s | B req/s | B/A req/s | A CPU ms/req | B CPU ms/req | B/A CPU | A p99 ms | "
-        "B p99 ms | errors A/B |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "B p99 ms | errors A/B | other work, cores A/B | interrupts, cores A/B |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, s in doc["scenarios"].items():
         a, b, r = s["median"]["A"], s["median"]["B"], s["ratios"]
+        errors = "/".join(f"{sum(x['errors'] for x in s['runs'][side]):.0f}" for side in "AB")
         lines.append(
             f"| {name} | {a['rps']:,.0f} | {b['rps']:,.0f} | {r['rps']:.3f} | {a['cpu_ms_per_req']:.3f} | "
             f"{b['cpu_ms_per_req']:.3f} | {r['cpu']:.3f} | {a['p99_ms']:.2f} | {b['p99_ms']:.2f} | "
-            f"{sum(x['errors'] for x in s['runs']['A']):.0f}/{sum(x['errors'] for x in s['runs']['B']):.0f} |"
+            f"{errors} | {a['other_cores']:.2f}/{b['other_cores']:.2f} | "
+            f"{a['softirq_cores']:.2f}/{b['softirq_cores']:.2f} |"
         )
     lines += ["", "Transport check (lines the sitecustomize's transport wrote per worker pid):", ""]
     for side, rep in doc["transport_report"].items():
@@ -290,8 +353,11 @@ def markdown(doc: dict[str, Any]) -> str:
     lines += ["", "## Features", "", "| check | A (aiohttp client) | B (pyreqwest client) |", "|---|---|---|"]
     f = doc["features"]
     rows = [
-        ("events 50 ms apart arrive as sent (ms)", lambda g: f"{g['stream']['event_arrival_ms']}"),
-        ("incremental", lambda g: str(g["incremental"])),
+        (
+            "events 50 ms apart arrive as sent (ms, 3 tries)",
+            lambda g: "<br>".join(str(t) for t in g["stream_tries_ms"]),
+        ),
+        ("incremental (events spread over >= 200 ms)", lambda g: g["incremental"]),
         (
             "upstream dies after 3 events",
             lambda g: (
@@ -311,16 +377,37 @@ def markdown(doc: dict[str, Any]) -> str:
     ]
     for label, fn in rows:
         lines.append(f"| {label} | {fn(f['A'])} | {fn(f['B'])} |")
-    best = max((s["ratios"]["rps"] for s in doc["scenarios"].values()), default=float("nan"))
-    lines += [
-        "",
-        "## Verdict",
-        "",
-        f"Best B/A req/s {best:.3f} against the bar of {BAR}: "
-        + ("B clears it." if best >= BAR else "B does not clear it; hubgate keeps the aiohttp client."),
-        "",
-    ]
+    lines += ["", "## Verdict", "", verdict(doc), ""]
+    if doc.get("notes"):
+        lines += ["## Reading", "", *doc["notes"], ""]
     return "\n".join(lines)
+
+
+def verdict(doc: dict[str, Any]) -> str:
+    """Against issue 17's bar: on CPU per request (what a CPU-bound worker's capacity follows),
+    and on req/s only when the machine was quiet on both sides (other work under the limit)."""
+    scenarios = doc["scenarios"]
+    if not scenarios:
+        return "No load scenarios were run."
+    limit = doc.get("noise_limit", 0.3)
+    gain = max(1 / s["ratios"]["cpu"] for s in scenarios.values())
+    rps = max(s["ratios"]["rps"] for s in scenarios.values())
+    busy = max(max(s["median"][side]["other_cores"] for side in "AB") for s in scenarios.values())
+    text = f"Capacity from CPU per request (A's CPU / B's, best scenario): {gain:.3f}. "
+    if busy > limit:
+        text += (
+            f"Other work used up to {busy:.2f} cores (median per scenario) beside the runs, over the "
+            f"{limit} limit, so the req/s ratios (best {rps:.3f}) measure how the two sides share a "
+            "contended machine, not their cost; they do not count. "
+        )
+    else:
+        text += f"Best req/s ratio {rps:.3f} on a quiet machine. "
+    passed = gain >= BAR and (busy > limit or rps >= BAR)
+    return text + (
+        f"B clears the {BAR}x bar."
+        if passed
+        else f"B does not clear the {BAR}x bar: keep the aiohttp client."
+    )
 
 
 def main() -> int:
@@ -329,10 +416,18 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=7, help="runs per side and scenario (7)")
     p.add_argument("--duration", type=float, default=8.0, help="seconds per run (8)")
     p.add_argument("--warmup", type=float, default=3.0)
+    p.add_argument("--quiet-limit", type=float, default=0.3, help="cores of other work to wait out (0.3)")
+    p.add_argument("--noise-limit", type=float, default=0.3, help="a run beside more other work is redone")
+    p.add_argument("--max-retries", type=int, default=2, help="redone at most this often (2)")
+    p.add_argument("--quiet-wait", type=float, default=120.0, help="at most this long, per scenario (120 s)")
     p.add_argument("--ttfb-requests", type=int, default=3000, help="c=1 TTFB requests per side (3000)")
     p.add_argument("--date", default=dt.datetime.now(dt.UTC).date().isoformat())
     p.add_argument("--no-write", action="store_true", help="print only; no results/ files")
+    p.add_argument("--report-only", type=Path, help="rewrite the .md from this results JSON")
     args = p.parse_args()
+    if args.report_only:
+        args.report_only.with_suffix(".md").write_text(markdown(json.loads(args.report_only.read_text())))
+        return 0
 
     exe = ensure_venv()
     work = Path(tempfile.mkdtemp(prefix="hubgate-stack-ab-"))
@@ -355,6 +450,7 @@ def main() -> int:
         "argv": sys.argv[1:],
         "runs": args.runs,
         "duration": args.duration,
+        "noise_limit": args.noise_limit,
         "git": h.git_describe(),
         "python": sys.version.split()[0],
         "scenarios": {},
