@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hubgate.formats import hub
-from hubgate.metering.cost import cost_micros
+from hubgate.metering.cost import bound_micros, cost_micros
 from hubgate.metering.price import Price, Tier
 from hubgate.metering.prices import BUILTIN_PRICES
 
@@ -131,3 +131,20 @@ def test_cost_is_within_half_a_micro_of_the_exact_sum(
     ) + rate.per_request * 1_000_000
     cost = _cost(parts, price)
     assert -Decimal("0.5") < cost - exact <= Decimal("0.5")
+
+
+@given(
+    price=prices(),
+    prompt=COUNTS,
+    completion=COUNTS,
+    reasoned=st.booleans(),
+    multiplier=st.just(Decimal(1)) | AMOUNTS,
+)
+def test_a_holds_bound_costs_what_the_same_usage_costs(
+    price: Price, prompt: int, completion: int, reasoned: bool, multiplier: Decimal
+) -> None:
+    """bound_micros (a hold's size, no Usage built) agrees with cost_micros exactly."""
+    usage = hub.Usage(prompt_tokens=prompt, completion_tokens=completion, reasoning_tokens=int(reasoned))
+    assert bound_micros(price, prompt, completion, reasoned, multiplier) == cost_micros(
+        usage, price, multiplier=multiplier
+    )

@@ -23,7 +23,7 @@ from hubgate.access.steady import read_steady
 from hubgate.errors import PaymentRequired, PermissionDenied
 from hubgate.formats.hub import Usage
 from hubgate.metering.budget import counted_spend
-from hubgate.metering.cost import ONE, cost_micros
+from hubgate.metering.cost import ONE, bound_micros, cost_micros
 from hubgate.metering.hold import Ceiling
 from hubgate.metering.price import ZERO
 from hubgate.metering.prices import DEFAULT_MAX_OUTPUT_TOKENS, Price, lookup, lookup_video, max_output_tokens
@@ -106,7 +106,7 @@ class Billing:
         # Each model name's price as `lookup` finds it (name normalisation is per-request
         # string work otherwise); emptied when a price changes, bounded against odd names.
         self._price_of: dict[str, Price | None] = {}
-        self._groups = dict(groups)
+        self._groups = {name: _one(m) for name, m in groups.items()}
         self._keys = keys
         self.hold_ttl_s = hold_ttl_s
         self.max_request_cost_micros = max_request_cost_micros
@@ -121,7 +121,7 @@ class Billing:
 
     def set_group(self, name: str, multiplier: Decimal) -> None:
         """Price the group's accounts with `multiplier` from the next request on (admin API)."""
-        self._groups[name] = multiplier
+        self._groups[name] = _one(multiplier)
 
     def set_price(self, model: str, price: Price) -> None:
         """Charge `model` at `price` from the next request on; wins over built-in and config prices."""
@@ -221,15 +221,19 @@ class Billing:
     def _cost(
         self, usage: Usage, units: int, key: KeyRecord, account: AccountRecord | None, price: Price
     ) -> int:
-        multiplier = self._groups.get(account.group, ONE) if account is not None else ONE
-        if key.price_multiplier is not None:
-            multiplier *= key.price_multiplier
+        multiplier = self._multiplier(key, account)
         if units and price.per_request:
             # Answers counted in units (images, audio seconds): per_request prices one unit.
             usage, price = Usage(), Price(input=ZERO, per_request=price.per_request * units)
         return cost_micros(
             usage, price, multiplier=multiplier, cache_write_1h_tokens=usage.cache_write_1h_tokens
         )
+
+    def _multiplier(self, key: KeyRecord, account: AccountRecord | None) -> Decimal:
+        multiplier = self._groups.get(account.group, ONE) if account is not None else ONE
+        if key.price_multiplier is not None:
+            multiplier *= key.price_multiplier
+        return multiplier
 
     def hold_size(
         self,
@@ -250,14 +254,20 @@ class Billing:
             known = (max_output_tokens(m) for m in models if m)
             completion = next((n for n in known if n is not None), DEFAULT_MAX_OUTPUT_TOKENS)
         thinking = price.output_thinking is not None and price.output_thinking > price.output
-        usage = Usage(
-            prompt_tokens=ceiling.prompt_tokens,
-            completion_tokens=completion,
-            reasoning_tokens=1 if thinking else 0,
-        )
         units = ceiling.units if price.per_request else 0
-        empty = usage.total_tokens == 0 and units == 0
-        micros = 0 if empty else self._cost(usage, units, key, account, price)
+        if units:
+            usage = Usage(
+                prompt_tokens=ceiling.prompt_tokens,
+                completion_tokens=completion,
+                reasoning_tokens=1 if thinking else 0,
+            )
+            micros = self._cost(usage, units, key, account, price)
+        elif ceiling.prompt_tokens + completion == 0:
+            micros = 0
+        else:  # what _cost would find for that usage, without building it
+            micros = bound_micros(
+                price, ceiling.prompt_tokens, completion, thinking, self._multiplier(key, account)
+            )
         cap = self.request_cap(key, account)
         if ceiling.completion_tokens is None and cap is not None:
             micros = min(micros, cap)
@@ -402,3 +412,8 @@ class Billing:
             pending[ident] = left
         else:
             pending.pop(ident, None)
+
+
+def _one(multiplier: Decimal) -> Decimal:
+    """A multiplier of 1 as the ONE constant, which pricing recognises without arithmetic."""
+    return ONE if multiplier.is_finite() and multiplier == ONE else multiplier

@@ -42,8 +42,7 @@ def cost_micros(
     rest are priced as 5-minute writes. Cache reads and writes are taken as parts
     of `prompt_tokens` and clamped into it if the upstream's numbers disagree.
     """
-    if multiplier is not ONE and not (multiplier.is_finite() and multiplier >= 0):
-        raise ValueError(f"price multiplier must be a finite number >= 0, not {multiplier}")
+    _check(multiplier)
     prompt = max(usage.prompt_tokens, 0)
     cached = _clamp(usage.cached_tokens, prompt)
     writes = _clamp(usage.cache_write_tokens, prompt - cached)
@@ -63,7 +62,28 @@ def cost_micros(
         + writes_1h * r.cache_write_1h
         + completion * output
     )
-    denominator = r.denominator
+    return _micros(numerator, r.denominator, multiplier)
+
+
+def bound_micros(
+    price: Price, prompt_tokens: int, completion_tokens: int, reasoned: bool, multiplier: Decimal = ONE
+) -> int:
+    """`cost_micros` of a usage with only these counts (no cache reads or writes; reasoning
+    tokens present or not), without building it: the size of a request's hold, per request."""
+    _check(multiplier)
+    prompt = max(prompt_tokens, 0)
+    r = price.for_prompt(prompt).rates
+    output = r.output_thinking if reasoned else r.output
+    numerator = r.per_request + prompt * r.input + max(completion_tokens, 0) * output
+    return _micros(numerator, r.denominator, multiplier)
+
+
+def _check(multiplier: Decimal) -> None:
+    if multiplier is not ONE and not (multiplier.is_finite() and multiplier >= 0):
+        raise ValueError(f"price multiplier must be a finite number >= 0, not {multiplier}")
+
+
+def _micros(numerator: int, denominator: int, multiplier: Decimal) -> int:
     if multiplier is not ONE and multiplier != ONE:
         n, d = multiplier.as_integer_ratio()
         numerator, denominator = numerator * n, denominator * d

@@ -69,24 +69,43 @@ def answers(body: dict[str, Any]) -> int:
     return max((_count(body.get(name)) or 1 for name in _ANSWERS), default=1)
 
 
+_SKIP_MODEL = frozenset({"model"})
+
+
+def _text_tokens(key: str | None, value: str) -> int:
+    if key in _MEDIA_KEYS and (len(value) >= _MEDIA_MIN_CHARS or value.startswith(("data:", "http"))):
+        return MEDIA_ITEM_TOKENS
+    return 1 + (len(value) if value.isascii() else len(value.encode("utf-8", "replace")))
+
+
 def input_bound(body: Any, skip: Iterable[str] = ("model",)) -> int:
-    """An upper bound of the prompt tokens in a parsed body (iterative: any depth is safe)."""
-    skipped = frozenset(skip)
+    """An upper bound of the prompt tokens in a parsed body (iterative: any depth is safe).
+    Strings, numbers and nulls inside a container are counted as they are met; only
+    containers go on the stack (most values of a request body are strings)."""
+    skipped = _SKIP_MODEL if skip == ("model",) else frozenset(skip)
     total = 0
-    stack: list[tuple[str | None, Any]] = [(None, body)]
+    stack: list[tuple[str | None, Any]] = [(None, [body])]
+    push = stack.append
     while stack:
-        key, value = stack.pop()
-        if isinstance(value, str):
-            if key in _MEDIA_KEYS and (len(value) >= _MEDIA_MIN_CHARS or value.startswith(("data:", "http"))):
-                total += MEDIA_ITEM_TOKENS
-            else:
-                total += 1 + (len(value) if value.isascii() else len(value.encode("utf-8", "replace")))
-        elif isinstance(value, dict):
-            stack.extend((k, v) for k, v in value.items() if k not in skipped)
-        elif isinstance(value, list):
-            stack.extend((key, v) for v in value)
-        elif value is not None:
-            total += 1  # numbers, booleans
+        key, container = stack.pop()
+        if isinstance(container, dict):
+            for k, value in container.items():
+                if k in skipped:
+                    continue
+                if type(value) is str:
+                    total += _text_tokens(k, value)
+                elif isinstance(value, dict | list):
+                    push((k, value))
+                elif value is not None:
+                    total += 1  # numbers, booleans
+        else:
+            for value in container:
+                if type(value) is str:
+                    total += _text_tokens(key, value)
+                elif isinstance(value, dict | list):
+                    push((key, value))
+                elif value is not None:
+                    total += 1
     return total
 
 
