@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 
-from hubgate.access.holds import ACCOUNT, KEY, BaseCache, Flushed, HoldBackend, LocalHolds, Subject
+from hubgate.access.holds import ACCOUNT, KEY, BaseCache, Flushed, HoldBackend, LocalHolds, Subject, book_name
 from hubgate.access.steady import read_steady
 from hubgate.errors import PaymentRequired, PermissionDenied
 from hubgate.formats.hub import Usage
@@ -84,6 +84,7 @@ class AccountCache:
 
 
 PRICE_CACHE_SIZE = 4096  # model names whose price lookup is remembered
+SUBJECTS_CACHE_SIZE = 100_000  # (key, budget, account) combinations whose subjects are remembered
 
 
 class Billing:
@@ -118,6 +119,7 @@ class Billing:
         self._open: dict[str, tuple[Subject, ...]] = {}  # refs held here, not yet settled
         self._tasks: dict[str, tuple[Subject, ...]] = {}  # long-running work (video tasks) held here
         self._unpriced: set[str] = set()
+        self._subjects: dict[tuple[int, int | None, str | None, int | None], tuple[Subject, ...]] = {}
 
     def set_group(self, name: str, multiplier: Decimal) -> None:
         """Price the group's accounts with `multiplier` from the next request on (admin API)."""
@@ -282,13 +284,21 @@ class Billing:
         return self.max_request_cost_micros
 
     def subjects(self, key: KeyRecord, account: AccountRecord | None) -> tuple[Subject, ...]:
-        """The limits a request of `key` is held against: its account's balance, its budget."""
-        found: list[Subject] = []
-        if account is not None and account.limited:
-            found.append(Subject(ACCOUNT, account.id))
-        if key.budget_micros is not None:
-            found.append(Subject(KEY, key.id, key.budget_micros, key.budget_period))
-        return tuple(found)
+        """The limits a request of `key` is held against: its account's balance, its budget.
+        Remembered by what decides them (Subjects are immutable), so a request makes none."""
+        held = account.id if account is not None and account.limited else None
+        memo = (key.id, key.budget_micros, key.budget_period, held)
+        found = self._subjects.get(memo)
+        if found is None:
+            made: list[Subject] = []
+            if held is not None:
+                made.append(Subject(ACCOUNT, held))
+            if key.budget_micros is not None:
+                made.append(Subject(KEY, key.id, key.budget_micros, key.budget_period))
+            if len(self._subjects) >= SUBJECTS_CACHE_SIZE:
+                self._subjects.clear()
+            found = self._subjects[memo] = tuple(made)
+        return found
 
     async def read_base(self, subject: Subject) -> int:
         """An account's balance, or a key's spend that counts against its budget, as stored."""
@@ -393,11 +403,11 @@ class Billing:
             names: list[str] = []
             if row.key_id is not None:
                 keys.add(row.key_id)
-                names.append(Subject(KEY, row.key_id).name)
+                names.append(book_name(KEY, row.key_id))
                 self._release(self.pending_keys, row.key_id, row.cost_micros)
             if row.account_id is not None:
                 accounts.add(row.account_id)
-                names.append(Subject(ACCOUNT, row.account_id).name)
+                names.append(book_name(ACCOUNT, row.account_id))
                 self._release(self.pending_accounts, row.account_id, row.cost_micros)
             flushed.append(Flushed(row.request_id, tuple(names), row.cost_micros))
         self.accounts.invalidate(accounts)
