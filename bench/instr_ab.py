@@ -116,6 +116,7 @@ def main() -> int:
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         raise SystemExit("needs valgrind (apt-get install valgrind)")
 
+    measured = h.git_describe()  # now: the servers import the tree as it is at their start
     work = Path(tempfile.mkdtemp(prefix="hubgate-instr-ab-"))
     nginx = Nginx(h.free_port(), workers=2)
     nginx.start()
@@ -127,7 +128,7 @@ def main() -> int:
     finally:
         nginx.stop()
         shutil.rmtree(work, ignore_errors=True)
-    doc = h.run_doc(args, setups=found)
+    doc = h.run_doc(args, setups=found, git=measured)
     md = report(doc)
     print(md)
     if not args.no_write:
