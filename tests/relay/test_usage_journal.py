@@ -65,7 +65,8 @@ async def _until(http: aiohttp.ClientSession, url: str, secret: str, body: dict[
     raise AssertionError(f"{end!r} never came: {seen[-300:]!r}")
 
 
-@pytest.mark.parametrize(
+# The lingering upstream's stream, asked for in both caller formats, and the frame that ends it.
+ENDINGS = pytest.mark.parametrize(
     ("path", "body", "end"),
     [
         (
@@ -81,6 +82,9 @@ async def _until(http: aiohttp.ClientSession, url: str, secret: str, body: dict[
     ],
     ids=["openai-passthrough", "anthropic-translated"],
 )
+
+
+@ENDINGS
 async def test_the_record_is_journaled_before_the_caller_sees_the_end(
     gw: LiveGateway, path: str, body: dict[str, Any], end: bytes
 ) -> None:
@@ -127,18 +131,7 @@ async def test_an_estimated_answer_is_journaled_provisionally_then_replaced(gw: 
     assert row["estimated"] and row["request_id"] == request_id and row["completion_tokens"] > 0
 
 
-@pytest.mark.parametrize(
-    ("path", "body", "end"),
-    [
-        ("/v1/chat/completions", {"model": "lingering", "stream": True, "messages": HELLO}, b"data: [DONE]"),
-        (
-            "/v1/messages",
-            {"model": "lingering", "stream": True, "max_tokens": 32, "messages": HELLO},
-            b"event: message_stop",
-        ),
-    ],
-    ids=["openai-passthrough", "anthropic-translated"],
-)
+@ENDINGS
 async def test_the_last_event_does_not_wait_for_the_upstreams_end_of_body(
     gw: LiveGateway, path: str, body: dict[str, Any], end: bytes
 ) -> None:
