@@ -32,18 +32,14 @@ def chart(results: dict[str, Any], path: Path) -> str | None:
     labels = [short.get(n, n) for n in names]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(15, 6.5))
     series = [("JSON c=8", "json_c8"), ("JSON c=32", "json_c32"), ("SSE c=32", "sse_c32")]
-    width = 0.8 / len(series)
-    for i, (title, key) in enumerate(series):
-        values = [(_sc(results, n, key) or {}).get("rps", 0) for n in names]
-        xs = [x + (i - 1) * width for x in range(len(names))]
-        bars = ax1.bar(xs, values, width, label=title)
-        ax1.bar_label(
-            bars, labels=[f"{v:,.0f}" if v else "" for v in values], fontsize=7, rotation=90, padding=2
-        )
-    ax1.set_yscale("log")
+    _grouped_bars(
+        ax1,
+        labels,
+        [(title, [(_sc(results, n, key) or {}).get("rps", 0) for n in names]) for title, key in series],
+        "{:,.0f}",
+    )
     ax1.set_ylabel("requests (streams) per second, log scale")
     ax1.set_title("Throughput (higher is better)")
-    ax1.set_xticks(range(len(names)), labels, fontsize=8)
     # Issue 17: hubgate at c=32 serves at least half of the pass-through's throughput.
     for key, style, what in (("json_c32", "--", "JSON"), ("sse_c32", ":", "SSE")):
         ceiling = _sc(results, "ceiling", key)
@@ -59,18 +55,9 @@ def chart(results: dict[str, Any], path: Path) -> str | None:
         ("SSE c=32 p50", lambda n: (_sc(results, n, "sse_c32") or {}).get("latency_ms", {}).get("p50")),
         ("JSON c=32 p99", lambda n: (_sc(results, n, "json_c32") or {}).get("latency_ms", {}).get("p99")),
     ]
-    width = 0.8 / len(lat_series)
-    for i, (title, get) in enumerate(lat_series):
-        values = [get(n) or 0 for n in names]
-        xs = [x + (i - (len(lat_series) - 1) / 2) * width for x in range(len(names))]
-        bars = ax2.bar(xs, values, width, label=title)
-        ax2.bar_label(
-            bars, labels=[f"{v:.2f}" if v else "" for v in values], fontsize=7, rotation=90, padding=2
-        )
-    ax2.set_yscale("log")
+    _grouped_bars(ax2, labels, [(title, [get(n) or 0 for n in names]) for title, get in lat_series], "{:.2f}")
     ax2.set_ylabel("milliseconds, log scale")
     ax2.set_title("Latency (lower is better)")
-    ax2.set_xticks(range(len(names)), labels, fontsize=8)
     ax2.legend(fontsize=8)
     for ax in (ax1, ax2):
         ax.margins(y=0.25)
@@ -80,3 +67,15 @@ def chart(results: dict[str, Any], path: Path) -> str | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return str(path)
+
+
+def _grouped_bars(ax: Any, labels: list[str], series: list[tuple[str, list[float]]], fmt: str) -> None:
+    """One bar per series beside each other for every target, its value on top; log scale."""
+    width = 0.8 / len(series)
+    for i, (title, values) in enumerate(series):
+        xs = [x + (i - (len(series) - 1) / 2) * width for x in range(len(labels))]
+        bars = ax.bar(xs, values, width, label=title)
+        shown = [fmt.format(v) if v else "" for v in values]
+        ax.bar_label(bars, labels=shown, fontsize=7, rotation=90, padding=2)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(labels)), labels, fontsize=8)
