@@ -135,8 +135,9 @@ async def test_an_estimated_answer_is_journaled_provisionally_then_replaced(gw: 
 async def test_the_last_event_does_not_wait_for_the_upstreams_end_of_body(
     gw: LiveGateway, path: str, body: dict[str, Any], end: bytes
 ) -> None:
-    """The gateway holds an upstream's last events back to send them with the end of the
-    answer only when the upstream's body has already ended; this one lingers a second."""
+    """The answer ends at the upstream's last event, sent with the end of the body in one
+    write; an upstream that keeps its body open after that (this one, for a second) is not
+    waited for."""
     _, secret = await gw.new_key()
     loop = asyncio.get_running_loop()
     async with aiohttp.ClientSession() as http:
