@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -67,9 +68,20 @@ async def _limit_client(request: web.Request, request_id: str) -> web.Response |
     return None
 
 
+def new_request_id() -> str:
+    """24 hex digits: the millisecond (12) then 48 random bits (12).
+
+    Ids in time order land at the right edge of the usage log's unique request-id index,
+    as an autoincrement key does; random ones land anywhere in it, and once the index
+    outgrows the database's page cache every insert reads and dirties pages of its own
+    (bench: 33 us of SQLite CPU a row at 800,000 rows, 9 us in time order).
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(6).hex()}"
+
+
 @web.middleware
 async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request_id = os.urandom(12).hex()
+    request_id = new_request_id()
     request[REQUEST_ID] = request_id
     bind_request_id(request_id)  # log lines of this request carry its id
     try:
