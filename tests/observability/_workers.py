@@ -22,6 +22,7 @@ def observe_then_exit(rows: int, backlog: int, results: Queue[Any]) -> None:
     metrics.refresh()
     for _ in range(rows):
         metrics.observe(row())
+    metrics.flush()  # what a running worker's refresher does every GAUGE_REFRESH_S
     metrics.rate_limited("alice", "rpm")
     results.put(os.getpid())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 
 import prometheus_client
@@ -67,6 +68,30 @@ def test_latency_and_time_to_first_byte_histograms() -> None:
     assert value(s, "hubgate_time_to_first_byte_seconds_count", endpoint="chat") == 1  # only the stream
     bounds = {dict(labels)["le"] for name, labels in s if name == "hubgate_time_to_first_byte_seconds_bucket"}
     assert bounds == {str(b) for b in LATENCY_BUCKETS} | {"+Inf"}  # 1 ms .. 120 s
+
+
+def test_summed_observations_expose_as_one_observe_per_value() -> None:
+    """`observe` sums per series and `flush` adds the sums: the exposition is what
+    prometheus_client's own `observe`, called once per value, gives (bucket edges included)."""
+    rng = random.Random(7)
+    edges = [int(b * 1000) for b in LATENCY_BUCKETS if b * 1000 == int(b * 1000)]
+    latencies = [rng.choice([*edges, 0, 1, 7, 999, 250_000, rng.randrange(200_000)]) for _ in range(500)]
+    metrics = Metrics()
+    reference = prometheus_client.CollectorRegistry()
+    hist = prometheus_client.Histogram("hubgate_request_duration_seconds", "d", ("endpoint", "stream"),
+                                       buckets=LATENCY_BUCKETS, registry=reference)  # fmt: skip
+    for i, ms in enumerate(latencies):
+        metrics.observe(row(latency_ms=ms, ttfb_ms=None, stream=False))
+        hist.labels("chat", "false").observe(ms / 1000)
+        if i == 200:
+            metrics.render()  # a scrape in between: flushed sums are not added twice
+    ours = parse(metrics.render())
+    theirs = parse(prometheus_client.generate_latest(reference))
+    for (name, labels), expected in theirs.items():
+        if name.startswith("hubgate_request_duration_seconds") and not name.endswith("_created"):
+            assert ours[(name, labels)] == pytest.approx(expected), (name, dict(labels))
+    assert value(ours, "hubgate_requests_total", endpoint="chat", model="gpt-x", channel="main",
+                 status="200") == len(latencies)  # fmt: skip
 
 
 def test_missing_labels_and_unexpected_failures() -> None:

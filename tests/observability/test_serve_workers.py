@@ -15,6 +15,7 @@ import aiohttp
 import orjson
 
 from hubgate import relay
+from hubgate.observability.metrics import GAUGE_REFRESH_S
 from tests.conftest import free_port
 from tests.observability.helpers import parse, value
 
@@ -70,7 +71,10 @@ async def test_metrics_across_workers(tmp_path: Path) -> None:
                     break
                 await asyncio.sleep(0.1)
             assert len(list(shared.glob("gauge_livesum_*.db"))) == 2
-            for _ in range(6):  # whichever worker answers, it answers for both
+            # A worker moves what it counted into the shared files every GAUGE_REFRESH_S (and
+            # on its own scrapes): wait that long, then whichever worker answers, it answers for both.
+            await asyncio.sleep(GAUGE_REFRESH_S + 0.5)
+            for _ in range(6):
                 status, content_type, text = await _fetch("GET", f"{base}/metrics")
                 assert status == 200 and content_type.startswith("text/plain; version=0.0.4")
                 s = parse(text)

@@ -2,8 +2,9 @@
 
 Every metric lives in the instance's own `CollectorRegistry` (nothing is registered
 in prometheus_client's global one). The label children a request feeds are resolved
-once per distinct label set and cached, so `observe` costs one dict lookup plus the
-increments (about 4.5 µs; 8.5 µs with multi-worker mmap files).
+once per distinct label set and cached; `observe` adds the request to plain sums kept per
+label set, and `flush` (on every scrape and, multi-worker, every GAUGE_REFRESH_S) moves them
+into the metric values: a worker's figures reach another worker's scrape within a second.
 
 Multi-worker (`hubgate serve --workers N`): prometheus_client chooses where values
 live when it is imported. With PROMETHEUS_MULTIPROC_DIR set (the parent sets it,
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -64,6 +66,7 @@ class _Series:
         "endpoint",
         "failovers",
         "model",
+        "pending",
         "requests",
         "spend",
         "tokens",
@@ -81,6 +84,29 @@ class _Series:
         self.failovers: Counter | None = None
         self.cost: Counter | None = None
         self.tokens: list[Counter | None] = [None] * len(TOKEN_KINDS)
+        self.pending: _Pending | None = None  # observed, not yet in the metric values
+
+
+class _Pending:
+    """One series' observations since the last flush, summed in plain ints and floats.
+
+    prometheus_client takes a lock per increment (and, multi-worker, writes the mmap
+    file): eight or so per request, 8 us single-process and 20 us multi-worker. Summed
+    here they cost a few additions, and `flush` moves them in once per series."""
+
+    __slots__ = ("attempts", "cost", "duration", "duration_sum", "failovers", "requests", "tokens",
+                 "ttfb", "ttfb_sum")  # fmt: skip
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.duration = [0] * (len(LATENCY_BUCKETS) + 1)  # the last: above the top bucket
+        self.duration_sum = 0.0
+        self.ttfb: list[int] | None = None
+        self.ttfb_sum = 0.0
+        self.attempts = 0
+        self.failovers = 0
+        self.tokens = [0] * len(TOKEN_KINDS)
+        self.cost = 0
 
 
 class _CallbackGauge:
@@ -96,6 +122,17 @@ class _CallbackGauge:
 
     def collect(self) -> Iterable[Metric]:
         return [GaugeMetricFamily(self._name, self._documentation, value=self._read())]
+
+
+def _add_histogram(child: Histogram, counts: list[int], total: float) -> None:
+    """Add summed observations to a histogram's child: what `observe` does once per value.
+    prometheus_client keeps one value per bucket (not cumulative) and the sum; a test
+    (tests/observability/test_metrics.py) holds this to its exposition."""
+    child._sum.inc(total)
+    buckets = child._buckets
+    for i, n in enumerate(counts):
+        if n:
+            buckets[i].inc(n)
 
 
 def multiprocess_values() -> bool:
@@ -137,6 +174,7 @@ class Metrics:
         self._refresher: asyncio.Task[None] | None = None
         # Label children by the raw row values: no str() or label validation per call.
         self._series: dict[_Signature, _Series] = {}
+        self._pending: list[_Series] = []  # series observed since the last flush
 
     def _traffic_metrics(self, reg: CollectorRegistry) -> None:
         """What every metered request feeds: requests, tokens, cost, attempts, timings."""
@@ -271,40 +309,67 @@ class Metrics:
         series = self._series.get(sig)
         if series is None:
             series = self._series[sig] = self._resolve(sig)
-        series.requests.inc()
-        series.duration.observe(row.latency_ms / 1000)
+        p = series.pending
+        if p is None:
+            p = series.pending = _Pending()
+            self._pending.append(series)
+        p.requests += 1
+        seconds = row.latency_ms / 1000
+        p.duration[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        p.duration_sum += seconds
         if row.ttfb_ms is not None:
-            if series.ttfb is None:
-                series.ttfb = self._ttfb.labels(series.endpoint)
-            series.ttfb.observe(row.ttfb_ms / 1000)
+            seconds = row.ttfb_ms / 1000
+            if p.ttfb is None:
+                p.ttfb = [0] * (len(LATENCY_BUCKETS) + 1)
+            p.ttfb[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+            p.ttfb_sum += seconds
         attempts = row.attempts
         if attempts > 0:
+            p.attempts += attempts
+            if attempts > 1:
+                p.failovers += 1
+        tokens = p.tokens
+        tokens[0] += row.prompt_tokens
+        tokens[1] += row.completion_tokens
+        tokens[2] += row.cached_tokens
+        tokens[3] += row.cache_write_tokens
+        tokens[4] += row.reasoning_tokens
+        p.cost += row.cost_micros
+
+    def flush(self) -> None:
+        """Move the observations summed since the last flush into the metric values (on
+        scrape, and multi-worker every GAUGE_REFRESH_S, so another worker's scrape sees them)."""
+        pending, self._pending = self._pending, []
+        for series in pending:
+            p, series.pending = series.pending, None
+            if p is not None:
+                self._apply(series, p)
+
+    def _apply(self, series: _Series, p: _Pending) -> None:
+        series.requests.inc(p.requests)
+        _add_histogram(series.duration, p.duration, p.duration_sum)
+        if p.ttfb is not None:
+            if series.ttfb is None:
+                series.ttfb = self._ttfb.labels(series.endpoint)
+            _add_histogram(series.ttfb, p.ttfb, p.ttfb_sum)
+        if p.attempts:
             if series.attempts is None:
                 series.attempts = self._attempts.labels(series.channel)
-            series.attempts.inc(attempts)
-            if attempts > 1:
-                if series.failovers is None:
-                    series.failovers = self._failovers.labels(series.model)
-                series.failovers.inc()
-        counts = (
-            row.prompt_tokens,
-            row.completion_tokens,
-            row.cached_tokens,
-            row.cache_write_tokens,
-            row.reasoning_tokens,
-        )
-        if max(counts) > 0:
-            tokens = series.tokens
-            for i, n in enumerate(counts):
-                if n > 0:
-                    counter = tokens[i]
-                    if counter is None:
-                        counter = tokens[i] = self._tokens.labels(*series.spend, TOKEN_KINDS[i])
-                    counter.inc(n)
-        if row.cost_micros > 0:
+            series.attempts.inc(p.attempts)
+        if p.failovers:
+            if series.failovers is None:
+                series.failovers = self._failovers.labels(series.model)
+            series.failovers.inc(p.failovers)
+        for i, n in enumerate(p.tokens):
+            if n > 0:
+                counter = series.tokens[i]
+                if counter is None:
+                    counter = series.tokens[i] = self._tokens.labels(*series.spend, TOKEN_KINDS[i])
+                counter.inc(n)
+        if p.cost > 0:
             if series.cost is None:
                 series.cost = self._cost.labels(*series.spend)
-            series.cost.inc(row.cost_micros)
+            series.cost.inc(p.cost)
 
     def _resolve(self, sig: _Signature) -> _Series:
         endpoint, _, model, channel, status, stream = sig
@@ -340,6 +405,7 @@ class Metrics:
 
     def render(self) -> bytes:
         """The Prometheus text exposition (format 0.0.4) of every worker's metrics."""
+        self.flush()
         self.refresh()
         return generate_latest(self._exposed)
 
@@ -351,20 +417,22 @@ class Metrics:
         """Sample the event loop's lag; multi-worker mode: keep this worker's gauges fresh
         between scrapes of other workers."""
         self._lag_monitor.start()
-        if self._gauges and self._refresher is None:
+        if self.multiprocess_dir is not None and self._refresher is None:
             self._refresher = asyncio.create_task(self._refresh_forever(), name="metrics-refresh")
 
     async def _refresh_forever(self) -> None:
         while True:
             try:
+                self.flush()
                 self.refresh()
             except Exception:
-                log.exception("metrics: gauge refresh failed")
+                log.exception("metrics: flush or gauge refresh failed")
             await asyncio.sleep(GAUGE_REFRESH_S)
 
     async def close(self) -> None:
         """Stop refreshing; a worker's gauges leave the sum when it stops."""
         self._lag_monitor.stop()
+        self.flush()
         if self._refresher is not None:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -72,7 +72,10 @@ class Finish:
             _book(gw, row, key, self.account)
             if self.admission is not None:
                 tokens = row.prompt_tokens + row.completion_tokens
-                background(gw, gw.limiter.finish(key, self.admission, tokens))
+                if gw.limiter.store.local:  # in-process counters: done at once, no task needed
+                    await _limiter_finish(gw, key, self.admission, tokens)
+                else:  # Redis: a round trip the answer need not wait for
+                    background(gw, gw.limiter.finish(key, self.admission, tokens))
         await gw.usage.durable()
 
 
@@ -105,6 +108,13 @@ def provisional(
     except Exception:  # the answer must end, whatever this rough count meets
         log.exception("provisional usage count failed for request %s", row.request_id)
     return rough
+
+
+async def _limiter_finish(gw: Gateway, key: KeyRecord, admission: Admission, tokens: int) -> None:
+    try:
+        await gw.limiter.finish(key, admission, tokens)
+    except Exception:  # never the answer's failure
+        log.exception("rate limiter: could not give back request %s's share", key.name)
 
 
 def background(gw: Gateway, work: Coroutine[Any, Any, None]) -> None:

@@ -51,6 +51,7 @@ def _retry_after(prev: float, cur: float, cost: float, limit: float, now: float)
 
 
 class Store(Protocol):
+    local: bool  # counters in this process: a call never waits on I/O
     async def window_take(self, name: str, limit: int, cost: int, now: float) -> tuple[bool, float, int]:
         """Check `cost` against the sliding window and take it if it fits: (ok, used, retry_after)."""
 
@@ -65,6 +66,8 @@ class Store(Protocol):
 
 class LocalStore:
     """Counters in this process: exact for one process, per-process with several."""
+
+    local = True
 
     def __init__(self) -> None:
         self._windows: dict[tuple[str, int], float] = defaultdict(float)
@@ -159,6 +162,8 @@ return 1
 
 class RedisStore:
     """The same counters in Redis, each check one atomic script: shared by all replicas."""
+
+    local = False
 
     def __init__(self, redis: Any, prefix: str = "hubgate:rl:") -> None:
         self._redis = redis
