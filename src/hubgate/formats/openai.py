@@ -35,19 +35,27 @@ def _expect(body: dict[str, Any], name: str, kinds: tuple[type, ...], what: str)
             raise _invalid(name, f"expected {what}, got {type_name(value)}.")
 
 
+_NUMBER, _INTEGER = ((int, float), "a number"), ((int,), "an integer")
+# The common parameters whose type is checked, with what each must be.
+_CHECKED: dict[str, tuple[tuple[type, ...], str]] = {
+    "stream": ((bool,), "a boolean"),
+    "stream_options": ((dict,), "an object"),
+    **dict.fromkeys(("temperature", "top_p", "presence_penalty", "frequency_penalty"), _NUMBER),
+    **dict.fromkeys(("max_tokens", "max_completion_tokens", "n", "seed"), _INTEGER),
+    "user": ((str,), "a string"),
+}
+
+
 def _common(body: dict[str, Any], model_override: str | None = None) -> RequestInfo:
     model = model_override if model_override is not None else body.get("model")
     if model is None:
         raise InvalidRequest("Missing required parameter: 'model'.", param="model")
     if not isinstance(model, str) or not model:
         raise _invalid("model", f"expected a non-empty string, got {type_name(model)}.")
-    _expect(body, "stream", (bool,), "a boolean")
-    _expect(body, "stream_options", (dict,), "an object")
-    for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
-        _expect(body, name, (int, float), "a number")
-    for name in ("max_tokens", "max_completion_tokens", "n", "seed"):
-        _expect(body, name, (int,), "an integer")
-    _expect(body, "user", (str,), "a string")
+    for name in body:  # a dozen top-level names at most; one or two of them checked
+        checked = _CHECKED.get(name)
+        if checked is not None:
+            _expect(body, name, *checked)
     stream = body.get("stream") is True
     options = body.get("stream_options") or {}
     include_usage = options.get("include_usage")

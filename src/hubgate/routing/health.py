@@ -11,6 +11,7 @@ Pure in-process state with an injectable clock, so every transition is testable.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections import deque
@@ -54,6 +55,7 @@ class Target:
     reason: str = ""
 
 
+@functools.lru_cache(maxsize=4096)  # a handful of upstream keys, named three times a request
 def key_id(secret: str) -> str:
     """A short, non-reversible name for an upstream key (never log the key itself)."""
     return hashlib.sha256(secret.encode()).hexdigest()[:10]
