@@ -21,9 +21,8 @@ from decimal import Decimal
 from hubgate.access.holds import ACCOUNT, KEY, BaseCache, Flushed, HoldBackend, LocalHolds, Subject, book_name
 from hubgate.access.steady import read_steady
 from hubgate.errors import PaymentRequired, PermissionDenied
-from hubgate.formats.hub import Usage
 from hubgate.metering.budget import counted_spend
-from hubgate.metering.cost import ONE, bound_micros, cost_micros
+from hubgate.metering.cost import ONE, bound_micros, counts_micros
 from hubgate.metering.hold import Ceiling
 from hubgate.metering.price import ZERO
 from hubgate.metering.prices import DEFAULT_MAX_OUTPUT_TOKENS, Price, lookup, lookup_video, max_output_tokens
@@ -199,15 +198,7 @@ class Billing:
         self, row: UsageRow, key: KeyRecord, account: AccountRecord | None, price: Price | None = None
     ) -> int:
         """What the row's usage costs this key, in micro-dollars (0 when unpriced); no side effects."""
-        usage = Usage(
-            prompt_tokens=row.prompt_tokens,
-            completion_tokens=row.completion_tokens,
-            cached_tokens=row.cached_tokens,
-            cache_write_tokens=row.cache_write_tokens,
-            cache_write_1h_tokens=row.cache_write_1h_tokens,
-            reasoning_tokens=row.reasoning_tokens,
-        )
-        if usage.total_tokens == 0 and row.units == 0:
+        if row.prompt_tokens + row.completion_tokens == 0 and row.units == 0:
             return 0
         price = price if price is not None else self.price_for(row.upstream_model, row.model)
         if price is None:
@@ -218,17 +209,18 @@ class Billing:
                     "no price for model %r; its usage is logged at cost 0 (add it under pricing:)", name
                 )
             return 0
-        return self._cost(usage, row.units, key, account, price)
-
-    def _cost(
-        self, usage: Usage, units: int, key: KeyRecord, account: AccountRecord | None, price: Price
-    ) -> int:
         multiplier = self._multiplier(key, account)
-        if units and price.per_request:
-            # Answers counted in units (images, audio seconds): per_request prices one unit.
-            usage, price = Usage(), Price(input=ZERO, per_request=price.per_request * units)
-        return cost_micros(
-            usage, price, multiplier=multiplier, cache_write_1h_tokens=usage.cache_write_1h_tokens
+        if row.units and price.per_request:
+            return _per_units(price, row.units, multiplier)
+        return counts_micros(
+            price,
+            row.prompt_tokens,
+            row.completion_tokens,
+            row.cached_tokens,
+            row.cache_write_tokens,
+            row.cache_write_1h_tokens,
+            row.reasoning_tokens,
+            multiplier,
         )
 
     def _multiplier(self, key: KeyRecord, account: AccountRecord | None) -> Decimal:
@@ -258,12 +250,7 @@ class Billing:
         thinking = price.output_thinking is not None and price.output_thinking > price.output
         units = ceiling.units if price.per_request else 0
         if units:
-            usage = Usage(
-                prompt_tokens=ceiling.prompt_tokens,
-                completion_tokens=completion,
-                reasoning_tokens=1 if thinking else 0,
-            )
-            micros = self._cost(usage, units, key, account, price)
+            micros = _per_units(price, units, self._multiplier(key, account))
         elif ceiling.prompt_tokens + completion == 0:
             micros = 0
         else:  # what _cost would find for that usage, without building it
@@ -422,6 +409,13 @@ class Billing:
             pending[ident] = left
         else:
             pending.pop(ident, None)
+
+
+def _per_units(price: Price, units: int, multiplier: Decimal) -> int:
+    """Answers counted in units (images, audio seconds): `per_request` prices one unit."""
+    return counts_micros(
+        Price(input=ZERO, per_request=price.per_request * units), 0, 0, multiplier=multiplier
+    )
 
 
 def _one(multiplier: Decimal) -> Decimal:

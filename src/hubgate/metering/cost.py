@@ -42,18 +42,41 @@ def cost_micros(
     rest are priced as 5-minute writes. Cache reads and writes are taken as parts
     of `prompt_tokens` and clamped into it if the upstream's numbers disagree.
     """
+    return counts_micros(
+        price,
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.cached_tokens,
+        usage.cache_write_tokens,
+        cache_write_1h_tokens,
+        usage.reasoning_tokens,
+        multiplier,
+    )
+
+
+def counts_micros(
+    price: Price,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    cache_write_1h_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    multiplier: Decimal = ONE,
+) -> int:
+    """`cost_micros` from the counts themselves (a usage row's), without building a Usage."""
     _check(multiplier)
-    prompt = max(usage.prompt_tokens, 0)
-    cached = _clamp(usage.cached_tokens, prompt)
-    writes = _clamp(usage.cache_write_tokens, prompt - cached)
+    prompt = max(prompt_tokens, 0)
+    cached = _clamp(cached_tokens, prompt)
+    writes = _clamp(cache_write_tokens, prompt - cached)
     writes_1h = _clamp(cache_write_1h_tokens, writes)
     uncached = prompt - cached - writes
-    completion = max(usage.completion_tokens, 0)
+    completion = max(completion_tokens, 0)
 
     # Rates are USD per million tokens, so tokens x rate is micro-dollars (price.Rates holds
     # them as integers over one denominator, per_request included).
     r = price.for_prompt(prompt).rates
-    output = r.output_thinking if usage.reasoning_tokens > 0 else r.output
+    output = r.output_thinking if reasoning_tokens > 0 else r.output
     numerator = (
         r.per_request
         + uncached * r.input

@@ -31,10 +31,12 @@ def _snake(name: str) -> str:
 
 # Each cap under its own name and its snake_case spelling (computed once, not per request).
 _CAP_NAMES = tuple(dict.fromkeys(n for name in _OUTPUT_CAPS for n in (name, _snake(name))))
+_CAP, _ANSWER = "cap", "answers"
+_CAP_OR_ANSWERS = {**dict.fromkeys(_CAP_NAMES, _CAP), **dict.fromkeys(_ANSWERS, _ANSWER)}
 _MEDIA_MIN_CHARS = 256  # shorter strings under media keys are plain text (ids, short URLs are counted)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 4x (made per request)
 class Ceiling:
     """A request's maximum usage: tokens in and out, or units (images, seconds, characters)."""
 
@@ -50,17 +52,21 @@ def _count(value: Any) -> int | None:
 
 def output_cap(body: dict[str, Any]) -> int | None:
     """The output token cap the body names, times the answers it asks for; None if it names none."""
-    config = body.get("generationConfig") or body.get("generation_config")
-    places = (body, config) if isinstance(config, dict) else (body,)
     cap: int | None = None
     answers = 1
-    for place in places:
-        for name in _CAP_NAMES:  # most bodies name one of these, or none: test names, then convert
-            if name in place and (found := _count(place[name])) is not None:
-                cap = max(cap or 0, found)
-        for name in _ANSWERS:
-            if name in place:
-                answers = max(answers, _count(place[name]) or 1)
+    for place in (body, body.get("generationConfig") or body.get("generation_config")):
+        if not isinstance(place, dict):
+            continue
+        for name in place:  # a body names a dozen parameters at most: look each one up
+            kind = _CAP_OR_ANSWERS.get(name)
+            if kind is None:
+                continue
+            found = _count(place[name])
+            if kind is _CAP:
+                if found is not None:
+                    cap = max(cap or 0, found)
+            else:
+                answers = max(answers, found or 1)
     return cap * answers if cap is not None else None
 
 

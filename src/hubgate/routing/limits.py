@@ -52,6 +52,7 @@ def _retry_after(prev: float, cur: float, cost: float, limit: float, now: float)
 
 class Store(Protocol):
     local: bool  # counters in this process: a call never waits on I/O
+
     async def window_take(self, name: str, limit: int, cost: int, now: float) -> tuple[bool, float, int]:
         """Check `cost` against the sliding window and take it if it fits: (ok, used, retry_after)."""
 
@@ -225,6 +226,9 @@ class Limits:
         return self.rpm is not None or self.tpm is not None or self.max_concurrency is not None
 
 
+LIMITS_CACHE_SIZE = 10_000  # keys whose limits are remembered (all forgotten when full)
+
+
 class Limiter:
     def __init__(
         self,
@@ -236,15 +240,24 @@ class Limiter:
         self._clock = clock
         self.defaults = defaults or KeyLimitDefaults()  # for keys without their own; set on reload
         self.on_refusal: Callable[[str, str], None] | None = None  # metrics hook: (key name, limit)
+        self._limits: dict[int, tuple[KeyRecord, KeyLimitDefaults, Limits]] = {}
 
     def limits(self, key: KeyRecord) -> Limits:
-        """The key's own limits, each empty one replaced by the default."""
+        """The key's own limits, each empty one replaced by the default. Asked three times a
+        request: remembered per key id for as long as the record and the defaults are the same."""
         d = self.defaults
-        return Limits(
+        known = self._limits.get(key.id)
+        if known is not None and known[0] is key and known[1] is d:
+            return known[2]
+        limits = Limits(
             key.rpm if key.rpm is not None else d.rpm,
             key.tpm if key.tpm is not None else d.tpm,
             key.max_concurrency if key.max_concurrency is not None else d.max_concurrency,
         )
+        if len(self._limits) >= LIMITS_CACHE_SIZE:
+            self._limits.clear()
+        self._limits[key.id] = (key, d, limits)
+        return limits
 
     def _refuse(
         self, key: KeyRecord, limit: str, value: int, message: str, retry_after: int, headers: dict[str, str]
