@@ -146,8 +146,7 @@ class LeaseHolds:
         for cost in costs:
             for name in cost.subjects:
                 book = self.books.get(name)
-                spent = None if book is None else book.entries.pop(cost.ref, None)
-                if spent is None:
+                if book is None or (spent := book.entries.pop(cost.ref, None)) is None:
                     continue
                 book.out -= spent  # Book.drop, inlined: once per row and subject
                 # The counters carry it now: the lease shrinks at once, the database soon.
