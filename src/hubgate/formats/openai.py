@@ -7,6 +7,7 @@ anyway) and reads usage; it never rebuilds a body.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,3 +217,56 @@ def drop_null_usage(event: bytes) -> bytes:
         if pattern in event:
             return event.replace(pattern, b"", 1)
     return event
+
+
+# Events that are each one `data:` line holding a JSON object or [DONE]: what OpenAI sends.
+_DATA_EVENTS = re.compile(rb"(?:data:[ \t]*(?:\{[^\n]*\}|\[DONE\])[ \t]*\n\n)+")
+_SET_USAGE = re.compile(rb'"usage"[ \t]*:(?![ \t]*null)')
+
+
+@dataclass(slots=True)
+class Batch:
+    """The complete events of one network chunk, checked and usage found in one go."""
+
+    data: bytes  # what goes to the caller (usage-only chunk and null usages dropped if asked)
+    final: bool  # it ends with `data: [DONE]`
+    usage: Usage | None
+
+
+def whole_events(whole: bytes, strip_usage: bool) -> Batch | None:
+    """`plausible_event`, `chunk_usage` and `drop_null_usage` over a chunk's complete events
+    at once, at C speed; None when they are not all plain one-line data events (or name
+    [DONE] or usage other than as OpenAI does), for the event-by-event path to decide."""
+    if _DATA_EVENTS.fullmatch(whole) is None:
+        return None
+    final = False
+    if b"[DONE]" in whole:
+        last = whole.rfind(b"\n\n", 0, len(whole) - 2) + 2  # 1 when there is one event: none before
+        last = 0 if last == 1 else last
+        if whole.find(b"[DONE]") < last or len(whole) - last >= 24:
+            return None  # [DONE] before the last event, or in a text: event by event
+        final = True
+    usage: Usage | None = None
+    cut: tuple[int, int] | None = None
+    for match in _SET_USAGE.finditer(whole):
+        if usage is not None or cut is not None:
+            return None  # more than one usage: event by event
+        start = whole.rfind(b"\n\n", 0, match.start()) + 2
+        start = 0 if start == 1 else start
+        end = whole.find(b"\n\n", match.end()) + 2
+        found = chunk_usage(whole[start:end])
+        if found is None:
+            return None
+        usage = found.usage
+        if strip_usage and found.usage_only:
+            cut = (start, end)
+    if strip_usage:
+        if cut is not None:
+            whole = whole[: cut[0]] + whole[cut[1] :]
+        events = whole.count(b"\n\n")
+        for pattern in _NULL_USAGE:
+            if pattern in whole:
+                if whole.count(pattern) > events:
+                    return None
+                whole = whole.replace(pattern, b"")
+    return Batch(whole, final, usage)

@@ -26,7 +26,23 @@ class EventSplitter:
             self._buf = buf
             return []
         self._buf = buf[end + 2 :]
-        whole = buf[: end + 2]
+        return self.split(buf[: end + 2])
+
+    def feed_whole(self, chunk: bytes) -> bytes:
+        """Like `feed`, but the complete events as they stand, one bytes (b"" for none)."""
+        if b"\r" in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n")
+        buf = self._buf + chunk if self._buf else chunk
+        end = buf.rfind(b"\n\n")
+        if end < 0:
+            self._buf = buf
+            return b""
+        self._buf = buf[end + 2 :]
+        return buf[: end + 2]
+
+    @staticmethod
+    def split(whole: bytes) -> list[bytes]:
+        """Complete events (what `feed_whole` returns) one by one, each with its blank line."""
         if whole.count(b"\n\n") == 1:
             return [whole]
         return [e + b"\n\n" for e in whole[:-2].split(b"\n\n")]

@@ -27,7 +27,7 @@ import orjson
 
 from hubgate.errors import GatewayError
 from hubgate.formats.registry import WireFormat, stream_decoder
-from hubgate.formats.sse import parse_event
+from hubgate.formats.sse import EventSplitter, parse_event
 from hubgate.gateway import Gateway
 from hubgate.metering.tokenizer import count_tokens
 from hubgate.metering.usage import estimate_prompt_tokens, estimate_usage
@@ -135,11 +135,12 @@ async def _estimate_then_record(
     try:
         if call.raw_events:  # the OpenAI fast path kept what it forwarded
             decoder = stream_decoder(WireFormat.OPENAI_CHAT)
-            for raw in call.raw_events:
-                event = parse_event(raw)
-                if event is not None:
-                    for ev in decoder.feed(event):
-                        call.delivered.add(ev)
+            for raw in call.raw_events:  # each the complete events of one network chunk
+                for one in EventSplitter.split(raw):
+                    event = parse_event(one)
+                    if event is not None:
+                        for ev in decoder.feed(event):
+                            call.delivered.add(ev)
         try:
             prompt = await estimate_prompt_tokens(call.hub_request(), row.upstream_model)
         except GatewayError:  # e.g. legacy completions, which have no hub form

@@ -100,37 +100,21 @@ async def passthrough_openai(
     async with Relayed(resp, row) as relayed:
         try:
             async for chunk in resp.iter_chunks():
-                events = splitter.feed(chunk)
-                if not events:
+                whole = splitter.feed_whole(chunk)
+                if not whole:
                     continue
-                outgoing: list[bytes] = []
-                final = False
-                for event in events:
-                    if len(event) < 24 and b"[DONE]" in event:  # `data: [DONE]`: no JSON chunk is this short
-                        final = True
-                    if not oa.plausible_event(event):
-                        if not out.prepared:
-                            raise UpstreamInvalid("event stream")  # nothing sent: another channel may try
-                        frame = _invalid(row, WireFormat.OPENAI_CHAT)
-                        await call.finished()
-                        await out.write(b"".join(outgoing) + frame)
-                        raise _StopStream
-                    found = oa.chunk_usage(event)
-                    if found is not None:
-                        meter(row, found.usage)
-                        if strip_usage and found.usage_only:
-                            continue
-                    if strip_usage:
-                        event = oa.drop_null_usage(event)
-                    if rename is not None:
-                        event = rename.apply(event)
-                    outgoing.append(event)
-                if not outgoing:
+                batch = oa.whole_events(whole, strip_usage) if rename is None else None
+                if batch is not None:  # plain data events (nearly always): checked at once
+                    data, final = batch.data, batch.final
+                    if batch.usage is not None:
+                        meter(row, batch.usage)
+                else:
+                    data, final = await _event_by_event(call, out, row, whole, strip_usage, rename)
+                if not data:
                     continue
                 await _begin(out, request, call, row, started)
                 if row.completion_tokens == 0:
-                    kept += outgoing
-                data = b"".join(outgoing) if len(outgoing) > 1 else outgoing[0]
+                    kept.append(data)  # several events each (finish.py splits them)
                 if final:  # billed and journaled before the caller sees the answer end
                     row.status = 200
                     await call.finished()
@@ -158,6 +142,41 @@ async def passthrough_openai(
         await call.finished()
         await out.write_eof(last)
     return out
+
+
+async def _event_by_event(
+    call: Call,
+    out: web.StreamResponse,
+    row: UsageRow,
+    whole: bytes,
+    strip_usage: bool,
+    rename: StreamRename | None,
+) -> tuple[bytes, bool]:
+    """The complete events of a chunk one at a time (what `oa.whole_events` did not take):
+    what goes to the caller, and whether the upstream's last event was among them."""
+    outgoing: list[bytes] = []
+    final = False
+    for event in EventSplitter.split(whole):
+        if len(event) < 24 and b"[DONE]" in event:  # `data: [DONE]`: no JSON chunk is this short
+            final = True
+        if not oa.plausible_event(event):
+            if not out.prepared:
+                raise UpstreamInvalid("event stream")  # nothing sent: another channel may try
+            frame = _invalid(row, WireFormat.OPENAI_CHAT)
+            await call.finished()
+            await out.write(b"".join(outgoing) + frame)
+            raise _StopStream
+        found = oa.chunk_usage(event)
+        if found is not None:
+            meter(row, found.usage)
+            if strip_usage and found.usage_only:
+                continue
+        if strip_usage:
+            event = oa.drop_null_usage(event)
+        if rename is not None:
+            event = rename.apply(event)
+        outgoing.append(event)
+    return b"".join(outgoing), final
 
 
 async def _begin(
