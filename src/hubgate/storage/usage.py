@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from hubgate.metering.budget import period_start
 from hubgate.storage.driver import in_transaction
 from hubgate.storage.keys import utcnow
-from hubgate.storage.quarantine import error_text, quarantine, row_fault
+from hubgate.storage.quarantine import error_text, lock_conflict, quarantine, row_fault
 from hubgate.storage.rollup import add_batch
 from hubgate.storage.storable import make_storable
 from hubgate.storage.tables import accounts, api_keys, usage_logs, usage_quarantine
@@ -150,7 +150,11 @@ class UsageWriter:
             try:
                 await self.flush()
                 failures = 0
-            except Exception:
+            except Exception as exc:
+                if lock_conflict(exc):  # the loser of a lock conflict: go again, no back-off
+                    log.warning("usage log flush lost a lock conflict; retrying: %s", exc)
+                    self._wake.set()
+                    continue
                 failures += 1
                 log.exception("usage log flush failed; %d rows kept for retry", len(self._pending))
                 await asyncio.sleep(min(30.0, 0.5 * 2**failures))
@@ -203,11 +207,15 @@ class UsageWriter:
         async with self._engine.begin() as conn:
             # The counters move in the same transaction as the rows that justify
             # them: spent == sum(costs) and balance == credits - sum(costs), always.
-            # (Counters first: on PostgreSQL that usually opens the transaction
-            # the rows' COPY then joins.)
-            await _move_counters(conn, batch)
+            # The rows go first (they lock nothing another writer waits for), the
+            # shared rows last, so the locks are held for the fewest round trips:
+            # the day's roll-ups, then the accounts, then the keys. That is the order
+            # of every transaction taking more than one of them (storage/leases.py
+            # takes an account's row before a key's): a writer in another process
+            # never holds one while waiting for another a second writer holds.
             await _insert_rows(conn, batch)
-            await add_batch(conn, batch)  # the daily roll-ups, in the same transaction
+            await add_batch(conn, batch)
+            await _move_counters(conn, batch)
 
     def _settled(self, done: list[UsageRow]) -> None:
         if self.journal is not None:
@@ -331,6 +339,9 @@ async def _move_counters(conn: AsyncConnection, batch: list[UsageRow]) -> None:
                 keys[row.key_id] += row.cost_micros
             if row.account_id is not None:
                 accounts_[row.account_id] += row.cost_micros
+    if accounts_:  # accounts before keys: storage/leases.py locks them in that order too
+        stmt_a = _ACCOUNT_COUNTERS
+        await conn.execute(stmt_a, [{"aid": aid, "delta": accounts_[aid]} for aid in sorted(accounts_)])
     if keys:
         now = utcnow()
         bounds = {p: period_start(p, now) for p in ("daily", "weekly", "monthly")}
@@ -345,6 +356,3 @@ async def _move_counters(conn: AsyncConnection, batch: list[UsageRow]) -> None:
             for kid in sorted(keys)  # one lock order for every writer: no deadlocks between replicas
         ]
         await conn.execute(_KEY_COUNTERS, params)
-    if accounts_:
-        stmt_a = _ACCOUNT_COUNTERS
-        await conn.execute(stmt_a, [{"aid": aid, "delta": accounts_[aid]} for aid in sorted(accounts_)])
