@@ -1,8 +1,9 @@
 """The usage writer and the hold leases take the rows they share in one order (an account's
 before a key's), so a writer never waits for a row while holding one a lease transaction
 in another process waits for (issue 17: on PostgreSQL such deadlocks cost a second each
-and sent the writer into its back-off while the backlog grew); and a flush that still
-loses a lock conflict goes again at once."""
+and sent the writer into its back-off while the backlog grew); a flush that still
+loses a lock conflict goes again at once; and a writer woken by a full batch writes full
+batches, not a tail of small transactions."""
 
 from __future__ import annotations
 
@@ -113,3 +114,21 @@ async def test_a_flush_that_lost_a_lock_conflict_goes_again_at_once(
         await asyncio.sleep(0.01)
     await writer.close()
     assert (writer.written, tries) == (1, [1, 1])
+
+
+async def test_woken_by_a_full_batch_the_writer_writes_full_batches_only(engine: AsyncEngine) -> None:
+    """The rows recorded past a full batch wait for the next full one or the interval,
+    not a transaction of their own each time (under load the writer was never out of one);
+    a flush (and closing) still writes everything."""
+    writer = UsageWriter(engine, batch_size=3, interval_s=60)
+    writer.start()
+    for _ in range(4):  # the third wakes the writer; record never awaits, so all 4 are in
+        writer.record(UsageRow(request_id=unique("full"), endpoint="chat", status=200, stream=False))
+    for _ in range(200):
+        if writer.written:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    assert (writer.written, writer.pending) == (3, 1)
+    await writer.close()
+    assert (writer.written, writer.pending) == (4, 0)

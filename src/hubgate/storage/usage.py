@@ -142,30 +142,42 @@ class UsageWriter:
         self._task = asyncio.create_task(self._run(), name="usage-writer")
 
     async def _run(self) -> None:
-        failures = 0
+        failures, again = 0, False
         while not self._closing:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval_s)
+            # Woken by a full batch, the writer writes full batches only: the rows recorded
+            # while one was written wait for the next full one or the interval, instead of
+            # a tail of small transactions that cost as much each (under load the writer
+            # was never out of one, and the journal turned a segment for each).
+            full_only = False
+            if not again:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._interval_s)
+                    full_only = True
             self._wake.clear()
+            again = False
             try:
-                await self.flush()
+                await self.flush(full_only=full_only and not self._closing)
                 failures = 0
             except Exception as exc:
                 if lock_conflict(exc):  # the loser of a lock conflict: go again, no back-off
                     log.warning("usage log flush lost a lock conflict; retrying: %s", exc)
-                    self._wake.set()
+                    again = True
                     continue
                 failures += 1
                 log.exception("usage log flush failed; %d rows kept for retry", len(self._pending))
                 await asyncio.sleep(min(30.0, 0.5 * 2**failures))
 
-    async def flush(self) -> None:
+    async def flush(self, *, full_only: bool = False) -> None:
+        """Write what is pending (`full_only`: while a full batch is)."""
         # One flush at a time: the background task and close() (or a test) may both
         # call this, and each batch must be inserted exactly once.
+        least = self._batch_size if full_only else 1
         async with self._flush_lock:
+            if len(self._pending) < least:
+                return
             if self.journal is not None:
                 self.journal.rotate()  # rows recorded from now on go to a new segment
-            while self._pending:
+            while len(self._pending) >= least:
                 batch = self._pending[: self._batch_size]
                 done: list[UsageRow] = []  # landed or quarantined
                 try:
