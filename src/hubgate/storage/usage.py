@@ -145,13 +145,15 @@ class UsageWriter:
         failures, again = 0, False
         while not self._closing:
             # Woken by a full batch, the writer writes full batches only: the rows recorded
-            # while one was written wait for the next full one or the interval, instead of
-            # a tail of small transactions that cost as much each (under load the writer
-            # was never out of one, and the journal turned a segment for each).
+            # while one was written wait for the next full one or until the oldest has
+            # waited the interval, instead of a tail of small transactions that cost as much
+            # each (under load the writer was never out of one, and the journal turned a
+            # segment for each).
             full_only = False
             if not again:
+                wait = self._interval_s - self.lag_s() if self._pending else self._interval_s
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._interval_s)
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, wait))
                     full_only = True
             self._wake.clear()
             again = False
