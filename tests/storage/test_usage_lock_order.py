@@ -132,3 +132,25 @@ async def test_woken_by_a_full_batch_the_writer_writes_full_batches_only(engine:
     assert (writer.written, writer.pending) == (3, 1)
     await writer.close()
     assert (writer.written, writer.pending) == (4, 0)
+
+
+async def test_rows_recorded_during_a_flush_wait_for_the_next(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flush writes the rows pending when it began: under load, draining the ones
+    recorded meanwhile too never ended (a small transaction for each round trip's worth)."""
+    writer = UsageWriter(engine, batch_size=10, interval_s=60)
+    insert = writer._insert
+
+    async def meanwhile(batch: list[UsageRow]) -> None:
+        writer.record(UsageRow(request_id=unique("late"), endpoint="chat", status=200, stream=False))
+        await insert(batch)
+
+    monkeypatch.setattr(writer, "_insert", meanwhile)
+    for _ in range(2):
+        writer.record(UsageRow(request_id=unique("now"), endpoint="chat", status=200, stream=False))
+    await writer.flush()
+    assert (writer.written, writer.pending) == (2, 1)
+    monkeypatch.undo()
+    await writer.close()  # closing writes everything
+    assert (writer.written, writer.pending) == (3, 0)

@@ -170,17 +170,23 @@ class UsageWriter:
                 await asyncio.sleep(min(30.0, 0.5 * 2**failures))
 
     async def flush(self, *, full_only: bool = False) -> None:
-        """Write what is pending (`full_only`: while a full batch is)."""
+        """Write the rows pending now (`full_only`: their full batches); rows recorded
+        meanwhile wait for the next flush. Draining those too kept the writer in a tail
+        of small transactions for as long as the load lasted, each costing the same round
+        trips (and a journal segment) as a full one."""
         # One flush at a time: the background task and close() (or a test) may both
         # call this, and each batch must be inserted exactly once.
-        least = self._batch_size if full_only else 1
         async with self._flush_lock:
-            if len(self._pending) < least:
+            todo = len(self._pending)
+            if full_only:
+                todo -= todo % self._batch_size
+            if not todo:
                 return
             if self.journal is not None:
                 self.journal.rotate()  # rows recorded from now on go to a new segment
-            while len(self._pending) >= least:
-                batch = self._pending[: self._batch_size]
+            while todo > 0:
+                batch = self._pending[: min(todo, self._batch_size)]
+                todo -= len(batch)
                 done: list[UsageRow] = []  # landed or quarantined
                 try:
                     await self._land(batch, done)
@@ -247,7 +253,8 @@ class UsageWriter:
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
         try:
-            await self.flush()
+            while self._pending:  # rows recorded during the last flush too
+                await self.flush()
         finally:
             if self.journal is not None:
                 await self.journal.close()
