@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # SQLSTATE classes that name the data, not the server: 22 data exception (bad text,
 # too long, out of range), 23 integrity constraint violation (NOT NULL, unique).
 _ROW_CLASSES = ("22", "23")
+_CONFLICT_STATES = ("40P01", "40001")  # deadlock detected, serialization failure
 _BOOK_KEEPING = ("journal_segment", "queued_at", "quarantined")
 
 
@@ -46,6 +47,19 @@ def row_fault(exc: BaseException) -> bool:
             return True
         if isinstance(current, UnicodeError | ValueError | TypeError | OverflowError):
             return True  # the driver could not encode a value (asyncpg's DataError is a ValueError)
+        current = current.__cause__ or getattr(current, "orig", None) or current.__context__
+    return False
+
+
+def lock_conflict(exc: BaseException) -> bool:
+    """Whether the database aborted the transaction to break a deadlock or a serialization
+    conflict (SQLSTATE 40P01, 40001): nothing is wrong, the same batch may go again at once."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "sqlstate", None) in _CONFLICT_STATES:
+            return True
         current = current.__cause__ or getattr(current, "orig", None) or current.__context__
     return False
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from hubgate.metering.budget import period_start
 from hubgate.storage.driver import in_transaction
 from hubgate.storage.keys import utcnow
-from hubgate.storage.quarantine import error_text, quarantine, row_fault
+from hubgate.storage.quarantine import error_text, lock_conflict, quarantine, row_fault
 from hubgate.storage.rollup import add_batch
 from hubgate.storage.storable import make_storable
 from hubgate.storage.tables import accounts, api_keys, usage_logs, usage_quarantine
@@ -142,27 +142,51 @@ class UsageWriter:
         self._task = asyncio.create_task(self._run(), name="usage-writer")
 
     async def _run(self) -> None:
-        failures = 0
+        failures, again = 0, False
         while not self._closing:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval_s)
+            # Woken by a full batch, the writer writes full batches only: the rows recorded
+            # while one was written wait for the next full one or until the oldest has
+            # waited the interval, instead of a tail of small transactions that cost as much
+            # each (under load the writer was never out of one, and the journal turned a
+            # segment for each).
+            full_only = False
+            if not again:
+                wait = self._interval_s - self.lag_s() if self._pending else self._interval_s
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, wait))
+                    full_only = True
             self._wake.clear()
+            again = False
             try:
-                await self.flush()
+                await self.flush(full_only=full_only and not self._closing)
                 failures = 0
-            except Exception:
+            except Exception as exc:
+                if lock_conflict(exc):  # the loser of a lock conflict: go again, no back-off
+                    log.warning("usage log flush lost a lock conflict; retrying: %s", exc)
+                    again = True
+                    continue
                 failures += 1
                 log.exception("usage log flush failed; %d rows kept for retry", len(self._pending))
                 await asyncio.sleep(min(30.0, 0.5 * 2**failures))
 
-    async def flush(self) -> None:
+    async def flush(self, *, full_only: bool = False) -> None:
+        """Write the rows pending now (`full_only`: their full batches); rows recorded
+        meanwhile wait for the next flush. Draining those too kept the writer in a tail
+        of small transactions for as long as the load lasted, each costing the same round
+        trips (and a journal segment) as a full one."""
         # One flush at a time: the background task and close() (or a test) may both
         # call this, and each batch must be inserted exactly once.
         async with self._flush_lock:
+            todo = len(self._pending)
+            if full_only:
+                todo -= todo % self._batch_size
+            if not todo:
+                return
             if self.journal is not None:
                 self.journal.rotate()  # rows recorded from now on go to a new segment
-            while self._pending:
-                batch = self._pending[: self._batch_size]
+            while todo > 0:
+                batch = self._pending[: min(todo, self._batch_size)]
+                todo -= len(batch)
                 done: list[UsageRow] = []  # landed or quarantined
                 try:
                     await self._land(batch, done)
@@ -203,11 +227,15 @@ class UsageWriter:
         async with self._engine.begin() as conn:
             # The counters move in the same transaction as the rows that justify
             # them: spent == sum(costs) and balance == credits - sum(costs), always.
-            # (Counters first: on PostgreSQL that usually opens the transaction
-            # the rows' COPY then joins.)
-            await _move_counters(conn, batch)
+            # The rows go first (they lock nothing another writer waits for), the
+            # shared rows last, so the locks are held for the fewest round trips:
+            # the day's roll-ups, then the accounts, then the keys. That is the order
+            # of every transaction taking more than one of them (storage/leases.py
+            # takes an account's row before a key's): a writer in another process
+            # never holds one while waiting for another a second writer holds.
             await _insert_rows(conn, batch)
-            await add_batch(conn, batch)  # the daily roll-ups, in the same transaction
+            await add_batch(conn, batch)
+            await _move_counters(conn, batch)
 
     def _settled(self, done: list[UsageRow]) -> None:
         if self.journal is not None:
@@ -225,7 +253,8 @@ class UsageWriter:
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
         try:
-            await self.flush()
+            while self._pending:  # rows recorded during the last flush too
+                await self.flush()
         finally:
             if self.journal is not None:
                 await self.journal.close()
@@ -331,6 +360,9 @@ async def _move_counters(conn: AsyncConnection, batch: list[UsageRow]) -> None:
                 keys[row.key_id] += row.cost_micros
             if row.account_id is not None:
                 accounts_[row.account_id] += row.cost_micros
+    if accounts_:  # accounts before keys: storage/leases.py locks them in that order too
+        stmt_a = _ACCOUNT_COUNTERS
+        await conn.execute(stmt_a, [{"aid": aid, "delta": accounts_[aid]} for aid in sorted(accounts_)])
     if keys:
         now = utcnow()
         bounds = {p: period_start(p, now) for p in ("daily", "weekly", "monthly")}
@@ -345,6 +377,3 @@ async def _move_counters(conn: AsyncConnection, batch: list[UsageRow]) -> None:
             for kid in sorted(keys)  # one lock order for every writer: no deadlocks between replicas
         ]
         await conn.execute(_KEY_COUNTERS, params)
-    if accounts_:
-        stmt_a = _ACCOUNT_COUNTERS
-        await conn.execute(stmt_a, [{"aid": aid, "delta": accounts_[aid]} for aid in sorted(accounts_)])
