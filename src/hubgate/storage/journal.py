@@ -12,7 +12,8 @@ every 50 ms in a thread, `always` = before the answer ends). A journal that cann
 
 The usage writer keeps the rows in memory and inserts them as before; the journal only
 counts, per segment, the records not yet in the database. The current segment is
-rotated at each flush, and a closed segment whose records all landed is deleted. On
+rotated at each flush, and a closed segment whose records all landed is deleted (in a
+thread, at the end of the flush: an unlink on the event loop blocked it 4-17 ms). On
 start, a segment whose lock can be taken belongs to a dead process: its records are
 replayed (the last record per request id wins; ids already in the database are skipped)
 and the file is deleted.
@@ -109,6 +110,7 @@ class Journal:
         self._current: _Segment | None = None
         self._seq = 0
         self._provisional: dict[str, int] = {}  # request id -> segment of its provisional record
+        self._landed: list[_Segment] = []  # closed segments whose records all landed: `sweep` deletes them
         self._syncer: asyncio.Task[None] | None = None
         self.appended = 0
         self.failed = 0
@@ -176,7 +178,16 @@ class Journal:
                 continue
             seg.outstanding -= n
             if seg.outstanding <= 0 and seg is not self._current:
-                self._drop(seg)
+                self._segments.pop(seg.seq, None)
+                self._landed.append(seg)
+
+    async def sweep(self) -> None:
+        """Delete the segments whose records all landed, in a thread: unlink and close wait
+        on the file system (4-17 ms measured at JSON c=32, an fdatasync running alongside),
+        and on the event loop every request in flight waited with them."""
+        if self._landed:
+            done, self._landed = self._landed, []
+            await asyncio.to_thread(_delete, done)
 
     def rotate(self) -> None:
         """Start a new segment if the current one holds records (at each flush)."""
@@ -188,9 +199,7 @@ class Journal:
 
     def _drop(self, seg: _Segment) -> None:
         self._segments.pop(seg.seq, None)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(seg.path)
-        os.close(seg.fd)
+        _delete([seg])
 
     # -- durability -------------------------------------------------------------------
 
@@ -225,6 +234,7 @@ class Journal:
             await asyncio.gather(self._syncer, return_exceptions=True)
         if self.fsync != "off":
             await self._sync()
+        await self.sweep()
         for seg in list(self._segments.values()):
             if seg.outstanding <= 0:
                 self._drop(seg)
@@ -233,6 +243,13 @@ class Journal:
                 os.close(seg.fd)
         self._segments.clear()
         self._current = None
+
+
+def _delete(segments: Iterable[_Segment]) -> None:
+    for seg in segments:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(seg.path)
+        os.close(seg.fd)
 
 
 def _fdatasync_all(fds: Iterable[int]) -> None:

@@ -199,6 +199,8 @@ class UsageWriter:
                 # Rows recorded meanwhile were appended, so the batch is still in front.
                 del self._pending[: len(batch)]
                 self._settled(done)
+            if self.journal is not None:
+                await self.journal.sweep()  # the segments that landed, deleted off the event loop
 
     async def _land(self, batch: list[UsageRow], done: list[UsageRow]) -> None:
         """Insert the batch; if the database refuses its data, split it to find the rows at
