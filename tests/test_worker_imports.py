@@ -7,6 +7,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import types
+from multiprocessing import spawn
+
+import pytest
 
 # Imported at first use only: (module, what needs it)
 LAZY = (
@@ -45,3 +49,19 @@ def test_sqlalchemy_asyncio_is_whole_at_the_first_orm_name() -> None:
         "assert not hasattr(m, 'no_such_name')\n"
     )
     assert "sqlalchemy.orm" in _modules_after(code)
+
+
+def test_workers_do_not_rerun_the_hubgate_script(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While `serve` starts its workers, multiprocessing finds no main file to re-run (the
+    `hubgate` script and its whole command line); it is back right after."""
+    from hubgate.server import _main_not_rerun
+
+    script = types.ModuleType("__main__")
+    script.__file__ = "/venv/bin/hubgate"
+    script.__spec__ = None
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    assert spawn.get_preparation_data("w")["init_main_from_path"] == "/venv/bin/hubgate"
+    with _main_not_rerun():
+        data = spawn.get_preparation_data("w")
+        assert "init_main_from_path" not in data and "init_main_from_name" not in data
+    assert script.__file__ == "/venv/bin/hubgate"
