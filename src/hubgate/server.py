@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import multiprocessing
 import signal
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
@@ -128,6 +130,26 @@ def run_worker(settings: Settings, host: str, port: int, reuse_port: bool) -> No
     )
 
 
+@contextlib.contextmanager
+def _main_not_rerun() -> Iterator[None]:
+    """A spawned process first re-runs the parent's main module, so that functions pickled
+    from it resolve. `hubgate serve`'s main is the `hubgate` script, which imports the whole
+    command line (typer and every command: ~1 MB of RSS a worker), and a worker needs none of
+    it (its target, `run_worker`, lives here). While the workers start, the main module shows
+    multiprocessing no file to re-run. (`python -m hubgate`'s is skipped by multiprocessing
+    itself.)"""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or path is None or getattr(main, "__spec__", None) is not None:
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     if settings.log_format == "json":  # start-up lines are JSON too
         configure_logging(settings.log_level, "json")
@@ -142,8 +164,9 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         ctx.Process(target=run_worker, args=(settings, host, port, True), name=f"hubgate-worker-{i}")
         for i in range(workers)
     ]
-    for p in procs:
-        p.start()
+    with _main_not_rerun():
+        for p in procs:
+            p.start()
 
     def stop(signum: int, _frame: Any) -> None:
         for p in procs:
