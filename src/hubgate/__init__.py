@@ -47,9 +47,13 @@ class _AsyncioExtWithoutOrm(MetaPathFinder, Loader):
     def exec_module(self, module: ModuleType) -> None:
         inner = self._inner
         assert inner is not None
-        source = inner.get_data(inner.path).decode("utf-8")
-        lean = "\n".join(ln for ln in source.splitlines() if not ln.startswith(self.ORM_LINES))
-        exec(compile(lean, inner.path, "exec"), module.__dict__)  # the package's own code
+        try:
+            source = inner.get_data(inner.path).decode("utf-8")
+            lean = "\n".join(ln for ln in source.splitlines() if not ln.startswith(self.ORM_LINES))
+            exec(compile(lean, inner.path, "exec"), module.__dict__)  # the package's own code
+        except Exception:  # a SQLAlchemy whose __init__ no longer reads so: the plain import
+            inner.exec_module(module)
+            return
 
         def full(name: str) -> Any:
             if name.startswith("__"):
