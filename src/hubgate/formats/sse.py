@@ -18,15 +18,8 @@ class EventSplitter:
         self._buf = b""
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        if b"\r" in chunk:
-            chunk = chunk.replace(b"\r\n", b"\n")
-        buf = self._buf + chunk if self._buf else chunk
-        end = buf.rfind(b"\n\n")
-        if end < 0:
-            self._buf = buf
-            return []
-        self._buf = buf[end + 2 :]
-        return self.split(buf[: end + 2])
+        whole = self.feed_whole(chunk)
+        return self.split(whole) if whole else []
 
     def feed_whole(self, chunk: bytes) -> bytes:
         """Like `feed`, but the complete events as they stand, one bytes (b"" for none)."""
