@@ -20,3 +20,20 @@ def test_request_ids_are_24_hex_digits_unique_and_in_time_order() -> None:
     assert millis == sorted(millis)
     assert abs(millis[-1] - time.time_ns() // 1_000_000) < 5_000
     assert ids[0] < ids[-1]
+
+
+def test_a_forked_child_does_not_repeat_its_parents_ids() -> None:
+    import os
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, then out without running the test runner's exit
+        os.write(write, ",".join(new_request_id()[12:] for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write)
+    parent = {new_request_id()[12:] for _ in range(50)}
+    with os.fdopen(read, "rb") as f:
+        child = set(f.read().decode().split(","))
+    os.waitpid(pid, 0)
+    assert len(child) == 50
+    assert not parent & child

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import time
 from collections.abc import Awaitable, Callable
 
@@ -75,8 +76,15 @@ def new_request_id() -> str:
     as an autoincrement key does; random ones land anywhere in it, and once the index
     outgrows the database's page cache every insert reads and dirties pages of its own
     (bench: 33 us of SQLite CPU a row at 800,000 rows, 9 us in time order).
+    The random bits come from a generator seeded from os.urandom, reseeded in a forked
+    child: a getrandom system call per request showed in the profile.
     """
-    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(6).hex()}"
+    return "%024x" % (time.time_ns() // 1_000_000 << 48 | _random_bits(48))
+
+
+_ids = random.Random()  # seeded from os.urandom; not the module's shared one, which a caller may seed
+_random_bits = _ids.getrandbits
+os.register_at_fork(after_in_child=_ids.seed)  # a forked child must not repeat its parent's ids
 
 
 @web.middleware
