@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -43,7 +44,8 @@ def _direct_sqlite_binds() -> None:
     Nones and booleans are most of its values). Registered, they are found at once and
     bound exactly as before: None as NULL, True and False as 1 and 0. Process-wide, as
     sqlite3's registry is; idempotent."""
-    sqlite3.register_adapter(type(None), {}.get)  # a C callable returning None for any key
+    none: Callable[[None], None] = cast("Callable[[None], None]", {}.get)  # C, returns None
+    sqlite3.register_adapter(type(None), none)
     sqlite3.register_adapter(bool, int)
 
 
