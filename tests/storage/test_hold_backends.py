@@ -57,6 +57,19 @@ async def test_local_holds_refuse_beyond_the_balance_and_follow_flushes() -> Non
     assert await holds.place("r5", (A,), 0, 10) == A  # nothing left: even an unpriced request waits
 
 
+async def test_local_holds_place_now_only_what_the_books_can_hold_at_once() -> None:
+    db = FakeDatabase(100)
+    holds = LocalHolds(BaseCache(db.read, 30.0))
+    assert not holds.place_now("r1", (A,), 60)  # no base read yet: nothing held, `place` reads it
+    assert holds.books[A.name].out == 0 and db.reads == 0
+    assert await holds.place("r1", (A,), 60, 10) is None
+    assert holds.place_now("r2", (A,), 40)  # cached base, room: held without waiting
+    assert holds.books[A.name].out == 100
+    assert not holds.place_now("r3", (A,), 1)  # no room: nothing held; `place` refuses it
+    assert await holds.place("r3", (A,), 1, 10) == A
+    assert holds.books[A.name].out == 100 and db.reads == 1
+
+
 async def _redis_leased(redis: object, prefix: str) -> int:
     return int(await redis.hget(f"{prefix}hold:{A.name}", "leased") or 0)  # type: ignore[attr-defined]
 
@@ -193,6 +206,22 @@ async def test_leases_share_a_balance_between_processes(lease_db: tuple[object, 
     # (an API key of another test may share the account's id: only the account's lines)
     mine = [d for d in report.differences if d.subject == "account" and d.id == account_id]
     assert [(d.check, d.stored, d.expected) for d in mine] == [("balance", 990, 1000)]
+
+
+async def test_a_lease_places_now_only_within_its_room(lease_db: tuple[object, int]) -> None:
+    engine, account_id = lease_db
+    subject = Subject(ACCOUNT, account_id)
+    holds = LeaseHolds(LeaseStore(engine, "now-" + uuid.uuid4().hex[:8]), chunk_micros=100, ttl_s=30)  # type: ignore[arg-type]
+    try:
+        assert not holds.place_now("r1", (subject,), 30)  # no lease yet: `place` leases
+        assert await _leased(engine, account_id) == (0, 0)
+        assert await holds.place("r1", (subject,), 30, 30) is None  # leased a chunk of 100
+        assert holds.place_now("r2", (subject,), 70)  # the rest of the chunk, at once
+        assert not holds.place_now("r3", (subject,), 1)  # beyond the lease: nothing held
+        assert holds.books[subject.name].out == 100
+        assert await _leased(engine, account_id) == (100, 100)
+    finally:
+        await holds.close()
 
 
 async def test_a_dead_processs_lease_expires_and_is_reclaimed(lease_db: tuple[object, int]) -> None:

@@ -68,6 +68,11 @@ class HoldBackend(Protocol):
     ) -> Subject | None:
         """Hold `micros` under `ref` against every subject, all or none; the refusing subject, or None."""
 
+    def place_now(self, ref: str, subjects: tuple[Subject, ...], micros: int) -> bool:
+        """Hold `micros` under `ref` if this process's books can, without waiting (the
+        common case: a cached base, a lease with room); False leaves nothing held, and
+        `place` decides (reading or leasing what it must, or refusing)."""
+
     def settle(self, ref: str, subjects: tuple[Subject, ...], micros: int, ttl_s: float) -> None:
         """The work under `ref` cost `micros` (0: release it); counted until `flushed`."""
 
@@ -208,6 +213,15 @@ class LocalHolds(SharedBooks):
 
     async def _admit(
         self, ref: str, subjects: tuple[Subject, ...], needs: list[tuple[int, int]], micros: int, ttl_s: float
+    ) -> tuple[str, int, int]:
+        return self._admit_now(ref, subjects, needs, micros)
+
+    def place_now(self, ref: str, subjects: tuple[Subject, ...], micros: int) -> bool:
+        needs = [self.bases.need(s) for s in subjects]
+        return self._admit_now(ref, subjects, needs, micros)[0] == OK
+
+    def _admit_now(
+        self, ref: str, subjects: tuple[Subject, ...], needs: list[tuple[int, int]], micros: int
     ) -> tuple[str, int, int]:
         books = [self._book(s.name) for s in subjects]
         for index, (book, (base, gen)) in enumerate(zip(books, needs, strict=True)):

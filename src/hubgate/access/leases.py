@@ -72,6 +72,12 @@ class LeaseHolds:
     def _room(self, name: str) -> int:
         return self.leases[name] - self.books[name].out
 
+    def place_now(self, ref: str, subjects: tuple[Subject, ...], micros: int) -> bool:
+        if self._fits(subjects, micros):
+            self._put(ref, subjects, micros)
+            return True
+        return False
+
     async def place(
         self, ref: str, subjects: tuple[Subject, ...], micros: int, ttl_s: float
     ) -> Subject | None:
