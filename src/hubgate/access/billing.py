@@ -320,10 +320,10 @@ class Billing:
             subjects = self.subjects(key, account)
         if not subjects:
             return
-        if self.place_now(ref, micros, subjects):
-            return
-        if micros:  # before the await: a request cancelled meanwhile still releases what was held
+        if micros:  # before any await: a request cancelled meanwhile still releases what was held
             self._open[ref] = subjects
+        if self.backend.place_now(ref, subjects, micros):  # most requests: a cached base or a lease with room
+            return
         refused = await self.backend.place(ref, subjects, micros, ttl_s or self.hold_ttl_s)
         if refused is None:
             return
@@ -337,15 +337,6 @@ class Billing:
         raise PaymentRequired(
             f"The account's balance cannot cover this request{cost}; top it up or lower max_tokens."
         )
-
-    def place_now(self, ref: str, micros: int, subjects: tuple[Subject, ...]) -> bool:
-        """`place`, when the books can hold at once (a cached base, a lease with room): True
-        if held, with nothing awaited. False: nothing held; `place` reads, leases or refuses."""
-        if not self.backend.place_now(ref, subjects, micros):
-            return False
-        if micros:
-            self._open[ref] = subjects
-        return True
 
     def keep(self, ref: str, task: str, micros: int, ttl_s: float) -> None:
         """Carry the hold of request `ref` over to long-running work `task` (a video task) at

@@ -81,8 +81,7 @@ class LeaseHolds:
     async def place(
         self, ref: str, subjects: tuple[Subject, ...], micros: int, ttl_s: float
     ) -> Subject | None:
-        if self._fits(subjects, micros):
-            self._put(ref, subjects, micros)
+        if self.place_now(ref, subjects, micros):
             return None
         # Lease more, one lease at a time per subject in this process: a burst waits for the
         # lease in flight instead of each asking the database (locks in one order: no deadlock).

@@ -91,5 +91,4 @@ async def place(
         gw.settings.video_task_timeout_s + gw.billing.hold_ttl_s if call.endpoint is Endpoint.VIDEOS else None
     )
     size = size_of(gw, call, route, key, account)
-    if not gw.billing.place_now(row.request_id, size, subjects):  # most requests: held at once
-        await gw.billing.place(row.request_id, key, account, size, ttl_s=ttl, subjects=subjects)
+    await gw.billing.place(row.request_id, key, account, size, ttl_s=ttl, subjects=subjects)

@@ -363,8 +363,9 @@ async def _move_counters(conn: AsyncConnection, batch: list[UsageRow]) -> None:
             if row.account_id is not None:
                 accounts_[row.account_id] += row.cost_micros
     if accounts_:  # accounts before keys: storage/leases.py locks them in that order too
-        stmt_a = _ACCOUNT_COUNTERS
-        await conn.execute(stmt_a, [{"aid": aid, "delta": accounts_[aid]} for aid in sorted(accounts_)])
+        await conn.execute(
+            _ACCOUNT_COUNTERS, [{"aid": aid, "delta": accounts_[aid]} for aid in sorted(accounts_)]
+        )
     if keys:
         now = utcnow()
         bounds = {p: period_start(p, now) for p in ("daily", "weekly", "monthly")}
