@@ -102,3 +102,103 @@ def hold_default() -> int:
     from hubgate.metering.prices import DEFAULT_MAX_OUTPUT_TOKENS
 
     return DEFAULT_MAX_OUTPUT_TOKENS
+
+
+def test_the_remembered_hold_formula_equals_the_general_sizing() -> None:
+    """hold_size remembers each (models, key, account) formula (HoldPlan); it must give what
+    the general path (price lookup, bound_micros, caps) gives, to the micro-dollar."""
+    import random
+
+    from hubgate.metering.price import Tier
+
+    rnd = random.Random(13)
+    prices = {
+        "m": PRICE,
+        "gpt-4o-mini": PRICE,
+        "odd": Price(input=Decimal("0.37"), output=Decimal("1.11"), per_request=Decimal("0.0003")),
+        "think": Price(input=Decimal("0.3"), output=Decimal("2.5"), output_thinking=Decimal("3.5")),
+        "tiered": Price(
+            input=Decimal("1.25"),
+            output=Decimal(10),
+            tiers=(Tier(200_000, Price(input=Decimal("2.5"), output=Decimal(15))),),
+        ),
+    }
+    for _ in range(3000):
+        cap = rnd.choice([None, 0, 1, 7_777, 50_000_000])
+        billing = _billing(max_request_cost_micros=cap)
+        for name, price in prices.items():
+            billing.set_price(name, price)
+        key = _key(rnd.choice([None, "1", "3", "0.37", "0"]))
+        group = rnd.choice(["half", "default", "none"])
+        account = rnd.choice(
+            [None, AccountRecord(id=2, name="a", group=group, limited=True, balance_micros=0, disabled=False,
+                                 max_request_cost_micros=rnd.choice([None, 999]))]
+        )  # fmt: skip
+        models = tuple(rnd.sample([*prices, "nobody-prices-this", "gpt-4o", None], rnd.randint(1, 3)))
+        ceiling = Ceiling(rnd.choice([0, 1, 5, 199_999, 250_000]), rnd.choice([None, 0, 3, 64, 100_000]))
+        general = billing._hold_size(ceiling, key, account, models, None)
+        assert billing.hold_size(ceiling, key, account, *models) == general, (ceiling, models, key, account)
+        assert billing.hold_size(ceiling, key, account, *models) == general  # from the remembered plan
+
+
+def test_a_remembered_hold_formula_follows_price_and_group_changes() -> None:
+    billing = _billing()
+    ceiling = Ceiling(prompt_tokens=10, completion_tokens=5)
+    account = AccountRecord(id=2, name="a", group="half", limited=True, balance_micros=0, disabled=False)
+    assert billing.hold_size(ceiling, _key(), account, "m") == (10 * 1000 + 5 * 2000) // 2
+    billing.set_group("half", Decimal("0.25"))
+    assert billing.hold_size(ceiling, _key(), account, "m") == (10 * 1000 + 5 * 2000) // 4
+    billing.set_price("m", Price(input=Decimal(4000), output=Decimal(0)))
+    assert billing.hold_size(ceiling, _key(), account, "m") == 10 * 4000 // 4
+    assert billing.hold_size(ceiling, _key("2"), account, "m") == 10 * 4000 // 2  # the key's own factor
+
+
+def _reference_input_bound(body: object) -> int:
+    """The walk as first written (one function call per string), kept to check the fast one."""
+    total, stack = 0, [(None, [body])]
+    while stack:
+        key, container = stack.pop()
+        items = container.items() if isinstance(container, dict) else ((key, v) for v in container)  # type: ignore[attr-defined]
+        for k, value in items:
+            if isinstance(container, dict) and k == "model":
+                continue
+            if type(value) is str:
+                media = k in hold._MEDIA_KEYS and (len(value) >= 256 or value.startswith(("data:", "http")))
+                total += hold.MEDIA_ITEM_TOKENS if media else 1 + len(value.encode("utf-8", "replace"))
+            elif isinstance(value, dict | list):
+                stack.append((k, value))
+            elif value is not None:
+                total += 1
+    return total
+
+
+def test_input_bound_and_output_cap_agree_with_a_plain_reading_on_random_bodies() -> None:
+    import json
+    import random
+
+    rnd = random.Random(7)
+    names = ["model", "messages", "role", "content", "url", "image_url", "data", "max_tokens", "n",
+             "generationConfig", "maxOutputTokens", "candidateCount", "best_of", "max_output_tokens",
+             "generation_config", "file_data", "max_completion_tokens", "candidate_count"]  # fmt: skip
+
+    def value(depth: int) -> object:
+        r = rnd.random()
+        if depth > 4 or r < 0.3:
+            return rnd.choice(
+                ["hi", "data:x", "http://a", "é漢字" * rnd.randint(0, 80), "a" * rnd.randint(0, 400)]
+            )
+        if r < 0.4:
+            return rnd.choice([None, True, False, 0, -3, 7, 2.5, 100])
+        if r < 0.7:
+            return [value(depth + 1) for _ in range(rnd.randint(0, 4))]
+        return {rnd.choice(names): value(depth + 1) for _ in range(rnd.randint(0, 5))}
+
+    for _ in range(20_000):
+        body = json.loads(json.dumps({rnd.choice(names): value(1) for _ in range(rnd.randint(0, 6))}))
+        assert hold.input_bound(body) == _reference_input_bound(body), body
+        places = [body, body.get("generationConfig") or body.get("generation_config")]
+        counts = [(n, v) for p in places if isinstance(p, dict) for n, v in p.items()
+                  if type(v) is int and v > 0]  # fmt: skip
+        caps = [v for n, v in counts if n in hold._CAP_NAMES]
+        answers = max([v for n, v in counts if n in hold._ANSWERS], default=1)
+        assert hold.output_cap(body) == (max(caps) * answers if caps else None), body

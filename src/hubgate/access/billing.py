@@ -22,7 +22,7 @@ from hubgate.access.holds import ACCOUNT, KEY, BaseCache, Flushed, HoldBackend, 
 from hubgate.access.steady import read_steady
 from hubgate.errors import PaymentRequired, PermissionDenied
 from hubgate.metering.budget import counted_spend
-from hubgate.metering.cost import ONE, bound_micros, counts_micros
+from hubgate.metering.cost import ONE, HoldPlan, bound_micros, counts_micros
 from hubgate.metering.hold import Ceiling
 from hubgate.metering.price import ZERO
 from hubgate.metering.prices import DEFAULT_MAX_OUTPUT_TOKENS, Price, lookup, lookup_video, max_output_tokens
@@ -84,6 +84,10 @@ class AccountCache:
 
 PRICE_CACHE_SIZE = 4096  # model names whose price lookup is remembered
 SUBJECTS_CACHE_SIZE = 100_000  # (key, budget, account) combinations whose subjects are remembered
+PLAN_CACHE_SIZE = 100_000  # (models, key, account) combinations whose hold formula is remembered
+
+
+_UNPLANNED = HoldPlan(0, 0, 0, 1, 0, None)  # tiered prices: sized by the general path
 
 
 class Billing:
@@ -118,16 +122,21 @@ class Billing:
         self._open: dict[str, tuple[Subject, ...]] = {}  # refs held here, not yet settled
         self._tasks: dict[str, tuple[Subject, ...]] = {}  # long-running work (video tasks) held here
         self._unpriced: set[str] = set()
+        # Each (models, key, account) hold's token formula (see hold_size): the price lookup,
+        # multiplier and caps done once; emptied when a price or a group changes.
+        self._plans: dict[tuple[object, ...], HoldPlan | None] = {}
         self._subjects: dict[tuple[int, int | None, str | None, int | None], tuple[Subject, ...]] = {}
 
     def set_group(self, name: str, multiplier: Decimal) -> None:
         """Price the group's accounts with `multiplier` from the next request on (admin API)."""
         self._groups[name] = _one(multiplier)
+        self._plans.clear()
 
     def set_price(self, model: str, price: Price) -> None:
         """Charge `model` at `price` from the next request on; wins over built-in and config prices."""
         self._prices[model] = price
         self._price_of.clear()
+        self._plans.clear()
 
     def account_id(self, key: KeyRecord) -> int:
         return key.account_id if key.account_id is not None else self.default_account_id
@@ -240,13 +249,54 @@ class Billing:
         """What a request of at most `ceiling` costs this key at the first priced of `models`
         (0 when none is priced). No output cap named: the model's maximum output, then
         `max_request_cost_usd` caps the hold."""
+        if price is None and not ceiling.units:  # a token-priced request: its plan, made once
+            held = None if account is None else (account.group, account.max_request_cost_micros)
+            memo = (models, key.price_multiplier, key.max_request_cost_micros, held)
+            plan = self._plans.get(memo)
+            if plan is None:
+                if len(self._plans) >= PLAN_CACHE_SIZE:
+                    self._plans.clear()
+                plan = self._plans[memo] = self._plan(key, account, models)
+            if plan is not _UNPLANNED:
+                return plan.micros(ceiling) if plan is not None else 0
+        return self._hold_size(ceiling, key, account, models, price)
+
+    def _plan(
+        self, key: KeyRecord, account: AccountRecord | None, models: tuple[str | None, ...]
+    ) -> HoldPlan | None:
+        """The token-priced hold of `models` for this key as one formula; None when unpriced,
+        _UNPLANNED when the price has tiers (the prompt picks the rates)."""
+        price = self.price_for(*models)
+        if price is None:
+            return None
+        if price.tiers:
+            return _UNPLANNED
+        return HoldPlan.of(
+            price,
+            self._multiplier(key, account),
+            self._default_output(models),
+            self.request_cap(key, account),
+        )
+
+    @staticmethod
+    def _default_output(models: tuple[str | None, ...]) -> int:
+        known = (max_output_tokens(m) for m in models if m)
+        return next((n for n in known if n is not None), DEFAULT_MAX_OUTPUT_TOKENS)
+
+    def _hold_size(
+        self,
+        ceiling: Ceiling,
+        key: KeyRecord,
+        account: AccountRecord | None,
+        models: tuple[str | None, ...],
+        price: Price | None,
+    ) -> int:
         price = price if price is not None else self.price_for(*models)
         if price is None:
             return 0
         completion = ceiling.completion_tokens
         if completion is None:
-            known = (max_output_tokens(m) for m in models if m)
-            completion = next((n for n in known if n is not None), DEFAULT_MAX_OUTPUT_TOKENS)
+            completion = self._default_output(models)
         thinking = price.output_thinking is not None and price.output_thinking > price.output
         units = ceiling.units if price.per_request else 0
         if units:

@@ -15,9 +15,11 @@ micro-dollars. Inconsistent counts are clamped, never turned into a negative cos
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from hubgate.formats import hub
+from hubgate.metering.hold import Ceiling
 from hubgate.metering.price import Price
 from hubgate.settings import ratio_to_micros
 
@@ -65,7 +67,7 @@ def counts_micros(
     multiplier: Decimal = ONE,
 ) -> int:
     """`cost_micros` from the counts themselves (a usage row's), without building a Usage."""
-    _check(multiplier)
+    check_multiplier(multiplier)
     prompt = max(prompt_tokens, 0)
     cached = _clamp(cached_tokens, prompt)
     writes = _clamp(cache_write_tokens, prompt - cached)
@@ -93,7 +95,7 @@ def bound_micros(
 ) -> int:
     """`cost_micros` of a usage with only these counts (no cache reads or writes; reasoning
     tokens present or not), without building it: the size of a request's hold, per request."""
-    _check(multiplier)
+    check_multiplier(multiplier)
     prompt = max(prompt_tokens, 0)
     r = price.for_prompt(prompt).rates
     output = r.output_thinking if reasoned else r.output
@@ -101,7 +103,43 @@ def bound_micros(
     return _micros(numerator, r.denominator, multiplier)
 
 
-def _check(multiplier: Decimal) -> None:
+@dataclass(slots=True, frozen=True)
+class HoldPlan:
+    """A token-priced hold as integers: `(base + prompt * input + completion * output) /
+    denominator` micro-dollars, rounded as pricing rounds (cost.bound_micros, exactly)."""
+
+    base: int
+    input: int
+    output: int
+    denominator: int
+    default_output: int  # the completion held when the body names no cap
+    cap: int | None  # max_request_cost: caps a hold with no output cap named
+
+    @classmethod
+    def of(cls, price: Price, multiplier: Decimal, default_output: int, cap: int | None) -> HoldPlan:
+        """`price` (untiered) at `multiplier`, with the same integers `bound_micros` uses."""
+        check_multiplier(multiplier)
+        n, d = (1, 1) if multiplier is ONE or multiplier == ONE else multiplier.as_integer_ratio()
+        r = price.rates
+        thinking = price.output_thinking is not None and price.output_thinking > price.output
+        output = r.output_thinking if thinking else r.output
+        return cls(
+            r.per_request * n, r.input * n, output * n, r.denominator * d * 1_000_000, default_output, cap
+        )
+
+    def micros(self, ceiling: Ceiling) -> int:
+        """The hold of a request of at most `ceiling` (token counts; its units are not read)."""
+        prompt, named = ceiling.prompt_tokens, ceiling.completion_tokens
+        completion = self.default_output if named is None else named
+        if prompt + completion == 0:
+            return 0
+        if prompt < 0 or completion < 0:  # as bound_micros: a negative count is none
+            prompt, completion = max(prompt, 0), max(completion, 0)
+        micros = ratio_to_micros(self.base + prompt * self.input + completion * self.output, self.denominator)
+        return micros if named is not None or self.cap is None or micros < self.cap else self.cap
+
+
+def check_multiplier(multiplier: Decimal) -> None:
     if multiplier is not ONE and not (multiplier.is_finite() and multiplier >= 0):
         raise ValueError(f"price multiplier must be a finite number >= 0, not {multiplier}")
 

@@ -33,6 +33,7 @@ def _snake(name: str) -> str:
 _CAP_NAMES = tuple(dict.fromkeys(n for name in _OUTPUT_CAPS for n in (name, _snake(name))))
 _CAP, _ANSWER = "cap", "answers"
 _CAP_OR_ANSWERS = {**dict.fromkeys(_CAP_NAMES, _CAP), **dict.fromkeys(_ANSWERS, _ANSWER)}
+_KIND_OF = _CAP_OR_ANSWERS.get
 _MEDIA_MIN_CHARS = 256  # shorter strings under media keys are plain text (ids, short URLs are counted)
 
 
@@ -54,19 +55,20 @@ def output_cap(body: dict[str, Any]) -> int | None:
     """The output token cap the body names, times the answers it asks for; None if it names none."""
     cap: int | None = None
     answers = 1
-    for place in (body, body.get("generationConfig") or body.get("generation_config")):
-        if not isinstance(place, dict):
-            continue
+    config = body.get("generationConfig") or body.get("generation_config")
+    for place in (body, config) if isinstance(config, dict) else (body,):
         for name in place:  # a body names a dozen parameters at most: look each one up
-            kind = _CAP_OR_ANSWERS.get(name)
+            kind = _KIND_OF(name)
             if kind is None:
                 continue
-            found = _count(place[name])
+            found = place[name]
+            if type(found) is not int or found <= 0:  # not a count (booleans are not either)
+                continue
             if kind is _CAP:
-                if found is not None:
-                    cap = max(cap or 0, found)
-            else:
-                answers = max(answers, found or 1)
+                if cap is None or found > cap:
+                    cap = found
+            elif found > answers:
+                answers = found
     return cap * answers if cap is not None else None
 
 
@@ -75,44 +77,61 @@ def answers(body: dict[str, Any]) -> int:
     return max((_count(body.get(name)) or 1 for name in _ANSWERS), default=1)
 
 
-_SKIP_MODEL = frozenset({"model"})
+_MODEL_ONLY = ("model",)
+_CONTAINERS = (dict, list)
+_SKIP_MODEL = frozenset(_MODEL_ONLY)
 
 
 def _text_tokens(key: str | None, value: str) -> int:
     if key in _MEDIA_KEYS and (len(value) >= _MEDIA_MIN_CHARS or value.startswith(("data:", "http"))):
         return MEDIA_ITEM_TOKENS
-    return 1 + (len(value) if value.isascii() else len(value.encode("utf-8", "replace")))
+    return 1 + (len(value) if value.isascii() else _utf8_len(value))
 
 
-def input_bound(body: Any, skip: Iterable[str] = ("model",)) -> int:
+def input_bound(body: Any, skip: Iterable[str] = _MODEL_ONLY) -> int:
     """An upper bound of the prompt tokens in a parsed body (iterative: any depth is safe).
     Strings, numbers and nulls inside a container are counted as they are met; only
-    containers go on the stack (most values of a request body are strings)."""
-    skipped = _SKIP_MODEL if skip == ("model",) else frozenset(skip)
+    containers wait on the stack (most values of a request body are strings). This runs
+    once per held request, so a plain string is counted inline (`str.isascii` is O(1))."""
+    skipped = _SKIP_MODEL if skip is _MODEL_ONLY else frozenset(skip)
     total = 0
-    stack: list[tuple[str | None, Any]] = [(None, [body])]
+    stack: list[tuple[str | None, Any]] = []
     push = stack.append
-    while stack:
-        key, container = stack.pop()
+    key: str | None = None
+    container: Any = body if isinstance(body, dict) else [body]
+    while True:
         if isinstance(container, dict):
             for k, value in container.items():
                 if k in skipped:
                     continue
                 if type(value) is str:
-                    total += _text_tokens(k, value)
-                elif isinstance(value, dict | list):
+                    if k in _MEDIA_KEYS:
+                        total += _text_tokens(k, value)
+                    else:
+                        total += 1 + (len(value) if value.isascii() else _utf8_len(value))
+                elif isinstance(value, _CONTAINERS):
                     push((k, value))
                 elif value is not None:
                     total += 1  # numbers, booleans
         else:
+            plain = key not in _MEDIA_KEYS
             for value in container:
                 if type(value) is str:
-                    total += _text_tokens(key, value)
-                elif isinstance(value, dict | list):
+                    if plain:
+                        total += 1 + (len(value) if value.isascii() else _utf8_len(value))
+                    else:
+                        total += _text_tokens(key, value)
+                elif isinstance(value, _CONTAINERS):
                     push((key, value))
                 elif value is not None:
                     total += 1
-    return total
+        if not stack:
+            return total
+        key, container = stack.pop()
+
+
+def _utf8_len(value: str) -> int:
+    return len(value.encode("utf-8", "replace"))
 
 
 def tokens(body: dict[str, Any]) -> Ceiling:

@@ -64,6 +64,9 @@ def size_of(gw: Gateway, call: Call, route: Route, key: KeyRecord, account: Acco
     need = ceiling(call)
     if need is None:
         return 0
+    if len(route.channels) == 1 and call.endpoint is not Endpoint.VIDEOS:  # most routes: one channel
+        upstream = route.channels[0].upstream_model(route.model)
+        return max(0, gw.billing.hold_size(need, key, account, upstream, route.model, call.model))
     sizes = [0]
     for channel in route.channels:
         upstream = channel.upstream_model(route.model)
