@@ -69,10 +69,17 @@ def _chat(gw: LiveGateway, secret: str) -> openai.AsyncOpenAI:
     return gw.client(secret)
 
 
-# What one `_ask` holds: its body's token bound (15: "user" and "hi there" with one each for
-# framing, one for the number 50) at 1000 plus max_tokens=50 at 2000 micro-dollars a token.
-# It costs far less.
-ASK_HOLD = 15 * 1000 + 50 * 2000
+async def _ask_hold(gw: LiveGateway) -> int:
+    """What one `_ask` holds: the length of the body the SDK sends (it has no media and no
+    escapes, so its bytes bound its prompt) at 1000, plus max_tokens=50 at 2000 micro-dollars
+    a token. It costs far less. The bytes are the SDK's own, read from one request."""
+    _, secret = await _key(gw)
+    raw = await gw.client(secret).chat.completions.with_raw_response.create(
+        model="p-model", messages=[{"role": "user", "content": "hi there"}], max_tokens=50
+    )
+    sent = raw.http_request.content
+    assert b"\\u" not in sent and b"url" not in sent
+    return len(sent) * 1000 + 50 * 2000
 
 
 async def _ask(client: openai.AsyncOpenAI, model: str = "p-model") -> Any:
@@ -109,7 +116,7 @@ async def test_group_multiplier_applies(billing_gateway: LiveGateway) -> None:
 
 
 async def test_key_budget_refuses_with_402_in_each_callers_shape(billing_gateway: LiveGateway) -> None:
-    name, secret = await _key(billing_gateway, budget_micros=ASK_HOLD)
+    name, secret = await _key(billing_gateway, budget_micros=await _ask_hold(billing_gateway))
     await _ask(_chat(billing_gateway, secret))  # its hold fits the budget exactly
     with pytest.raises(openai.APIStatusError) as info:  # refused at once, before the usage flush:
         await _ask(_chat(billing_gateway, secret))  # what is left cannot cover another hold
@@ -143,7 +150,8 @@ async def test_account_balance_refuses_with_402(billing_gateway: LiveGateway) ->
     with pytest.raises(openai.APIStatusError) as info:
         await _ask(_chat(billing_gateway, secret))
     assert info.value.status_code == 402
-    await billing_gateway.state.accounts.adjust(account_id, ASK_HOLD - 10, reference="test top-up")
+    hold = await _ask_hold(billing_gateway)
+    await billing_gateway.state.accounts.adjust(account_id, hold - 10, reference="test top-up")
     await billing_gateway.state.billing.balance_changed(account_id)
     await _ask(_chat(billing_gateway, secret))  # exactly one hold's worth
     with pytest.raises(openai.APIStatusError) as info:

@@ -202,3 +202,48 @@ def test_input_bound_and_output_cap_agree_with_a_plain_reading_on_random_bodies(
         caps = [v for n, v in counts if n in hold._CAP_NAMES]
         answers = max([v for n, v in counts if n in hold._ANSWERS], default=1)
         assert hold.output_cap(body) == (max(caps) * answers if caps else None), body
+
+
+def test_a_body_without_media_or_escapes_is_bounded_by_its_bytes_never_below_the_walk() -> None:
+    """prompt_bound takes the raw body's length instead of walking it, unless the body has a
+    media key or a \\u escape (which could spell one): then it is the walk's figure."""
+    import json
+    import random
+
+    rnd = random.Random(11)
+    texts = [
+        "Say twenty words, please.",
+        "é漢字 🙂",
+        "",
+        "a" * 300,
+        "data:image/png;base64,AAAA",
+        "http://x/y.png",
+    ]
+    keys = ["role", "content", "text", "type", "name", "input", "system", "url", "image_url", "data", "model"]
+    for _ in range(5000):
+        content = [{rnd.choice(keys): rnd.choice(texts)} for _ in range(rnd.randint(0, 3))]
+        body = {
+            "model": "m",
+            "messages": [{"role": "user", "content": content}],
+            "max_tokens": rnd.randint(1, 9),
+        }
+        raw = json.dumps(body, ensure_ascii=rnd.random() < 0.5, indent=rnd.choice([None, 1])).encode()
+        walk = hold.input_bound(body)
+        bound = hold.prompt_bound(body, raw)
+        assert bound >= walk, (raw, bound, walk)
+        if hold.needs_walk(raw):
+            assert bound == walk
+        else:
+            assert bound == len(raw)
+    assert hold.prompt_bound({"model": "m"}, None) == hold.input_bound({"model": "m"}) == 0
+    escaped = (
+        b'{"messages": [{"content": [{"type": "image_url", "image\\u005furl": {"\\u0075rl": "http://x"}}]}]}'
+    )
+    assert (
+        hold.prompt_bound(json.loads(escaped), escaped) >= hold.MEDIA_ITEM_TOKENS
+    )  # an escaped key is still media
+    image = {
+        "messages": [{"content": [{"type": "image_url", "image_url": {"url": "data:," + "A" * 500_000}}]}]
+    }
+    raw = json.dumps(image).encode()
+    assert hold.prompt_bound(image, raw) == hold.input_bound(image) < hold.MEDIA_ITEM_TOKENS + 100  # not 500k

@@ -23,7 +23,9 @@ from tests.fakes.openai_upstream import DEFAULT_API_KEY, FakeOpenAI
 
 PRICE = {"input": 1000, "output": 2000}  # micro-dollars a token: 1000 in, 2000 out
 BODY: dict[str, Any] = {"model": "h-model", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
-HOLD = tokens(BODY).prompt_tokens * 1000 + 5 * 2000  # what one request holds
+HOLD = (
+    tokens(BODY, json.dumps(BODY).encode()).prompt_tokens * 1000 + 5 * 2000
+)  # what one request holds (as aiohttp sends it)
 
 
 def config(database_url: str, fake: FakeOpenAI, **extra: Any) -> dict[str, Any]:
@@ -185,8 +187,10 @@ async def test_an_answer_over_its_hold_is_charged_in_full_and_the_next_is_refuse
     holds_gateway: LiveGateway,
 ) -> None:
     gw = holds_gateway
-    ignored = dict(BODY, max_tokens=1)  # the fake upstream answers 4 tokens whatever the cap
-    hold = tokens(ignored).prompt_tokens * 1000 + 1 * 2000
+    # The fake upstream answers 4 tokens whatever the cap. The escaped "é" (aiohttp sends
+    # "\u00e9") makes the hold the walk's figure, not the body's length: under the cost.
+    ignored = dict(BODY, max_tokens=1, messages=[{"role": "user", "content": "é"}])
+    hold = tokens(ignored, json.dumps(ignored).encode()).prompt_tokens * 1000 + 1 * 2000
     account = await gw.state.accounts.create(f"h-{uuid.uuid4().hex[:8]}", credit_micros=hold)
     name, secret = await gw.new_key(account_id=account.id)
     async with aiohttp.ClientSession() as http:

@@ -73,10 +73,13 @@ class LeaseHolds:
         return self.leases[name] - self.books[name].out
 
     def place_now(self, ref: str, subjects: tuple[Subject, ...], micros: int) -> bool:
-        if self._fits(subjects, micros):
-            self._put(ref, subjects, micros)
-            return True
-        return False
+        leases, books = self.leases, self.books
+        for s in subjects:  # admits(self._room(s.name), micros), inlined: once per request
+            room = leases[s.name] - books[s.name].out
+            if room <= 0 or room < micros:
+                return False
+        self._put(ref, subjects, micros)
+        return True
 
     async def place(
         self, ref: str, subjects: tuple[Subject, ...], micros: int, ttl_s: float
@@ -95,20 +98,13 @@ class LeaseHolds:
             self._put(ref, subjects, micros)  # no await since the check: nobody took the room
             return None
 
-    def _fits(self, subjects: tuple[Subject, ...], micros: int) -> bool:
-        leases, books = self.leases, self.books
-        for s in subjects:  # admits(self._room(s.name), micros), inlined: once per request
-            room = leases[s.name] - books[s.name].out
-            if room <= 0 or room < micros:
-                return False
-        return True
-
     def _put(self, ref: str, subjects: tuple[Subject, ...], micros: int) -> None:
         now = time.monotonic()
+        used, books = self._used, self.books
         for subject in subjects:
-            self._used[subject.name] = now
+            used[subject.name] = now
             if micros:
-                self.books[subject.name].put(ref, micros)
+                books[subject.name].put(ref, micros)
 
     async def _take(self, subject: Subject, missing: int) -> bool:
         # Shielded: a caller that hangs up mid-lease must not lose what the database granted.
@@ -138,31 +134,37 @@ class LeaseHolds:
         return until is not None
 
     def settle(self, ref: str, subjects: tuple[Subject, ...], micros: int, ttl_s: float) -> None:
+        books, ids = self.books, self._ids
         for subject in subjects:
-            if subject.name in self._scarce:
+            name = subject.name
+            if self._scarce and name in self._scarce:
                 self._wake.set()  # what the hold did not use goes back now
             if micros:
-                self.books[subject.name].put(ref, micros)
-                self._ids.setdefault(subject.name, (subject.kind, subject.id))
-            elif subject.name in self.books:
-                self.books[subject.name].drop(ref)
+                books[name].put(ref, micros)
+                if name not in ids:
+                    ids[name] = (subject.kind, subject.id)
+            elif name in books:
+                books[name].drop(ref)
 
     def flushed(self, costs: list[Flushed]) -> None:
+        books, leases, ids, give = self.books, self.leases, self._ids, self._give
         for cost in costs:
             for name in cost.subjects:
-                book = self.books.get(name)
+                book = books.get(name)
                 if book is None or (spent := book.entries.pop(cost.ref, None)) is None:
                     continue
                 book.out -= spent  # Book.drop, inlined: once per row and subject
                 # The counters carry it now: the lease shrinks at once, the database soon.
-                given = min(spent, self.leases[name])
-                self.leases[name] -= given
-                if given and name in self._ids:
-                    self._give[self._ids[name]] += given
+                lease = leases[name]
+                given = spent if spent < lease else lease
+                if given:
+                    leases[name] = lease - given
+                    if name in ids:
+                        give[ids[name]] += given
         # What the counters now carry goes back at the keeper's next round (within a second):
         # waking it for every flush doubled the lease statements. A scarce subject, which
         # other processes may be waiting for, still goes back at once.
-        if self._give and any(name in self._scarce for c in costs for name in c.subjects):
+        if give and self._scarce and any(name in self._scarce for c in costs for name in c.subjects):
             self._wake.set()
 
     async def changed(self, subject: Subject) -> None:

@@ -23,9 +23,10 @@ async def messages(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
 
     async def prepare(key: KeyRecord) -> Call:
-        body = parse_object(await read_body(request, gw.max_body_bytes))
+        raw = await read_body(request, gw.max_body_bytes)
+        body = parse_object(raw)
         info = anthropic.check_request(body)
-        return Call(WireFormat.ANTHROPIC, Endpoint.GENERATE, body, info.model, info.stream)
+        return Call(WireFormat.ANTHROPIC, Endpoint.GENERATE, body, info.model, info.stream, raw=raw)
 
     return await relay(gw, request, "messages", prepare)
 

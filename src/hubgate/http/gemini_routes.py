@@ -35,11 +35,12 @@ async def model_action(request: web.Request) -> web.StreamResponse:
         stream = GENERATE_ACTIONS[action]
 
         async def prepare(key: KeyRecord) -> Call:
-            body = parse_object(await read_body(request, gw.max_body_bytes))
+            raw = await read_body(request, gw.max_body_bytes)
+            body = parse_object(raw)
             gemini.check_contents(body)
             body.pop("model", None)
             sse = request.query.get("alt") == "sse"
-            return GeminiCall(WireFormat.GEMINI, Endpoint.GENERATE, body, model, stream, sse=sse)
+            return GeminiCall(WireFormat.GEMINI, Endpoint.GENERATE, body, model, stream, raw=raw, sse=sse)
 
         return await relay(gw, request, "generate_content", prepare)
     if action == "countTokens":

@@ -29,11 +29,14 @@ async def chat(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
 
     async def prepare(key: KeyRecord) -> Call:
-        body = parse_object(await read_body(request, gw.max_body_bytes))
+        raw = await read_body(request, gw.max_body_bytes)
+        body = parse_object(raw)
         if looks_like_responses(body):  # a Responses body sent to the chat route
             return await responses_call(gw, key, body)
         info = oa.check_chat(body)
-        return Call(WireFormat.OPENAI_CHAT, Endpoint.CHAT, body, info.model, info.stream, info.include_usage)
+        return Call(
+            WireFormat.OPENAI_CHAT, Endpoint.CHAT, body, info.model, info.stream, info.include_usage, raw=raw
+        )
 
     return await relay(gw, request, "chat", prepare)
 
@@ -42,10 +45,17 @@ async def completions(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
 
     async def prepare(key: KeyRecord) -> Call:
-        body = parse_object(await read_body(request, gw.max_body_bytes))
+        raw = await read_body(request, gw.max_body_bytes)
+        body = parse_object(raw)
         info = oa.check_completions(body)
         return Call(
-            WireFormat.OPENAI_CHAT, Endpoint.COMPLETIONS, body, info.model, info.stream, info.include_usage
+            WireFormat.OPENAI_CHAT,
+            Endpoint.COMPLETIONS,
+            body,
+            info.model,
+            info.stream,
+            info.include_usage,
+            raw=raw,
         )
 
     return await relay(gw, request, "completions", prepare)
@@ -55,11 +65,12 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
 
     async def prepare(key: KeyRecord) -> Call:
-        body = parse_object(await read_body(request, gw.max_body_bytes))
+        raw = await read_body(request, gw.max_body_bytes)
+        body = parse_object(raw)
         if "model" in request.match_info:
-            body["model"] = request.match_info["model"]
+            body["model"] = request.match_info["model"]  # a model is never counted: raw still bounds it
         info = oa.check_embeddings(body)
-        return Call(WireFormat.OPENAI_CHAT, Endpoint.EMBEDDINGS, body, info.model, False)
+        return Call(WireFormat.OPENAI_CHAT, Endpoint.EMBEDDINGS, body, info.model, False, raw=raw)
 
     return await relay(gw, request, "embeddings", prepare)
 

@@ -12,6 +12,7 @@ at (`max_tokens`, `max_completion_tokens`, `max_output_tokens`,
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -134,9 +135,32 @@ def _utf8_len(value: str) -> int:
     return len(value.encode("utf-8", "replace"))
 
 
-def tokens(body: dict[str, Any]) -> Ceiling:
-    """A text request (chat, messages, responses, generateContent, completions, embeddings)."""
-    return Ceiling(input_bound(body), output_cap(body))
+# A body's length in bytes bounds its text tokens as the walk does (each string takes at
+# least its UTF-8 bytes plus two quotes there, each number or literal at least a byte),
+# unless it holds media (a string under a media key counts MEDIA_ITEM_TOKENS, not its bytes)
+# or a \u escape (which could spell a media key). One scan in C instead of a walk in
+# Python: for an agent's 80 kB body about 0.1 ms against 0.3 ms.
+# A quoted media key. The pattern starts with a fixed byte, so the scan hops between quotes.
+_MEDIA_KEY = re.compile(rb'"(?:' + b"|".join(re.escape(k.encode()) for k in sorted(_MEDIA_KEYS)) + rb')"')
+
+
+def needs_walk(raw: bytes) -> bool:
+    """Whether a body's bytes may hold media or a \\u escape (`\\` alone is a memchr)."""
+    return _MEDIA_KEY.search(raw) is not None or (b"\\" in raw and b"\\u" in raw)
+
+
+def prompt_bound(body: Any, raw: bytes | None = None) -> int:
+    """`input_bound(body)` or, when `raw` (the bytes `body` was parsed from) holds no media
+    and no escapes, its length: never less than the walk would find."""
+    if raw is not None and not needs_walk(raw):
+        return len(raw)
+    return input_bound(body)
+
+
+def tokens(body: dict[str, Any], raw: bytes | None = None) -> Ceiling:
+    """A text request (chat, messages, responses, generateContent, completions, embeddings);
+    `raw`: the bytes `body` is the unchanged parse of, when the caller has them."""
+    return Ceiling(prompt_bound(body, raw), output_cap(body))
 
 
 def audio_seconds(upload_bytes: int) -> int:

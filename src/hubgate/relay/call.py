@@ -68,6 +68,9 @@ class Call:
     answer_with: Callable[[Attempt, UpstreamResponse, UsageRow], Awaitable[web.StreamResponse]] | None = None
     # The request's end-of-answer step (set by `relay`): streams await it before their final frame.
     finish: Callable[[], Awaitable[None]] | None = None
+    # The bytes `body` was parsed from, when it is their unchanged parse: a text request's
+    # hold is bounded by their length without walking the body (metering/hold.prompt_bound).
+    raw: bytes | None = field(default=None, repr=False)
 
     async def finished(self) -> None:
         """Charge and journal the answer now (before its last bytes); idempotent."""

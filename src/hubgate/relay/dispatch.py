@@ -45,7 +45,9 @@ log = logging.getLogger("hubgate.relay")
 
 async def authenticate(gw: Gateway, request: web.Request) -> KeyRecord:
     key = await gw.keys.authenticate(extract_key(request.headers, request.query))
-    if not key.admits_ip(request.get(CLIENT_IP) or client_ip(request, gw.trusted_proxies)):
+    if key.allowed_ips is not None and not key.admits_ip(
+        request.get(CLIENT_IP) or client_ip(request, gw.trusted_proxies)
+    ):  # the caller's address is only read for a key with allowed ranges
         raise PermissionDenied("This API key may not be used from this address.", code="ip_not_allowed")
     return key
 

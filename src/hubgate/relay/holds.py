@@ -23,15 +23,20 @@ from hubgate.storage.usage import UsageRow
 
 _FREE = frozenset({Endpoint.COUNT_TOKENS, Endpoint.MODERATIONS})
 _NO_OUTPUT = frozenset({Endpoint.EMBEDDINGS, Endpoint.RERANK})
+_NOT_TEXT = _FREE | _NO_OUTPUT | IMAGES | AUDIO_TEXT | {Endpoint.AUDIO_SPEECH, Endpoint.VIDEOS}
 
 
 def ceiling(call: Call) -> Ceiling | None:
     """The most the call can use; None when it is free."""
     body = call.body
+    if call.endpoint not in _NOT_TEXT:  # chat, messages, responses, generateContent, completions
+        return hold.tokens(body, call.raw)
     if call.endpoint in _FREE:
         return None
     if call.endpoint in _NO_OUTPUT:
-        return Ceiling(hold.input_bound(body), 0, units=1 if call.endpoint is Endpoint.RERANK else 0)
+        return Ceiling(
+            hold.prompt_bound(body, call.raw), 0, units=1 if call.endpoint is Endpoint.RERANK else 0
+        )
     if call.endpoint in IMAGES:
         count = hold.answers(body)
         return Ceiling(hold.input_bound(body), count * hold.IMAGE_OUTPUT_TOKENS, units=count, unit="image")
@@ -49,9 +54,7 @@ def ceiling(call: Call) -> Ceiling | None:
         return Ceiling(
             hold.input_bound(body) + seconds * 50, hold.output_cap(body), units=seconds, unit="second"
         )
-    if call.endpoint is Endpoint.VIDEOS:
-        return Ceiling(0, 0, units=video_seconds(call), unit="video_second")
-    return hold.tokens(body)
+    return Ceiling(0, 0, units=video_seconds(call), unit="video_second")
 
 
 def video_seconds(call: Call) -> int:
@@ -89,9 +92,11 @@ async def place(
     A video task's hold lasts as long as the task may run (relay/videos.py carries it over)."""
     subjects = gw.billing.subjects(key, account)
     if not subjects:
+        call.raw = None  # the body's bytes are only read to size a hold: not kept meanwhile
         return  # no budget, no balance limit: nothing to size
     ttl = (
         gw.settings.video_task_timeout_s + gw.billing.hold_ttl_s if call.endpoint is Endpoint.VIDEOS else None
     )
     size = size_of(gw, call, route, key, account)
+    call.raw = None
     await gw.billing.place(row.request_id, key, account, size, ttl_s=ttl, subjects=subjects)
