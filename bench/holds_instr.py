@@ -182,7 +182,6 @@ def main() -> int:
     args = p.parse_args()
     if not shutil.which("valgrind"):
         raise SystemExit("needs valgrind (apt-get install valgrind)")
-    sys.path.insert(0, str(ROOT / "bench"))
     import harness as h
 
     work = Path(tempfile.mkdtemp(prefix="hubgate-holds-instr-"))

@@ -265,19 +265,18 @@ class Billing:
         self, key: KeyRecord, account: AccountRecord | None, models: tuple[str | None, ...]
     ) -> HoldPlan | None:
         """The token-priced hold of `models` for this key as one formula; None when unpriced,
-        _UNPLANNED when the price has tiers (the prompt picks the rates) or a negative rate."""
+        _UNPLANNED when the price has tiers (the prompt picks the rates)."""
         price = self.price_for(*models)
         if price is None:
             return None
         if price.tiers:
             return _UNPLANNED
-        plan = HoldPlan.of(
+        return HoldPlan.of(
             price,
             self._multiplier(key, account),
             self._default_output(models),
             self.request_cap(key, account),
         )
-        return _UNPLANNED if plan is None else plan
 
     @staticmethod
     def _default_output(models: tuple[str | None, ...]) -> int:

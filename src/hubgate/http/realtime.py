@@ -23,23 +23,21 @@ import orjson
 from aiohttp import web
 
 from hubgate.access.auth import extract_key
-from hubgate.access.network import client_ip
 from hubgate.errors import (
     GatewayError,
     InvalidRequest,
     NotFound,
-    PermissionDenied,
     Unavailable,
     UpstreamHTTPError,
 )
 from hubgate.formats.names import Rename
-from hubgate.gateway import CLIENT_IP, GATEWAY, REQUEST_ID, Gateway
+from hubgate.gateway import GATEWAY, REQUEST_ID, Gateway
 from hubgate.metering.hold import Ceiling
 from hubgate.providers import provider_for
 from hubgate.providers.base import Family
 from hubgate.providers.channel import Channel
 from hubgate.relay.call import CLIENT_CLOSED
-from hubgate.relay.dispatch import route_for
+from hubgate.relay.dispatch import check_address, route_for
 from hubgate.relay.finish import Finish
 from hubgate.routing.health import Outcome
 from hubgate.storage.keys import KeyRecord
@@ -72,8 +70,7 @@ def _caller_secret(request: web.Request, protocols: list[str]) -> str | None:
 
 async def _authenticate(gw: Gateway, request: web.Request, secret: str | None) -> KeyRecord:
     key = await gw.keys.authenticate(secret)
-    if not key.admits_ip(request.get(CLIENT_IP) or client_ip(request, gw.trusted_proxies)):
-        raise PermissionDenied("This API key may not be used from this address.", code="ip_not_allowed")
+    check_address(gw, request, key)
     return key
 
 

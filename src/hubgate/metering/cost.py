@@ -116,39 +116,27 @@ class HoldPlan:
     cap: int | None  # max_request_cost: caps a hold with no output cap named
 
     @classmethod
-    def of(cls, price: Price, multiplier: Decimal, default_output: int, cap: int | None) -> HoldPlan | None:
-        """`price` (untiered) at `multiplier`, with the integers `bound_micros` uses, scaled
-        by the million it multiplies by before dividing; None for a negative rate."""
+    def of(cls, price: Price, multiplier: Decimal, default_output: int, cap: int | None) -> HoldPlan:
+        """`price` (untiered) at `multiplier`, with the integers `bound_micros` uses."""
         check_multiplier(multiplier)
         n, d = (1, 1) if multiplier is ONE or multiplier == ONE else multiplier.as_integer_ratio()
         r = price.rates
         thinking = price.output_thinking is not None and price.output_thinking > price.output
         output = r.output_thinking if thinking else r.output
-        if min(r.per_request, r.input, output) < 0:
-            return None
-        scale = n * 1_000_000
         return cls(
-            r.per_request * scale,
-            r.input * scale,
-            output * scale,
-            r.denominator * d * 1_000_000,
-            default_output,
-            cap,
+            r.per_request * n, r.input * n, output * n, r.denominator * d * 1_000_000, default_output, cap
         )
 
     def micros(self, ceiling: Ceiling) -> int:
-        """The hold of a request of at most `ceiling` (token counts; its units are not read):
-        settings.ratio_to_micros for a numerator that cannot be negative."""
+        """The hold of a request of at most `ceiling` (token counts; its units are not read)."""
         prompt, named = ceiling.prompt_tokens, ceiling.completion_tokens
         completion = self.default_output if named is None else named
         if prompt + completion == 0:
             return 0
         if prompt < 0 or completion < 0:  # as bound_micros: a negative count is none
             prompt, completion = max(prompt, 0), max(completion, 0)
-        whole, rest = divmod(self.base + prompt * self.input + completion * self.output, self.denominator)
-        if 2 * rest >= self.denominator:
-            whole += 1
-        return whole if named is not None or self.cap is None or whole < self.cap else self.cap
+        micros = ratio_to_micros(self.base + prompt * self.input + completion * self.output, self.denominator)
+        return micros if named is not None or self.cap is None or micros < self.cap else self.cap
 
 
 def check_multiplier(multiplier: Decimal) -> None:

@@ -45,11 +45,17 @@ log = logging.getLogger("hubgate.relay")
 
 async def authenticate(gw: Gateway, request: web.Request) -> KeyRecord:
     key = await gw.keys.authenticate(extract_key(request.headers, request.query))
+    check_address(gw, request, key)
+    return key
+
+
+def check_address(gw: Gateway, request: web.Request, key: KeyRecord) -> None:
+    """403 when the key has allowed ranges and the caller's address is outside them (the
+    address is only read for such a key)."""
     if key.allowed_ips is not None and not key.admits_ip(
         request.get(CLIENT_IP) or client_ip(request, gw.trusted_proxies)
-    ):  # the caller's address is only read for a key with allowed ranges
+    ):
         raise PermissionDenied("This API key may not be used from this address.", code="ip_not_allowed")
-    return key
 
 
 def route_for(gw: Gateway, key: KeyRecord, requested: str) -> Route:

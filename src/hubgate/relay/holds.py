@@ -30,7 +30,7 @@ def ceiling(call: Call) -> Ceiling | None:
     """The most the call can use; None when it is free."""
     body = call.body
     if call.endpoint not in _NOT_TEXT:  # chat, messages, responses, generateContent, completions
-        return Ceiling(hold.prompt_bound(body, call.raw), hold.output_cap(body))  # hold.tokens, one call less
+        return hold.tokens(body, call.raw)
     if call.endpoint in _FREE:
         return None
     if call.endpoint in _NO_OUTPUT:
