@@ -9,12 +9,17 @@ each measured window it is switched on in every process of the tree (`callgrind_
 whole tree (workers, their threads, the parent) are dumped and divided by the requests:
   journal    the product as shipped: every answer appended to the usage journal;
   nojournal  the same with the journal off (bench-only: a sitecustomize hands the usage
-             writer no journal; there is no such setting in the product).
+             writer no journal; there is no such setting in the product);
+  bare       neither journal nor holds (bench-only too: the relay sizes and places no
+             hold, and the hold backend keeps no books; the limited key's budget and
+             balance are still checked at admission, as before holds existed).
 In each: F a plain key on an unpriced model, P the plain key on a priced model (priced,
 charged, never held), L a limited key (budget, account balance: sized, held, settled and
-charged). Issue 13's figure is L(journal) / P(nojournal): holds and journal together
-against the same priced request with neither. Variants rotate across --rounds rounds;
-the background timers' instructions (lease keeper, flushes, metrics) fall in every window.
+charged). Issue 13's figure is L(journal) / L(bare): the same limited request with holds
+and journal and with neither. L(journal) / P(nojournal) is an upper bound that also counts
+what a limited key costs without holds (its budget and balance checks, its account's
+reads after each flush). Variants rotate across --rounds rounds; the background timers'
+instructions (lease keeper, flushes, metrics) fall in every window.
 
   bench/.venvs/tools/bin/python bench/instr_ab.py                      # ~20 min on 2 cores
   bench/.venvs/tools/bin/python bench/instr_ab.py --requests 200 --rounds 1 --no-write
@@ -93,6 +98,52 @@ def _without_journal(self, *args, **kwargs):
 
 _usage.UsageWriter.__init__ = _without_journal
 """
+NO_HOLDS = """
+import hubgate.access.billing as _billing
+import hubgate.relay.holds as _holds
+
+
+class _NoBooks:
+    shared = False
+
+    def place_now(self, ref, subjects, micros):
+        return True
+
+    async def place(self, ref, subjects, micros, ttl_s):
+        return None
+
+    def settle(self, ref, subjects, micros, ttl_s):
+        pass
+
+    def flushed(self, costs):
+        pass
+
+    async def changed(self, subject):
+        pass
+
+    async def start(self):
+        pass
+
+    async def close(self):
+        pass
+
+
+async def _no_hold(gw, call, route, key, account, row):
+    call.raw = None
+
+
+_holds.place = _no_hold
+_billing_init = _billing.Billing.__init__
+
+
+def _without_books(self, *args, **kwargs):
+    _billing_init(self, *args, **kwargs)
+    self.backend = _NoBooks()
+
+
+_billing.Billing.__init__ = _without_books
+"""
+SETUPS = {"journal": "", "nojournal": NO_JOURNAL, "bare": NO_JOURNAL + NO_HOLDS}
 TOTALS = re.compile(rb"^(?:totals|summary):\s+(\d+)", re.M)
 
 
@@ -104,7 +155,7 @@ def main() -> int:
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--rounds", type=int, default=2, help="windows per variant (2)")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--setups", default="journal,nojournal")
+    p.add_argument("--setups", default="journal,nojournal,bare", help=",".join(SETUPS))
     p.add_argument("--dilate", type=float, default=200.0, help="timers stretched by this factor (200)")
     p.add_argument(
         "--batch", type=int, default=100, help="usage_batch_size (100: a flush or more in every window)"
@@ -142,7 +193,7 @@ def run_setup(setup: str, upstream: str, work: Path, args: Any) -> dict[str, Any
     sub = work / setup
     sub.mkdir()
     (sub / "site").mkdir()
-    site = SITE + (NO_JOURNAL if setup == "nojournal" else "")
+    site = SITE + SETUPS[setup]
     (sub / "site" / "sitecustomize.py").write_text(site, encoding="utf-8")
     env = {"PYTHONPATH": str(sub / "site"), "HUBGATE_BENCH_DILATE": str(args.dilate)}
     port = h.free_port()
@@ -294,8 +345,21 @@ def report(doc: dict[str, Any]) -> str:
                 f"| {name} | {setup} | {f_ / 1e6:.3f} M | {p_ / 1e6:.3f} M | {l_ / 1e6:.3f} M "
                 f"| {l_ / p_:.3f} | {p_ / f_:.3f} |"
             )
+    if {"journal", "bare"} <= setups.keys():
+        lines += ["", "Holds and journal together, on the limited key: L (journal) / L (bare):", ""]
+        for name in setups["journal"]:
+            lj = setups["journal"][name]["L"]["median"]
+            lb = setups["bare"][name]["L"]["median"]
+            extra = ""
+            if "nojournal" in setups:
+                ln = setups["nojournal"][name]["L"]["median"]
+                extra = (
+                    f" (journal alone, L/L: {(lj / ln - 1) * 100:+.1f}%; holds alone, "
+                    f"L (no journal) / L (bare): {(ln / lb - 1) * 100:+.1f}%)"
+                )
+            lines.append(f"- {name}: **{(lj / lb - 1) * 100:+.1f}%**{extra}")
     if {"journal", "nojournal"} <= setups.keys():
-        lines += ["", "Holds and journal together, L (journal) / P (no journal):", ""]
+        lines += ["", "Upper bound, L (journal) / P (no journal): also a limited key's own checks:", ""]
         for name in setups["journal"]:
             lj = setups["journal"][name]["L"]["median"]
             pn = setups["nojournal"][name]["P"]["median"]

@@ -218,7 +218,7 @@ async def test_a_lease_places_now_only_within_its_room(lease_db: tuple[object, i
         assert await holds.place("r1", (subject,), 30, 30) is None  # leased a chunk of 100
         assert holds.place_now("r2", (subject,), 70)  # the rest of the chunk, at once
         assert not holds.place_now("r3", (subject,), 1)  # beyond the lease: nothing held
-        assert holds.books[subject.name].out == 100
+        assert holds.out[subject.name] == 100
         assert await _leased(engine, account_id) == (100, 100)
     finally:
         await holds.close()

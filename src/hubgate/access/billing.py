@@ -250,16 +250,37 @@ class Billing:
         (0 when none is priced). No output cap named: the model's maximum output, then
         `max_request_cost_usd` caps the hold."""
         if price is None and not ceiling.units:  # a token-priced request: its plan, made once
-            held = None if account is None else (account.group, account.max_request_cost_micros)
-            memo = (models, key.price_multiplier, key.max_request_cost_micros, held)
-            plan = self._plans.get(memo)
-            if plan is None:
-                if len(self._plans) >= PLAN_CACHE_SIZE:
-                    self._plans.clear()
-                plan = self._plans[memo] = self._plan(key, account, models)
+            plan = self._plan_of(key, account, models)
             if plan is not _UNPLANNED:
                 return plan.micros(ceiling) if plan is not None else 0
         return self._hold_size(ceiling, key, account, models, price)
+
+    def token_hold(
+        self,
+        prompt: int,
+        named: int | None,
+        key: KeyRecord,
+        account: AccountRecord | None,
+        *models: str | None,
+    ) -> int:
+        """`hold_size(Ceiling(prompt, named), key, account, *models)` without making the
+        Ceiling: a text request's hold (relay/holds.py), the common case."""
+        plan = self._plan_of(key, account, models)
+        if plan is _UNPLANNED:
+            return self._hold_size(Ceiling(prompt, named), key, account, models, None)
+        return plan.tokens(prompt, named) if plan is not None else 0
+
+    def _plan_of(
+        self, key: KeyRecord, account: AccountRecord | None, models: tuple[str | None, ...]
+    ) -> HoldPlan | None:
+        held = None if account is None else (account.group, account.max_request_cost_micros)
+        memo = (models, key.price_multiplier, key.max_request_cost_micros, held)
+        plan = self._plans.get(memo)
+        if plan is None:
+            if len(self._plans) >= PLAN_CACHE_SIZE:
+                self._plans.clear()
+            plan = self._plans[memo] = self._plan(key, account, models)
+        return plan
 
     def _plan(
         self, key: KeyRecord, account: AccountRecord | None, models: tuple[str | None, ...]

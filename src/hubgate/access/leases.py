@@ -3,8 +3,9 @@ Redis when there is one (access/redis_holds.py), else from the database
 (storage/leases.py), and holds requests against its lease in memory, so a request costs
 a round trip only when its process's lease runs out.
 
-Per subject the process keeps `lease` (what it was granted) and a book (open holds and
-unflushed costs); a hold fits when `lease - out` covers it. A flush that wrote costs
+Per subject the process keeps `lease` (what it was granted) and `out` (its open holds and
+unflushed costs); a hold fits when `lease - out` covers it. One map, ref -> (subjects,
+micros), says what each request holds: the same amount under each of its subjects. A flush that wrote costs
 shrinks the lease by as much at once (the counters now carry them) and gives the same
 amount back to the database soon after. A keeper task renews the leases (they expire
 `hold_ttl_s` after the last renewal: a killed process's lease goes back to any replica
@@ -23,11 +24,11 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from hubgate.access.holds import Book, Flushed, Subject
+from hubgate.access.holds import Flushed, Subject
 from hubgate.errors import Unavailable
 
 log = logging.getLogger("hubgate.holds")
@@ -60,7 +61,8 @@ class LeaseHolds:
         self._chunk = max(1, chunk_micros)
         self._ttl = ttl_s
         self.leases: dict[str, int] = defaultdict(int)
-        self.books: dict[str, Book] = defaultdict(Book)
+        self.out: dict[str, int] = defaultdict(int)  # per subject: open holds and unflushed costs
+        self._held: dict[str, tuple[tuple[Subject, ...], int]] = {}  # ref -> its subjects, micros
         self._ids: dict[str, tuple[str, int]] = {}
         self._used: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -70,12 +72,12 @@ class LeaseHolds:
         self._task: asyncio.Task[None] | None = None
 
     def _room(self, name: str) -> int:
-        return self.leases[name] - self.books[name].out
+        return self.leases[name] - self.out[name]
 
     def place_now(self, ref: str, subjects: tuple[Subject, ...], micros: int) -> bool:
-        leases, books = self.leases, self.books
+        leases, out = self.leases, self.out
         for s in subjects:  # admits(self._room(s.name), micros), inlined: once per request
-            room = leases[s.name] - books[s.name].out
+            room = leases[s.name] - out[s.name]
             if room <= 0 or room < micros:
                 return False
         self._put(ref, subjects, micros)
@@ -99,12 +101,17 @@ class LeaseHolds:
             return None
 
     def _put(self, ref: str, subjects: tuple[Subject, ...], micros: int) -> None:
+        if micros and ref in self._held:  # placed again: the earlier hold goes first
+            self._settle(ref, subjects, 0)
         now = time.monotonic()
-        used, books = self._used, self.books
-        for subject in subjects:
-            used[subject.name] = now
+        used, out = self._used, self.out
+        for s in subjects:
+            name = s.name
+            used[name] = now
             if micros:
-                books[subject.name].put(ref, micros)
+                out[name] += micros
+        if micros:
+            self._held[ref] = (subjects, micros)
 
     async def _take(self, subject: Subject, missing: int) -> bool:
         # Shielded: a caller that hangs up mid-lease must not lose what the database granted.
@@ -134,37 +141,63 @@ class LeaseHolds:
         return until is not None
 
     def settle(self, ref: str, subjects: tuple[Subject, ...], micros: int, ttl_s: float) -> None:
-        books, ids = self.books, self._ids
-        for subject in subjects:
-            name = subject.name
-            if self._scarce and name in self._scarce:
-                self._wake.set()  # what the hold did not use goes back now
-            if micros:
-                books[name].put(ref, micros)
-                if name not in ids:
-                    ids[name] = (subject.kind, subject.id)
-            elif name in books:
-                books[name].drop(ref)
+        if self._scarce and any(s.name in self._scarce for s in subjects):
+            self._wake.set()  # what the hold did not use goes back now
+        self._settle(ref, subjects, micros)
+
+    def _settle(self, ref: str, subjects: tuple[Subject, ...], micros: int) -> None:
+        """`ref` holds `micros` now (0: nothing) under `subjects`."""
+        out, held = self.out, self._held
+        before = held.get(ref)
+        if before is not None:
+            if before[0] is subjects:  # settled under what it was held under: one pass
+                delta = micros - before[1]
+                for s in subjects:
+                    out[s.name] += delta
+                if micros:
+                    held[ref] = (subjects, micros)
+                else:
+                    del held[ref]
+                return
+            del held[ref]
+            for s in before[0]:
+                out[s.name] -= before[1]
+        if micros:
+            held[ref] = (subjects, micros)
+            for s in subjects:
+                out[s.name] += micros
 
     def flushed(self, costs: list[Flushed]) -> None:
-        books, leases, ids, give = self.books, self.leases, self._ids, self._give
+        held = self._held
+        totals: dict[int, list[Any]] = {}  # id(subjects) -> [subjects, spent]: rows share a few tuples
         for cost in costs:
-            for name in cost.subjects:
-                book = books.get(name)
-                if book is None or (spent := book.entries.pop(cost.ref, None)) is None:
-                    continue
-                book.out -= spent  # Book.drop, inlined: once per row and subject
-                # The counters carry it now: the lease shrinks at once, the database soon.
+            entry = held.pop(cost.ref, None)
+            if entry is None:  # not held here (released, or charged by another process)
+                continue
+            total = totals.get(id(entry[0]))
+            if total is None:
+                totals[id(entry[0])] = [entry[0], entry[1]]
+            else:
+                total[1] += entry[1]
+        out, leases, give = self.out, self.leases, self._give
+        scarce = False
+        for subjects, spent in totals.values():
+            for s in subjects:
+                name = s.name
+                out[name] -= spent
+                # The counters carry it now: the lease shrinks at once (row by row it would
+                # shrink by the same total, down to 0), the database soon.
                 lease = leases[name]
                 given = spent if spent < lease else lease
                 if given:
                     leases[name] = lease - given
-                    if name in ids:
-                        give[ids[name]] += given
+                    give[s.kind, s.id] += given
+                    if self._scarce and name in self._scarce:
+                        scarce = True
         # What the counters now carry goes back at the keeper's next round (within a second):
         # waking it for every flush doubled the lease statements. A scarce subject, which
         # other processes may be waiting for, still goes back at once.
-        if give and self._scarce and any(name in self._scarce for c in costs for name in c.subjects):
+        if scarce:
             self._wake.set()
 
     async def changed(self, subject: Subject) -> None:
@@ -189,7 +222,7 @@ class LeaseHolds:
         now = time.monotonic()
         for name, lease in list(self.leases.items()):
             idle = now - self._used.get(name, 0.0) > IDLE_S or self._is_scarce(name)
-            spare = lease - self.books[name].out if idle else lease - self.books[name].out - self._chunk
+            spare = lease - self.out[name] if idle else lease - self.out[name] - self._chunk
             if spare > 0 and name in self._ids:
                 async with self._locks[name]:
                     spare = min(spare, self._room(name))

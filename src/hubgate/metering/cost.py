@@ -129,7 +129,10 @@ class HoldPlan:
 
     def micros(self, ceiling: Ceiling) -> int:
         """The hold of a request of at most `ceiling` (token counts; its units are not read)."""
-        prompt, named = ceiling.prompt_tokens, ceiling.completion_tokens
+        return self.tokens(ceiling.prompt_tokens, ceiling.completion_tokens)
+
+    def tokens(self, prompt: int, named: int | None) -> int:
+        """The hold of at most `prompt` tokens in and `named` out (None: no cap named)."""
         completion = self.default_output if named is None else named
         if prompt + completion == 0:
             return 0

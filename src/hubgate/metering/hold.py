@@ -35,6 +35,8 @@ _CAP_NAMES = tuple(dict.fromkeys(n for name in _OUTPUT_CAPS for n in (name, _sna
 _CAP, _ANSWER = "cap", "answers"
 _CAP_OR_ANSWERS = {**dict.fromkeys(_CAP_NAMES, _CAP), **dict.fromkeys(_ANSWERS, _ANSWER)}
 _KIND_OF = _CAP_OR_ANSWERS.get
+_CONFIGS = frozenset({"generationConfig", "generation_config"})  # Gemini's caps are one level down
+_NAMED = frozenset(_CAP_OR_ANSWERS) | _CONFIGS
 _MEDIA_MIN_CHARS = 256  # shorter strings under media keys are plain text (ids, short URLs are counted)
 
 
@@ -54,23 +56,31 @@ def _count(value: Any) -> int | None:
 
 def output_cap(body: dict[str, Any]) -> int | None:
     """The output token cap the body names, times the answers it asks for; None if it names none."""
-    cap: int | None = None
-    answers = 1
-    config = body.get("generationConfig") or body.get("generation_config")
-    for place in (body, config) if isinstance(config, dict) else (body,):
-        for name in place:  # a body names a dozen parameters at most: look each one up
-            kind = _KIND_OF(name)
-            if kind is None:
-                continue
-            found = place[name]
-            if type(found) is not int or found <= 0:  # not a count (booleans are not either)
-                continue
-            if kind is _CAP:
-                if cap is None or found > cap:
-                    cap = found
-            elif found > answers:
-                answers = found
+    named = _NAMED.intersection(body)  # in C: most bodies name one or two of these
+    if not named:
+        return None
+    cap, answers = _caps(body, named, None, 1)
+    if not named.isdisjoint(_CONFIGS):
+        config = body.get("generationConfig") or body.get("generation_config")
+        if isinstance(config, dict):
+            cap, answers = _caps(config, _NAMED.intersection(config), cap, answers)
     return cap * answers if cap is not None else None
+
+
+def _caps(
+    place: dict[str, Any], names: Iterable[str], cap: int | None, answers: int
+) -> tuple[int | None, int]:
+    for name in names:
+        found = place[name]
+        if type(found) is not int or found <= 0:  # not a count (booleans are not either)
+            continue
+        kind = _KIND_OF(name)
+        if kind is _CAP:
+            if cap is None or found > cap:
+                cap = found
+        elif kind is _ANSWER and found > answers:
+            answers = found
+    return cap, answers
 
 
 def answers(body: dict[str, Any]) -> int:
