@@ -195,7 +195,8 @@ def run_setup(setup: str, upstream: str, work: Path, args: Any) -> dict[str, Any
     (sub / "site").mkdir()
     site = SITE + SETUPS[setup]
     (sub / "site" / "sitecustomize.py").write_text(site, encoding="utf-8")
-    env = {"PYTHONPATH": str(sub / "site"), "HUBGATE_BENCH_DILATE": str(args.dilate)}
+    # The tree this script is in, whatever the venv's editable install points at (a worktree).
+    env = {"PYTHONPATH": f"{sub / 'site'}:{ROOT / 'src'}", "HUBGATE_BENCH_DILATE": str(args.dilate)}
     port = h.free_port()
     config = sub / "hubgate.yaml"
     config.write_text(
