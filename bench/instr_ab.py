@@ -156,6 +156,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=2, help="windows per variant (2)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--setups", default="journal,nojournal,bare", help=",".join(SETUPS))
+    p.add_argument("--variants", default="FPL", help="of F, P, L (FPL); L alone for L(journal)/L(bare)")
     p.add_argument("--dilate", type=float, default=200.0, help="timers stretched by this factor (200)")
     p.add_argument(
         "--batch", type=int, default=100, help="usage_batch_size (100: a flush or more in every window)"
@@ -233,7 +234,7 @@ def run_setup(setup: str, upstream: str, work: Path, args: Any) -> dict[str, Any
         time.sleep(2.0)
         pids = h.tree_pids(proc.pid)
         for name in args.scenarios.split(","):
-            sides = variants(name)
+            sides = {k: v for k, v in variants(name).items() if k in args.variants}
             for key, sc in sides.items():
                 ok, detail = h.probe(base, sc, timeout=120)
                 if not ok:
@@ -241,7 +242,7 @@ def run_setup(setup: str, upstream: str, work: Path, args: Any) -> dict[str, Any
             per: dict[str, list[float]] = {k: [] for k in sides}
             order = list(sides)
             for i in range(args.rounds):
-                for key in order[i % 3 :] + order[: i % 3]:
+                for key in order[i % len(order) :] + order[: i % len(order)]:
                     sc = sides[key]
                     drive(base, sc, args.warmup, args.concurrency)
                     control(pids, "-z")
@@ -326,6 +327,10 @@ def drive(base: str, sc: h.Scenario, n: int, concurrency: int) -> int:
     return errors[0]
 
 
+def args_variants(doc: dict[str, Any]) -> str:
+    return str(doc["args"].get("variants", "FPL"))
+
+
 def report(doc: dict[str, Any]) -> str:
     setups = doc["setups"]
     a = doc["args"]
@@ -341,25 +346,25 @@ def report(doc: dict[str, Any]) -> str:
     ]
     for setup, by_sc in setups.items():
         for name, v in by_sc.items():
-            f_, p_, l_ = (v[k]["median"] for k in "FPL")
-            lines.append(
-                f"| {name} | {setup} | {f_ / 1e6:.3f} M | {p_ / 1e6:.3f} M | {l_ / 1e6:.3f} M "
-                f"| {l_ / p_:.3f} | {p_ / f_:.3f} |"
-            )
+            m = {k: v[k]["median"] for k in "FPL" if k in v}
+            cells = [f"{m[k] / 1e6:.3f} M" if k in m else "-" for k in "FPL"]
+            lp = f"{m['L'] / m['P']:.3f}" if {"L", "P"} <= m.keys() else "-"
+            pf = f"{m['P'] / m['F']:.3f}" if {"P", "F"} <= m.keys() else "-"
+            lines.append(f"| {name} | {setup} | {' | '.join(cells)} | {lp} | {pf} |")
     if {"journal", "bare"} <= setups.keys():
         lines += ["", "Holds and journal together, on the limited key: L (journal) / L (bare):", ""]
         for name in setups["journal"]:
             lj = setups["journal"][name]["L"]["median"]
             lb = setups["bare"][name]["L"]["median"]
             extra = ""
-            if "nojournal" in setups:
+            if "nojournal" in setups and "L" in setups["nojournal"][name]:
                 ln = setups["nojournal"][name]["L"]["median"]
                 extra = (
                     f" (journal alone, L/L: {(lj / ln - 1) * 100:+.1f}%; holds alone, "
                     f"L (no journal) / L (bare): {(ln / lb - 1) * 100:+.1f}%)"
                 )
             lines.append(f"- {name}: **{(lj / lb - 1) * 100:+.1f}%**{extra}")
-    if {"journal", "nojournal"} <= setups.keys():
+    if {"journal", "nojournal"} <= setups.keys() and "P" in args_variants(doc):
         lines += ["", "Upper bound, L (journal) / P (no journal): also a limited key's own checks:", ""]
         for name in setups["journal"]:
             lj = setups["journal"][name]["L"]["median"]

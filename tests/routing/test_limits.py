@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import random
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -131,3 +133,30 @@ async def test_a_key_without_its_own_limits_gets_the_defaults(store: Store) -> N
         await limiter.finish(own, admission, 0)  # gives the concurrency slot (a default of 3) back
     limiter.defaults = KeyLimitDefaults()  # as a settings reload sets it
     await limiter.admit(plain)  # neither its own nor a default: unlimited
+
+
+def test_local_windows_match_counts_kept_per_minute() -> None:
+    """LocalStore keeps one record per name, rolled forward a minute at a time; held here to
+    counts kept per (name, minute), over random times (gaps of seconds to minutes), names,
+    limits, takes and adds."""
+    rnd = random.Random(3)
+    store = LocalStore()
+    minutes: dict[tuple[str, int], float] = {}
+    now = 1_000_000.0
+    for _ in range(20_000):
+        now += rnd.choice([0.0, 0.3, 5.0, 29.0, 61.0, 130.0])
+        name = rnd.choice(["1:r", "1:t", "2:r"])
+        current = int(now // 60)
+        prev, cur = minutes.get((name, current - 1), 0.0), minutes.get((name, current), 0.0)
+        used = prev * (1.0 - (now % 60) / 60) + cur
+        if rnd.random() < 0.3:
+            amount = rnd.randrange(1, 500)
+            store.window_add_now(name, amount, now)
+            minutes[(name, current)] = cur + amount
+            continue
+        limit, cost = rnd.choice([5, 50, 5_000]), rnd.choice([0, 1, 40])
+        ok, seen, _ = store.window_take_now(name, limit, cost, now)
+        assert ok == (used + cost <= limit)
+        assert math.isclose(seen, used + cost if ok else used, abs_tol=1e-6)
+        if ok and cost:
+            minutes[(name, current)] = cur + cost

@@ -66,36 +66,52 @@ class Store(Protocol):
 
 
 class LocalStore:
-    """Counters in this process: exact for one process, per-process with several."""
+    """Counters in this process: exact for one process, per-process with several. Each
+    window is one record per name, [minute, previous minute's count, this minute's], rolled
+    forward when a later minute asks for it. The `*_now` methods never wait: the limiter
+    calls them without a coroutine (`local`)."""
 
     local = True
 
     def __init__(self) -> None:
-        self._windows: dict[tuple[str, int], float] = defaultdict(float)
+        self._windows: dict[str, list[float]] = {}
         self._buckets: dict[str, tuple[float, float]] = {}
         self._running: dict[str, int] = defaultdict(int)
 
-    def _used(self, name: str, w: Window) -> tuple[float, float]:
-        return self._windows.get((name, w.current - 1), 0.0), self._windows.get((name, w.current), 0.0)
+    def _window(self, name: str, minute: int) -> list[float]:
+        rec = self._windows.get(name)
+        if rec is None:
+            if len(self._windows) >= 50_000:
+                self._trim(minute)
+            rec = self._windows[name] = [minute, 0.0, 0.0]
+        elif rec[0] < minute:  # a later minute: this one's count becomes the previous one's
+            rec[1] = rec[2] if rec[0] == minute - 1 else 0.0
+            rec[2] = 0.0
+            rec[0] = minute
+        return rec  # (a clock stepped back keeps counting in the latest minute seen)
 
-    def _trim(self, w: Window) -> None:
-        if len(self._windows) > 50_000:
-            for key in [k for k in self._windows if k[1] < w.current - 1]:
-                del self._windows[key]
+    def _trim(self, minute: int) -> None:
+        for name in [n for n, rec in self._windows.items() if rec[0] < minute - 1]:
+            del self._windows[name]
 
-    async def window_take(self, name: str, limit: int, cost: int, now: float) -> tuple[bool, float, int]:
-        w = Window.at(now)
-        prev, cur = self._used(name, w)
-        used = prev * w.overlap + cur
+    def window_take_now(self, name: str, limit: int, cost: int, now: float) -> tuple[bool, float, int]:
+        rec = self._window(name, int(now // WINDOW_S))
+        prev, cur = rec[1], rec[2]
+        used = prev * (1.0 - (now % WINDOW_S) / WINDOW_S) + cur
         if used + cost > limit:
             return False, used, _retry_after(prev, cur, cost, limit, now)
         if cost:
-            self._windows[(name, w.current)] = cur + cost
-            self._trim(w)
+            rec[2] = cur + cost
         return True, used + cost, 0
 
+    async def window_take(self, name: str, limit: int, cost: int, now: float) -> tuple[bool, float, int]:
+        return self.window_take_now(name, limit, cost, now)
+
+    def window_add_now(self, name: str, amount: int, now: float) -> None:
+        self._window(name, int(now // WINDOW_S))[2] += amount
+
     async def window_add(self, name: str, amount: int, now: float) -> None:
-        self._windows[(name, Window.at(now).current)] += amount
+        self.window_add_now(name, amount, now)
 
     async def bucket_take(self, name: str, rate_per_s: float, burst: int, now: float) -> tuple[bool, int]:
         tokens, last = self._buckets.get(name, (float(burst), now))
@@ -108,13 +124,19 @@ class LocalStore:
             self._buckets.clear()
         return True, 0
 
-    async def concurrency(self, name: str, delta: int, limit: int | None) -> bool:
-        if delta > 0 and limit is not None and self._running[name] >= limit:
+    def concurrency_now(self, name: str, delta: int, limit: int | None) -> bool:
+        running = self._running
+        if delta > 0 and limit is not None and running[name] >= limit:
             return False
-        self._running[name] += delta
-        if self._running[name] <= 0:
-            del self._running[name]
+        left = running[name] + delta
+        if left <= 0:
+            del running[name]
+        else:
+            running[name] = left
         return True
+
+    async def concurrency(self, name: str, delta: int, limit: int | None) -> bool:
+        return self.concurrency_now(name, delta, limit)
 
 
 _WINDOW_TAKE = """
@@ -240,15 +262,19 @@ class Limiter:
         self._clock = clock
         self.defaults = defaults or KeyLimitDefaults()  # for keys without their own; set on reload
         self.on_refusal: Callable[[str, str], None] | None = None  # metrics hook: (key name, limit)
-        self._limits: dict[int, tuple[KeyRecord, KeyLimitDefaults, Limits]] = {}
+        self._limits: dict[int, tuple[KeyRecord, KeyLimitDefaults, Limits, tuple[str, str, str]]] = {}
 
     def limits(self, key: KeyRecord) -> Limits:
         """The key's own limits, each empty one replaced by the default. Asked three times a
         request: remembered per key id for as long as the record and the defaults are the same."""
+        return self._entry(key)[2]
+
+    def _entry(self, key: KeyRecord) -> tuple[KeyRecord, KeyLimitDefaults, Limits, tuple[str, str, str]]:
+        """The key's limits and its counters' names (tpm, rpm, concurrency), remembered."""
         d = self.defaults
         known = self._limits.get(key.id)
         if known is not None and known[0] is key and known[1] is d:
-            return known[2]
+            return known
         limits = Limits(
             key.rpm if key.rpm is not None else d.rpm,
             key.tpm if key.tpm is not None else d.tpm,
@@ -256,8 +282,8 @@ class Limiter:
         )
         if len(self._limits) >= LIMITS_CACHE_SIZE:
             self._limits.clear()
-        self._limits[key.id] = (key, d, limits)
-        return limits
+        entry = self._limits[key.id] = (key, d, limits, (f"{key.id}:t", f"{key.id}:r", f"{key.id}:c"))
+        return entry
 
     def _refuse(
         self, key: KeyRecord, limit: str, value: int, message: str, retry_after: int, headers: dict[str, str]
@@ -275,13 +301,19 @@ class Limiter:
         return RateLimited(message, retry_after=retry_after, headers=headers)
 
     async def admit(self, key: KeyRecord) -> Admission:
-        """Take one request from the key's rpm, check its tpm and concurrency (429 if over)."""
+        """Take one request from the key's rpm, check its tpm and concurrency (429 if over).
+        Counters in this process are called directly, without a coroutine per check."""
         now = self._clock()
-        limits = self.limits(key)
+        _, _, limits, (tpm_name, rpm_name, running_name) = self._entry(key)
+        store = self.store
+        local = store if isinstance(store, LocalStore) else None
         headers: dict[str, str] = {}
         if limits.tpm is not None:
             tpm = limits.tpm
-            ok, used, retry = await self.store.window_take(f"{key.id}:t", tpm, 0, now)
+            if local is not None:
+                ok, used, retry = local.window_take_now(tpm_name, tpm, 0, now)
+            else:
+                ok, used, retry = await store.window_take(tpm_name, tpm, 0, now)
             if not ok or used >= tpm:
                 message = f"Rate limit reached: {tpm} tokens per minute."
                 raise self._refuse(key, "tpm", tpm, message, max(retry, 1), headers)
@@ -289,7 +321,10 @@ class Limiter:
             headers["x-ratelimit-remaining-tokens"] = str(max(0, int(tpm - used)))
         if limits.rpm is not None:
             rpm = limits.rpm
-            ok, used, retry = await self.store.window_take(f"{key.id}:r", rpm, 1, now)
+            if local is not None:
+                ok, used, retry = local.window_take_now(rpm_name, rpm, 1, now)
+            else:
+                ok, used, retry = await store.window_take(rpm_name, rpm, 1, now)
             if not ok:
                 message = f"Rate limit reached: {rpm} requests per minute."
                 raise self._refuse(key, "rpm", rpm, message, retry, headers)
@@ -297,7 +332,11 @@ class Limiter:
             headers["x-ratelimit-remaining-requests"] = str(max(0, int(rpm - used)))
         holds = False
         if limits.max_concurrency is not None:
-            if not await self.store.concurrency(f"{key.id}:c", 1, limits.max_concurrency):
+            if local is not None:
+                entered = local.concurrency_now(running_name, 1, limits.max_concurrency)
+            else:
+                entered = await store.concurrency(running_name, 1, limits.max_concurrency)
+            if not entered:
                 message = f"Too many concurrent requests: at most {limits.max_concurrency}."
                 raise self._refuse(key, "concurrency", limits.max_concurrency, message, 1, headers)
             holds = True
@@ -305,10 +344,19 @@ class Limiter:
 
     async def finish(self, key: KeyRecord, admission: Admission | None, tokens: int) -> None:
         """Give back the concurrency slot and count the request's tokens against tpm."""
+        _, _, limits, (tpm_name, _, running_name) = self._entry(key)
+        store = self.store
+        local = store if isinstance(store, LocalStore) else None
         if admission is not None and admission.holds_slot:
-            await self.store.concurrency(f"{key.id}:c", -1, None)
-        if self.limits(key).tpm is not None and tokens > 0:
-            await self.store.window_add(f"{key.id}:t", tokens, self._clock())
+            if local is not None:
+                local.concurrency_now(running_name, -1, None)
+            else:
+                await store.concurrency(running_name, -1, None)
+        if limits.tpm is not None and tokens > 0:
+            if local is not None:
+                local.window_add_now(tpm_name, tokens, self._clock())
+            else:
+                await store.window_add(tpm_name, tokens, self._clock())
 
     async def admit_ip(self, address: str, rpm: int, burst: int) -> None:
         await self.admit_address(address, address, rpm / WINDOW_S, burst)

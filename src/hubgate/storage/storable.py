@@ -7,7 +7,7 @@ refuses n+1 characters. Clean text (nearly all of it) costs two C-level scans.
 
 from __future__ import annotations
 
-from operator import attrgetter
+from operator import attrgetter, gt
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -47,7 +47,13 @@ def clean(text: str, limit: int | None = None) -> str:
 
 
 def make_storable(row: UsageRow) -> None:
-    """Fix the row's text fields in place (the fast path only reads them)."""
-    for value, limit, name in zip(_texts(row), _LIMITS, _NAMES, strict=True):
+    """Fix the row's text fields in place (the fast path only reads them, in C: one join,
+    one ASCII check, one NUL search, one length comparison per field; None reads "None")."""
+    values = _texts(row)
+    texts = tuple(map(str, values))
+    joined = "".join(texts)
+    if joined.isascii() and "\x00" not in joined and not any(map(gt, map(len, texts), _LIMITS)):
+        return
+    for value, limit, name in zip(values, _LIMITS, _NAMES, strict=True):
         if value.__class__ is str and (len(value) > limit or not value.isascii() or "\x00" in value):
             setattr(row, name, clean(value, limit))
