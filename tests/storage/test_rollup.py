@@ -5,8 +5,9 @@ log, and migration 0010 builds them from an existing log and old roll-ups."""
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import func, select, text
@@ -16,6 +17,7 @@ from hubgate.storage.admin_usage import UsageFilter, UsageGroup, _from_log, aggr
 from hubgate.storage.db import _alembic_config, create_engine, migrate_sync
 from hubgate.storage.keys import KeyRecord, KeyRepository, utcnow
 from hubgate.storage.retention import cutoff, prune
+from hubgate.storage.rollup import fold, utc_day
 from hubgate.storage.tables import api_keys, usage_daily, usage_daily_models, usage_logs
 from hubgate.storage.usage import UsageRow, UsageWriter, _columns
 from tests.conftest import _pg_admin, pg_url
@@ -265,3 +267,45 @@ async def test_migration_0010_builds_roll_ups_from_the_log_and_old_roll_ups(
     finally:
         if pg_name is not None:
             await _pg_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+
+
+def test_fold_sums_each_group_as_a_row_by_row_reading() -> None:
+    """fold keeps per-row tuples and sums columns at the end; held to a row-by-row sum over
+    random rows (None and empty names in one group, errors, days, offsets)."""
+    rnd = random.Random(9)
+    tz = timezone(timedelta(hours=-5))
+    rows = []
+    for i in range(3_000):
+        created = datetime(2026, 12, 1, 23, 0, tzinfo=rnd.choice([UTC, None, tz])) + timedelta(
+            minutes=rnd.randrange(240)
+        )
+        rows.append(
+            UsageRow(
+                request_id=str(i),
+                endpoint="chat",
+                status=rnd.choice([200, 200, 429, 500]),
+                stream=False,
+                key_id=rnd.choice([None, 0, 1, 2]),
+                key_name=rnd.choice([None, "", "k"]),
+                account_id=rnd.choice([None, 3]),
+                model=rnd.choice([None, "", "m"]),
+                channel=rnd.choice([None, "c"]),
+                prompt_tokens=rnd.randrange(100),
+                completion_tokens=rnd.randrange(100),
+                cached_tokens=rnd.randrange(5),
+                cache_write_tokens=rnd.randrange(5),
+                reasoning_tokens=rnd.randrange(5),
+                cost_micros=rnd.randrange(10_000),
+                created_at=created,
+            )
+        )
+    expected: dict[tuple[object, ...], list[int]] = {}
+    for r in rows:
+        group = (utc_day(r.created_at), r.key_id or 0, r.key_name or "", r.account_id or 0, r.model or "",
+                 r.channel or "")  # fmt: skip
+        sums = expected.setdefault(group, [0] * 8)
+        values = (1, int(r.status >= 400), r.prompt_tokens, r.completion_tokens, r.cached_tokens,
+                  r.cache_write_tokens, r.reasoning_tokens, r.cost_micros)  # fmt: skip
+        for i, v in enumerate(values):
+            sums[i] += v
+    assert fold(rows) == expected

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Table
@@ -34,10 +35,17 @@ def utc_day(value: datetime) -> str:
     return value.strftime("%Y-%m-%d")
 
 
+_GROUP_OF = attrgetter("key_id", "key_name", "account_id", "model", "channel")
+_SUMS_OF = attrgetter(*TOKENS)  # the row's token and cost columns, read in C
+
+
 def fold(rows: Iterable[Any]) -> dict[Group, list[int]]:
-    """Usage rows summed per roll-up group: requests, errors, then the token and cost sums."""
+    """Usage rows summed per roll-up group: requests, errors, then the token and cost sums.
+    Per row only the group is looked up and the sums' tuple kept (both read in C); each
+    group's columns are summed at the end, in C too."""
     days: dict[date, str] = {}  # a batch spans a second or so: one isoformat per distinct date
-    out: dict[Group, list[int]] = {}
+    kept: dict[tuple[str, tuple[Any, ...]], list[tuple[int, ...]]] = {}
+    errors: dict[tuple[str, tuple[Any, ...]], int] = {}
     for r in rows:
         created = r.created_at
         tz = created.tzinfo
@@ -46,19 +54,23 @@ def fold(rows: Iterable[Any]) -> dict[Group, list[int]]:
             day = days.get(on) or days.setdefault(on, on.isoformat())
         else:
             day = utc_day(created)
-        group = (day, r.key_id or 0, r.key_name or "", r.account_id or 0, r.model or "", r.channel or "")
-        sums = out.get(group)
-        if sums is None:
-            sums = out[group] = [0] * 8
-        sums[0] += 1
+        grain = (day, _GROUP_OF(r))
+        bucket = kept.get(grain)
+        if bucket is None:
+            bucket = kept[grain] = []
+        bucket.append(_SUMS_OF(r))
         if r.status >= 400:
-            sums[1] += 1
-        sums[2] += r.prompt_tokens
-        sums[3] += r.completion_tokens
-        sums[4] += r.cached_tokens
-        sums[5] += r.cache_write_tokens
-        sums[6] += r.reasoning_tokens
-        sums[7] += r.cost_micros
+            errors[grain] = errors.get(grain, 0) + 1
+    out: dict[Group, list[int]] = {}
+    for grain, bucket in kept.items():
+        day, (key_id, key_name, account_id, model, channel) = grain
+        group = (day, key_id or 0, key_name or "", account_id or 0, model or "", channel or "")
+        sums = [len(bucket), errors.get(grain, 0), *map(sum, zip(*bucket, strict=True))]
+        have = out.get(group)  # None and "" (or 0) fold into one group
+        if have is None:
+            out[group] = sums
+        else:
+            out[group] = [a + b for a, b in zip(have, sums, strict=True)]
     return out
 
 
