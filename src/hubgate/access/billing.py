@@ -453,27 +453,36 @@ class Billing:
         return list(self._tasks)
 
     def settle(self, batch: list[UsageRow]) -> tuple[set[int], set[int]]:
-        """The batch is in the database now: its costs leave `pending` and the hold books."""
-        keys: set[int] = set()
-        accounts: set[int] = set()
+        """The batch is in the database now: its costs leave `pending` and the hold books.
+        Summed per key and per account first: `pending` moves once per subject, not per row."""
+        keys: dict[int, int] = {}
+        accounts: dict[int, int] = {}
+        named: dict[tuple[int | None, int | None], tuple[str, ...]] = {}  # a batch has few pairs
         flushed: list[Flushed] = []
         for row in batch:
-            if not row.cost_micros:
+            cost = row.cost_micros
+            if not cost:
                 continue
-            names: list[str] = []
-            if row.key_id is not None:
-                keys.add(row.key_id)
-                names.append(book_name(KEY, row.key_id))
-                self._release(self.pending_keys, row.key_id, row.cost_micros)
-            if row.account_id is not None:
-                accounts.add(row.account_id)
-                names.append(book_name(ACCOUNT, row.account_id))
-                self._release(self.pending_accounts, row.account_id, row.cost_micros)
-            flushed.append(Flushed(row.request_id, tuple(names), row.cost_micros))
+            key_id, account_id = row.key_id, row.account_id
+            if key_id is not None:
+                keys[key_id] = keys.get(key_id, 0) + cost
+            if account_id is not None:
+                accounts[account_id] = accounts.get(account_id, 0) + cost
+            names = named.get((key_id, account_id))
+            if names is None:
+                names = named[(key_id, account_id)] = (
+                    *((book_name(KEY, key_id),) if key_id is not None else ()),
+                    *((book_name(ACCOUNT, account_id),) if account_id is not None else ()),
+                )
+            flushed.append(Flushed(row.request_id, names, cost))
+        for key_id, total in keys.items():
+            self._release(self.pending_keys, key_id, total)
+        for account_id, total in accounts.items():
+            self._release(self.pending_accounts, account_id, total)
         self.accounts.invalidate(accounts)
         if flushed:
             self.backend.flushed(flushed)
-        return keys, accounts
+        return set(keys), set(accounts)
 
     @staticmethod
     def _release(pending: dict[int, int], ident: int, amount: int) -> None:
