@@ -259,7 +259,7 @@ class FinishReason(StrEnum):
     ERROR = "error"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: made per answer, a frozen __init__ costs 2x
 class Usage:
     """Token usage in one convention (see the module docstring)."""
 

@@ -21,7 +21,7 @@ from hubgate.formats.hub import Usage
 CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: made per request
 class RequestInfo:
     model: str
     stream: bool
@@ -47,16 +47,26 @@ _CHECKED: dict[str, tuple[tuple[type, ...], str]] = {
 }
 
 
-def _common(body: dict[str, Any], model_override: str | None = None) -> RequestInfo:
+_CHAT_CHECKED = {
+    **_CHECKED,
+    "tools": ((list,), "an array"),
+    "tool_choice": ((str, dict), "a string or an object"),
+    "response_format": ((dict,), "an object"),
+}
+
+
+def _common(
+    body: dict[str, Any], model_override: str | None = None, checked: dict[str, Any] = _CHECKED
+) -> RequestInfo:
     model = model_override if model_override is not None else body.get("model")
     if model is None:
         raise InvalidRequest("Missing required parameter: 'model'.", param="model")
     if not isinstance(model, str) or not model:
         raise _invalid("model", f"expected a non-empty string, got {type_name(model)}.")
     for name in body:  # a dozen top-level names at most; one or two of them checked
-        checked = _CHECKED.get(name)
-        if checked is not None:
-            _expect(body, name, *checked)
+        kinds = checked.get(name)
+        if kinds is not None:
+            _expect(body, name, *kinds)
     stream = body.get("stream") is True
     options = body.get("stream_options") or {}
     include_usage = options.get("include_usage")
@@ -84,10 +94,7 @@ def check_chat(body: dict[str, Any]) -> RequestInfo:
             raise _invalid(
                 f"messages[{i}].content", f"expected a string or an array, got {type_name(content)}."
             )
-    _expect(body, "tools", (list,), "an array")
-    _expect(body, "tool_choice", (str, dict), "a string or an object")
-    _expect(body, "response_format", (dict,), "an object")
-    return _common(body)
+    return _common(body, checked=_CHAT_CHECKED)
 
 
 def check_completions(body: dict[str, Any]) -> RequestInfo:
@@ -132,11 +139,13 @@ def parse_usage(usage: Any) -> Usage | None:
     cached = details.get("cached_tokens") if isinstance(details, dict) else None
     out_details = usage.get("completion_tokens_details")
     reasoning = out_details.get("reasoning_tokens") if isinstance(out_details, dict) else None
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    # _int, inlined (once per answer): a positive int, booleans excluded (type(True) is bool)
     return Usage(
-        prompt_tokens=_int(usage.get("prompt_tokens")),
-        completion_tokens=_int(usage.get("completion_tokens")),
-        cached_tokens=_int(cached),
-        reasoning_tokens=_int(reasoning),
+        prompt_tokens=prompt if type(prompt) is int and prompt > 0 else _int(prompt),
+        completion_tokens=completion if type(completion) is int and completion > 0 else _int(completion),
+        cached_tokens=_int(cached) if cached is not None else 0,
+        reasoning_tokens=_int(reasoning) if reasoning is not None else 0,
     )
 
 

@@ -109,7 +109,7 @@ class FormPart:
     content_type: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: made per attempt, a frozen __init__ costs 2x
 class UpstreamRequest:
     url: str
     headers: Mapping[str, str]
