@@ -73,7 +73,7 @@ class Finish:
             if self.admission is not None:
                 tokens = row.prompt_tokens + row.completion_tokens
                 if gw.limiter.store.local:  # in-process counters: done at once, no task needed
-                    await _limiter_finish(gw, key, self.admission, tokens)
+                    _limiter_finish(gw, key, self.admission, tokens)
                 else:  # Redis: a round trip the answer need not wait for
                     background(gw, gw.limiter.finish(key, self.admission, tokens))
         await gw.usage.durable()
@@ -110,9 +110,9 @@ def provisional(
     return rough
 
 
-async def _limiter_finish(gw: Gateway, key: KeyRecord, admission: Admission, tokens: int) -> None:
+def _limiter_finish(gw: Gateway, key: KeyRecord, admission: Admission, tokens: int) -> None:
     try:
-        await gw.limiter.finish(key, admission, tokens)
+        gw.limiter.finish_now(admission, tokens)
     except Exception:  # never the answer's failure
         log.exception("rate limiter: could not give back request %s's share", key.name)
 

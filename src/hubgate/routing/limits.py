@@ -21,7 +21,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from hubgate.errors import RateLimited
 from hubgate.settings import KeyLimitDefaults
@@ -95,7 +95,10 @@ class LocalStore:
             del self._windows[name]
 
     def window_take_now(self, name: str, limit: int, cost: int, now: float) -> tuple[bool, float, int]:
-        rec = self._window(name, int(now // WINDOW_S))
+        minute = int(now // WINDOW_S)
+        rec = self._windows.get(name)
+        if rec is None or rec[0] < minute:  # new, or a later minute: rolled forward
+            rec = self._window(name, minute)
         prev, cur = rec[1], rec[2]
         used = prev * (1.0 - (now % WINDOW_S) / WINDOW_S) + cur
         if used + cost > limit:
@@ -226,13 +229,15 @@ class RedisStore:
         return True
 
 
-@dataclass
+@dataclass(slots=True)
 class Admission:
-    """What a key's limits said about one request: headers for the answer, and
-    whether a concurrency slot must be given back."""
+    """What a key's limits said about one request: headers for the answer, whether a
+    concurrency slot must be given back, and the counters `finish` moves."""
 
     headers: dict[str, str]
     holds_slot: bool = False
+    running: str = ""  # the concurrency counter's name
+    tokens: str | None = None  # the tpm counter's name, when the key has a tpm
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,62 +306,82 @@ class Limiter:
         return RateLimited(message, retry_after=retry_after, headers=headers)
 
     async def admit(self, key: KeyRecord) -> Admission:
-        """Take one request from the key's rpm, check its tpm and concurrency (429 if over).
-        Counters in this process are called directly, without a coroutine per check."""
+        """Take one request from the key's rpm, check its tpm and concurrency (429 if over)."""
+        store = self.store
+        if isinstance(store, LocalStore):
+            return self.admit_now(key)
         now = self._clock()
         _, _, limits, (tpm_name, rpm_name, running_name) = self._entry(key)
-        store = self.store
-        local = store if isinstance(store, LocalStore) else None
         headers: dict[str, str] = {}
         if limits.tpm is not None:
-            tpm = limits.tpm
-            if local is not None:
-                ok, used, retry = local.window_take_now(tpm_name, tpm, 0, now)
-            else:
-                ok, used, retry = await store.window_take(tpm_name, tpm, 0, now)
-            if not ok or used >= tpm:
-                message = f"Rate limit reached: {tpm} tokens per minute."
-                raise self._refuse(key, "tpm", tpm, message, max(retry, 1), headers)
-            headers["x-ratelimit-limit-tokens"] = str(tpm)
-            headers["x-ratelimit-remaining-tokens"] = str(max(0, int(tpm - used)))
+            self._tpm(key, limits.tpm, await store.window_take(tpm_name, limits.tpm, 0, now), headers)
         if limits.rpm is not None:
-            rpm = limits.rpm
-            if local is not None:
-                ok, used, retry = local.window_take_now(rpm_name, rpm, 1, now)
-            else:
-                ok, used, retry = await store.window_take(rpm_name, rpm, 1, now)
-            if not ok:
-                message = f"Rate limit reached: {rpm} requests per minute."
-                raise self._refuse(key, "rpm", rpm, message, retry, headers)
-            headers["x-ratelimit-limit-requests"] = str(rpm)
-            headers["x-ratelimit-remaining-requests"] = str(max(0, int(rpm - used)))
+            self._rpm(key, limits.rpm, await store.window_take(rpm_name, limits.rpm, 1, now), headers)
         holds = False
         if limits.max_concurrency is not None:
-            if local is not None:
-                entered = local.concurrency_now(running_name, 1, limits.max_concurrency)
-            else:
-                entered = await store.concurrency(running_name, 1, limits.max_concurrency)
-            if not entered:
-                message = f"Too many concurrent requests: at most {limits.max_concurrency}."
-                raise self._refuse(key, "concurrency", limits.max_concurrency, message, 1, headers)
-            holds = True
-        return Admission(headers, holds)
+            entered = await store.concurrency(running_name, 1, limits.max_concurrency)
+            holds = self._entered(key, limits.max_concurrency, entered, headers)
+        return Admission(headers, holds, running_name, tpm_name if limits.tpm is not None else None)
+
+    def admit_now(self, key: KeyRecord) -> Admission:
+        """`admit` with the counters in this process (LocalStore): no coroutine, no await."""
+        store = cast(LocalStore, self.store)  # the caller checked `store.local`
+        now = self._clock()
+        _, _, limits, (tpm_name, rpm_name, running_name) = self._entry(key)
+        headers: dict[str, str] = {}
+        if limits.tpm is not None:
+            self._tpm(key, limits.tpm, store.window_take_now(tpm_name, limits.tpm, 0, now), headers)
+        if limits.rpm is not None:
+            self._rpm(key, limits.rpm, store.window_take_now(rpm_name, limits.rpm, 1, now), headers)
+        holds = False
+        if limits.max_concurrency is not None:
+            entered = store.concurrency_now(running_name, 1, limits.max_concurrency)
+            holds = self._entered(key, limits.max_concurrency, entered, headers)
+        return Admission(headers, holds, running_name, tpm_name if limits.tpm is not None else None)
+
+    def _tpm(self, key: KeyRecord, tpm: int, taken: tuple[bool, float, int], headers: dict[str, str]) -> None:
+        ok, used, retry = taken
+        if not ok or used >= tpm:
+            message = f"Rate limit reached: {tpm} tokens per minute."
+            raise self._refuse(key, "tpm", tpm, message, max(retry, 1), headers)
+        headers["x-ratelimit-limit-tokens"] = str(tpm)
+        headers["x-ratelimit-remaining-tokens"] = str(max(0, int(tpm - used)))
+
+    def _rpm(self, key: KeyRecord, rpm: int, taken: tuple[bool, float, int], headers: dict[str, str]) -> None:
+        ok, used, retry = taken
+        if not ok:
+            message = f"Rate limit reached: {rpm} requests per minute."
+            raise self._refuse(key, "rpm", rpm, message, retry, headers)
+        headers["x-ratelimit-limit-requests"] = str(rpm)
+        headers["x-ratelimit-remaining-requests"] = str(max(0, int(rpm - used)))
+
+    def _entered(self, key: KeyRecord, limit: int, entered: bool, headers: dict[str, str]) -> bool:
+        if not entered:
+            message = f"Too many concurrent requests: at most {limit}."
+            raise self._refuse(key, "concurrency", limit, message, 1, headers)
+        return True
 
     async def finish(self, key: KeyRecord, admission: Admission | None, tokens: int) -> None:
         """Give back the concurrency slot and count the request's tokens against tpm."""
-        _, _, limits, (tpm_name, _, running_name) = self._entry(key)
         store = self.store
-        local = store if isinstance(store, LocalStore) else None
-        if admission is not None and admission.holds_slot:
-            if local is not None:
-                local.concurrency_now(running_name, -1, None)
-            else:
-                await store.concurrency(running_name, -1, None)
-        if limits.tpm is not None and tokens > 0:
-            if local is not None:
-                local.window_add_now(tpm_name, tokens, self._clock())
-            else:
-                await store.window_add(tpm_name, tokens, self._clock())
+        if admission is None:  # admitted elsewhere: the key's counters by name
+            _, _, limits, (tpm_name, _, running_name) = self._entry(key)
+            admission = Admission({}, False, running_name, tpm_name if limits.tpm is not None else None)
+        if isinstance(store, LocalStore):
+            self.finish_now(admission, tokens)
+            return
+        if admission.holds_slot:
+            await store.concurrency(admission.running, -1, None)
+        if admission.tokens is not None and tokens > 0:
+            await store.window_add(admission.tokens, tokens, self._clock())
+
+    def finish_now(self, admission: Admission, tokens: int) -> None:
+        """`finish` with the counters in this process (LocalStore): no coroutine, no await."""
+        store = cast(LocalStore, self.store)  # the caller checked `store.local`
+        if admission.holds_slot:
+            store.concurrency_now(admission.running, -1, None)
+        if admission.tokens is not None and tokens > 0:
+            store.window_add_now(admission.tokens, tokens, self._clock())
 
     async def admit_ip(self, address: str, rpm: int, burst: int) -> None:
         await self.admit_address(address, address, rpm / WINDOW_S, burst)
