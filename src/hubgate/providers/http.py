@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import aiohttp
 from aiohttp.payload import BytesPayload, Payload
@@ -88,32 +89,36 @@ class HttpTransport:
             json_serialize=lambda _: "",  # never used: bodies are sent as bytes
             skip_auto_headers=("User-Agent",),
         )
-        # aiohttp's timeout per (channel timeouts, stream): built once, not per request.
-        self._client_timeouts: dict[tuple[Timeouts, bool], aiohttp.ClientTimeout] = {}
+        # aiohttp's timeout per (channel timeouts, stream), and whether the wait for the
+        # answer's start needs a timer of its own: built once, not per request.
+        self._client_timeouts: dict[tuple[Timeouts, bool], tuple[aiohttp.ClientTimeout, bool]] = {}
 
-    def _client_timeout(self, limits: Timeouts, stream: bool) -> aiohttp.ClientTimeout:
-        timeout = self._client_timeouts.get((limits, stream))
-        if timeout is None:
-            timeout = self._client_timeouts[limits, stream] = aiohttp.ClientTimeout(
+    def _client_timeout(self, limits: Timeouts, stream: bool) -> tuple[aiohttp.ClientTimeout, bool]:
+        """aiohttp's read timeout also runs from the request's end to the status line: a
+        non-streamed answer's is `first_byte_s` (its body must then not stall as long
+        either; `total_s` bounds it all), a stream's `idle_s`, which bounds the wait for
+        its start too unless `first_byte_s` is shorter (then an asyncio timer, per request)."""
+        found = self._client_timeouts.get((limits, stream))
+        if found is None:
+            timeout = aiohttp.ClientTimeout(
                 total=None if stream else limits.total_s,
                 sock_connect=limits.connect_s,
-                sock_read=limits.idle_s if stream else None,
+                sock_read=limits.idle_s if stream else limits.first_byte_s,
             )
-        return timeout
+            guard = stream and limits.first_byte_s < limits.idle_s
+            found = self._client_timeouts[limits, stream] = (timeout, guard)
+        return found
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         limits = request.timeouts
-        timeout = self._client_timeout(limits, request.stream)
+        timeout, guard = self._client_timeout(limits, request.stream)
         try:
-            async with asyncio.timeout(limits.first_byte_s):  # until the status line and headers
-                data = request.body if request.form is None else multipart_body(request.form)
-                resp = await self._session.request(
-                    request.method,
-                    request.url,
-                    data=data if data or request.method == "POST" else None,  # GET, DELETE: no body
-                    headers=dict(request.headers),
-                    timeout=timeout,
-                )
+            data = request.body if request.form is None else multipart_body(request.form)
+            if guard:
+                async with asyncio.timeout(limits.first_byte_s):  # until the status line and headers
+                    resp = await self._request(request, data, timeout)
+            else:
+                resp = await self._request(request, data, timeout)
         except aiohttp.ConnectionTimeoutError as exc:
             raise UpstreamConnectError(f"connect timed out: {exc}") from exc
         except TimeoutError as exc:
@@ -122,6 +127,17 @@ class HttpTransport:
             raise UpstreamConnectError(str(exc) or type(exc).__name__) from exc
         deadline = time.monotonic() + limits.stream_s if request.stream else None
         return HttpResponse(resp, deadline)
+
+    def _request(
+        self, request: UpstreamRequest, data: Any, timeout: aiohttp.ClientTimeout
+    ) -> Any:  # aiohttp's request context manager, awaitable for the response
+        return self._session.request(
+            request.method,
+            request.url,
+            data=data if data or request.method == "POST" else None,  # GET, DELETE: no body
+            headers=dict(request.headers),
+            timeout=timeout,
+        )
 
     async def close(self) -> None:
         await self._session.close()
