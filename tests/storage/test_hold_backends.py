@@ -61,13 +61,13 @@ async def test_local_holds_place_now_only_what_the_books_can_hold_at_once() -> N
     db = FakeDatabase(100)
     holds = LocalHolds(BaseCache(db.read, 30.0))
     assert not holds.place_now("r1", (A,), 60)  # no base read yet: nothing held, `place` reads it
-    assert holds.books[A.name].out == 0 and db.reads == 0
+    assert holds.out[A.name] == 0 and db.reads == 0
     assert await holds.place("r1", (A,), 60, 10) is None
     assert holds.place_now("r2", (A,), 40)  # cached base, room: held without waiting
-    assert holds.books[A.name].out == 100
+    assert holds.out[A.name] == 100
     assert not holds.place_now("r3", (A,), 1)  # no room: nothing held; `place` refuses it
     assert await holds.place("r3", (A,), 1, 10) == A
-    assert holds.books[A.name].out == 100 and db.reads == 1
+    assert holds.out[A.name] == 100 and db.reads == 1
 
 
 async def _redis_leased(redis: object, prefix: str) -> int:
@@ -319,3 +319,20 @@ async def test_the_ledger_check_counts_the_holds_kept_in_redis(redis_url: str, t
     finally:
         await client.delete(*[k async for k in client.scan_iter(match=f"{prefix}*")])
         await client.aclose()
+
+
+async def test_local_holds_read_the_base_again_after_any_flush_of_the_subject() -> None:
+    """A flushed cost moves the subject's base in the database whether or not this process
+    held it (a replayed journal row): the book's generation moves, the base is read again."""
+    db = FakeDatabase(100)
+    holds = LocalHolds(BaseCache(db.read, 30.0))
+    assert await holds.place("r1", (A,), 10, 10) is None
+    assert db.reads == 1
+    db.balance -= 50  # someone else's cost, now in the database
+    holds.flushed([Flushed("replayed", (A.name,), 50)])
+    assert await holds.place("r2", (A,), 41, 10) == A  # 100 - 50 - 10 = 40 left
+    assert db.reads == 2 and holds.out[A.name] == 10
+    holds.settle("r1", (A,), 0, 10)  # released: the book is empty...
+    holds.flushed([Flushed("r1", (A.name,), 0)])
+    assert A.name not in holds.gens  # ...and forgotten once a flush names it
+    assert await holds.place("r3", (A,), 50, 10) is None and db.reads == 3

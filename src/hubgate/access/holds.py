@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -147,22 +148,43 @@ class BaseCache:
         self._entries.clear()
 
 
-@dataclass
-class Book:
-    """One subject's in-flight money: open holds and unflushed costs, by ref."""
+class RefBooks:
+    """The books of every subject at once: what each ref holds (the same micros under each
+    of its subjects, one map entry per ref) and each subject's total `out` (open holds and
+    unflushed costs). Placing, settling and releasing touch one entry and the totals."""
 
-    out: int = 0
-    gen: int = 0
-    entries: dict[str, int] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.out: dict[str, int] = defaultdict(int)
+        self.held: dict[str, tuple[tuple[Subject, ...], int]] = {}
 
-    def put(self, ref: str, micros: int) -> None:
-        self.out += micros - self.entries.get(ref, 0)
-        self.entries[ref] = micros
+    def put(self, ref: str, subjects: tuple[Subject, ...], micros: int) -> None:
+        """`ref` holds `micros` now (0: nothing) under `subjects`."""
+        out, held = self.out, self.held
+        before = held.get(ref)
+        if before is not None:
+            if before[0] is subjects:  # settled under what it was held under: one pass
+                delta = micros - before[1]
+                for s in subjects:
+                    out[s.name] += delta
+                if micros:
+                    held[ref] = (subjects, micros)
+                else:
+                    del held[ref]
+                return
+            self.pop(ref)
+        if micros:
+            held[ref] = (subjects, micros)
+            for s in subjects:
+                out[s.name] += micros
 
-    def drop(self, ref: str) -> int:
-        micros = self.entries.pop(ref, 0)
-        self.out -= micros
-        return micros
+    def pop(self, ref: str) -> tuple[tuple[Subject, ...], int] | None:
+        """Take `ref` out of the books; what it held, or None."""
+        entry = self.held.pop(ref, None)
+        if entry is not None:
+            out, micros = self.out, entry[1]
+            for s in entry[0]:
+                out[s.name] -= micros
+        return entry
 
 
 def admits(available: int, micros: int) -> bool:
@@ -196,20 +218,24 @@ class SharedBooks:
 
 
 class LocalHolds(SharedBooks):
-    """One process: the books in memory. Nothing outlives the process, so nothing expires."""
+    """One process: the books in memory. Nothing outlives the process, so nothing expires.
+    A subject has a book while it has a generation (`gens`); a flush bumps it, and forgets
+    a book left empty (its base is read again on next use)."""
 
     shared = False
 
     def __init__(self, bases: BaseCache) -> None:
         super().__init__(bases)
-        self.books: dict[str, Book] = {}
+        self.books = RefBooks()
+        self.out = self.books.out
+        self.gens: dict[str, int] = {}
         self._generations = itertools.count(1)
 
-    def _book(self, name: str) -> Book:
-        book = self.books.get(name)
-        if book is None:  # a generation never used before: no base read for a past book matches
-            book = self.books[name] = Book(gen=next(self._generations))
-        return book
+    def _gen(self, name: str) -> int:
+        gen = self.gens.get(name)
+        if gen is None:  # a generation never used before: no base read for a past book matches
+            gen = self.gens[name] = next(self._generations)
+        return gen
 
     async def _admit(
         self, ref: str, subjects: tuple[Subject, ...], needs: list[tuple[int, int]], micros: int, ttl_s: float
@@ -217,47 +243,55 @@ class LocalHolds(SharedBooks):
         return self._admit_now(ref, subjects, needs, micros)
 
     def place_now(self, ref: str, subjects: tuple[Subject, ...], micros: int) -> bool:
-        needs = [self.bases.need(s) for s in subjects]
-        return self._admit_now(ref, subjects, needs, micros)[0] == OK
+        bases, gens, out = self.bases, self.gens, self.out
+        for s in subjects:  # _admit_now's checks, inlined: once per request
+            base, gen = bases.need(s)
+            book = gens.get(s.name)
+            if book is None:
+                book = self._gen(s.name)
+            if gen != book or not admits(base - out[s.name], micros):
+                return False
+        if micros:
+            self.books.put(ref, subjects, micros)
+        return True
 
     def _admit_now(
         self, ref: str, subjects: tuple[Subject, ...], needs: list[tuple[int, int]], micros: int
     ) -> tuple[str, int, int]:
-        books = [self._book(s.name) for s in subjects]
-        for index, (book, (base, gen)) in enumerate(zip(books, needs, strict=True)):
-            if gen != book.gen:
-                return STALE, index, book.gen
-            if not admits(base - book.out, micros):
-                return REFUSED, index, book.gen
+        for index, (s, (base, gen)) in enumerate(zip(subjects, needs, strict=True)):
+            book = self._gen(s.name)
+            if gen != book:
+                return STALE, index, book
+            if not admits(base - self.out[s.name], micros):
+                return REFUSED, index, book
         if micros:
-            for book in books:
-                book.put(ref, micros)
+            self.books.put(ref, subjects, micros)
         return OK, 0, 0
 
     def settle(self, ref: str, subjects: tuple[Subject, ...], micros: int, ttl_s: float) -> None:
-        for subject in subjects:
-            book = self._book(subject.name)
-            if micros:
-                book.put(ref, micros)
-            else:
-                book.drop(ref)
+        for s in subjects:
+            if s.name not in self.gens:
+                self._gen(s.name)
+        self.books.put(ref, subjects, micros)
 
     def flushed(self, costs: list[Flushed]) -> None:
+        gens, books = self.gens, self.books
         moved: set[str] = set()
         for cost in costs:
-            for name in cost.subjects:
-                book = self.books.get(name)
-                if book is not None:
-                    book.drop(cost.ref)
-                    moved.add(name)
+            books.pop(cost.ref)
+            # Every subject the cost was counted under moved in the database, held here or not.
+            moved.update(name for name in cost.subjects if name in gens)
+        out = self.out
         for name in moved:
-            self.books[name].gen = next(self._generations)
-        for name in [n for n in moved if not self.books[n].entries]:
-            del self.books[name]  # an empty book is forgotten; a fresh one starts with a new base read
-            self.bases.drop([name])
+            if out.get(name):
+                gens[name] = next(self._generations)
+            else:  # an empty book is forgotten; a fresh one starts with a new base read
+                del gens[name]
+                out.pop(name, None)
+                self.bases.drop([name])
 
     async def changed(self, subject: Subject) -> None:
-        self._book(subject.name).gen = next(self._generations)
+        self.gens[subject.name] = next(self._generations)
 
     async def start(self) -> None:
         return None

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from hubgate.access.holds import Flushed, Subject
+from hubgate.access.holds import Flushed, RefBooks, Subject
 from hubgate.errors import Unavailable
 
 log = logging.getLogger("hubgate.holds")
@@ -61,8 +61,9 @@ class LeaseHolds:
         self._chunk = max(1, chunk_micros)
         self._ttl = ttl_s
         self.leases: dict[str, int] = defaultdict(int)
-        self.out: dict[str, int] = defaultdict(int)  # per subject: open holds and unflushed costs
-        self._held: dict[str, tuple[tuple[Subject, ...], int]] = {}  # ref -> its subjects, micros
+        self._books = RefBooks()
+        self.out = self._books.out  # per subject: open holds and unflushed costs
+        self._held = self._books.held  # ref -> its subjects, micros
         self._ids: dict[str, tuple[str, int]] = {}
         self._used: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -102,7 +103,7 @@ class LeaseHolds:
 
     def _put(self, ref: str, subjects: tuple[Subject, ...], micros: int) -> None:
         if micros and ref in self._held:  # placed again: the earlier hold goes first
-            self._settle(ref, subjects, 0)
+            self._books.pop(ref)
         now = time.monotonic()
         used, out = self._used, self.out
         for s in subjects:
@@ -143,29 +144,7 @@ class LeaseHolds:
     def settle(self, ref: str, subjects: tuple[Subject, ...], micros: int, ttl_s: float) -> None:
         if self._scarce and any(s.name in self._scarce for s in subjects):
             self._wake.set()  # what the hold did not use goes back now
-        self._settle(ref, subjects, micros)
-
-    def _settle(self, ref: str, subjects: tuple[Subject, ...], micros: int) -> None:
-        """`ref` holds `micros` now (0: nothing) under `subjects`."""
-        out, held = self.out, self._held
-        before = held.get(ref)
-        if before is not None:
-            if before[0] is subjects:  # settled under what it was held under: one pass
-                delta = micros - before[1]
-                for s in subjects:
-                    out[s.name] += delta
-                if micros:
-                    held[ref] = (subjects, micros)
-                else:
-                    del held[ref]
-                return
-            del held[ref]
-            for s in before[0]:
-                out[s.name] -= before[1]
-        if micros:
-            held[ref] = (subjects, micros)
-            for s in subjects:
-                out[s.name] += micros
+        self._books.put(ref, subjects, micros)
 
     def flushed(self, costs: list[Flushed]) -> None:
         held = self._held
