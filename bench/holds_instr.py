@@ -52,7 +52,12 @@ def lifecycle(requests: int, variant: str) -> None:
     from decimal import Decimal
     from types import SimpleNamespace
 
-    from hubgate.access.billing import AccountCache, Billing
+    from hubgate.access.billing import Billing
+
+    try:
+        from hubgate.access.account_cache import AccountCache
+    except ImportError:  # commits before it had its own module
+        from hubgate.access.billing import AccountCache  # type: ignore[attr-defined,no-redef]
     from hubgate.access.leases import LeaseHolds
     from hubgate.formats.registry import WireFormat
     from hubgate.metering.price import Price

@@ -11,8 +11,9 @@ from typing import Any, NamedTuple
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hubgate.access.account_cache import AccountCache
 from hubgate.access.auth import KeyCache
-from hubgate.access.billing import AccountCache, Billing
+from hubgate.access.billing import Billing
 from hubgate.access.holds import HoldBackend, LocalHolds
 from hubgate.access.network import networks
 from hubgate.access.watch import watch_revision

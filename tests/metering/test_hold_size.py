@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from hubgate.access.billing import AccountCache, Billing
+from hubgate.access.account_cache import AccountCache
+from hubgate.access.billing import Billing
 from hubgate.metering import hold
 from hubgate.metering.hold import Ceiling
 from hubgate.metering.price import Price

@@ -15,8 +15,9 @@ from collections.abc import Awaitable, Callable
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hubgate.access.account_cache import AccountCache
 from hubgate.access.auth import KeyCache
-from hubgate.access.billing import AccountCache, Billing
+from hubgate.access.billing import Billing
 from hubgate.errors import PaymentRequired
 from hubgate.storage.accounts import AccountRepository
 from hubgate.storage.keys import KeyRecord, KeyRepository

@@ -11,75 +11,24 @@ in one of three backends (access/): in memory, in Redis, or in leases from the d
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
+from hubgate.access.account_cache import AccountCache
 from hubgate.access.holds import ACCOUNT, KEY, BaseCache, Flushed, HoldBackend, LocalHolds, Subject, book_name
-from hubgate.access.steady import read_steady
 from hubgate.errors import PaymentRequired, PermissionDenied
 from hubgate.metering.budget import counted_spend
 from hubgate.metering.cost import ONE, HoldPlan, bound_micros, counts_micros
 from hubgate.metering.hold import Ceiling
 from hubgate.metering.price import ZERO
 from hubgate.metering.prices import DEFAULT_MAX_OUTPUT_TOKENS, Price, lookup, lookup_video, max_output_tokens
-from hubgate.storage.accounts import AccountRecord, AccountRepository
+from hubgate.storage.accounts import AccountRecord
 from hubgate.storage.keys import KeyRecord, KeyRepository, utcnow
 from hubgate.storage.usage import UsageRow
 
 log = logging.getLogger("hubgate.access.billing")
-
-
-class AccountCache:
-    def __init__(self, repo: AccountRepository, ttl_s: float = 30.0) -> None:
-        self._repo = repo
-        self._ttl = ttl_s
-        self._entries: dict[int, tuple[AccountRecord, float]] = {}
-        self._reading: dict[int, asyncio.Future[AccountRecord | None]] = {}
-        self._generation = 0
-        self.on_invalidate: Callable[[Iterable[int] | None], None] | None = None
-
-    @property
-    def repo(self) -> AccountRepository:
-        return self._repo
-
-    async def get(self, account_id: int) -> AccountRecord | None:
-        hit = self._entries.get(account_id)
-        if hit is not None and hit[1] > time.monotonic():
-            return hit[0]
-        # Every flush drops the account: the requests in flight then share one read.
-        reading = self._reading.get(account_id)
-        if reading is None:
-            reading = self._reading[account_id] = asyncio.ensure_future(self._read(account_id))
-            reading.add_done_callback(lambda done: self._read_done(account_id, done))
-        return await asyncio.shield(reading)
-
-    async def _read(self, account_id: int) -> AccountRecord | None:
-        # A flush that landed while we read may have moved the balance: read again.
-        record, steady = await read_steady(lambda: self._repo.by_id(account_id), lambda: self._generation)
-        if record is not None and steady:
-            self._entries[account_id] = (record, time.monotonic() + self._ttl)
-        return record
-
-    def _read_done(self, account_id: int, done: asyncio.Future[AccountRecord | None]) -> None:
-        if self._reading.get(account_id) is done:
-            del self._reading[account_id]
-        if not done.cancelled():
-            done.exception()  # retrieved: every waiter may have gone
-
-    def invalidate(self, account_ids: Iterable[int] | None = None) -> None:
-        self._generation += 1
-        if account_ids is None:
-            self._entries.clear()
-        else:
-            account_ids = list(account_ids)
-            for account_id in account_ids:
-                self._entries.pop(account_id, None)
-        if self.on_invalidate is not None:
-            self.on_invalidate(account_ids)
 
 
 PRICE_CACHE_SIZE = 4096  # model names whose price lookup is remembered

@@ -76,7 +76,8 @@ class Finish:
                     _limiter_finish(gw, key, self.admission, tokens)
                 else:  # Redis: a round trip the answer need not wait for
                     background(gw, gw.limiter.finish(key, self.admission, tokens))
-        await gw.usage.durable()
+        if gw.usage.fsync_each:  # fsync `always`: the record survives a power cut first
+            await gw.usage.durable()
 
 
 _ESTIMATED_ENDPOINTS = (Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.GENERATE)

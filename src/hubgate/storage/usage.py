@@ -124,6 +124,11 @@ class UsageWriter:
             make_storable(row)
             self.journal.append(row, PROVISIONAL)
 
+    @property
+    def fsync_each(self) -> bool:
+        """Whether each answer waits for its record's fdatasync (`usage_journal_fsync: always`)."""
+        return self.journal is not None and self.journal.fsync == "always"
+
     async def durable(self) -> None:
         """Return once the journaled records survive a power cut (fsync `always`), else at once."""
         if self.journal is not None and self.journal.fsync == "always":

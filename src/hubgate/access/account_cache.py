@@ -1,0 +1,60 @@
+"""Accounts as the hot path reads them: cached for a while, dropped when a usage flush
+or an admin moves their balance; the requests in flight share one read."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+
+from hubgate.access.steady import read_steady
+from hubgate.storage.accounts import AccountRecord, AccountRepository
+
+
+class AccountCache:
+    def __init__(self, repo: AccountRepository, ttl_s: float = 30.0) -> None:
+        self._repo = repo
+        self._ttl = ttl_s
+        self._entries: dict[int, tuple[AccountRecord, float]] = {}
+        self._reading: dict[int, asyncio.Future[AccountRecord | None]] = {}
+        self._generation = 0
+        self.on_invalidate: Callable[[Iterable[int] | None], None] | None = None
+
+    @property
+    def repo(self) -> AccountRepository:
+        return self._repo
+
+    async def get(self, account_id: int) -> AccountRecord | None:
+        hit = self._entries.get(account_id)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        # Every flush drops the account: the requests in flight then share one read.
+        reading = self._reading.get(account_id)
+        if reading is None:
+            reading = self._reading[account_id] = asyncio.ensure_future(self._read(account_id))
+            reading.add_done_callback(lambda done: self._read_done(account_id, done))
+        return await asyncio.shield(reading)
+
+    async def _read(self, account_id: int) -> AccountRecord | None:
+        # A flush that landed while we read may have moved the balance: read again.
+        record, steady = await read_steady(lambda: self._repo.by_id(account_id), lambda: self._generation)
+        if record is not None and steady:
+            self._entries[account_id] = (record, time.monotonic() + self._ttl)
+        return record
+
+    def _read_done(self, account_id: int, done: asyncio.Future[AccountRecord | None]) -> None:
+        if self._reading.get(account_id) is done:
+            del self._reading[account_id]
+        if not done.cancelled():
+            done.exception()  # retrieved: every waiter may have gone
+
+    def invalidate(self, account_ids: Iterable[int] | None = None) -> None:
+        self._generation += 1
+        if account_ids is None:
+            self._entries.clear()
+        else:
+            account_ids = list(account_ids)
+            for account_id in account_ids:
+                self._entries.pop(account_id, None)
+        if self.on_invalidate is not None:
+            self.on_invalidate(account_ids)
