@@ -25,7 +25,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 ACCOUNT = "a"
 KEY = "k"
@@ -177,6 +177,26 @@ class RefBooks:
             for s in subjects:
                 out[s.name] += micros
 
+    def take(self, refs: Iterable[str]) -> list[tuple[tuple[Subject, ...], int]]:
+        """Take these refs out of the books (those held); what they held, summed per
+        subjects tuple (a batch's rows share a few: one pass per tuple, not per row)."""
+        held = self.held
+        totals: dict[int, list[Any]] = {}  # id(subjects) -> [subjects, micros]
+        for ref in refs:
+            entry = held.pop(ref, None)
+            if entry is None:
+                continue
+            total = totals.get(id(entry[0]))
+            if total is None:
+                totals[id(entry[0])] = [entry[0], entry[1]]
+            else:
+                total[1] += entry[1]
+        out = self.out
+        for subjects, micros in totals.values():
+            for s in subjects:
+                out[s.name] -= micros
+        return [(subjects, micros) for subjects, micros in totals.values()]
+
     def pop(self, ref: str) -> tuple[tuple[Subject, ...], int] | None:
         """Take `ref` out of the books; what it held, or None."""
         entry = self.held.pop(ref, None)
@@ -270,17 +290,14 @@ class LocalHolds(SharedBooks):
 
     def settle(self, ref: str, subjects: tuple[Subject, ...], micros: int, ttl_s: float) -> None:
         for s in subjects:
-            if s.name not in self.gens:
-                self._gen(s.name)
+            self._gen(s.name)  # a book for each, if it had none
         self.books.put(ref, subjects, micros)
 
     def flushed(self, costs: list[Flushed]) -> None:
-        gens, books = self.gens, self.books
-        moved: set[str] = set()
-        for cost in costs:
-            books.pop(cost.ref)
-            # Every subject the cost was counted under moved in the database, held here or not.
-            moved.update(name for name in cost.subjects if name in gens)
+        gens = self.gens
+        self.books.take(cost.ref for cost in costs)
+        # Every subject a cost was counted under moved in the database, held here or not.
+        moved = {name for cost in costs for name in cost.subjects if name in gens}
         out = self.out
         for name in moved:
             if out.get(name):

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -63,7 +63,6 @@ class LeaseHolds:
         self.leases: dict[str, int] = defaultdict(int)
         self._books = RefBooks()
         self.out = self._books.out  # per subject: open holds and unflushed costs
-        self._held = self._books.held  # ref -> its subjects, micros
         self._ids: dict[str, tuple[str, int]] = {}
         self._used: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -102,17 +101,12 @@ class LeaseHolds:
             return None
 
     def _put(self, ref: str, subjects: tuple[Subject, ...], micros: int) -> None:
-        if micros and ref in self._held:  # placed again: the earlier hold goes first
-            self._books.pop(ref)
         now = time.monotonic()
-        used, out = self._used, self.out
+        used = self._used
         for s in subjects:
-            name = s.name
-            used[name] = now
-            if micros:
-                out[name] += micros
+            used[s.name] = now
         if micros:
-            self._held[ref] = (subjects, micros)
+            self._books.put(ref, subjects, micros)
 
     async def _take(self, subject: Subject, missing: int) -> bool:
         # Shielded: a caller that hangs up mid-lease must not lose what the database granted.
@@ -147,23 +141,11 @@ class LeaseHolds:
         self._books.put(ref, subjects, micros)
 
     def flushed(self, costs: list[Flushed]) -> None:
-        held = self._held
-        totals: dict[int, list[Any]] = {}  # id(subjects) -> [subjects, spent]: rows share a few tuples
-        for cost in costs:
-            entry = held.pop(cost.ref, None)
-            if entry is None:  # not held here (released, or charged by another process)
-                continue
-            total = totals.get(id(entry[0]))
-            if total is None:
-                totals[id(entry[0])] = [entry[0], entry[1]]
-            else:
-                total[1] += entry[1]
-        out, leases, give = self.out, self.leases, self._give
+        leases, give = self.leases, self._give
         scarce = False
-        for subjects, spent in totals.values():
+        for subjects, spent in self._books.take(cost.ref for cost in costs):
             for s in subjects:
                 name = s.name
-                out[name] -= spent
                 # The counters carry it now: the lease shrinks at once (row by row it would
                 # shrink by the same total, down to 0), the database soon.
                 lease = leases[name]

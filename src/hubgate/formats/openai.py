@@ -139,13 +139,11 @@ def parse_usage(usage: Any) -> Usage | None:
     cached = details.get("cached_tokens") if isinstance(details, dict) else None
     out_details = usage.get("completion_tokens_details")
     reasoning = out_details.get("reasoning_tokens") if isinstance(out_details, dict) else None
-    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    # _int, inlined (once per answer): a positive int, booleans excluded (type(True) is bool)
     return Usage(
-        prompt_tokens=prompt if type(prompt) is int and prompt > 0 else _int(prompt),
-        completion_tokens=completion if type(completion) is int and completion > 0 else _int(completion),
-        cached_tokens=_int(cached) if cached is not None else 0,
-        reasoning_tokens=_int(reasoning) if reasoning is not None else 0,
+        prompt_tokens=_int(usage.get("prompt_tokens")),
+        completion_tokens=_int(usage.get("completion_tokens")),
+        cached_tokens=_int(cached),
+        reasoning_tokens=_int(reasoning),
     )
 
 

@@ -64,6 +64,19 @@ def video_seconds(call: Call) -> int:
 
 def size_of(gw: Gateway, call: Call, route: Route, key: KeyRecord, account: AccountRecord | None) -> int:
     """The call's hold in micro-dollars: the dearest over the route's channels."""
+    if len(route.channels) == 1 and call.endpoint not in _NOT_TEXT:  # most holds: text, one channel
+        body = call.body
+        upstream = route.channels[0].upstream_model(route.model)
+        held = gw.billing.token_hold(
+            hold.prompt_bound(body, call.raw),
+            hold.output_cap(body),
+            key,
+            account,
+            upstream,
+            route.model,
+            call.model,
+        )  # hold_size(ceiling(call), ...) without making the Ceiling
+        return held if held > 0 else 0
     need = ceiling(call)
     if need is None:
         return 0
@@ -94,23 +107,9 @@ async def place(
     if not subjects:
         call.raw = None  # the body's bytes are only read to size a hold: not kept meanwhile
         return  # no budget, no balance limit: nothing to size
-    ttl = None
-    if call.endpoint not in _NOT_TEXT and len(route.channels) == 1:  # most holds: size_of, inlined
-        body = call.body
-        upstream = route.channels[0].upstream_model(route.model)
-        size = gw.billing.token_hold(
-            hold.prompt_bound(body, call.raw),
-            hold.output_cap(body),
-            key,
-            account,
-            upstream,
-            route.model,
-            call.model,
-        )
-        size = size if size > 0 else 0
-    else:
-        if call.endpoint is Endpoint.VIDEOS:
-            ttl = gw.settings.video_task_timeout_s + gw.billing.hold_ttl_s
-        size = size_of(gw, call, route, key, account)
+    ttl = (
+        gw.settings.video_task_timeout_s + gw.billing.hold_ttl_s if call.endpoint is Endpoint.VIDEOS else None
+    )
+    size = size_of(gw, call, route, key, account)
     call.raw = None
     await gw.billing.place(row.request_id, key, account, size, ttl_s=ttl, subjects=subjects)

@@ -78,8 +78,8 @@ class LocalStore:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._running: dict[str, int] = defaultdict(int)
 
-    def _window(self, name: str, minute: int) -> list[float]:
-        rec = self._windows.get(name)
+    def _window(self, name: str, minute: int, rec: list[float] | None) -> list[float]:
+        """The name's record (`rec`, as the caller looked it up) at `minute`."""
         if rec is None:
             if len(self._windows) >= 50_000:
                 self._trim(minute)
@@ -98,7 +98,7 @@ class LocalStore:
         minute = int(now // WINDOW_S)
         rec = self._windows.get(name)
         if rec is None or rec[0] < minute:  # new, or a later minute: rolled forward
-            rec = self._window(name, minute)
+            rec = self._window(name, minute, rec)
         prev, cur = rec[1], rec[2]
         used = prev * (1.0 - (now % WINDOW_S) / WINDOW_S) + cur
         if used + cost > limit:
@@ -111,7 +111,7 @@ class LocalStore:
         return self.window_take_now(name, limit, cost, now)
 
     def window_add_now(self, name: str, amount: int, now: float) -> None:
-        self._window(name, int(now // WINDOW_S))[2] += amount
+        self._window(name, int(now // WINDOW_S), self._windows.get(name))[2] += amount
 
     async def window_add(self, name: str, amount: int, now: float) -> None:
         self.window_add_now(name, amount, now)

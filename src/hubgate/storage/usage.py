@@ -131,8 +131,8 @@ class UsageWriter:
 
     async def durable(self) -> None:
         """Return once the journaled records survive a power cut (fsync `always`), else at once."""
-        if self.journal is not None and self.journal.fsync == "always":
-            await self.journal.durable()
+        if self.journal is not None:
+            await self.journal.durable()  # at once unless fsync `always`
 
     @property
     def pending(self) -> int:
