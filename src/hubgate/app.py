@@ -211,8 +211,7 @@ def _usage(
     """The metrics and the usage writer (with its opened journal), which report on each other."""
 
     def settled(batch: list[UsageRow]) -> None:
-        moved_keys, _ = billing.settle(batch)
-        keys.invalidate_ids(moved_keys)
+        keys.spent(billing.settle(batch))
 
     metrics = Metrics.from_env(backlog=lambda: usage.pending, lag=lambda: usage.lag_s())  # observability
     journal = Journal(

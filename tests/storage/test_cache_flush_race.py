@@ -32,8 +32,7 @@ async def _world(engine: AsyncEngine) -> tuple[KeyRepository, KeyCache, Billing,
     billing = Billing(AccountCache(accounts), default_account_id=default.id, prices={}, groups={})
 
     def settled(batch: list[UsageRow]) -> None:
-        moved, _ = billing.settle(batch)
-        keys.invalidate_ids(moved)
+        keys.spent(billing.settle(batch))
 
     writer = UsageWriter(engine, batch_size=100, interval_s=60, on_flushed=settled)
     return repo, keys, billing, writer
@@ -91,3 +90,74 @@ async def test_an_account_read_straddling_a_flush_is_read_again(engine: AsyncEng
     again = await billing.accounts.get(account.id)
     assert again is not None and again.balance_micros == 0
     assert billing.pending_accounts.get(account.id, 0) == 0
+
+
+def _count_calls(obj: object, name: str) -> list[int]:
+    calls = [0]
+    inner = getattr(obj, name)
+
+    async def counted(*args: object) -> object:
+        calls[0] += 1
+        return await inner(*args)
+
+    setattr(obj, name, counted)
+    return calls
+
+
+async def test_a_flush_moves_the_cached_records_without_reading_them(engine: AsyncEngine) -> None:
+    """After a flush the cached key and account equal the database's, with no read: every
+    request in flight used to wait for the two reads each flush caused."""
+    repo, keys, billing, writer = await _world(engine)
+    accounts = AccountRepository(engine)
+    account = await accounts.create(f"moved-{uuid.uuid4().hex[:8]}", credit_micros=1_000)
+    key, secret = await repo.create(f"moved-{uuid.uuid4().hex[:8]}", budget_micros=900, account_id=account.id)
+    cached = await keys.authenticate(secret)
+    await billing.admit(cached)  # caches the account
+    key_reads = _count_calls(repo, "by_hash")
+    account_reads = _count_calls(billing.accounts._repo, "by_id")
+    for micros in (7, 11, 13):
+        _spend(billing, writer, key, micros)
+    await writer.flush()
+    seen = await keys.authenticate(secret)
+    held = await billing.accounts.get(account.id)
+    assert key_reads == [0] and account_reads == [0]
+    stored_key = await repo.by_hash(seen.key_hash)
+    stored_account = await accounts.by_id(account.id)
+    assert stored_key is not None and stored_account is not None and held is not None
+    assert (seen.spent_micros, seen.period_spent_micros) == (31, 31)
+    assert (stored_key.spent_micros, stored_key.period_spent_micros) == (31, 31)
+    assert held.balance_micros == stored_account.balance_micros == 1_000 - 31
+    assert billing.pending_keys.get(key.id, 0) == 0 and billing.pending_accounts.get(account.id, 0) == 0
+
+
+async def test_a_key_with_a_budget_period_is_read_again_after_a_flush(engine: AsyncEngine) -> None:
+    """The flush's UPDATE may restart a period's spend: that key is not moved in memory."""
+    repo, keys, billing, writer = await _world(engine)
+    key, secret = await repo.create(f"period-{uuid.uuid4().hex[:8]}", budget_micros=900, budget_period="daily")
+    await keys.authenticate(secret)
+    key_reads = _count_calls(repo, "by_hash")
+    _spend(billing, writer, key, 5)
+    await writer.flush()
+    seen = await keys.authenticate(secret)
+    assert key_reads == [1]
+    assert (seen.spent_micros, seen.period_spent_micros) == (5, 5) and seen.period_started_at is not None
+
+
+async def test_a_quarantined_rows_subjects_are_read_again(engine: AsyncEngine) -> None:
+    """A row the database refused moved no counter: its key and account are dropped, not moved."""
+    repo, keys, billing, _writer = await _world(engine)
+    accounts = AccountRepository(engine)
+    account = await accounts.create(f"refused-{uuid.uuid4().hex[:8]}", credit_micros=100)
+    key, secret = await repo.create(f"refused-{uuid.uuid4().hex[:8]}", account_id=account.id)
+    await billing.admit(await keys.authenticate(secret))
+    row = UsageRow(request_id=uuid.uuid4().hex, endpoint="chat", status=200, stream=False)
+    row.key_id, row.account_id, row.cost_micros, row.quarantined = key.id, account.id, 9, True
+    billing.pending_keys[key.id] += 9
+    billing.pending_accounts[account.id] += 9
+    keys.spent(billing.settle([row]))
+    key_reads = _count_calls(repo, "by_hash")
+    account_reads = _count_calls(billing.accounts._repo, "by_id")
+    seen = await keys.authenticate(secret)
+    held = await billing.accounts.get(account.id)
+    assert key_reads == [1] and account_reads == [1]
+    assert seen.spent_micros == 0 and held is not None and held.balance_micros == 100

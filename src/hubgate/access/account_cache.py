@@ -1,11 +1,12 @@
-"""Accounts as the hot path reads them: cached for a while, dropped when a usage flush
-or an admin moves their balance; the requests in flight share one read."""
+"""Accounts as the hot path reads them: cached for a while, moved by what a usage flush
+wrote, dropped when an admin moves their balance; the requests in flight share one read."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from hubgate.access.steady import read_steady
 from hubgate.storage.accounts import AccountRecord, AccountRepository
@@ -47,6 +48,25 @@ class AccountCache:
             del self._reading[account_id]
         if not done.cancelled():
             done.exception()  # retrieved: every waiter may have gone
+
+    def spent(self, totals: dict[int, int]) -> None:
+        """A usage flush took `totals` off these balances (committed): the cached records
+        move by as much instead of being read again, which every request in flight waited
+        for, after each flush. A total of 0 drops the record (its change is not known here).
+        Reads in flight are read again, as after `invalidate`."""
+        self._generation += 1
+        entries = self._entries
+        for account_id, total in totals.items():
+            hit = entries.get(account_id)
+            if hit is None:
+                continue
+            if total:
+                record = hit[0]
+                entries[account_id] = (replace(record, balance_micros=record.balance_micros - total), hit[1])
+            else:
+                del entries[account_id]
+        if self.on_invalidate is not None:
+            self.on_invalidate(list(totals))
 
     def invalidate(self, account_ids: Iterable[int] | None = None) -> None:
         self._generation += 1

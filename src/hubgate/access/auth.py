@@ -7,6 +7,7 @@ import hmac
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from hubgate.access.steady import read_steady
@@ -100,15 +101,34 @@ class KeyCache:
         else:
             self._entries.pop(secret_hash, None)
 
-    def invalidate_ids(self, key_ids: set[int]) -> None:
-        """Drop the cached records of these keys (their spend just moved)."""
-        if not key_ids:
+    def spent(self, totals: dict[int, int]) -> None:
+        """A usage flush added `totals` to these keys' spend (committed): the cached records
+        move by as much, as the flush's UPDATE moved them, instead of being read again on
+        the next request. A key with a budget period (whose spend the UPDATE may restart),
+        or a total of 0 (not known here), is dropped and read again."""
+        if not totals:
             return
         self._generation += 1
-        for key_id in key_ids:
-            digest = self._digest_by_id.pop(key_id, None)
-            if digest is not None:
-                self._entries.pop(digest, None)
+        entries, by_id = self._entries, self._digest_by_id
+        for key_id, total in totals.items():
+            digest = by_id.get(key_id)
+            hit = entries.get(digest) if digest is not None else None
+            if hit is None:
+                continue
+            record = hit[0]
+            if record is None or not total or record.budget_period is not None:
+                del entries[digest]  # type: ignore[arg-type]
+                del by_id[key_id]
+                continue
+            entries[digest] = (  # type: ignore[index]
+                replace(
+                    record,
+                    spent_micros=record.spent_micros + total,
+                    period_spent_micros=record.period_spent_micros + total,
+                    period_started_at=None,
+                ),
+                hit[1],
+            )
 
     async def authenticate(self, secret: str | None, now: datetime | None = None) -> KeyRecord:
         if not secret:

@@ -401,18 +401,23 @@ class Billing:
         """The long-running work (video tasks) held in this process."""
         return list(self._tasks)
 
-    def settle(self, batch: list[UsageRow]) -> tuple[set[int], set[int]]:
-        """The batch is in the database now: its costs leave `pending` and the hold books.
-        Summed per key and per account first: `pending` moves once per subject, not per row."""
+    def settle(self, batch: list[UsageRow]) -> dict[int, int]:
+        """The batch is in the database now: its costs leave `pending` and the hold books,
+        and the cached accounts move by what the flush moved (no read per flush). Summed per
+        key and per account first: `pending` moves once per subject, not per row. Returns
+        what the flush added to each key's spend (0: a quarantined row's key, to read again)."""
         keys: dict[int, int] = {}
         accounts: dict[int, int] = {}
         named: dict[tuple[int | None, int | None], tuple[str, ...]] = {}  # a batch has few pairs
         flushed: list[Flushed] = []
+        refused: list[UsageRow] = []
         for row in batch:
             cost = row.cost_micros
             if not cost:
                 continue
             key_id, account_id = row.key_id, row.account_id
+            if row.quarantined:
+                refused.append(row)
             if key_id is not None:
                 keys[key_id] = keys.get(key_id, 0) + cost
             if account_id is not None:
@@ -428,10 +433,16 @@ class Billing:
             self._release(self.pending_keys, key_id, total)
         for account_id, total in accounts.items():
             self._release(self.pending_accounts, account_id, total)
-        self.accounts.invalidate(accounts)
+        moved_keys, moved_accounts = dict(keys), accounts
+        for row in refused:  # its cost never reached the counters: read those again
+            if row.key_id is not None:
+                moved_keys[row.key_id] = 0
+            if row.account_id is not None:
+                moved_accounts[row.account_id] = 0
+        self.accounts.spent(moved_accounts)
         if flushed:
             self.backend.flushed(flushed)
-        return set(keys), set(accounts)
+        return moved_keys
 
     @staticmethod
     def _release(pending: dict[int, int], ident: int, amount: int) -> None:

@@ -25,7 +25,7 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_conn: Any, _record: Any = None) -> None:
     # WAL lets readers run beside the batched usage writer; NORMAL is durable at
     # each checkpoint, which is what a log of metering rows needs.
     cur = dbapi_conn.cursor()
@@ -57,7 +57,7 @@ def create_engine(url: str, *, pool_size: int = 10, pool_overflow: int | None = 
         _ensure_sqlite_dir(url)
         _direct_sqlite_binds()
         engine = create_async_engine(url)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     overflow = pool_size if pool_overflow is None else pool_overflow
     return create_async_engine(url, pool_size=pool_size, max_overflow=overflow, pool_pre_ping=True)

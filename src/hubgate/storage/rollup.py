@@ -103,15 +103,27 @@ def _upserts(table: Table) -> tuple[str, str]:
 _UPSERTS = {table.name: _upserts(table) for table in (usage_daily, usage_daily_models)}
 
 
+def _params(rows: Iterable[Any]) -> list[tuple[Table, list[tuple[Any, ...]]]]:
+    """Each roll-up table's upsert parameters for the rows, in the one sorted order."""
+    folded = fold(rows)
+    if not folded:
+        return []
+    return [
+        (table, [(*group, *sums) for group, sums in sorted(groups.items())])
+        for table, groups in ((usage_daily, folded), (usage_daily_models, coarser(folded)))
+    ]
+
+
+def sqlite_upserts(rows: Iterable[Any]) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """`add_batch`'s statements as SQLite text and parameters (storage/sqlite_batch.py)."""
+    return [(_UPSERTS[table.name][0], params) for table, params in _params(rows)]
+
+
 async def add_batch(conn: AsyncConnection, rows: Iterable[Any]) -> None:
     """Add the rows' sums to their days' roll-ups, inside the caller's transaction: per key
     (`usage_daily`) and per model and channel only (`usage_daily_models`, for reports that
     neither filter nor group by key or account)."""
-    folded = fold(rows)
-    if not folded:
-        return
-    for table, groups in ((usage_daily, folded), (usage_daily_models, coarser(folded))):
-        params = [(*group, *sums) for group, sums in sorted(groups.items())]
+    for table, params in _params(rows):
         await _upsert(conn, table, params)
 
 

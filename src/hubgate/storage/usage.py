@@ -17,10 +17,12 @@ from sqlalchemy import DateTime, bindparam, case, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hubgate.metering.budget import period_start
+from hubgate.storage.db import sqlite_pragmas
 from hubgate.storage.driver import in_transaction
 from hubgate.storage.keys import utcnow
 from hubgate.storage.quarantine import error_text, lock_conflict, quarantine, row_fault
-from hubgate.storage.rollup import add_batch
+from hubgate.storage.rollup import add_batch, sqlite_upserts
+from hubgate.storage.sqlite_batch import SqliteBatches, Statement
 from hubgate.storage.storable import make_storable
 from hubgate.storage.tables import accounts, api_keys, usage_logs, usage_quarantine
 
@@ -99,6 +101,8 @@ class UsageWriter:
         self._flush_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        # A SQLite file: each flush is one transaction in a thread of its own (sqlite_batch.py).
+        self._sqlite = SqliteBatches.for_engine(engine, sqlite_pragmas)
         self.written = 0
         self.dropped = 0
         self.quarantined = 0
@@ -231,6 +235,11 @@ class UsageWriter:
         done += batch
 
     async def _insert(self, batch: list[UsageRow]) -> None:
+        if self._sqlite is not None:  # the same statements, in the same order, in one trip
+            rows = [(*_values_but_created(r), sqlite_datetime(r.created_at)) for r in batch]
+            inserts = self._sqlite.inserts(_SQLITE_INSERT, len(_COLUMNS), rows)
+            await self._sqlite.run(inserts, lambda: _sqlite_rest(batch))
+            return
         async with self._engine.begin() as conn:
             # The counters move in the same transaction as the rows that justify
             # them: spent == sum(costs) and balance == credits - sum(costs), always.
@@ -263,6 +272,8 @@ class UsageWriter:
             while self._pending:  # rows recorded during the last flush too
                 await self.flush()
         finally:
+            if self._sqlite is not None:
+                await self._sqlite.close()
             if self.journal is not None:
                 await self.journal.close()
 
@@ -358,7 +369,8 @@ _ACCOUNT_COUNTERS = (
 )
 
 
-async def _move_counters(conn: AsyncConnection, batch: list[UsageRow]) -> None:
+def _counter_params(batch: list[UsageRow]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The accounts' and the keys' counter updates of a batch, each sorted by id."""
     keys: dict[int, int] = defaultdict(int)
     accounts_: dict[int, int] = defaultdict(int)
     for row in batch:
@@ -367,14 +379,13 @@ async def _move_counters(conn: AsyncConnection, batch: list[UsageRow]) -> None:
                 keys[row.key_id] += row.cost_micros
             if row.account_id is not None:
                 accounts_[row.account_id] += row.cost_micros
-    if accounts_:  # accounts before keys: storage/leases.py locks them in that order too
-        await conn.execute(
-            _ACCOUNT_COUNTERS, [{"aid": aid, "delta": accounts_[aid]} for aid in sorted(accounts_)]
-        )
+    # accounts before keys: storage/leases.py locks them in that order too
+    account_params = [{"aid": aid, "delta": accounts_[aid]} for aid in sorted(accounts_)]
+    key_params: list[dict[str, Any]] = []
     if keys:
         now = utcnow()
         bounds = {p: period_start(p, now) for p in ("daily", "weekly", "monthly")}
-        params = [
+        key_params = [
             {
                 "kid": kid,
                 "delta": keys[kid],
@@ -384,4 +395,46 @@ async def _move_counters(conn: AsyncConnection, batch: list[UsageRow]) -> None:
             }
             for kid in sorted(keys)  # one lock order for every writer: no deadlocks between replicas
         ]
-        await conn.execute(_KEY_COUNTERS, params)
+    return account_params, key_params
+
+
+async def _move_counters(conn: AsyncConnection, batch: list[UsageRow]) -> None:
+    account_params, key_params = _counter_params(batch)
+    if account_params:
+        await conn.execute(_ACCOUNT_COUNTERS, account_params)
+    if key_params:
+        await conn.execute(_KEY_COUNTERS, key_params)
+
+
+def _sqlite_form(statement: Any) -> tuple[str, list[str], dict[str, Any]]:
+    """A statement's SQLite text, its parameters' names in order, and its literal values."""
+    from sqlalchemy.dialects import sqlite
+
+    compiled = statement.compile(dialect=sqlite.dialect())
+    return compiled.string, list(compiled.positiontup or ()), dict(compiled.params)
+
+
+_SQLITE_ACCOUNTS = _sqlite_form(_ACCOUNT_COUNTERS)
+_SQLITE_KEYS = _sqlite_form(_KEY_COUNTERS)
+
+
+def _positional(form: tuple[str, list[str], dict[str, Any]], params: list[dict[str, Any]]) -> Statement:
+    sql, names, literals = form
+    out = []
+    for values in params:
+        merged = {**literals, **values}
+        bound = map(merged.__getitem__, names)
+        out.append(tuple(sqlite_datetime(v) if isinstance(v, datetime) else v for v in bound))
+    return sql, out
+
+
+def _sqlite_rest(batch: list[UsageRow]) -> list[Statement]:
+    """The flush's transaction on SQLite after its rows, as `_insert` runs it elsewhere:
+    the day's roll-ups, the accounts, the keys."""
+    statements: list[Statement] = list(sqlite_upserts(batch))
+    account_params, key_params = _counter_params(batch)
+    if account_params:
+        statements.append(_positional(_SQLITE_ACCOUNTS, account_params))
+    if key_params:
+        statements.append(_positional(_SQLITE_KEYS, key_params))
+    return statements
