@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import random
 import time
@@ -144,9 +145,10 @@ def test_observe_never_raises(caplog: pytest.LogCaptureFixture) -> None:
     broken = row(latency_ms="soon")  # a bug upstream of metrics must not fail the request
     with caplog.at_level(logging.ERROR, logger="hubgate.metrics"):
         metrics.observe(broken)
+        metrics.observe(row())  # summed in the same batch as the broken one
+        rendered = metrics.render()  # rows are summed at the flush
     assert "could not observe request req-test" in caplog.text
-    metrics.observe(row())
-    assert value(parse(metrics.render()), "hubgate_failovers_total", model="gpt-x") == 1
+    assert value(parse(rendered), "hubgate_failovers_total", model="gpt-x") == 1
 
 
 def test_multiprocess_dir_needs_the_variable_at_import() -> None:
@@ -194,3 +196,32 @@ async def test_event_loop_lag_is_sampled_and_a_stall_shows() -> None:
     # machine itself, may be small).
     assert (value(s, "hubgate_event_loop_lag_seconds_bucket", le="0.05") or 0) < count
     assert (value(s, "hubgate_event_loop_lag_max_seconds") or 0) >= 0.1
+
+
+def test_batched_sums_equal_the_rows_one_by_one() -> None:
+    """Rows are summed per batch in C; every latency lands in the bucket the seconds would
+    (bounds included), and the counts add up as row-by-row sums do."""
+    rng = random.Random(11)
+    bounds_ms = [round(b * 1000) for b in LATENCY_BUCKETS]
+    latencies = [*bounds_ms, *(b + 1 for b in bounds_ms), *(rng.randrange(200_000) for _ in range(1500))]
+    metrics = Metrics()
+    expected = [0] * (len(LATENCY_BUCKETS) + 1)
+    prompt = 0
+    for i, ms in enumerate(latencies):
+        tokens = rng.randrange(1000)
+        prompt += tokens
+        metrics.observe(row(latency_ms=ms, prompt_tokens=tokens, ttfb_ms=None if i % 3 else ms))
+        expected[bisect.bisect_left(LATENCY_BUCKETS, ms / 1000)] += 1
+    text = metrics.render()
+    assert metrics._rows == []
+    parsed = parse(text)
+    labels = {"endpoint": "chat", "stream": "true"}
+    cumulative = 0
+    for bound, count in zip(LATENCY_BUCKETS, expected, strict=False):
+        cumulative += count
+        assert value(parsed, "hubgate_request_duration_seconds_bucket", le=str(bound), **labels) == cumulative
+    assert value(parsed, "hubgate_request_duration_seconds_count", **labels) == len(latencies)
+    total_s = value(parsed, "hubgate_request_duration_seconds_sum", **labels)
+    assert total_s == pytest.approx(sum(latencies) / 1000)
+    spend = {"key": "alice", "model": "gpt-x", "channel": "main"}
+    assert value(parsed, "hubgate_tokens_total", kind="prompt", **spend) == prompt

@@ -133,7 +133,8 @@ async def test_a_flush_moves_the_cached_records_without_reading_them(engine: Asy
 async def test_a_key_with_a_budget_period_is_read_again_after_a_flush(engine: AsyncEngine) -> None:
     """The flush's UPDATE may restart a period's spend: that key is not moved in memory."""
     repo, keys, billing, writer = await _world(engine)
-    key, secret = await repo.create(f"period-{uuid.uuid4().hex[:8]}", budget_micros=900, budget_period="daily")
+    name = f"period-{uuid.uuid4().hex[:8]}"
+    key, secret = await repo.create(name, budget_micros=900, budget_period="daily")
     await keys.authenticate(secret)
     key_reads = _count_calls(repo, "by_hash")
     _spend(billing, writer, key, 5)

@@ -67,13 +67,17 @@ def counts_micros(
     multiplier: Decimal = ONE,
 ) -> int:
     """`cost_micros` from the counts themselves (a usage row's), without building a Usage."""
-    check_multiplier(multiplier)
-    prompt = max(prompt_tokens, 0)
-    cached = _clamp(cached_tokens, prompt)
-    writes = _clamp(cache_write_tokens, prompt - cached)
-    writes_1h = _clamp(cache_write_1h_tokens, writes)
+    if multiplier is not ONE:
+        check_multiplier(multiplier)
+    prompt = prompt_tokens if prompt_tokens > 0 else 0
+    if cached_tokens or cache_write_tokens:
+        cached = _clamp(cached_tokens, prompt)
+        writes = _clamp(cache_write_tokens, prompt - cached)
+        writes_1h = _clamp(cache_write_1h_tokens, writes)
+    else:  # the common case: no cache read or write (and so no 1-hour write either)
+        cached = writes = writes_1h = 0
     uncached = prompt - cached - writes
-    completion = max(completion_tokens, 0)
+    completion = completion_tokens if completion_tokens > 0 else 0
 
     # Rates are USD per million tokens, so tokens x rate is micro-dollars (price.Rates holds
     # them as integers over one denominator, per_request included).

@@ -5,6 +5,8 @@ in prometheus_client's global one). The label children a request feeds are resol
 once per distinct label set and cached; `observe` adds the request to plain sums kept per
 label set, and `flush` (on every scrape and, multi-worker, every GAUGE_REFRESH_S) moves them
 into the metric values: a worker's figures reach another worker's scrape within a second.
+A request's row is only appended to a list: the sums are taken per batch of rows (at the
+flush, or every OBSERVED_BATCH rows), grouped and summed in C.
 
 Multi-worker (`hubgate serve --workers N`): prometheus_client chooses where values
 live when it is imported. With PROMETHEUS_MULTIPROC_DIR set (the parent sets it,
@@ -21,6 +23,8 @@ import logging
 import os
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
+from functools import partial
+from operator import attrgetter
 from typing import TYPE_CHECKING, Final, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
@@ -48,10 +52,22 @@ LATENCY_BUCKETS: Final = (
 LOOP_LAG_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 TOKEN_KINDS: Final = ("prompt", "completion", "cached", "cache_write", "reasoning")
 GAUGE_REFRESH_S: Final = 1.0  # multi-worker: how stale a worker's share of a gauge may get
+OBSERVED_BATCH: Final = 512  # rows observed are summed at the latest after this many
 
 
 # What one request's labels resolve to: (endpoint, key, model, channel, status, stream).
 _Signature = tuple[str, str | None, str | None, str | None, int, bool]
+_SIGNATURE = attrgetter("endpoint", "key_name", "model", "channel", "status", "stream")
+# The token counts in TOKEN_KINDS' order, then the cost, the latency and the attempts.
+_COUNTS = attrgetter("prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
+                     "reasoning_tokens", "cost_micros", "latency_ms", "attempts")  # fmt: skip
+_SECONDS = partial(bisect_left, tuple(round(b * 1000, 6) for b in LATENCY_BUCKETS))  # bucket of a ms count
+
+
+def _bucket(counts: list[int], milliseconds: Iterable[int]) -> None:
+    """Count each latency (ms) in its histogram bucket (le: a value on a bound counts in it)."""
+    for index in map(_SECONDS, milliseconds):
+        counts[index] += 1
 
 
 class _Series:
@@ -175,6 +191,7 @@ class Metrics:
         # Label children by the raw row values: no str() or label validation per call.
         self._series: dict[_Signature, _Series] = {}
         self._pending: list[_Series] = []  # series observed since the last flush
+        self._rows: list[UsageRow] = []  # observed, not yet summed into `_pending`
 
     def _traffic_metrics(self, reg: CollectorRegistry) -> None:
         """What every metered request feeds: requests, tokens, cost, attempts, timings."""
@@ -298,47 +315,64 @@ class Metrics:
         return cls(backlog=backlog, lag=lag, multiprocess_dir=os.environ.get(MULTIPROC_ENV) or None)
 
     def observe(self, row: UsageRow) -> None:
-        """Count one finished request. Never raises: it runs in the relay's `finally`."""
-        try:
-            self._observe(row)
-        except Exception:
-            log.exception("metrics: could not observe request %s", row.request_id)
+        """Count one finished request (summed with others at the next flush). Never raises:
+        it runs in the relay's `finally`."""
+        rows = self._rows
+        rows.append(row)
+        if len(rows) >= OBSERVED_BATCH:
+            self._sum_rows()
 
-    def _observe(self, row: UsageRow) -> None:
-        sig = (row.endpoint, row.key_name, row.model, row.channel, row.status, row.stream)
-        series = self._series.get(sig)
-        if series is None:
-            series = self._series[sig] = self._resolve(sig)
-        p = series.pending
-        if p is None:
-            p = series.pending = _Pending()
-            self._pending.append(series)
-        p.requests += 1
-        seconds = row.latency_ms / 1000
-        p.duration[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        p.duration_sum += seconds
-        if row.ttfb_ms is not None:
-            seconds = row.ttfb_ms / 1000
-            if p.ttfb is None:
-                p.ttfb = [0] * (len(LATENCY_BUCKETS) + 1)
-            p.ttfb[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-            p.ttfb_sum += seconds
-        attempts = row.attempts
-        if attempts > 0:
-            p.attempts += attempts
-            if attempts > 1:
-                p.failovers += 1
-        tokens = p.tokens
-        tokens[0] += row.prompt_tokens
-        tokens[1] += row.completion_tokens
-        tokens[2] += row.cached_tokens
-        tokens[3] += row.cache_write_tokens
-        tokens[4] += row.reasoning_tokens
-        p.cost += row.cost_micros
+    def _sum_rows(self) -> None:
+        rows, self._rows = self._rows, []
+        try:
+            self._sum(rows)
+        except Exception:  # a row no sum could take: each alone, so the others still count
+            for row in rows:
+                try:
+                    self._sum([row])
+                except Exception:
+                    log.exception("metrics: could not observe request %s", row.request_id)
+
+    def _sum(self, rows: list[UsageRow]) -> None:
+        """Rows summed into their series' pending sums: grouped by signature, each group's
+        columns summed in C (the row's counts read by one attrgetter each)."""
+        groups: dict[_Signature, list[UsageRow]] = {}
+        for sig, row in zip(map(_SIGNATURE, rows), rows, strict=True):
+            group = groups.get(sig)
+            if group is None:
+                groups[sig] = [row]
+            else:
+                group.append(row)
+        for sig, group in groups.items():
+            series = self._series.get(sig)
+            if series is None:
+                series = self._series[sig] = self._resolve(sig)
+            p = series.pending
+            if p is None:
+                p = series.pending = _Pending()
+                self._pending.append(series)
+            p.requests += len(group)
+            *token_sums, cost, latencies, attempts = zip(*map(_COUNTS, group), strict=True)
+            tokens = p.tokens
+            for i, total in enumerate(map(sum, token_sums)):
+                tokens[i] += total
+            p.cost += sum(cost)
+            _bucket(p.duration, latencies)
+            p.duration_sum += sum(latencies) / 1000
+            ttfbs = [r.ttfb_ms for r in group if r.ttfb_ms is not None]
+            if ttfbs:
+                if p.ttfb is None:
+                    p.ttfb = [0] * (len(LATENCY_BUCKETS) + 1)
+                _bucket(p.ttfb, ttfbs)
+                p.ttfb_sum += sum(ttfbs) / 1000
+            p.attempts += sum(a for a in attempts if a > 0)
+            p.failovers += sum(1 for a in attempts if a > 1)
 
     def flush(self) -> None:
         """Move the observations summed since the last flush into the metric values (on
         scrape, and multi-worker every GAUGE_REFRESH_S, so another worker's scrape sees them)."""
+        if self._rows:
+            self._sum_rows()
         pending, self._pending = self._pending, []
         for series in pending:
             p, series.pending = series.pending, None
