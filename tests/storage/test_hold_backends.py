@@ -48,7 +48,7 @@ async def test_local_holds_refuse_beyond_the_balance_and_follow_flushes() -> Non
     assert await holds.place("r2", (A,), 50, 10) is None
     assert await holds.place("r3", (A,), 30, 10) == A  # 20 left
     db.balance -= 30  # the usage writer committed r1's cost...
-    holds.flushed([Flushed("r1", (A.name,), 30)])  # ...then said so: the balance is read again
+    holds.flushed([Flushed("r1", (A.name,), 30)])  # ...then said so: the cached balance moves too
     assert await holds.place("r3", (A,), 21, 10) == A
     assert await holds.place("r3", (A,), 20, 10) is None
     holds.settle("r2", (A,), 0, 10)  # failed upstream: released
@@ -321,9 +321,11 @@ async def test_the_ledger_check_counts_the_holds_kept_in_redis(redis_url: str, t
         await client.aclose()
 
 
-async def test_local_holds_read_the_base_again_after_any_flush_of_the_subject() -> None:
+async def test_local_holds_move_the_base_with_any_flush_of_the_subject() -> None:
     """A flushed cost moves the subject's base in the database whether or not this process
-    held it (a replayed journal row): the book's generation moves, the base is read again."""
+    held it (a replayed journal row): the cached base moves by as much, without a read
+    (the requests arriving meanwhile all waited for it). A cost whose move is not known
+    here (quarantined: no counter moved) makes the base be read again."""
     db = FakeDatabase(100)
     holds = LocalHolds(BaseCache(db.read, 30.0))
     assert await holds.place("r1", (A,), 10, 10) is None
@@ -331,6 +333,11 @@ async def test_local_holds_read_the_base_again_after_any_flush_of_the_subject() 
     db.balance -= 50  # someone else's cost, now in the database
     holds.flushed([Flushed("replayed", (A.name,), 50)])
     assert await holds.place("r2", (A,), 41, 10) == A  # 100 - 50 - 10 = 40 left
+    assert await holds.place("r2", (A,), 40, 10) is None
+    assert db.reads == 1 and holds.out[A.name] == 50
+    holds.settle("r2", (A,), 0, 10)
+    holds.flushed([Flushed("refused", (A.name,), 7, landed=False)])  # the database kept 50
+    assert await holds.place("r2", (A,), 41, 10) == A
     assert db.reads == 2 and holds.out[A.name] == 10
     holds.settle("r1", (A,), 0, 10)  # released: the book is empty...
     holds.flushed([Flushed("r1", (A.name,), 0)])

@@ -65,8 +65,8 @@ class AccountCache:
                 entries[account_id] = (replace(record, balance_micros=record.balance_micros - total), hit[1])
             else:
                 del entries[account_id]
-        if self.on_invalidate is not None:
-            self.on_invalidate(list(totals))
+        # Not `on_invalidate`: the hold backends move or read again their own bases on a
+        # flush (Billing.settle hands it to them).
 
     def invalidate(self, account_ids: Iterable[int] | None = None) -> None:
         self._generation += 1

@@ -428,7 +428,7 @@ class Billing:
                     *((book_name(KEY, key_id),) if key_id is not None else ()),
                     *((book_name(ACCOUNT, account_id),) if account_id is not None else ()),
                 )
-            flushed.append(Flushed(row.request_id, names, cost))
+            flushed.append(Flushed(row.request_id, names, cost, not row.quarantined))
         for key_id, total in keys.items():
             self._release(self.pending_keys, key_id, total)
         for account_id, total in accounts.items():

@@ -8,7 +8,9 @@ if `base - out` covers it, where `base` is what the database says is left (the b
 the budget minus the spend that counts). A flush moves costs into the database, then
 removes their entries from the book and bumps the subject's generation: a `base` read
 before that bump is stale and read again, so a cost is never counted neither in `base`
-nor in `out` (it may briefly be counted in both, which only refuses early).
+nor in `out` (it may briefly be counted in both, which only refuses early). A base cached
+at the generation before the bump moves by the flushed costs instead, as the database
+did (`BaseCache.moved`), unless that move is not known here.
 
 Two backends share this contract: `LocalHolds` (one process: the book in memory) and
 `LeaseHolds` (replicas and workers: each process leases chunks of a balance or budget,
@@ -59,6 +61,7 @@ class Flushed:
     ref: str
     subjects: tuple[str, ...]  # Subject.name of each
     micros: int
+    landed: bool = True  # False: quarantined, so its cost moved no counter
 
 
 class HoldBackend(Protocol):
@@ -98,6 +101,9 @@ class _Base:
     value: int
     gen: int
     expires: float
+    # How a flush of `delta` micro-dollars moves it: -1 an account's balance, +1 a key's
+    # spend; 0 when it cannot be told here (a key's budget period may restart in the flush).
+    sign: int = 0
 
 
 class BaseCache:
@@ -132,13 +138,25 @@ class BaseCache:
 
     async def _refresh(self, subject: Subject, gen: int) -> None:
         value = await self._read(subject)
-        self._entries[subject.name] = _Base(value, gen, time.monotonic() + self._ttl)
+        sign = -1 if subject.kind == ACCOUNT else 0 if subject.period is not None else 1
+        self._entries[subject.name] = _Base(value, gen, time.monotonic() + self._ttl, sign)
 
     def _read_done(self, key: tuple[str, int], done: asyncio.Future[None]) -> None:
         if self._reading.get(key) is done:
             del self._reading[key]
         if not done.cancelled():
             done.exception()  # retrieved: every waiter may have gone
+
+    def moved(self, name: str, gen: int, micros: int, new_gen: int) -> bool:
+        """A flush wrote `micros` of costs under the subject: its base as read at `gen` moves
+        by as much, as the database did, and stands for `new_gen`; False (nothing moved)
+        when no such base is cached or its move is not known here."""
+        hit = self._entries.get(name)
+        if hit is None or hit.gen != gen or not hit.sign:
+            return False
+        hit.value += hit.sign * micros
+        hit.gen = new_gen
+        return True
 
     def drop(self, names: Iterable[str]) -> None:
         for name in names:
@@ -296,12 +314,23 @@ class LocalHolds(SharedBooks):
     def flushed(self, costs: list[Flushed]) -> None:
         gens = self.gens
         self.books.take(cost.ref for cost in costs)
-        # Every subject a cost was counted under moved in the database, held here or not.
-        moved = {name for cost in costs for name in cost.subjects if name in gens}
+        # Every subject a cost was counted under moved in the database, held here or not:
+        # by the costs that landed (None: by an amount not known here).
+        moved: dict[str, int | None] = {}
+        for cost in costs:
+            for name in cost.subjects:
+                if name in gens:
+                    was = moved.get(name, 0)
+                    moved[name] = was + cost.micros if was is not None and cost.landed else None
         out = self.out
-        for name in moved:
+        for name, micros in moved.items():
             if out.get(name):
-                gens[name] = next(self._generations)
+                gen = next(self._generations)
+                # Its cached base moves with the database (no read, which the requests
+                # arriving meanwhile would all wait for); else it is read again.
+                if micros is not None:
+                    self.bases.moved(name, gens[name], micros, gen)
+                gens[name] = gen
             else:  # an empty book is forgotten; a fresh one starts with a new base read
                 del gens[name]
                 out.pop(name, None)
