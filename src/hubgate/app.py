@@ -210,6 +210,10 @@ def _usage(
 ) -> tuple[Metrics, UsageWriter, Journal]:
     """The metrics and the usage writer (with its opened journal), which report on each other."""
 
+    def flushing() -> None:
+        billing.flushing()
+        keys.flushing()
+
     def settled(batch: list[UsageRow]) -> None:
         keys.spent(billing.settle(batch))
 
@@ -224,6 +228,7 @@ def _usage(
         batch_size=settings.usage_batch_size,
         interval_s=settings.usage_flush_interval_s,
         on_flushed=settled,
+        on_flushing=flushing,
         on_quarantined=metrics.quarantined,
         journal=journal,
     )

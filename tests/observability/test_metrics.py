@@ -149,6 +149,9 @@ def test_observe_never_raises(caplog: pytest.LogCaptureFixture) -> None:
         rendered = metrics.render()  # rows are summed at the flush
     assert "could not observe request req-test" in caplog.text
     assert value(parse(rendered), "hubgate_failovers_total", model="gpt-x") == 1
+    # The good row counts once: the failed batch changed nothing before it was summed again.
+    counted = value(parse(rendered), "hubgate_request_duration_seconds_count", endpoint="chat", stream="true")
+    assert counted == 1
 
 
 def test_multiprocess_dir_needs_the_variable_at_import() -> None:

@@ -9,6 +9,7 @@ thing arranged is the timing, by landing a flush inside the first read.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -29,12 +30,17 @@ async def _world(engine: AsyncEngine) -> tuple[KeyRepository, KeyCache, Billing,
     keys = KeyCache(repo, ttl_s=60)
     accounts = AccountRepository(engine)
     default = await accounts.ensure_default()
-    billing = Billing(AccountCache(accounts), default_account_id=default.id, prices={}, groups={})
+    cache = AccountCache(accounts, refresh_s=60)  # no read behind the requests in these tests
+    billing = Billing(cache, default_account_id=default.id, prices={}, groups={})
 
     def settled(batch: list[UsageRow]) -> None:
         keys.spent(billing.settle(batch))
 
-    writer = UsageWriter(engine, batch_size=100, interval_s=60, on_flushed=settled)
+    def flushing() -> None:
+        billing.flushing()
+        keys.flushing()
+
+    writer = UsageWriter(engine, batch_size=100, interval_s=60, on_flushed=settled, on_flushing=flushing)
     return repo, keys, billing, writer
 
 
@@ -162,3 +168,44 @@ async def test_a_quarantined_rows_subjects_are_read_again(engine: AsyncEngine) -
     held = await billing.accounts.get(account.id)
     assert key_reads == [1] and account_reads == [1]
     assert seen.spent_micros == 0 and held is not None and held.balance_micros == 100
+
+
+async def test_a_read_between_the_commit_and_the_settle_is_not_moved_again(engine: AsyncEngine) -> None:
+    """A record read after the flush committed already counts it: it is dropped, not moved."""
+    repo, keys, billing, writer = await _world(engine)
+    accounts = AccountRepository(engine)
+    account = await accounts.create(f"late-{uuid.uuid4().hex[:8]}", credit_micros=1_000)
+    key, secret = await repo.create(f"late-{uuid.uuid4().hex[:8]}", budget_micros=900, account_id=account.id)
+    insert = writer._insert
+
+    async def insert_then_read(batch: list[UsageRow]) -> None:
+        await insert(batch)  # committed ...
+        await keys.authenticate(secret)  # ... and read (cold caches) before the settle
+        await billing.accounts.get(account.id)
+
+    writer._insert = insert_then_read  # type: ignore[method-assign]
+    _spend(billing, writer, key, 31)
+    await writer.flush()
+    seen = await keys.authenticate(secret)
+    held = await billing.accounts.get(account.id)
+    assert seen.spent_micros == 31 and held is not None and held.balance_micros == 1_000 - 31
+
+
+async def test_an_account_changed_by_another_process_is_read_again_behind_the_requests(
+    engine: AsyncEngine,
+) -> None:
+    """Flushes no longer drop the account, so another worker's change (here: a disable)
+    arrives by a read started once the record is `refresh_s` old, which no request waits for."""
+    accounts = AccountRepository(engine)
+    account = await accounts.create(f"elsewhere-{uuid.uuid4().hex[:8]}", credit_micros=100)
+    cache = AccountCache(accounts, refresh_s=0.0)
+    assert (await cache.get(account.id)) == account
+    await accounts.update(account.id, disabled=True)  # another process's admin
+    stale = await cache.get(account.id)  # the cached record at once; a read starts behind it
+    assert stale is not None and not stale.disabled
+    for _ in range(100):
+        fresh = await cache.get(account.id)
+        if fresh is not None and fresh.disabled:
+            break
+        await asyncio.sleep(0.01)
+    assert fresh is not None and fresh.disabled

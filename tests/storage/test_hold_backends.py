@@ -330,16 +330,24 @@ async def test_local_holds_move_the_base_with_any_flush_of_the_subject() -> None
     holds = LocalHolds(BaseCache(db.read, 30.0))
     assert await holds.place("r1", (A,), 10, 10) is None
     assert db.reads == 1
-    db.balance -= 50  # someone else's cost, now in the database
+    holds.bases.flushing()  # the usage writer announces its flush, then commits...
+    db.balance -= 50  # ...someone else's cost, now in the database
     holds.flushed([Flushed("replayed", (A.name,), 50)])
     assert await holds.place("r2", (A,), 41, 10) == A  # 100 - 50 - 10 = 40 left
     assert await holds.place("r2", (A,), 40, 10) is None
     assert db.reads == 1 and holds.out[A.name] == 50
     holds.settle("r2", (A,), 0, 10)
+    holds.bases.flushing()
     holds.flushed([Flushed("refused", (A.name,), 7, landed=False)])  # the database kept 50
-    assert await holds.place("r2", (A,), 41, 10) == A
+    holds.bases.flushing()  # the next flush begins and commits r0's cost ...
+    db.balance -= 1
+    assert await holds.place("r2", (A,), 41, 10) == A  # ... before this read: 49 - 10 left
     assert db.reads == 2 and holds.out[A.name] == 10
+    holds.flushed([Flushed("r0", (A.name,), 1)])  # read since the flush began: not moved again
+    assert await holds.place("r2", (A,), 40, 10) == A
+    assert await holds.place("r2", (A,), 39, 10) is None and db.reads == 3
+    holds.settle("r2", (A,), 0, 10)
     holds.settle("r1", (A,), 0, 10)  # released: the book is empty...
     holds.flushed([Flushed("r1", (A.name,), 0)])
     assert A.name not in holds.gens  # ...and forgotten once a flush names it
-    assert await holds.place("r3", (A,), 50, 10) is None and db.reads == 3
+    assert await holds.place("r3", (A,), 49, 10) is None and db.reads == 4

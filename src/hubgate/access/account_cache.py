@@ -11,14 +11,22 @@ from dataclasses import replace
 from hubgate.access.steady import read_steady
 from hubgate.storage.accounts import AccountRecord, AccountRepository
 
+REFRESH_S = 1.0  # a record this old is read again behind the requests that use it
+
 
 class AccountCache:
-    def __init__(self, repo: AccountRepository, ttl_s: float = 30.0) -> None:
+    """A record moves with this process's flushes; what other processes change (an admin's
+    disable or group change on another worker, their spend) arrives by a read behind the
+    requests, once the record is REFRESH_S old, or at once by `invalidate` here."""
+
+    def __init__(self, repo: AccountRepository, ttl_s: float = 30.0, refresh_s: float = REFRESH_S) -> None:
         self._repo = repo
         self._ttl = ttl_s
-        self._entries: dict[int, tuple[AccountRecord, float]] = {}
+        self._refresh = refresh_s
+        self._entries: dict[int, tuple[AccountRecord, float, float]] = {}  # record, expires, stored
         self._reading: dict[int, asyncio.Future[AccountRecord | None]] = {}
         self._generation = 0
+        self._flush_began: float | None = None  # `flushing` was called then; None: no flush
         self.on_invalidate: Callable[[Iterable[int] | None], None] | None = None
 
     @property
@@ -27,20 +35,27 @@ class AccountCache:
 
     async def get(self, account_id: int) -> AccountRecord | None:
         hit = self._entries.get(account_id)
-        if hit is not None and hit[1] > time.monotonic():
-            return hit[0]
-        # Every flush drops the account: the requests in flight then share one read.
-        reading = self._reading.get(account_id)
-        if reading is None:
-            reading = self._reading[account_id] = asyncio.ensure_future(self._read(account_id))
-            reading.add_done_callback(lambda done: self._read_done(account_id, done))
+        if hit is not None:
+            now = time.monotonic()
+            if hit[1] > now:
+                if now - hit[2] >= self._refresh and account_id not in self._reading:
+                    self._start_read(account_id)  # not awaited: this request uses the record
+                return hit[0]
+        # A miss (expired, or an admin moved the balance): the requests in flight share one read.
+        reading = self._reading.get(account_id) or self._start_read(account_id)
         return await asyncio.shield(reading)
+
+    def _start_read(self, account_id: int) -> asyncio.Future[AccountRecord | None]:
+        reading = self._reading[account_id] = asyncio.ensure_future(self._read(account_id))
+        reading.add_done_callback(lambda done: self._read_done(account_id, done))
+        return reading
 
     async def _read(self, account_id: int) -> AccountRecord | None:
         # A flush that landed while we read may have moved the balance: read again.
         record, steady = await read_steady(lambda: self._repo.by_id(account_id), lambda: self._generation)
         if record is not None and steady:
-            self._entries[account_id] = (record, time.monotonic() + self._ttl)
+            now = time.monotonic()
+            self._entries[account_id] = (record, now + self._ttl, now)
         return record
 
     def _read_done(self, account_id: int, done: asyncio.Future[AccountRecord | None]) -> None:
@@ -49,20 +64,29 @@ class AccountCache:
         if not done.cancelled():
             done.exception()  # retrieved: every waiter may have gone
 
+    def flushing(self) -> None:
+        """A usage flush is about to commit: a record stored from now on may already count it."""
+        self._flush_began = time.monotonic()
+
     def spent(self, totals: dict[int, int]) -> None:
         """A usage flush took `totals` off these balances (committed): the cached records
         move by as much instead of being read again, which every request in flight waited
-        for, after each flush. A total of 0 drops the record (its change is not known here).
+        for, after each flush. A record stored since the flush began (it may count the
+        flush already), or a total of 0 (its change is not known here), is dropped.
         Reads in flight are read again, as after `invalidate`."""
         self._generation += 1
-        entries = self._entries
+        entries, began = self._entries, self._flush_began
+        self._flush_began = None
         for account_id, total in totals.items():
             hit = entries.get(account_id)
             if hit is None:
                 continue
-            if total:
-                record = hit[0]
-                entries[account_id] = (replace(record, balance_micros=record.balance_micros - total), hit[1])
+            record = hit[0]
+            if total and began is not None and hit[2] < began:
+                entries[account_id] = (
+                    replace(record, balance_micros=record.balance_micros - total),
+                    *hit[1:],
+                )
             else:
                 del entries[account_id]
         # Not `on_invalidate`: the hold backends move or read again their own bases on a

@@ -49,10 +49,11 @@ class KeyCache:
         self._ttl = ttl_s
         self._negative_ttl = min(negative_ttl_s, ttl_s)
         self._max_entries = max_entries
-        self._entries: dict[str, tuple[KeyRecord | None, float]] = {}
+        self._entries: dict[str, tuple[KeyRecord | None, float, float]] = {}  # record, expires, stored
         self._inflight: dict[str, asyncio.Future[KeyRecord | None]] = {}
         self._digest_by_id: dict[int, str] = {}
         self._generation = 0  # bumped by every invalidation; stale loads are not cached
+        self._flush_began: float | None = None  # `flushing` was called then; None: no flush
 
     async def lookup(self, secret: str) -> KeyRecord | None:
         digest = hash_key(secret)
@@ -88,7 +89,8 @@ class KeyCache:
             self._entries.clear()
             self._digest_by_id.clear()
         ttl = self._ttl if record is not None else self._negative_ttl
-        self._entries[digest] = (record, time.monotonic() + ttl)
+        stored = time.monotonic()
+        self._entries[digest] = (record, stored + ttl, stored)
         if record is not None:
             self._digest_by_id[record.id] = digest
         return record
@@ -101,34 +103,46 @@ class KeyCache:
         else:
             self._entries.pop(secret_hash, None)
 
+    def flushing(self) -> None:
+        """A usage flush is about to commit: a record stored from now on may already count it."""
+        self._flush_began = time.monotonic()
+
     def spent(self, totals: dict[int, int]) -> None:
         """A usage flush added `totals` to these keys' spend (committed): the cached records
         move by as much, as the flush's UPDATE moved them, instead of being read again on
         the next request. A key with a budget period (whose spend the UPDATE may restart),
-        or a total of 0 (not known here), is dropped and read again."""
+        a record stored since the flush began (it may count the flush already) or a total
+        of 0 (not known here) is dropped and read again."""
+        began, self._flush_began = self._flush_began, None
         if not totals:
             return
         self._generation += 1
         entries, by_id = self._entries, self._digest_by_id
         for key_id, total in totals.items():
             digest = by_id.get(key_id)
-            hit = entries.get(digest) if digest is not None else None
+            if digest is None:
+                continue
+            hit = entries.get(digest)
             if hit is None:
                 continue
             record = hit[0]
-            if record is None or not total or record.budget_period is not None:
-                del entries[digest]  # type: ignore[arg-type]
+            if (
+                record is None
+                or not total
+                or record.budget_period is not None
+                or began is None
+                or hit[2] >= began
+            ):
+                del entries[digest]
                 del by_id[key_id]
                 continue
-            entries[digest] = (  # type: ignore[index]
-                replace(
-                    record,
-                    spent_micros=record.spent_micros + total,
-                    period_spent_micros=record.period_spent_micros + total,
-                    period_started_at=None,
-                ),
-                hit[1],
+            moved = replace(
+                record,
+                spent_micros=record.spent_micros + total,
+                period_spent_micros=record.period_spent_micros + total,
+                period_started_at=None,
             )
+            entries[digest] = (moved, *hit[1:])
 
     async def authenticate(self, secret: str | None, now: datetime | None = None) -> KeyRecord:
         if not secret:

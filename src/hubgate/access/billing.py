@@ -442,7 +442,13 @@ class Billing:
         self.accounts.spent(moved_accounts)
         if flushed:
             self.backend.flushed(flushed)
+        self.bases.flushed()
         return moved_keys
+
+    def flushing(self) -> None:
+        """A usage flush is about to commit: what the caches read from now on may count it."""
+        self.accounts.flushing()
+        self.bases.flushing()
 
     @staticmethod
     def _release(pending: dict[int, int], ident: int, amount: int) -> None:

@@ -104,6 +104,8 @@ class _Base:
     # How a flush of `delta` micro-dollars moves it: -1 an account's balance, +1 a key's
     # spend; 0 when it cannot be told here (a key's budget period may restart in the flush).
     sign: int = 0
+    stored: float = 0.0  # when it was read (time.monotonic)
+    period: str | None = None  # a key's budget period when it was read
 
 
 class BaseCache:
@@ -116,13 +118,15 @@ class BaseCache:
         self._ttl = ttl_s
         self._entries: dict[str, _Base] = {}
         self._reading: dict[tuple[str, int], asyncio.Future[None]] = {}
+        self._drops = 0  # a read that saw this change is not kept: it may predate the drop
+        self._flush_began: float | None = None  # `flushing` was called then; None: no flush
 
     def need(self, subject: Subject) -> tuple[int, int]:
         """(base, generation) to present to the book; generation -1 when none is cached.
         Keys cache their counted spend, so a budget changed since is applied at once."""
         hit = self._entries.get(subject.name)
-        if hit is None or hit.expires <= time.monotonic():
-            return 0, -1
+        if hit is None or hit.expires <= time.monotonic() or hit.period != subject.period:
+            return 0, -1  # a key whose period changed counts other spend: read it again
         return (hit.value if subject.limit is None else subject.limit - hit.value), hit.gen
 
     async def refresh(self, subject: Subject, gen: int) -> None:
@@ -137,9 +141,13 @@ class BaseCache:
         await asyncio.shield(reading)
 
     async def _refresh(self, subject: Subject, gen: int) -> None:
+        drops = self._drops
         value = await self._read(subject)
+        if drops != self._drops:  # an admin change dropped bases meanwhile: read again
+            return
         sign = -1 if subject.kind == ACCOUNT else 0 if subject.period is not None else 1
-        self._entries[subject.name] = _Base(value, gen, time.monotonic() + self._ttl, sign)
+        now = time.monotonic()
+        self._entries[subject.name] = _Base(value, gen, now + self._ttl, sign, now, subject.period)
 
     def _read_done(self, key: tuple[str, int], done: asyncio.Future[None]) -> None:
         if self._reading.get(key) is done:
@@ -147,22 +155,34 @@ class BaseCache:
         if not done.cancelled():
             done.exception()  # retrieved: every waiter may have gone
 
+    def flushing(self) -> None:
+        """A usage flush is about to commit: a base read from now on may already count it."""
+        self._flush_began = time.monotonic()
+
     def moved(self, name: str, gen: int, micros: int, new_gen: int) -> bool:
         """A flush wrote `micros` of costs under the subject: its base as read at `gen` moves
         by as much, as the database did, and stands for `new_gen`; False (nothing moved)
-        when no such base is cached or its move is not known here."""
+        when no such base is cached, its move is not known here, or it was read since the
+        flush began (it may count the flush already)."""
         hit = self._entries.get(name)
-        if hit is None or hit.gen != gen or not hit.sign:
+        began = self._flush_began
+        if hit is None or hit.gen != gen or not hit.sign or began is None or hit.stored >= began:
             return False
         hit.value += hit.sign * micros
         hit.gen = new_gen
         return True
 
+    def flushed(self) -> None:
+        """The flush `flushing` announced is settled."""
+        self._flush_began = None
+
     def drop(self, names: Iterable[str]) -> None:
+        self._drops += 1
         for name in names:
             self._entries.pop(name, None)
 
     def clear(self) -> None:
+        self._drops += 1
         self._entries.clear()
 
 

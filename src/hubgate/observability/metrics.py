@@ -64,12 +64,6 @@ _COUNTS = attrgetter("prompt_tokens", "completion_tokens", "cached_tokens", "cac
 _SECONDS = partial(bisect_left, tuple(round(b * 1000, 6) for b in LATENCY_BUCKETS))  # bucket of a ms count
 
 
-def _bucket(counts: list[int], milliseconds: Iterable[int]) -> None:
-    """Count each latency (ms) in its histogram bucket (le: a value on a bound counts in it)."""
-    for index in map(_SECONDS, milliseconds):
-        counts[index] += 1
-
-
 class _Series:
     """The label children one request signature feeds, resolved once (conditional ones
     on first use), so that observing a row is one dict lookup plus the increments."""
@@ -343,30 +337,41 @@ class Metrics:
                 groups[sig] = [row]
             else:
                 group.append(row)
+        # Everything that can fail (a value of the wrong type) is worked out first, then
+        # applied: a failing batch changes nothing, and is summed again row by row.
+        sums = []
         for sig, group in groups.items():
             series = self._series.get(sig)
             if series is None:
                 series = self._series[sig] = self._resolve(sig)
+            *token_sums, cost, latencies, attempts = zip(*map(_COUNTS, group), strict=True)
+            ttfbs = [r.ttfb_ms for r in group if r.ttfb_ms is not None]
+            sums.append((
+                series, len(group), [sum(t) for t in token_sums], sum(cost),
+                list(map(_SECONDS, latencies)), sum(latencies) / 1000,
+                list(map(_SECONDS, ttfbs)), sum(ttfbs) / 1000,
+                sum(a for a in attempts if a > 0), sum(1 for a in attempts if a > 1),
+            ))  # fmt: skip
+        for series, n, tokens, cost_sum, buckets, seconds, ttfb_buckets, ttfb_s, tries, failovers in sums:
             p = series.pending
             if p is None:
                 p = series.pending = _Pending()
                 self._pending.append(series)
-            p.requests += len(group)
-            *token_sums, cost, latencies, attempts = zip(*map(_COUNTS, group), strict=True)
-            tokens = p.tokens
-            for i, total in enumerate(map(sum, token_sums)):
-                tokens[i] += total
-            p.cost += sum(cost)
-            _bucket(p.duration, latencies)
-            p.duration_sum += sum(latencies) / 1000
-            ttfbs = [r.ttfb_ms for r in group if r.ttfb_ms is not None]
-            if ttfbs:
+            p.requests += n
+            for i, total in enumerate(tokens):
+                p.tokens[i] += total
+            p.cost += cost_sum
+            for index in buckets:
+                p.duration[index] += 1
+            p.duration_sum += seconds
+            if ttfb_buckets:
                 if p.ttfb is None:
                     p.ttfb = [0] * (len(LATENCY_BUCKETS) + 1)
-                _bucket(p.ttfb, ttfbs)
-                p.ttfb_sum += sum(ttfbs) / 1000
-            p.attempts += sum(a for a in attempts if a > 0)
-            p.failovers += sum(1 for a in attempts if a > 1)
+                for index in ttfb_buckets:
+                    p.ttfb[index] += 1
+                p.ttfb_sum += ttfb_s
+            p.attempts += tries
+            p.failovers += failovers
 
     def flush(self) -> None:
         """Move the observations summed since the last flush into the metric values (on

@@ -59,6 +59,7 @@ class SqliteBatches:
         self._variables = probe.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         probe.close()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-sqlite")
+        self._closed = False
 
     @classmethod
     def for_engine(cls, engine: AsyncEngine, configure: Configure) -> SqliteBatches | None:
@@ -85,7 +86,11 @@ class SqliteBatches:
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             conn = sqlite3.connect(self._database, isolation_level=None, check_same_thread=False)
-            self._configure(conn)
+            try:
+                self._configure(conn)
+            except BaseException:
+                conn.close()
+                raise
             self._conn = conn
         return self._conn
 
@@ -108,13 +113,19 @@ class SqliteBatches:
                     raise failed
             conn.execute("COMMIT")
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except BaseException:  # a connection left in its transaction would keep the lock
+                self._close()
             raise
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
-        self._thread.shutdown(wait=True)
+        self._thread.shutdown(wait=False)  # its one task is done: nothing to wait for
 
     def _close(self) -> None:
         if self._conn is not None:

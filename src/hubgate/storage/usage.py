@@ -86,6 +86,7 @@ class UsageWriter:
         interval_s: float = 1.0,
         max_pending: int = 200_000,
         on_flushed: Callable[[list[UsageRow]], None] | None = None,
+        on_flushing: Callable[[], None] | None = None,
         on_quarantined: Callable[[int], None] | None = None,
         journal: Journal | None = None,
     ) -> None:
@@ -94,6 +95,9 @@ class UsageWriter:
         self._interval_s = interval_s
         self._max_pending = max_pending
         self._on_flushed = on_flushed
+        # Called before each batch's transaction: what a cache stores from then on may
+        # already count the batch, so `on_flushed` must not move it by the batch again.
+        self._on_flushing = on_flushing
         self._on_quarantined = on_quarantined
         self.journal = journal
         self._pending: list[UsageRow] = []
@@ -198,6 +202,8 @@ class UsageWriter:
                 todo -= len(batch)
                 done: list[UsageRow] = []  # landed or quarantined
                 try:
+                    if self._on_flushing is not None:
+                        self._on_flushing()
                     await self._land(batch, done)
                 except BaseException:
                     if done:  # a split batch failed part way: what landed must not land twice
