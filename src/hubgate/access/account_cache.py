@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from hubgate.access.steady import read_steady
+from hubgate.access.steady import FlushMark, read_steady
 from hubgate.storage.accounts import AccountRecord, AccountRepository
 
 REFRESH_S = 1.0  # a record this old is read again behind the requests that use it
@@ -26,7 +26,7 @@ class AccountCache:
         self._entries: dict[int, tuple[AccountRecord, float, float]] = {}  # record, expires, stored
         self._reading: dict[int, asyncio.Future[AccountRecord | None]] = {}
         self._generation = 0
-        self._flush_began: float | None = None  # `flushing` was called then; None: no flush
+        self._flush = FlushMark()
         self.on_invalidate: Callable[[Iterable[int] | None], None] | None = None
 
     @property
@@ -66,7 +66,7 @@ class AccountCache:
 
     def flushing(self) -> None:
         """A usage flush is about to commit: a record stored from now on may already count it."""
-        self._flush_began = time.monotonic()
+        self._flush.begin()
 
     def spent(self, totals: dict[int, int]) -> None:
         """A usage flush took `totals` off these balances (committed): the cached records
@@ -75,20 +75,20 @@ class AccountCache:
         flush already), or a total of 0 (its change is not known here), is dropped.
         Reads in flight are read again, as after `invalidate`."""
         self._generation += 1
-        entries, began = self._entries, self._flush_began
-        self._flush_began = None
+        entries, predates = self._entries, self._flush.predates
         for account_id, total in totals.items():
             hit = entries.get(account_id)
             if hit is None:
                 continue
             record = hit[0]
-            if total and began is not None and hit[2] < began:
+            if total and predates(hit[2]):
                 entries[account_id] = (
                     replace(record, balance_micros=record.balance_micros - total),
                     *hit[1:],
                 )
             else:
                 del entries[account_id]
+        self._flush.end()
         # Not `on_invalidate`: the hold backends move or read again their own bases on a
         # flush (Billing.settle hands it to them).
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from hubgate.access.steady import read_steady
+from hubgate.access.steady import FlushMark, read_steady
 from hubgate.access.watch import watch_revision
 from hubgate.errors import AuthenticationFailed
 from hubgate.storage.keys import KeyRecord, KeyRepository, hash_key, utcnow
@@ -53,7 +53,7 @@ class KeyCache:
         self._inflight: dict[str, asyncio.Future[KeyRecord | None]] = {}
         self._digest_by_id: dict[int, str] = {}
         self._generation = 0  # bumped by every invalidation; stale loads are not cached
-        self._flush_began: float | None = None  # `flushing` was called then; None: no flush
+        self._flush = FlushMark()
 
     async def lookup(self, secret: str) -> KeyRecord | None:
         digest = hash_key(secret)
@@ -105,7 +105,7 @@ class KeyCache:
 
     def flushing(self) -> None:
         """A usage flush is about to commit: a record stored from now on may already count it."""
-        self._flush_began = time.monotonic()
+        self._flush.begin()
 
     def spent(self, totals: dict[int, int]) -> None:
         """A usage flush added `totals` to these keys' spend (committed): the cached records
@@ -113,8 +113,9 @@ class KeyCache:
         the next request. A key with a budget period (whose spend the UPDATE may restart),
         a record stored since the flush began (it may count the flush already) or a total
         of 0 (not known here) is dropped and read again."""
-        began, self._flush_began = self._flush_began, None
+        predates = self._flush.predates
         if not totals:
+            self._flush.end()
             return
         self._generation += 1
         entries, by_id = self._entries, self._digest_by_id
@@ -126,13 +127,7 @@ class KeyCache:
             if hit is None:
                 continue
             record = hit[0]
-            if (
-                record is None
-                or not total
-                or record.budget_period is not None
-                or began is None
-                or hit[2] >= began
-            ):
+            if record is None or not total or record.budget_period is not None or not predates(hit[2]):
                 del entries[digest]
                 del by_id[key_id]
                 continue
@@ -143,6 +138,7 @@ class KeyCache:
                 period_started_at=None,
             )
             entries[digest] = (moved, *hit[1:])
+        self._flush.end()
 
     async def authenticate(self, secret: str | None, now: datetime | None = None) -> KeyRecord:
         if not secret:

@@ -433,17 +433,16 @@ class Billing:
             self._release(self.pending_keys, key_id, total)
         for account_id, total in accounts.items():
             self._release(self.pending_accounts, account_id, total)
-        moved_keys, moved_accounts = dict(keys), accounts
         for row in refused:  # its cost never reached the counters: read those again
             if row.key_id is not None:
-                moved_keys[row.key_id] = 0
+                keys[row.key_id] = 0
             if row.account_id is not None:
-                moved_accounts[row.account_id] = 0
-        self.accounts.spent(moved_accounts)
+                accounts[row.account_id] = 0
+        self.accounts.spent(accounts)
         if flushed:
             self.backend.flushed(flushed)
         self.bases.flushed()
-        return moved_keys
+        return keys
 
     def flushing(self) -> None:
         """A usage flush is about to commit: what the caches read from now on may count it."""

@@ -29,6 +29,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from hubgate.access.steady import FlushMark
+
 ACCOUNT = "a"
 KEY = "k"
 OK, REFUSED, STALE = "ok", "refused", "stale"
@@ -119,7 +121,7 @@ class BaseCache:
         self._entries: dict[str, _Base] = {}
         self._reading: dict[tuple[str, int], asyncio.Future[None]] = {}
         self._drops = 0  # a read that saw this change is not kept: it may predate the drop
-        self._flush_began: float | None = None  # `flushing` was called then; None: no flush
+        self._flush = FlushMark()
 
     def need(self, subject: Subject) -> tuple[int, int]:
         """(base, generation) to present to the book; generation -1 when none is cached.
@@ -157,7 +159,7 @@ class BaseCache:
 
     def flushing(self) -> None:
         """A usage flush is about to commit: a base read from now on may already count it."""
-        self._flush_began = time.monotonic()
+        self._flush.begin()
 
     def moved(self, name: str, gen: int, micros: int, new_gen: int) -> bool:
         """A flush wrote `micros` of costs under the subject: its base as read at `gen` moves
@@ -165,8 +167,7 @@ class BaseCache:
         when no such base is cached, its move is not known here, or it was read since the
         flush began (it may count the flush already)."""
         hit = self._entries.get(name)
-        began = self._flush_began
-        if hit is None or hit.gen != gen or not hit.sign or began is None or hit.stored >= began:
+        if hit is None or hit.gen != gen or not hit.sign or not self._flush.predates(hit.stored):
             return False
         hit.value += hit.sign * micros
         hit.gen = new_gen
@@ -174,7 +175,7 @@ class BaseCache:
 
     def flushed(self) -> None:
         """The flush `flushing` announced is settled."""
-        self._flush_began = None
+        self._flush.end()
 
     def drop(self, names: Iterable[str]) -> None:
         self._drops += 1

@@ -9,6 +9,7 @@ read again, and is only cached when one read ran undisturbed.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -26,3 +27,24 @@ async def read_steady(
         if generation() == before:
             return value, True
     return value, False
+
+
+class FlushMark:
+    """When the usage flush under way began (`begin`, before its transaction). A cache moves
+    a record by what the flush wrote only if the record was stored before then: one stored
+    later may count that flush already, and is read again instead."""
+
+    __slots__ = ("_began",)
+
+    def __init__(self) -> None:
+        self._began: float | None = None  # None: no flush announced
+
+    def begin(self) -> None:
+        self._began = time.monotonic()
+
+    def end(self) -> None:
+        self._began = None
+
+    def predates(self, stored: float) -> bool:
+        """Whether a record stored at `stored` (time.monotonic) was read before the flush began."""
+        return self._began is not None and stored < self._began

@@ -61,7 +61,8 @@ _SIGNATURE = attrgetter("endpoint", "key_name", "model", "channel", "status", "s
 # The token counts in TOKEN_KINDS' order, then the cost, the latency and the attempts.
 _COUNTS = attrgetter("prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
                      "reasoning_tokens", "cost_micros", "latency_ms", "attempts")  # fmt: skip
-_SECONDS = partial(bisect_left, tuple(round(b * 1000, 6) for b in LATENCY_BUCKETS))  # bucket of a ms count
+# The histogram bucket of a latency in milliseconds (the bounds above, in ms).
+_BUCKET_OF_MS = partial(bisect_left, tuple(round(b * 1000, 6) for b in LATENCY_BUCKETS))
 
 
 class _Series:
@@ -348,8 +349,8 @@ class Metrics:
             ttfbs = [r.ttfb_ms for r in group if r.ttfb_ms is not None]
             sums.append((
                 series, len(group), [sum(t) for t in token_sums], sum(cost),
-                list(map(_SECONDS, latencies)), sum(latencies) / 1000,
-                list(map(_SECONDS, ttfbs)), sum(ttfbs) / 1000,
+                list(map(_BUCKET_OF_MS, latencies)), sum(latencies) / 1000,
+                list(map(_BUCKET_OF_MS, ttfbs)), sum(ttfbs) / 1000,
                 sum(a for a in attempts if a > 0), sum(1 for a in attempts if a > 1),
             ))  # fmt: skip
         for series, n, tokens, cost_sum, buckets, seconds, ttfb_buckets, ttfb_s, tries, failovers in sums:

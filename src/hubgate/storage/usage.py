@@ -242,8 +242,7 @@ class UsageWriter:
 
     async def _insert(self, batch: list[UsageRow]) -> None:
         if self._sqlite is not None:  # the same statements, in the same order, in one trip
-            rows = [(*_values_but_created(r), sqlite_datetime(r.created_at)) for r in batch]
-            inserts = self._sqlite.inserts(_SQLITE_INSERT, len(_COLUMNS), rows)
+            inserts = self._sqlite.inserts(_SQLITE_INSERT, len(_COLUMNS), _sqlite_rows(batch))
             await self._sqlite.run(inserts, lambda: _sqlite_rest(batch))
             return
         async with self._engine.begin() as conn:
@@ -312,6 +311,11 @@ def _columns(row: UsageRow) -> dict[str, Any]:
     return dict(zip(_COLUMNS, _values(row), strict=True))
 
 
+def _sqlite_rows(batch: list[UsageRow]) -> list[tuple[Any, ...]]:
+    """The rows' column values for SQLite's insert: created_at last, as its text."""
+    return [(*_values_but_created(r), sqlite_datetime(r.created_at)) for r in batch]
+
+
 def sqlite_datetime(value: datetime) -> str:
     """A datetime as SQLAlchemy's SQLite DateTime stores it ('YYYY-MM-DD HH:MM:SS.ffffff',
     wall time, no offset), so rows written here compare and read back like any other."""
@@ -331,8 +335,7 @@ async def _insert_rows(conn: AsyncConnection, batch: list[UsageRow]) -> None:
     if driver is None:
         await conn.execute(insert(usage_logs), [_columns(r) for r in batch])
     elif conn.dialect.name == "sqlite":
-        params = [(*_values_but_created(r), sqlite_datetime(r.created_at)) for r in batch]
-        await driver.executemany(_SQLITE_INSERT, params)
+        await driver.executemany(_SQLITE_INSERT, _sqlite_rows(batch))
     else:
         records = list(map(_values, batch))
         await driver.copy_records_to_table("usage_logs", records=records, columns=_COLUMNS)
