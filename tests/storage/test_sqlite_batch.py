@@ -4,7 +4,11 @@ roll-ups and counters, a budget period's restart included."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import sqlite3
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +22,14 @@ from hubgate.storage.accounts import AccountRepository
 from hubgate.storage.db import create_engine, migrate
 from hubgate.storage.keys import KeyRepository
 from hubgate.storage.sqlite_batch import SqliteBatches, multi_row
-from hubgate.storage.tables import accounts, api_keys, usage_daily, usage_daily_models, usage_logs
+from hubgate.storage.tables import (
+    accounts,
+    api_keys,
+    usage_daily,
+    usage_daily_models,
+    usage_logs,
+    usage_quarantine,
+)
 from hubgate.storage.usage import UsageRow, UsageWriter
 
 
@@ -117,4 +128,58 @@ async def test_an_in_memory_database_keeps_sqlalchemys_path() -> None:
     try:
         assert UsageWriter(engine)._sqlite is None
     finally:
+        await engine.dispose()
+
+
+def _slow_thread(writer: UsageWriter, *, fail: bool) -> threading.Event:
+    """Make the writer's transaction take a while after it committed (or failed), so
+    that a cancel lands while the thread still runs; the event is set once it finished."""
+    batches = writer._sqlite
+    assert batches is not None
+    ran = batches._run
+    finished = threading.Event()
+
+    def slow(first: Any, then: Any) -> None:
+        try:
+            if fail:
+                raise sqlite3.OperationalError("disk I/O error")
+            ran(first, then)
+        finally:
+            time.sleep(0.3)
+            finished.set()
+
+    batches._run = slow  # type: ignore[method-assign]
+    return finished
+
+
+@pytest.mark.parametrize("fail", [False, True])
+async def test_a_flush_cancelled_while_its_thread_runs_lands_rows_once(tmp_path: Path, fail: bool) -> None:
+    """A cancel cannot stop the thread: the flush waits for the transaction's outcome,
+    counts committed rows as landed (a retry would quarantine them as duplicates and the
+    caches would re-read), and keeps failed ones for the next flush."""
+    engine = await _engine(tmp_path / "cancel.db")
+    landed: list[UsageRow] = []
+    writer = UsageWriter(engine, on_flushed=landed.extend)
+    try:
+        finished = _slow_thread(writer, fail=fail)
+        for i in range(5):
+            writer.record(UsageRow(request_id=f"r{i}", endpoint="chat", status=200, stream=False))
+        flush = asyncio.create_task(writer.flush())
+        await asyncio.sleep(0.1)
+        flush.cancel()
+        flush_cancelled_again = asyncio.get_running_loop().call_later(0.05, flush.cancel)
+        with pytest.raises(asyncio.CancelledError):
+            await flush
+        flush_cancelled_again.cancel()
+        assert finished.is_set()  # the flush returned only after the thread was done
+        writer._sqlite._run = type(writer._sqlite)._run.__get__(writer._sqlite)  # type: ignore[method-assign, union-attr]
+        assert (writer.pending, writer.written, len(landed)) == ((5, 0, 0) if fail else (0, 5, 5))
+        await writer.flush()
+        assert (writer.pending, writer.written, writer.quarantined) == (0, 5, 0)
+        async with engine.connect() as conn:
+            ids = (await conn.execute(select(usage_logs.c.request_id))).scalars().all()
+            refused = (await conn.execute(select(usage_quarantine.c.request_id))).scalars().all()
+        assert sorted(ids) == [f"r{i}" for i in range(5)] and refused == []
+    finally:
+        await writer.close()
         await engine.dispose()

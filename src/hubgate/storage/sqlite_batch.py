@@ -14,6 +14,7 @@ SQLite work alone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +46,10 @@ def multi_row(insert: str, width: int, rows: Sequence[Sequence[Any]], most: int)
             out.append((sql, flat))
         start = end
     return out
+
+
+class CancelledAfterCommit(asyncio.CancelledError):
+    """The flush was cancelled, but its transaction had committed: the rows landed."""
 
 
 class SqliteBatches:
@@ -80,8 +85,21 @@ class SqliteBatches:
     async def run(self, first: list[Statement], then: Callable[[], list[Statement]]) -> None:
         """`first`, then what `then()` returns, in one transaction. `then` is called before
         the lock is taken; if it raises, the error is raised after `first` ran (and rolled
-        back), so that the database's own refusal of a row is what the caller sees."""
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._run, first, then)
+        back), so that the database's own refusal of a row is what the caller sees.
+
+        Cancelled while the thread runs, it still waits for the transaction's outcome (a
+        thread cannot be stopped) and raises `CancelledAfterCommit` if it committed: the
+        caller must count the rows as landed, or a retry would insert them twice."""
+        future = asyncio.get_running_loop().run_in_executor(self._thread, self._run, first, then)
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            while not future.done():  # cancelled again: the outcome is still needed
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait((future,))
+            if not future.cancelled() and future.exception() is None:
+                raise CancelledAfterCommit() from None
+            raise
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:

@@ -22,7 +22,7 @@ from hubgate.storage.driver import in_transaction
 from hubgate.storage.keys import utcnow
 from hubgate.storage.quarantine import error_text, lock_conflict, quarantine, row_fault
 from hubgate.storage.rollup import add_batch, sqlite_upserts
-from hubgate.storage.sqlite_batch import SqliteBatches, Statement
+from hubgate.storage.sqlite_batch import CancelledAfterCommit, SqliteBatches, Statement
 from hubgate.storage.storable import make_storable
 from hubgate.storage.tables import accounts, api_keys, usage_logs, usage_quarantine
 
@@ -222,6 +222,10 @@ class UsageWriter:
         fault and quarantine them. A failure of the database itself propagates."""
         try:
             await self._insert(batch)
+        except CancelledAfterCommit:  # cancelled, but the rows are in: they must not go in again
+            self.written += len(batch)
+            done += batch
+            raise
         except Exception as exc:
             if not row_fault(exc):
                 raise
