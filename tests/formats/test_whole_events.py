@@ -6,18 +6,26 @@ from __future__ import annotations
 import random
 
 import orjson
+import pytest
 
 from hubgate.formats import openai as oa
 from hubgate.formats.sse import EventSplitter
 
 
-def _chunk(rng: random.Random, usage: object = None, choices: bool = True, text: str | None = None) -> bytes:
+def _chunk(
+    rng: random.Random,
+    usage: object = None,
+    choices: bool = True,
+    text: str | None = None,
+    spaced: bool | None = None,
+) -> bytes:
+    """`spaced`: Python's json.dumps separators instead of OpenAI's compact ones (None: at random)."""
     text = text if text is not None else rng.choice(["hi", "[DONE]", '"usage": 1', "\u00e9"])
     delta = [{"index": 0, "delta": {"content": text}}] if choices else []
     obj = {"id": "c1", "object": "chat.completion.chunk", "model": "m", "choices": delta, "usage": usage}
     sep = rng.choice([b"data: ", b"data:", b"data:  "])
     raw = orjson.dumps(obj)
-    if rng.random() < 0.2:
+    if spaced or (spaced is None and rng.random() < 0.2):
         raw = raw.replace(b'"usage":', b'"usage": ').replace(b",", b", ")
     return sep + raw + b"\n\n"
 
@@ -66,12 +74,14 @@ def test_whole_events_agree_with_the_event_by_event_path() -> None:
         taken += 1
         assert expected is not None, whole
         assert (batch.data, batch.final, batch.usage) == expected, whole
-    assert taken > 1_000  # plain OpenAI streams take the fast path (a '[DONE]' text does not)
+    assert taken > 1_000  # plain OpenAI streams take the fast path (a '[DONE]' text too)
 
 
-def test_a_bench_like_stream_is_taken_whole() -> None:
+@pytest.mark.parametrize("spaced", [False, True])
+def test_a_bench_like_stream_is_taken_whole(spaced: bool) -> None:
+    """One upstream's serializer, compact (OpenAI's) or spaced (json.dumps's): taken at once."""
     rng = random.Random(1)
-    events = [_chunk(rng, text=f"word{i:02d} ") for i in range(20)]
+    events = [_chunk(rng, text=f"word{i:02d} [DONE]", spaced=spaced) for i in range(20)]
     usage = b'data: {"id":"c1","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":20}}\n\n'
     whole = b"".join(events) + usage + b"data: [DONE]\n\n"
     batch = oa.whole_events(whole, strip_usage=True)
@@ -79,3 +89,11 @@ def test_a_bench_like_stream_is_taken_whole() -> None:
     assert batch.usage is not None and batch.usage.completion_tokens == 20
     assert b'"usage"' not in batch.data.replace(b'\\"usage\\"', b"")
     assert batch.data.endswith(b"data: [DONE]\n\n") and batch.data.count(b"\n\n") == 21
+
+
+def test_done_before_the_last_event_or_a_long_done_is_left_to_the_event_path() -> None:
+    assert oa.whole_events(b'data: [DONE]\n\ndata: {"a":1}\n\n', False) is None
+    long_done = b'data: {"a":1}\n\ndata:        [DONE]         \n\n'
+    batch = oa.whole_events(long_done, False)
+    assert batch is not None and not batch.final  # the event-by-event path does not take it as the end either
+    assert oa.whole_events(b"", False) is None
