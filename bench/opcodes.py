@@ -9,6 +9,7 @@ It leaves out C work (JSON, SQLite, the kernel) and runs the server far slower.
   .venv/bin/python bench/opcodes.py                      # hubgate, 2 workers, JSON
   .venv/bin/python bench/opcodes.py --scenario sse --workers 1
   .venv/bin/python bench/opcodes.py --target ceiling      # bench/ceiling.py, same body
+  .venv/bin/python bench/opcodes.py --database pg         # the usage log in PostgreSQL (127.0.0.1:5432)
 
 Prints the total per request, the share of each package and the top functions.
 Needs nginx (Debian package).
@@ -22,18 +23,22 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness as h
 from instr_ab import drive
+from targets import PG_DATABASE_PREFIX
 from upstream.nginx import Nginx
 
 ROOT = Path(__file__).resolve().parent.parent
+_PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"]
 SITE = """
 import collections, json, os, signal, sys, threading
 
@@ -87,6 +92,10 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--requests", type=int, default=1000)
     p.add_argument("--top", type=int, default=40)
+    p.add_argument(
+        "--database", choices=("sqlite", "pg"), default="sqlite",
+        help="hubgate's database: a SQLite file, or a fresh PostgreSQL database (dropped after)",
+    )  # fmt: skip
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hubgate-opcodes-"))
     (work / "site").mkdir()
@@ -99,15 +108,17 @@ def main() -> int:
     port = h.free_port()
     sc = h.hubgate_scenarios()[args.scenario]
     python = str(ROOT / ".venv" / "bin" / "python")
+    pg_database = f"{PG_DATABASE_PREFIX}{uuid.uuid4().hex[:8]}" if args.database == "pg" else None
+    database_url = f"sqlite+aiosqlite:///{work}/db.sqlite"
+    if pg_database is not None:
+        subprocess.run([*_PSQL, f"CREATE DATABASE {pg_database}"], check=True, capture_output=True)
+        database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{pg_database}"
     if args.target == "hubgate":
         config = work / "hubgate.yaml"
         config.write_text(
-            h.hubgate_config(
-                upstream, f"sqlite+aiosqlite:///{work}/db.sqlite", args.workers, "info", limited=True,
-                key_limits=10**9,
-            ),
+            h.hubgate_config(upstream, database_url, args.workers, "info", limited=True, key_limits=10**9),
             encoding="utf-8",
-        )  # fmt: skip
+        )
         argv = [python, "-m", "hubgate", "serve", "--config", str(config), "--host", "127.0.0.1",
                 "--port", str(port), "--workers", str(args.workers)]  # fmt: skip
     else:
@@ -140,9 +151,14 @@ def main() -> int:
         proc.stop(timeout=30)
         nginx.stop()
         shutil.rmtree(work, ignore_errors=True)
+        if pg_database is not None:
+            subprocess.run(
+                [*_PSQL, f"DROP DATABASE IF EXISTS {pg_database} WITH (FORCE)"], capture_output=True
+            )
     n = args.requests
     per = sum(total.values()) / n
-    print(f"{args.target} {args.scenario}, {args.workers} workers: {per:,.0f} opcodes a request")
+    where = f", {args.database}" if args.target == "hubgate" else ""
+    print(f"{args.target} {args.scenario}{where}, {args.workers} workers: {per:,.0f} opcodes a request")
     packages: collections.Counter[str] = collections.Counter()
     for (path, _), count in total.items():
         packages[path.split("/")[0]] += count

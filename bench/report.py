@@ -12,6 +12,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+import paired
 from profile_summary import profile_markdown
 
 HUBGATES = ("hubgate", "hubgate-pg")
@@ -96,6 +97,13 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
             }
             if any(v is not None for v in ratios.values()):
                 entry[key] = ratios
+    for scenario, data in _paired(results).items():  # side by side: these replace the sequential ratios
+        for name, r in data["ratios"].items():
+            entry = out.setdefault(name, {})
+            for key in ("share_of_ceiling", "p99_vs_ceiling", "cpu_per_req_vs_ceiling"):
+                if r.get(key) is not None:
+                    entry.setdefault(key, {})[scenario] = r[key]
+            entry.setdefault("paired", []).append(scenario)
     same_oa, same_an = sc(results, "hubgate", "sse_c32"), sc(results, "hubgate", "sse_an_to_an_c32")
     oa_an, an_oa = sc(results, "hubgate", "sse_oa_to_an_c32"), sc(results, "hubgate", "sse_an_to_oa_c32")
     ratios = {}
@@ -118,8 +126,21 @@ _COMPARED = {  # a derived ratio: (the other target, which figure, its unit)
 }
 
 
+def _paired(results: dict[str, Any]) -> dict[str, Any]:
+    """bench/paired.py's scenarios ({} when the run had none)."""
+    return dict((results.get("paired") or {}).get("scenarios") or {})
+
+
 def _figures(results: dict[str, Any], name: str, key: str, scenario: str) -> str | None:
     """'4,567/s vs 10,422/s': the two figures behind a ratio, when both were measured."""
+    paired = _paired(results).get(scenario, {}).get("ratios", {}).get(name)
+    if paired is not None and key in ("share_of_ceiling", "p99_vs_ceiling"):
+        rounds = results["paired"]["rounds"]
+        if key == "share_of_ceiling":
+            mine, theirs = f"{_num(paired['rps'])}/s", f"{_num(paired['ceiling_rps'])}/s"
+        else:
+            mine, theirs = f"{_num(paired['p99_ms'], 2)} ms", f"{_num(paired['ceiling_p99_ms'], 2)} ms"
+        return f"side by side, median of {rounds} rounds: {mine} vs ceiling {theirs}"
     other, get, unit = _COMPARED[key]
     mine, theirs = get(results, name, scenario), get(results, other, scenario)
     if mine is None or theirs is None:
@@ -485,6 +506,7 @@ def _notes(results: dict[str, Any]) -> list[str]:
 def markdown(results: dict[str, Any]) -> str:
     lines = [*_header(results), *table_rows(results), ""]
     lines += checks_markdown(results)
+    lines += paired.markdown(results.get("paired") or {})
     lines += ratios_markdown(results)
     lines += lag_markdown(results)
     lines += metering_markdown(results)

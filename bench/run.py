@@ -40,6 +40,7 @@ import chart
 import harness as h
 import loop_lag
 import machine
+import paired
 import profile_summary
 import psutil
 import readme_table
@@ -293,6 +294,30 @@ class Bench:
         return profile_summary.record(workers[0], seconds, load, RESULTS, self.raw_dir, self.args.date)
 
 
+def side_by_side(
+    bench: Bench, names: list[str], upstream: str, nginx: Nginx, src: Path | None, commit: str | None
+) -> dict[str, Any]:
+    """bench/paired.py: the pass-through and the hubgate targets at once, runs alternating."""
+    args = bench.args
+    workdir = bench.workdir / "paired"  # fresh databases: not the sequential runs' files
+    bench.log("=== paired: the pass-through and hubgate side by side, runs alternating")
+    bench.wait_quiet()
+    try:
+        return paired.measure(
+            lambda name: make_target(name, upstream, workdir, nginx, src, commit),
+            names,
+            workdir,
+            rounds=args.paired_rounds,
+            duration=args.paired_duration,
+            warmup=args.warmup,
+            threads=args.threads,
+            log=bench.log,
+        )
+    except Exception as exc:
+        traceback.print_exc()
+        return {"error": f"{type(exc).__name__}: {str(exc)[:400]}"}
+
+
 def make_target(
     name: str, upstream: str, workdir: Path, nginx: Nginx, src: Path | None, commit: str | None
 ) -> tg.Target:
@@ -357,11 +382,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--readme", type=Path, default=h.ROOT / "README.md", help="the README --update-readme edits"
     )
+    p.add_argument(
+        "--paired-rounds",
+        type=int,
+        default=5,
+        help="rounds of the pass-through and hubgate side by side (bench/paired.py), 0: none (5)",
+    )
+    p.add_argument("--paired-duration", type=float, default=8.0, help="seconds per paired run (8)")
     p.add_argument("--date", default=dt.date.today().isoformat(), help="name of the result files")
     p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     args = p.parse_args(argv)
     if args.quick:
         args.warmup, args.duration, args.runs, args.profile_s = 1.0, 2.0, 1, 3.0
+        args.paired_rounds, args.paired_duration = min(args.paired_rounds, 1), 2.0
         args.quiet_wait = min(args.quiet_wait, 10.0)
     return args
 
@@ -467,6 +500,9 @@ def main(argv: list[str] | None = None) -> int:
             status = results["targets"][name]["status"]
             if status != "ok":
                 bench.log(f"{name}: {status}: {results['targets'][name].get('reason')}")
+        measured = [n for n in names if results["targets"][n]["status"] == "ok"]
+        if args.paired_rounds > 0:
+            results["paired"] = side_by_side(bench, measured, upstream, nginx, src, commit)
     finally:
         nginx.stop()
         shutil.rmtree(bench.workdir, ignore_errors=True)

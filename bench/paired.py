@@ -1,0 +1,160 @@
+"""Issue 17's ratios against the pass-through, measured side by side.
+
+`make bench` measures its targets one after another, minutes apart; on a shared host the
+machine's speed moves more than that between them (the pass-through alone has measured
+3,066-4,244 JSON req/s in runs of one day), so a ratio of two figures taken minutes apart
+carries that drift. Here the pass-through and each hubgate target run at once (idle while
+another is loaded) and their wrk runs alternate, the order rotating each round: every
+round gives each hubgate one ratio to the pass-through measured seconds apart, and the
+ratios are the medians over the rounds. bench/run.py runs this after its targets and
+issue 17's throughput and p99 checks read these ratios (report.py).
+
+  bench/.venvs/tools/bin/python bench/run.py --targets ceiling,hubgate --paired-rounds 5
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import harness as h
+import targets as tg
+
+SCENARIOS = (("json_c32", "json", 32), ("sse_c32", "sse", 32))
+HUBGATES = ("hubgate", "hubgate-pg")
+
+
+def _cpu(target: tg.Target) -> float:
+    return h.cpu_seconds(h.tree_pids(target.root_pid()))
+
+
+def _one(
+    target: tg.Target, sc: h.Scenario, workdir: Path, conns: int, seconds: float, threads: int
+) -> dict[str, Any]:
+    body = sc.body_file(workdir)
+    before = _cpu(target)
+    run = h.run_wrk(target.base_url + sc.path, body, sc.headers, conns, seconds, threads)
+    cpu = _cpu(target) - before
+    return {
+        "rps": round(run["rps"], 1),
+        "p99_ms": run["latency_ms"]["p99"],
+        "p50_ms": run["latency_ms"]["p50"],
+        "cpu_ms_per_req": round(cpu / run["requests"] * 1000, 4) if run["requests"] else None,
+        "errors": run["error_count"],
+    }
+
+
+def measure(
+    make: Callable[[str], tg.Target],
+    names: list[str],
+    workdir: Path,
+    *,
+    rounds: int,
+    duration: float,
+    warmup: float,
+    threads: int,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """The pass-through and the hubgate targets among `names`, alternating; {} if there
+    is no pass-through or no hubgate to pair."""
+    wanted = ["ceiling", *(n for n in HUBGATES if n in names)]
+    if "ceiling" not in names or len(wanted) < 2:
+        return {}
+    workdir.mkdir(parents=True, exist_ok=True)
+    started: dict[str, tg.Target] = {}
+    out: dict[str, Any] = {"rounds": rounds, "duration_s": duration, "targets": wanted, "scenarios": {}}
+    try:
+        for name in wanted:
+            target = make(name)
+            target.install()
+            target.start()
+            started[name] = target
+        for key, sc_name, conns in SCENARIOS:
+            scenarios = {n: t.scenarios()[sc_name] for n, t in started.items()}
+            for name, target in started.items():  # warm each one up
+                h.run_wrk(target.base_url + scenarios[name].path, scenarios[name].body_file(workdir),
+                          scenarios[name].headers, conns, warmup, threads)  # fmt: skip
+            runs: list[dict[str, Any]] = []
+            for r in range(rounds):
+                order = wanted[r % len(wanted) :] + wanted[: r % len(wanted)]
+                one = {n: _one(started[n], scenarios[n], workdir, conns, duration, threads) for n in order}
+                one["order"] = order
+                runs.append(one)
+                shown = ", ".join(f"{n} {one[n]['rps']:,.0f}/s p99 {one[n]['p99_ms']:.1f} ms" for n in wanted)
+                log(f"  paired {key} round {r + 1}: {shown}")
+            out["scenarios"][key] = {"runs": runs, "ratios": _ratios(runs, wanted[1:])}
+            time.sleep(0.5)
+    finally:
+        for target in started.values():
+            target.stop()
+    return out
+
+
+def _median(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return round(statistics.median(kept), 3) if kept else None
+
+
+def _over(mine: float | None, theirs: float | None) -> float | None:
+    return mine / theirs if mine is not None and theirs else None
+
+
+def _ratios(runs: list[dict[str, Any]], hubgates: list[str]) -> dict[str, dict[str, Any]]:
+    """Per hubgate: the medians of its per-round ratios to the pass-through, and of each side's figures."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in hubgates:
+        mine = [run[name] for run in runs]
+        base = [run["ceiling"] for run in runs]
+        out[name] = {
+            "share_of_ceiling": _median([_over(m["rps"], b["rps"]) for m, b in zip(mine, base, strict=True)]),
+            "p99_vs_ceiling": _median(
+                [_over(m["p99_ms"], b["p99_ms"]) for m, b in zip(mine, base, strict=True)]
+            ),
+            "cpu_per_req_vs_ceiling": _median(
+                [_over(m["cpu_ms_per_req"], b["cpu_ms_per_req"]) for m, b in zip(mine, base, strict=True)]
+            ),
+            "rps": _median([m["rps"] for m in mine]),
+            "ceiling_rps": _median([b["rps"] for b in base]),
+            "p99_ms": _median([m["p99_ms"] for m in mine]),
+            "ceiling_p99_ms": _median([b["p99_ms"] for b in base]),
+            "errors": sum(m["errors"] + b["errors"] for m, b in zip(mine, base, strict=True)),
+        }
+    return out
+
+
+def markdown(paired: dict[str, Any]) -> list[str]:
+    """The paired rounds, each hubgate's ratios and the figures behind them."""
+    if not paired or not paired.get("scenarios"):
+        return []
+    lines = [
+        "## Side by side with the pass-through (issue 17's ratios)",
+        "",
+        f"The pass-through and {', '.join(paired['targets'][1:])} running at once, wrk runs alternating"
+        f" ({paired['rounds']} rounds of {paired['duration_s']:g} s, the order rotating each round);"
+        " each ratio is the median of the per-round ratios. Issue 17's throughput and p99 checks above"
+        " read these.",
+        "",
+        "| scenario | target | of the pass-through | p99 vs pass-through | CPU per request vs pass-through"
+        " | medians: req/s (pass-through) | medians: p99 (pass-through) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, data in paired["scenarios"].items():
+        for name, r in data["ratios"].items():
+            share = f"{r['share_of_ceiling'] * 100:.0f}%" if r["share_of_ceiling"] is not None else "-"
+            p99 = f"{r['p99_vs_ceiling']:.2f}x" if r["p99_vs_ceiling"] is not None else "-"
+            cpu = f"{r['cpu_per_req_vs_ceiling']:.2f}x" if r["cpu_per_req_vs_ceiling"] is not None else "-"
+            lines.append(
+                f"| {key} | {name} | {share} | {p99} | {cpu} | {r['rps']:,.0f} ({r['ceiling_rps']:,.0f})"
+                f" | {r['p99_ms']:.2f} ({r['ceiling_p99_ms']:.2f}) ms |"
+            )
+    lines.append("")
+    for key, data in paired["scenarios"].items():
+        rounds = "; ".join(
+            " / ".join(f"{n} {run[n]['rps']:,.0f}" for n in paired["targets"]) for run in data["runs"]
+        )
+        lines.append(f"- {key} rounds (req/s): {rounds}")
+    lines.append("")
+    return lines
