@@ -42,6 +42,7 @@ def table(results: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     ceiling = {k: report.sc(results, "ceiling", k) for k in ("json_c32", "sse_c32")}
+    derived = results.get("derived") or report.derive(results)
     for name, t in results["targets"].items():
         if t.get("status") != "ok":
             rows.append(f"| {_label(name, t)} | not measured: {t.get('reason', t.get('status'))} ||||||||")
@@ -50,9 +51,13 @@ def table(results: dict[str, Any]) -> list[str]:
         share = "-"
         if name not in ("direct", "ceiling") and (ceiling["json_c32"] or ceiling["sse_c32"]):
             parts = []
+            d = derived.get(name, {})
             for key, mine in (("json_c32", c32), ("sse_c32", s32)):
                 base = ceiling[key]
-                parts.append(f"{mine['rps'] / base['rps']:.0%}" if mine and base else "-")
+                if key in d.get("paired", ()):  # side by side (bench/paired.py): what the checks read
+                    parts.append(f"{d['share_of_ceiling'][key]:.0%}")
+                else:
+                    parts.append(f"{mine['rps'] / base['rps']:.0%}" if mine and base else "-")
             share = " / ".join(parts)
         lag = (c32 or {}).get("loop_lag")
         cells = [
@@ -89,6 +94,13 @@ def block(results: dict[str, Any], results_file: str) -> str:
         for name in report.HUBGATES
         if any(c["target"] == name for c in results.get("checks", []))
     ]
+    paired = results.get("paired") or {}
+    if paired.get("scenarios"):
+        source += (
+            f" hubgate's share of the pass-through is from it and the pass-through run side by side ({paired['rounds']}"
+            f" alternating rounds of {paired['duration_s']:g} s, medians; bench/paired.py), as are issue"
+            " 17's throughput and p99 checks; the other columns are each target's own runs."
+        )
     return "\n".join([*table(results), "", source, *(["", *checks] if checks else [])])
 
 
