@@ -3,8 +3,9 @@
 `make bench` measures its targets one after another, minutes apart; on a shared host the
 machine's speed moves more than that between them (the pass-through alone has measured
 3,066-4,244 JSON req/s in runs of one day), so a ratio of two figures taken minutes apart
-carries that drift. Here the pass-through and each hubgate target run at once (idle while
-another is loaded) and their wrk runs alternate, the order rotating each round: every
+carries that drift. Here the pass-through and each hubgate target are started together and
+their wrk runs alternate, the order rotating each round, the others stopped (SIGSTOP) while
+one is measured, so none pays for another's idle timers: every
 round gives each hubgate one ratio to the pass-through measured seconds apart, and the
 ratios are the medians over the rounds. bench/run.py runs this after its targets and
 issue 17's throughput and p99 checks read these ratios (report.py).
@@ -14,6 +15,9 @@ issue 17's throughput and p99 checks read these ratios (report.py).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import statistics
 import time
 from collections.abc import Callable
@@ -24,11 +28,26 @@ import harness as h
 import targets as tg
 
 SCENARIOS = (("json_c32", "json", 32), ("sse_c32", "sse", 32))
+SETTLE_S = 1.0
 HUBGATES = ("hubgate", "hubgate-pg")
 
 
 def _cpu(target: tg.Target) -> float:
     return h.cpu_seconds(h.tree_pids(target.root_pid()))
+
+
+def _signal(target: tg.Target, sig: signal.Signals) -> None:
+    for pid in h.tree_pids(target.root_pid()):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def _only(started: dict[str, tg.Target], name: str) -> None:
+    """Let `name` run and stop the others (SIGSTOP): an idle hubgate's timers and watchers
+    took 5% of a core, which the pass-through's runs would otherwise pay for."""
+    for other, target in started.items():
+        _signal(target, signal.SIGCONT if other == name else signal.SIGSTOP)
+    time.sleep(SETTLE_S)  # what fell due while stopped runs now, not in the measured run
 
 
 def _one(
@@ -75,12 +94,16 @@ def measure(
         for key, sc_name, conns in SCENARIOS:
             scenarios = {n: t.scenarios()[sc_name] for n, t in started.items()}
             for name, target in started.items():  # warm each one up
+                _only(started, name)
                 h.run_wrk(target.base_url + scenarios[name].path, scenarios[name].body_file(workdir),
                           scenarios[name].headers, conns, warmup, threads)  # fmt: skip
             runs: list[dict[str, Any]] = []
             for r in range(rounds):
                 order = wanted[r % len(wanted) :] + wanted[: r % len(wanted)]
-                one = {n: _one(started[n], scenarios[n], workdir, conns, duration, threads) for n in order}
+                one: dict[str, Any] = {}
+                for n in order:
+                    _only(started, n)
+                    one[n] = _one(started[n], scenarios[n], workdir, conns, duration, threads)
                 one["order"] = order
                 runs.append(one)
                 shown = ", ".join(f"{n} {one[n]['rps']:,.0f}/s p99 {one[n]['p99_ms']:.1f} ms" for n in wanted)
@@ -89,6 +112,7 @@ def measure(
             time.sleep(0.5)
     finally:
         for target in started.values():
+            _signal(target, signal.SIGCONT)  # a stopped process would not see the SIGTERM
             target.stop()
     return out
 

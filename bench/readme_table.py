@@ -97,8 +97,9 @@ def block(results: dict[str, Any], results_file: str) -> str:
     paired = results.get("paired") or {}
     if paired.get("scenarios"):
         source += (
-            f" hubgate's share of the pass-through is from it and the pass-through run side by side ({paired['rounds']}"
-            f" alternating rounds of {paired['duration_s']:g} s, medians; bench/paired.py), as are issue"
+            " hubgate's share of the pass-through is from it and the pass-through run side by side"
+            f" ({paired['rounds']} alternating rounds of {paired['duration_s']:g} s, medians;"
+            " bench/paired.py), as are issue"
             " 17's throughput and p99 checks; the other columns are each target's own runs."
         )
     return "\n".join([*table(results), "", source, *(["", *checks] if checks else [])])
