@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,11 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness as h
 from instr_ab import drive
-from targets import PG_DATABASE_PREFIX
+from targets import PG_DATABASE_PREFIX, psql
 from upstream.nginx import Nginx
 
 ROOT = Path(__file__).resolve().parent.parent
-_PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"]
 SITE = """
 import collections, json, os, signal, sys, threading
 
@@ -111,7 +109,9 @@ def main() -> int:
     pg_database = f"{PG_DATABASE_PREFIX}{uuid.uuid4().hex[:8]}" if args.database == "pg" else None
     database_url = f"sqlite+aiosqlite:///{work}/db.sqlite"
     if pg_database is not None:
-        subprocess.run([*_PSQL, f"CREATE DATABASE {pg_database}"], check=True, capture_output=True)
+        created = psql(f"CREATE DATABASE {pg_database}")
+        if created.returncode != 0:
+            raise SystemExit(f"PostgreSQL at 127.0.0.1:5432 refused: {created.stderr.strip()}")
         database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{pg_database}"
     if args.target == "hubgate":
         config = work / "hubgate.yaml"
@@ -152,9 +152,7 @@ def main() -> int:
         nginx.stop()
         shutil.rmtree(work, ignore_errors=True)
         if pg_database is not None:
-            subprocess.run(
-                [*_PSQL, f"DROP DATABASE IF EXISTS {pg_database} WITH (FORCE)"], capture_output=True
-            )
+            psql(f"DROP DATABASE IF EXISTS {pg_database} WITH (FORCE)")
     n = args.requests
     per = sum(total.values()) / n
     where = f", {args.database}" if args.target == "hubgate" else ""

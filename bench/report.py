@@ -172,6 +172,8 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
             errors = sum(
                 (sc(results, t, scenario) or {}).get("errors", 0) or 0 for t in (name, _COMPARED[key][0])
             )
+            if scenario in d.get("paired", ()) and key in ("share_of_ceiling", "p99_vs_ceiling"):
+                errors += _paired(results)[scenario]["ratios"][name]["errors"]  # the runs it read
             out.append(check | ({"errors": errors} if errors else {}))
         rss = worker_rss(results, name)
         out.append(

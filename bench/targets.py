@@ -165,7 +165,7 @@ class Hubgate(Target):
             return
         if shutil.which("psql") is None:
             raise Unavailable("psql is not installed, so no PostgreSQL database can be created")
-        done = _psql(f"CREATE DATABASE {self.pg_database}")
+        done = psql(f"CREATE DATABASE {self.pg_database}")
         if done.returncode != 0:
             raise Unavailable(f"PostgreSQL at 127.0.0.1:5432 refused: {done.stderr.strip()[:300]}")
         self.database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{self.pg_database}"
@@ -198,7 +198,7 @@ class Hubgate(Target):
             self.metering = self._metering()
             self.usage_rows = (self.metering or {}).get("usage_rows")
         if self.database != "sqlite" and self.database_url:
-            _psql(f"DROP DATABASE IF EXISTS {self.pg_database} WITH (FORCE)")
+            psql(f"DROP DATABASE IF EXISTS {self.pg_database} WITH (FORCE)")
 
     def _query(self, sql: str) -> list[str] | None:
         """One row of a query on the target's database after the run, as text."""
@@ -209,7 +209,7 @@ class Hubgate(Target):
                 with sqlite3.connect(self.workdir / "hubgate-bench.db") as db:
                     row = db.execute(sql).fetchone()
                 return None if row is None else ["" if v is None else str(v) for v in row]
-            done = _psql(sql, database=self.pg_database)
+            done = psql(sql, database=self.pg_database)
             return done.stdout.strip().split("|") if done.returncode == 0 and done.stdout.strip() else None
         except Exception:
             return None
@@ -392,7 +392,7 @@ class Portkey(Target):
 # ---------------------------------------------------------------- helpers
 
 
-def _psql(sql: str, database: str = "postgres") -> subprocess.CompletedProcess[str]:
+def psql(sql: str, database: str = "postgres") -> subprocess.CompletedProcess[str]:
     argv = ["psql", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-d", database, "-Atqc", sql]
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=60)

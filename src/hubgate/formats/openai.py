@@ -145,11 +145,10 @@ def parse_usage(usage: Any) -> Usage | None:
     out_details = usage.get("completion_tokens_details")
     reasoning = out_details.get("reasoning_tokens") if isinstance(out_details, dict) else None
     return Usage(
-        prompt if type(prompt) is int and prompt > 0 else 0,
-        completion if type(completion) is int and completion > 0 else 0,
-        cached if type(cached) is int and cached > 0 else 0,
-        0,
-        reasoning if type(reasoning) is int and reasoning > 0 else 0,
+        prompt_tokens=prompt if type(prompt) is int and prompt > 0 else 0,
+        completion_tokens=completion if type(completion) is int and completion > 0 else 0,
+        cached_tokens=cached if type(cached) is int and cached > 0 else 0,
+        reasoning_tokens=reasoning if type(reasoning) is int and reasoning > 0 else 0,
     )
 
 
