@@ -63,6 +63,18 @@ def pg_database(admin_dsn: str, drop: str | None = None) -> str:
     return name
 
 
+def idle_cpu(sides: dict[str, tuple[Any, str]], seconds: float) -> dict[str, float]:
+    """Both sides left idle at once: each one's process tree CPU over `seconds`, in % of a core
+    (timers, pollers, background tasks: what a quiet gateway costs its host)."""
+    time.sleep(2.0)  # the last load's flushes and settles done
+    pids = {side: h.tree_pids(proc.pid) for side, (proc, _) in sides.items()}
+    before = {side: h.cpu_seconds(p) for side, p in pids.items()}
+    time.sleep(seconds)
+    share = {side: round(100 * (h.cpu_seconds(p) - before[side]) / seconds, 2) for side, p in pids.items()}
+    print(f"idle CPU over {seconds:g} s (% of a core): A {share['A']} | B {share['B']}", flush=True)
+    return share
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--a", default="HEAD", help="git revision for side A (HEAD), or `worktree`")
@@ -88,6 +100,9 @@ def main() -> int:
     p.add_argument("--profile", type=float, default=0.0, help="py-spy seconds on a worker at c=32")
     p.add_argument("--profile-side", choices=("A", "B"), default="B", help="whose worker --profile samples")
     p.add_argument("--profile-scenario", choices=("json", "sse"), default="json", help="the load meanwhile")
+    p.add_argument(
+        "--idle", type=float, default=0.0, help="then seconds with no load: each side's CPU share while idle"
+    )
     p.add_argument("--out", type=Path, help="write the figures as JSON here")
     args = p.parse_args()
 
@@ -134,7 +149,7 @@ def main() -> int:
                 proc = stack.enter_context(server)
                 sides[side] = (proc, f"http://127.0.0.1:{port}")
             scenarios = h.hubgate_scenarios()
-            for name in args.scenarios.split(","):
+            for name in filter(None, args.scenarios.split(",")):
                 sc_name, conns, threads, b_name = SCENARIOS[name]
                 side_sc = {"A": scenarios[sc_name], "B": scenarios[b_name or sc_name]}
                 bodies = {side: sc.body_file(work) for side, sc in side_sc.items()}
@@ -187,6 +202,8 @@ def main() -> int:
                 side: [round(h.rss_mb(pid), 1) for pid in h.hubgate_workers(proc.pid)]
                 for side, (proc, _) in sides.items()
             }
+            if args.idle > 0:
+                results["idle_cpu_percent"] = idle_cpu(sides, args.idle)
             if args.profile > 0:
                 sc = scenarios[args.profile_scenario]
                 results["profile"] = profile(sides[args.profile_side], sc, work, args.profile)

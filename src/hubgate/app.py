@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from hubgate.access.auth import KeyCache
 from hubgate.access.billing import Billing
 from hubgate.access.holds import HoldBackend, LocalHolds
 from hubgate.access.network import networks
-from hubgate.access.watch import watch_revision
+from hubgate.access.watch import RevisionWatch
 from hubgate.bootstrap import apply_config
 from hubgate.gateway import GATEWAY, RATE_HEADERS, Gateway
 from hubgate.http.middleware import edge
@@ -43,13 +44,13 @@ from hubgate.storage.db import create_engine
 from hubgate.storage.journal import Journal, default_dir, replay
 from hubgate.storage.keys import KeyRepository
 from hubgate.storage.responses import ResponseStore
+from hubgate.storage.revisions import read_revisions
 from hubgate.storage.secrets import SecretBox
 from hubgate.storage.usage import UsageRow, UsageWriter, stored_ids
 
 log = logging.getLogger("hubgate")
 
-KEY_WATCH_INTERVAL_S = 1.0
-CHANNEL_WATCH_INTERVAL_S = 1.0
+WATCH_INTERVAL_S = 1.0  # how soon another replica's change to keys, channels, settings shows
 
 
 async def _rate_limit_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -59,13 +60,13 @@ async def _rate_limit_headers(request: web.Request, response: web.StreamResponse
         response.headers.update(headers)
 
 
-async def _watch_channels(gw: Gateway, admin: AdminChannels) -> None:
+def _follow_channels(gw: Gateway, admin: AdminChannels, revisions: RevisionWatch) -> None:
     """Rebuild the channel table when any replica changes a channel (within a second)."""
 
     async def rebuild() -> None:
         gw.channels = channel_table(gw.settings, await load_runtime(admin)).with_aliases(gw.catalogue.aliases)
 
-    await watch_revision(admin.revision, rebuild, CHANNEL_WATCH_INTERVAL_S, "channel")
+    revisions.follow("channels", rebuild, "channel")
 
 
 def hold_backend(settings: Settings, engine: AsyncEngine, redis: Any, billing: Billing) -> HoldBackend:
@@ -109,7 +110,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
         app[GATEWAY] = opened.gw
         running = await _start(opened)
         # The run-time settings admins stored, over the file's; top-up limits follow at once.
-        running.watchers.append(await start_system_settings(opened.gw, lambda: sync_payments(app)))
+        await start_system_settings(opened.gw, running.revisions, lambda: sync_payments(app))
         try:
             yield
         finally:
@@ -237,6 +238,7 @@ def _usage(
 
 class _Running(NamedTuple):
     watchers: list[asyncio.Task[None]]
+    revisions: RevisionWatch
     shared_health: SharedHealth | None
 
 
@@ -247,11 +249,13 @@ async def _start(opened: _Opened) -> _Running:
     gw.usage.start()
     opened.journal.start()
     gw.metrics.start()  # observability
-    watchers = [
-        asyncio.create_task(gw.keys.watch(KEY_WATCH_INTERVAL_S), name="key-watch"),
-        asyncio.create_task(_watch_channels(gw, opened.admin_channels), name="channel-watch"),
-        await start_catalogue(gw),  # the model catalogue: seeded, loaded, watched
-    ]
+    # Keys, channels, the catalogue and system settings: what other replicas change in
+    # them is followed through one poll of their revisions (storage/revisions.py).
+    revisions = RevisionWatch(functools.partial(read_revisions, gw.engine), WATCH_INTERVAL_S)
+    revisions.follow("keys", gw.keys.invalidate, "key")
+    _follow_channels(gw, opened.admin_channels, revisions)
+    await start_catalogue(gw, revisions)  # the model catalogue: seeded, loaded, followed
+    watchers = [asyncio.create_task(revisions.run(), name="revision-watch")]
     if settings.health_check_interval_s is not None:
         watchers.append(
             asyncio.create_task(health_checks(gw, settings.health_check_interval_s), name="health-check")
@@ -267,7 +271,7 @@ async def _start(opened: _Opened) -> _Running:
     if opened.redis is not None:  # cooldowns seen by one replica are honoured by all
         shared_health = SharedHealth(gw.health, opened.redis, settings.redis_prefix)
         watchers.append(asyncio.create_task(shared_health.run(), name="health-sync"))
-    return _Running(watchers, shared_health)
+    return _Running(watchers, revisions, shared_health)
 
 
 async def _close(opened: _Opened, running: _Running) -> None:

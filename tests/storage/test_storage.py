@@ -11,10 +11,12 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.access.auth import KeyCache
+from hubgate.access.watch import RevisionWatch
 from hubgate.errors import AuthenticationFailed
 from hubgate.storage.admin_usage import UsageFilter, aggregate
 from hubgate.storage.db import create_engine
 from hubgate.storage.keys import KeyExists, KeyRepository, hash_key
+from hubgate.storage.revisions import read_revisions
 from hubgate.storage.tables import usage_logs
 from hubgate.storage.usage import UsageRow, UsageWriter
 
@@ -71,7 +73,9 @@ async def test_key_cache_serves_from_memory_and_sees_revocations(engine: AsyncEn
         with pytest.raises(AuthenticationFailed):
             await cache.authenticate("sk-unknown-key-000000000000")
     assert calls == 2  # unknown keys are cached too
-    watcher = asyncio.create_task(cache.watch(0.05))
+    revisions = RevisionWatch(lambda names: read_revisions(engine, names), 0.05)
+    revisions.follow("keys", cache.invalidate)
+    watcher = asyncio.create_task(revisions.run())
     await asyncio.sleep(0.2)  # the watcher has its baseline revision
     await repo.revoke(record.name)
     try:

@@ -11,7 +11,6 @@ from dataclasses import replace
 from datetime import datetime
 
 from hubgate.access.steady import FlushMark, read_steady
-from hubgate.access.watch import watch_revision
 from hubgate.errors import AuthenticationFailed
 from hubgate.storage.keys import KeyRecord, KeyRepository, hash_key, utcnow
 
@@ -153,7 +152,3 @@ class KeyCache:
         if refusal is not None:
             raise AuthenticationFailed(refusal)
         return record
-
-    async def watch(self, interval_s: float) -> None:
-        """Poll the keys table's revision and drop the cache when it moves."""
-        await watch_revision(self._repo.revision, self.invalidate, interval_s, "key")

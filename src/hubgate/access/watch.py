@@ -1,30 +1,58 @@
-"""Following changes other processes make: poll a cheap revision, react when it moves."""
+"""Following changes other processes make: poll cheap revisions, react when one moves."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 log = logging.getLogger("hubgate.access.watch")
 
+OnChange = Callable[[], Awaitable[None] | None]
+ReadRevisions = Callable[[Sequence[str]], Awaitable[Mapping[str, object]]]
 
-async def watch_revision(
-    read: Callable[[], Awaitable[object]],
-    on_change: Callable[[], Awaitable[None] | None],
-    interval_s: float,
-    what: str,
-) -> None:
-    """Call `on_change` whenever `read()` returns something new (not on the first read)."""
-    seen: object = None
-    while True:
+
+class RevisionWatch:
+    """Several tables' revisions followed by one poll (`read` takes the names and returns
+    each one's revision; storage/revisions.py reads them all in one statement).
+
+    A name's handler runs whenever its revision differs from the last one seen (not on
+    the first read). A handler that fails is retried at the next poll (its revision is not
+    taken as seen) and holds up no other; a failed read is logged and retried."""
+
+    def __init__(self, read: ReadRevisions, interval_s: float) -> None:
+        self._read = read
+        self._interval_s = interval_s
+        self._handlers: dict[str, tuple[OnChange, str]] = {}
+        self._seen: dict[str, object] = {}
+
+    def follow(self, name: str, on_change: OnChange, what: str | None = None) -> None:
+        """Call `on_change` when `name`'s revision moves (from the next poll on)."""
+        self._handlers[name] = (on_change, what or name)
+
+    async def poll(self) -> None:
+        """One read of every followed revision, and the handlers of those that moved."""
+        names = tuple(self._handlers)
         try:
-            revision = await read()
-            if seen is not None and revision != seen:
-                result = on_change()
-                if result is not None:
-                    await result
-            seen = revision
+            revisions = await self._read(names)
         except Exception:
-            log.warning("%s revision poll failed", what, exc_info=True)
-        await asyncio.sleep(interval_s)
+            log.warning("revision poll failed (%s)", ", ".join(names), exc_info=True)
+            return
+        for name in names:
+            revision = revisions.get(name)
+            seen = self._seen.get(name)
+            if seen is not None and revision != seen:
+                on_change, what = self._handlers[name]
+                try:
+                    result = on_change()
+                    if result is not None:
+                        await result
+                except Exception:
+                    log.warning("%s changed, but reloading failed; retrying", what, exc_info=True)
+                    continue
+            self._seen[name] = revision
+
+    async def run(self) -> None:
+        while True:
+            await self.poll()
+            await asyncio.sleep(self._interval_s)

@@ -4,17 +4,14 @@ revision watch as keys and channels: within a second, no query per request)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from hubgate.access.watch import watch_revision
+from hubgate.access.watch import RevisionWatch
 from hubgate.gateway import Gateway
 from hubgate.routing.catalogue import Catalogue, builtin_entries
 from hubgate.storage.catalogue import CatalogueRepository
 
 log = logging.getLogger("hubgate.catalogue")
-
-CATALOGUE_WATCH_INTERVAL_S = 1.0
 
 
 async def reload_catalogue(gw: Gateway) -> None:
@@ -24,14 +21,10 @@ async def reload_catalogue(gw: Gateway) -> None:
     gw.channels = gw.channels.with_aliases(catalogue.aliases)
 
 
-async def start_catalogue(gw: Gateway) -> asyncio.Task[None]:
-    """Seed (idempotent: only an empty table), load, and start the watcher task."""
-    repo = CatalogueRepository(gw.engine)
-    added = await repo.seed(builtin_entries())
+async def start_catalogue(gw: Gateway, revisions: RevisionWatch) -> None:
+    """Seed (idempotent: only an empty table), load, and follow changes."""
+    added = await CatalogueRepository(gw.engine).seed(builtin_entries())
     if added:
         log.info("model catalogue seeded with %d built-in models", added)
     await reload_catalogue(gw)
-    return asyncio.create_task(
-        watch_revision(repo.revision, lambda: reload_catalogue(gw), CATALOGUE_WATCH_INTERVAL_S, "catalogue"),
-        name="catalogue-watch",
-    )
+    revisions.follow("catalogue", lambda: reload_catalogue(gw))

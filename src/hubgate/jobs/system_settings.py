@@ -4,19 +4,17 @@ within a second; no query per request)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
 from pydantic import ValidationError
 
-from hubgate.access.watch import watch_revision
+from hubgate.access.watch import RevisionWatch
 from hubgate.gateway import Gateway
 from hubgate.settings import with_runtime
 from hubgate.storage.system_settings import SystemSettingsRepository
 
 log = logging.getLogger("hubgate.settings")
-SETTINGS_WATCH_INTERVAL_S = 1.0
 
 
 async def reload_settings(gw: Gateway) -> None:
@@ -33,7 +31,7 @@ async def reload_settings(gw: Gateway) -> None:
     gw.limiter.defaults = gw.settings.default_key_limits  # read per request, from memory
 
 
-async def start_system_settings(gw: Gateway, applied: Callable[[], None]) -> asyncio.Task[None]:
+async def start_system_settings(gw: Gateway, revisions: RevisionWatch, applied: Callable[[], None]) -> None:
     """Load the stored settings, then follow changes; `applied` runs after each load."""
 
     async def reload() -> None:
@@ -41,8 +39,4 @@ async def start_system_settings(gw: Gateway, applied: Callable[[], None]) -> asy
         applied()
 
     await reload()
-    repo = SystemSettingsRepository(gw.engine)
-    return asyncio.create_task(
-        watch_revision(repo.revision, reload, SETTINGS_WATCH_INTERVAL_S, "system settings"),
-        name="settings-watch",
-    )
+    revisions.follow("settings", reload, "system settings")

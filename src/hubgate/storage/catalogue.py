@@ -116,9 +116,3 @@ class CatalogueRepository:
         async with self._engine.begin() as conn:
             result = await conn.execute(delete(model_catalogue).where(model_catalogue.c.model == model))
         return bool(result.rowcount)
-
-    async def revision(self) -> tuple[Any, int]:
-        """Moves whenever any replica adds, changes or removes an entry."""
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(select(func.max(model_catalogue.c.updated_at), func.count()))).one()
-        return row[0], int(row[1])

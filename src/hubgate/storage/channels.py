@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.settings import ChannelSettings
@@ -242,9 +242,3 @@ class AdminChannels:
                 # One row sealed under another key must not take every other channel down.
                 log.error("channel %r was sealed with another secret_key; it is not served", r.name)
         return RuntimeChannels(admin, {r.name: bool(r.enabled) for r in rows})
-
-    async def revision(self) -> tuple[Any, int]:
-        """Moves whenever any replica creates, changes, switches or removes a channel."""
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(select(func.max(channels.c.updated_at), func.count()))).one()
-        return row[0], int(row[1])

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.storage.tables import api_keys
@@ -228,9 +228,3 @@ class KeyRepository:
                 .values(revoked_at=now, updated_at=now)
             )
         return await self.by_name(name)
-
-    async def revision(self) -> tuple[Any, int]:
-        """Changes whenever a key is created, updated or revoked, by any process."""
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(select(func.max(api_keys.c.updated_at), func.count()))).one()
-        return row[0], int(row[1])

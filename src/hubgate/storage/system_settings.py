@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubgate.storage.keys import utcnow
@@ -35,9 +35,3 @@ class SystemSettingsRepository:
                 )
                 if not done.rowcount:
                     await conn.execute(insert(system_settings).values(name=name, value=value, updated_at=now))
-
-    async def revision(self) -> tuple[Any, int]:
-        """Moves whenever any replica changes a setting."""
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(select(func.max(system_settings.c.updated_at), func.count()))).one()
-        return row[0], int(row[1])
