@@ -1,12 +1,15 @@
 """A/B of hubgate against itself: a git revision (A) and the work tree (B), both running
 at once in front of the same nginx upstream, measured in alternating wrk runs (A, B,
-B, A, ...) so noise from other work on the machine falls on both; medians reported.
+B, A, ...) so noise from other work on the machine falls on both; medians reported, and
+the paired medians (each B run over the A run beside it in time), which are the ones to
+read on a host whose speed drifts.
 
   bench/.venvs/tools/bin/python bench/ab.py                      # HEAD vs the work tree
   bench/.venvs/tools/bin/python bench/ab.py --a HEAD~2 --runs 7 --scenarios json32,sse32,json1
   bench/.venvs/tools/bin/python bench/ab.py --profile 10         # and py-spy on a B worker
   bench/.venvs/tools/bin/python bench/ab.py --a d2362b7 --limited --redis redis://127.0.0.1:6379/0
   bench/.venvs/tools/bin/python bench/ab.py --a worktree --scenarios names-sse32,names-json32
+  bench/.venvs/tools/bin/python bench/ab.py --a HEAD~1 --scenarios "" --idle 20   # CPU while idle
 
 `--a worktree` runs the work tree on both sides; with a `names-*` scenario side A asks for
 the channel's own model name and side B for a public name (`model_map`), so B/A is what
@@ -61,6 +64,16 @@ def pg_database(admin_dsn: str, drop: str | None = None) -> str:
     sql = f"DROP DATABASE IF EXISTS {name} WITH (FORCE)" if drop else f"CREATE DATABASE {name}"
     subprocess.run(["psql", admin_dsn, "-qc", sql], check=True, capture_output=True)
     return name
+
+
+def paired_ratios(runs: dict[str, list[dict[str, float]]]) -> dict[str, float]:
+    """B/A of each run with the A run next to it in time, medians: this host's speed drifts
+    more within minutes than most changes move, and a pair shares the drift."""
+    pairs = list(zip(runs["A"], runs["B"], strict=True))
+    return {
+        k: round(statistics.median(b[k] / a[k] for a, b in pairs if a[k]), 4)
+        for k in ("rps", "p99_ms", "cpu_ms_per_req")
+    }
 
 
 def idle_cpu(sides: dict[str, tuple[Any, str]], seconds: float) -> dict[str, float]:
@@ -186,13 +199,19 @@ def main() -> int:
                     side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in runs.items()
                 }
                 lag = {side: lag_between(lag_before[side], loop_lag(b)) for side, (_, b) in sides.items()}
-                results["scenarios"][name] = {"median": med, "runs": runs, "loop_lag": lag}
+                paired = paired_ratios(runs)
+                results["scenarios"][name] = {"median": med, "runs": runs, "loop_lag": lag, "paired": paired}
                 a, b = med["A"], med["B"]
                 print(
                     f"{name}: A {a['rps']:,.0f}/s p50 {a['p50_ms']:.2f} p99 {a['p99_ms']:.2f} ms "
                     f"{a['cpu_ms_per_req']:.3f} ms CPU/req | B {b['rps']:,.0f}/s p50 {b['p50_ms']:.2f} "
                     f"p99 {b['p99_ms']:.2f} ms {b['cpu_ms_per_req']:.3f} ms CPU/req | "
                     f"B/A {b['rps'] / a['rps']:.3f}",
+                    flush=True,
+                )
+                print(
+                    f"  paired (median of B/A run by run): req/s {paired['rps']:.3f}, "
+                    f"p99 {paired['p99_ms']:.3f}, CPU per request {paired['cpu_ms_per_req']:.3f}",
                     flush=True,
                 )
                 for side, figures in lag.items():

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 
-from hubgate.server import GC_YOUNG_THRESHOLD, _freeze_heap
+from hubgate.server import GC_YOUNG_THRESHOLD, GIL_SWITCH_INTERVAL_S, _freeze_heap, _short_gil_turns
 
 
 def test_a_started_worker_freezes_its_heap_and_collects_young_objects_less_often() -> None:
@@ -20,3 +21,12 @@ def test_a_started_worker_freezes_its_heap_and_collects_young_objects_less_often
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_a_worker_hands_the_gil_over_after_a_millisecond() -> None:
+    before = sys.getswitchinterval()
+    try:
+        _short_gil_turns()
+        assert sys.getswitchinterval() == GIL_SWITCH_INTERVAL_S <= 0.001 < before
+    finally:
+        sys.setswitchinterval(before)

@@ -102,6 +102,7 @@ def _few_malloc_arenas() -> None:
 
 
 GC_YOUNG_THRESHOLD = 10_000
+GIL_SWITCH_INTERVAL_S = 0.001
 
 
 async def _freeze_heap(_app: web.Application) -> None:
@@ -122,8 +123,19 @@ async def _freeze_heap(_app: web.Application) -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
+def _short_gil_turns() -> None:
+    """Hand the GIL to a waiting thread after 1 ms instead of Python's 5. A worker's other
+    threads (the usage writer's SQLite transaction, the journal's fdatasync, aiosqlite's)
+    run Python between their C calls; when the event loop wants the GIL back it waits for
+    the holder to reach a blocking call or the end of the interval, and every request in
+    flight waits with it. Measured with bench/ab.py (paired runs, JSON and SSE c=32, twice):
+    CPU per request 3-7% lower, p99 7-9% lower in three of the four."""
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+
+
 def run_worker(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
     _few_malloc_arenas()
+    _short_gil_turns()
     _use_uvloop()
     # text or JSON lines (`log_format`, or HUBGATE_LOG_FORMAT)
     configure_logging(settings.log_level, settings.log_format)
