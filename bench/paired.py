@@ -1,4 +1,4 @@
-"""Issue 17's ratios against the pass-through, measured side by side.
+"""Issue 17's ratios against the pass-through (and Portkey, LiteLLM), measured side by side.
 
 `make bench` measures its targets one after another, minutes apart; on a shared host the
 machine's speed moves more than that between them (the pass-through alone has measured
@@ -7,8 +7,10 @@ carries that drift. Here the pass-through and each hubgate target are started to
 their wrk runs alternate, the order rotating each round, the others stopped (SIGSTOP) while
 one is measured, so none pays for another's idle timers: every
 round gives each hubgate one ratio to the pass-through measured seconds apart, and the
-ratios are the medians over the rounds. bench/run.py runs this after its targets and
-issue 17's throughput and p99 checks read these ratios (report.py).
+ratios are the medians over the rounds. Portkey and LiteLLM, when the run measured them,
+take their turns in the same rounds, so hubgate's "x Portkey" is a ratio of runs seconds
+apart too. bench/run.py runs this after its targets and issue 17's throughput, p99 and
+other-gateway checks read these ratios (report.py).
 
   bench/.venvs/tools/bin/python bench/run.py --targets ceiling,hubgate --paired-rounds 5
 """
@@ -30,6 +32,7 @@ import targets as tg
 SCENARIOS = (("json_c32", "json", 32), ("sse_c32", "sse", 32))
 SETTLE_S = 1.0
 HUBGATES = ("hubgate", "hubgate-pg")
+OTHERS = ("portkey", "litellm")  # issue 17's "x Portkey" and "x LiteLLM": in the rounds too when measured
 
 
 def _cpu(target: tg.Target) -> float:
@@ -77,11 +80,13 @@ def measure(
     threads: int,
     log: Callable[[str], None],
 ) -> dict[str, Any]:
-    """The pass-through and the hubgate targets among `names`, alternating; {} if there
-    is no pass-through or no hubgate to pair."""
-    wanted = ["ceiling", *(n for n in HUBGATES if n in names)]
-    if "ceiling" not in names or len(wanted) < 2:
+    """The pass-through, the hubgate targets and the other gateways among `names`,
+    alternating; {} if there is no pass-through or no hubgate to pair."""
+    hubgates = [n for n in HUBGATES if n in names]
+    if "ceiling" not in names or not hubgates:
         return {}
+    others = [n for n in OTHERS if n in names]
+    wanted = ["ceiling", *hubgates, *others]
     workdir.mkdir(parents=True, exist_ok=True)
     started: dict[str, tg.Target] = {}
     out: dict[str, Any] = {"rounds": rounds, "duration_s": duration, "targets": wanted, "scenarios": {}}
@@ -108,7 +113,7 @@ def measure(
                 runs.append(one)
                 shown = ", ".join(f"{n} {one[n]['rps']:,.0f}/s p99 {one[n]['p99_ms']:.1f} ms" for n in wanted)
                 log(f"  paired {key} round {r + 1}: {shown}")
-            out["scenarios"][key] = {"runs": runs, "ratios": _ratios(runs, wanted[1:])}
+            out["scenarios"][key] = {"runs": runs, "ratios": _ratios(runs, hubgates, others)}
             time.sleep(0.5)
     finally:
         for target in started.values():
@@ -126,13 +131,20 @@ def _over(mine: float | None, theirs: float | None) -> float | None:
     return mine / theirs if mine is not None and theirs else None
 
 
-def _ratios(runs: list[dict[str, Any]], hubgates: list[str]) -> dict[str, dict[str, Any]]:
-    """Per hubgate: the medians of its per-round ratios to the pass-through, and of each side's figures."""
+def _ratios(runs: list[dict[str, Any]], hubgates: list[str], others: list[str]) -> dict[str, dict[str, Any]]:
+    """Per hubgate: the medians of its per-round ratios to the pass-through and to each other
+    gateway (`vs_portkey`: hubgate's req/s over Portkey's), and of each side's figures."""
     out: dict[str, dict[str, Any]] = {}
     for name in hubgates:
         mine = [run[name] for run in runs]
         base = [run["ceiling"] for run in runs]
-        out[name] = {
+        versus: dict[str, Any] = {}
+        for other in others:
+            pairs = list(zip(mine, [run[other] for run in runs], strict=True))
+            versus[f"vs_{other}"] = _median([_over(m["rps"], t["rps"]) for m, t in pairs])
+            versus[f"{other}_rps"] = _median([t["rps"] for _, t in pairs])
+            versus.setdefault("errors_vs", {})[other] = sum(m["errors"] + t["errors"] for m, t in pairs)
+        out[name] = versus | {
             "share_of_ceiling": _median([_over(m["rps"], b["rps"]) for m, b in zip(mine, base, strict=True)]),
             "p99_vs_ceiling": _median(
                 [_over(m["p99_ms"], b["p99_ms"]) for m, b in zip(mine, base, strict=True)]
@@ -153,25 +165,31 @@ def markdown(paired: dict[str, Any]) -> list[str]:
     """The paired rounds, each hubgate's ratios and the figures behind them."""
     if not paired or not paired.get("scenarios"):
         return []
+    others = [n for n in paired["targets"] if n in OTHERS]
     lines = [
         "## Side by side with the pass-through (issue 17's ratios)",
         "",
         f"The pass-through and {', '.join(paired['targets'][1:])} running at once, wrk runs alternating"
-        f" ({paired['rounds']} rounds of {paired['duration_s']:g} s, the order rotating each round);"
-        " each ratio is the median of the per-round ratios. Issue 17's throughput and p99 checks above"
-        " read these.",
+        f" ({paired['rounds']} rounds of {paired['duration_s']:g} s, the order rotating each round, the"
+        " targets not being measured stopped); each ratio is the median of the per-round ratios."
+        " Issue 17's throughput, p99 and other-gateway checks above read these.",
         "",
         "| scenario | target | of the pass-through | p99 vs pass-through | CPU per request vs pass-through"
-        " | medians: req/s (pass-through) | medians: p99 (pass-through) |",
-        "|---|---|---|---|---|---|---|",
+        + "".join(f" | x {n}" for n in others)
+        + " | medians: req/s (pass-through) | medians: p99 (pass-through) |",
+        "|---|---|---|---|---|" + "---|" * len(others) + "---|---|",
     ]
     for key, data in paired["scenarios"].items():
         for name, r in data["ratios"].items():
             share = f"{r['share_of_ceiling'] * 100:.0f}%" if r["share_of_ceiling"] is not None else "-"
             p99 = f"{r['p99_vs_ceiling']:.2f}x" if r["p99_vs_ceiling"] is not None else "-"
             cpu = f"{r['cpu_per_req_vs_ceiling']:.2f}x" if r["cpu_per_req_vs_ceiling"] is not None else "-"
+            vs = "".join(
+                f" | {r[f'vs_{n}']:.2f}x ({r[f'{n}_rps']:,.0f}/s)" if r.get(f"vs_{n}") is not None else " | -"
+                for n in others
+            )
             lines.append(
-                f"| {key} | {name} | {share} | {p99} | {cpu} | {r['rps']:,.0f} ({r['ceiling_rps']:,.0f})"
+                f"| {key} | {name} | {share} | {p99} | {cpu}{vs} | {r['rps']:,.0f} ({r['ceiling_rps']:,.0f})"
                 f" | {r['p99_ms']:.2f} ({r['ceiling_p99_ms']:.2f}) ms |"
             )
     lines.append("")

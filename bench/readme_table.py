@@ -96,11 +96,13 @@ def block(results: dict[str, Any], results_file: str) -> str:
     ]
     paired = results.get("paired") or {}
     if paired.get("scenarios"):
+        others = [n for n in paired["targets"] if n in ("portkey", "litellm")]
+        also = f" and its ratios to {' and '.join(others)}" if others else ""
         source += (
             " hubgate's share of the pass-through is from it and the pass-through run side by side"
             f" ({paired['rounds']} alternating rounds of {paired['duration_s']:g} s, medians;"
-            " bench/paired.py), as are issue"
-            " 17's throughput and p99 checks; the other columns are each target's own runs."
+            f" bench/paired.py), as are issue 17's throughput and p99 checks{also};"
+            " the other columns are each target's own runs."
         )
     return "\n".join([*table(results), "", source, *(["", *checks] if checks else [])])
 

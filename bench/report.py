@@ -100,7 +100,7 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
     for scenario, data in _paired(results).items():  # side by side: these replace the sequential ratios
         for name, r in data["ratios"].items():
             entry = out.setdefault(name, {})
-            for key in ("share_of_ceiling", "p99_vs_ceiling", "cpu_per_req_vs_ceiling"):
+            for key in ("share_of_ceiling", "p99_vs_ceiling", "cpu_per_req_vs_ceiling", *_VERSUS):
                 if r.get(key) is not None:
                     entry.setdefault(key, {})[scenario] = r[key]
             entry.setdefault("paired", []).append(scenario)
@@ -126,6 +126,10 @@ _COMPARED = {  # a derived ratio: (the other target, which figure, its unit)
 }
 
 
+_VERSUS = ("vs_portkey", "vs_litellm")  # side by side too when the run measured them (bench/paired.py)
+_FROM_PAIRED = ("share_of_ceiling", "p99_vs_ceiling", *_VERSUS)  # the checks that read the paired rounds
+
+
 def _paired(results: dict[str, Any]) -> dict[str, Any]:
     """bench/paired.py's scenarios ({} when the run had none)."""
     return dict((results.get("paired") or {}).get("scenarios") or {})
@@ -134,13 +138,14 @@ def _paired(results: dict[str, Any]) -> dict[str, Any]:
 def _figures(results: dict[str, Any], name: str, key: str, scenario: str) -> str | None:
     """'4,567/s vs 10,422/s': the two figures behind a ratio, when both were measured."""
     paired = _paired(results).get(scenario, {}).get("ratios", {}).get(name)
-    if paired is not None and key in ("share_of_ceiling", "p99_vs_ceiling"):
+    if paired is not None and paired.get(key) is not None and key in _FROM_PAIRED:
         rounds = results["paired"]["rounds"]
-        if key == "share_of_ceiling":
-            mine, theirs = f"{_num(paired['rps'])}/s", f"{_num(paired['ceiling_rps'])}/s"
-        else:
+        other = _COMPARED[key][0]
+        if key == "p99_vs_ceiling":
             mine, theirs = f"{_num(paired['p99_ms'], 2)} ms", f"{_num(paired['ceiling_p99_ms'], 2)} ms"
-        return f"side by side, median of {rounds} rounds: {mine} vs ceiling {theirs}"
+        else:
+            mine, theirs = f"{_num(paired['rps'])}/s", f"{_num(paired[f'{other}_rps'])}/s"
+        return f"side by side, median of {rounds} rounds: {mine} vs {other} {theirs}"
     other, get, unit = _COMPARED[key]
     mine, theirs = get(results, name, scenario), get(results, other, scenario)
     if mine is None or theirs is None:
@@ -172,8 +177,11 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
             errors = sum(
                 (sc(results, t, scenario) or {}).get("errors", 0) or 0 for t in (name, _COMPARED[key][0])
             )
-            if scenario in d.get("paired", ()) and key in ("share_of_ceiling", "p99_vs_ceiling"):
-                errors += _paired(results)[scenario]["ratios"][name]["errors"]  # the runs it read
+            ratios = _paired(results).get(scenario, {}).get("ratios", {}).get(name) or {}
+            if key in ("share_of_ceiling", "p99_vs_ceiling") and key in ratios:
+                errors += ratios["errors"]  # the side-by-side runs it read
+            elif key in _VERSUS and ratios.get(key) is not None:
+                errors += ratios["errors_vs"][_COMPARED[key][0]]
             out.append(check | ({"errors": errors} if errors else {}))
         rss = worker_rss(results, name)
         out.append(
