@@ -70,10 +70,11 @@ def paired_ratios(runs: dict[str, list[dict[str, float]]]) -> dict[str, float]:
     """B/A of each run with the A run next to it in time, medians: this host's speed drifts
     more within minutes than most changes move, and a pair shares the drift."""
     pairs = list(zip(runs["A"], runs["B"], strict=True))
-    return {
-        k: round(statistics.median(b[k] / a[k] for a, b in pairs if a[k]), 4)
-        for k in ("rps", "p99_ms", "cpu_ms_per_req")
-    }
+    out = {}
+    for k in ("rps", "p99_ms", "cpu_ms_per_req"):
+        ratios = [b[k] / a[k] for a, b in pairs if a[k]]
+        out[k] = round(statistics.median(ratios), 4) if ratios else float("nan")
+    return out
 
 
 def idle_cpu(sides: dict[str, tuple[Any, str]], seconds: float) -> dict[str, float]:

@@ -86,32 +86,73 @@ def measure(
     if "ceiling" not in names or not hubgates:
         return {}
     others = [n for n in OTHERS if n in names]
-    wanted = ["ceiling", *hubgates, *others]
+    wanted = ["ceiling", *hubgates]  # the pass-through and hubgate: any failure of theirs ends the stage
     workdir.mkdir(parents=True, exist_ok=True)
     started: dict[str, tg.Target] = {}
+    dropped: dict[str, str] = {}
     out: dict[str, Any] = {"rounds": rounds, "duration_s": duration, "targets": wanted, "scenarios": {}}
+
+    def drop(name: str, exc: Exception) -> None:
+        """Portkey or LiteLLM failed: out of the rounds from now on (their checks fall back to
+        the sequential runs); the pass-through and hubgate ratios go on."""
+        dropped[name] = f"{type(exc).__name__}: {str(exc)[:200]}"
+        log(f"  paired: {name} left out: {dropped[name]}")
+        target = started.pop(name, None)
+        if target is not None:
+            _signal(target, signal.SIGCONT)
+            with contextlib.suppress(Exception):
+                target.stop()
+
     try:
-        for name in wanted:
+        for name in [*wanted, *others]:
             target = make(name)
-            target.install()
-            target.start()
+            try:
+                target.install()
+                target.start()
+            except Exception as exc:
+                if name not in others:
+                    raise
+                started[name] = target
+                drop(name, exc)
+                continue
             started[name] = target
+        out["targets"] = list(started)
         for key, sc_name, conns in SCENARIOS:
             scenarios = {n: t.scenarios()[sc_name] for n, t in started.items()}
-            for name, target in started.items():  # warm each one up
+            for name in list(started):  # warm each one up
                 _only(started, name)
-                h.run_wrk(target.base_url + scenarios[name].path, scenarios[name].body_file(workdir),
-                          scenarios[name].headers, conns, warmup, threads)  # fmt: skip
+                sc = scenarios[name]
+                try:
+                    h.run_wrk(
+                        started[name].base_url + sc.path,
+                        sc.body_file(workdir),
+                        sc.headers,
+                        conns,
+                        warmup,
+                        threads,
+                    )
+                except Exception as exc:
+                    if name not in others:
+                        raise
+                    drop(name, exc)
             runs: list[dict[str, Any]] = []
             for r in range(rounds):
-                order = wanted[r % len(wanted) :] + wanted[: r % len(wanted)]
+                turn = list(started)
+                order = turn[r % len(turn) :] + turn[: r % len(turn)]
                 one: dict[str, Any] = {}
                 for n in order:
                     _only(started, n)
-                    one[n] = _one(started[n], scenarios[n], workdir, conns, duration, threads)
-                one["order"] = order
+                    try:
+                        one[n] = _one(started[n], scenarios[n], workdir, conns, duration, threads)
+                    except Exception as exc:
+                        if n not in others:
+                            raise
+                        drop(n, exc)
+                one["order"] = [n for n in order if n in one]
                 runs.append(one)
-                shown = ", ".join(f"{n} {one[n]['rps']:,.0f}/s p99 {one[n]['p99_ms']:.1f} ms" for n in wanted)
+                shown = ", ".join(
+                    f"{n} {one[n]['rps']:,.0f}/s p99 {one[n]['p99_ms']:.1f} ms" for n in one["order"]
+                )
                 log(f"  paired {key} round {r + 1}: {shown}")
             out["scenarios"][key] = {"runs": runs, "ratios": _ratios(runs, hubgates, others)}
             time.sleep(0.5)
@@ -119,6 +160,8 @@ def measure(
         for target in started.values():
             _signal(target, signal.SIGCONT)  # a stopped process would not see the SIGTERM
             target.stop()
+    if dropped:
+        out["dropped"] = dropped
     return out
 
 
@@ -140,7 +183,9 @@ def _ratios(runs: list[dict[str, Any]], hubgates: list[str], others: list[str]) 
         base = [run["ceiling"] for run in runs]
         versus: dict[str, Any] = {}
         for other in others:
-            pairs = list(zip(mine, [run[other] for run in runs], strict=True))
+            pairs = [(run[name], run[other]) for run in runs if other in run]  # the rounds it took part in
+            if not pairs:
+                continue
             versus[f"vs_{other}"] = _median([_over(m["rps"], t["rps"]) for m, t in pairs])
             versus[f"{other}_rps"] = _median([t["rps"] for _, t in pairs])
             versus.setdefault("errors_vs", {})[other] = sum(m["errors"] + t["errors"] for m, t in pairs)
@@ -195,8 +240,14 @@ def markdown(paired: dict[str, Any]) -> list[str]:
     lines.append("")
     for key, data in paired["scenarios"].items():
         rounds = "; ".join(
-            " / ".join(f"{n} {run[n]['rps']:,.0f}" for n in paired["targets"]) for run in data["runs"]
+            " / ".join(f"{n} {run[n]['rps']:,.0f}" for n in paired["targets"] if n in run)
+            for run in data["runs"]
         )
         lines.append(f"- {key} rounds (req/s): {rounds}")
+    for name, reason in (paired.get("dropped") or {}).items():
+        lines.append(
+            f"- {name} left out of the rounds from then on ({reason}): its ratios read the rounds it"
+            " took part in, or the sequential runs if none"
+        )
     lines.append("")
     return lines

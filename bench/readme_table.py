@@ -96,7 +96,8 @@ def block(results: dict[str, Any], results_file: str) -> str:
     ]
     paired = results.get("paired") or {}
     if paired.get("scenarios"):
-        others = [n for n in paired["targets"] if n in ("portkey", "litellm")]
+        ratios = [r for data in paired["scenarios"].values() for r in data["ratios"].values()]
+        others = [n for n in ("portkey", "litellm") if any(r.get(f"vs_{n}") is not None for r in ratios)]
         also = f" and its ratios to {' and '.join(others)}" if others else ""
         source += (
             " hubgate's share of the pass-through is from it and the pass-through run side by side"

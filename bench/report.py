@@ -178,10 +178,10 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
                 (sc(results, t, scenario) or {}).get("errors", 0) or 0 for t in (name, _COMPARED[key][0])
             )
             ratios = _paired(results).get(scenario, {}).get("ratios", {}).get(name) or {}
-            if key in ("share_of_ceiling", "p99_vs_ceiling") and key in ratios:
+            if ratios.get(key) is not None and key in ("share_of_ceiling", "p99_vs_ceiling"):
                 errors += ratios["errors"]  # the side-by-side runs it read
-            elif key in _VERSUS and ratios.get(key) is not None:
-                errors += ratios["errors_vs"][_COMPARED[key][0]]
+            elif ratios.get(key) is not None and key in _VERSUS:
+                errors += ratios.get("errors_vs", {}).get(_COMPARED[key][0], 0)
             out.append(check | ({"errors": errors} if errors else {}))
         rss = worker_rss(results, name)
         out.append(

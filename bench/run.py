@@ -297,10 +297,11 @@ class Bench:
 def side_by_side(
     bench: Bench, names: list[str], upstream: str, nginx: Nginx, src: Path | None, commit: str | None
 ) -> dict[str, Any]:
-    """bench/paired.py: the pass-through and the hubgate targets at once, runs alternating."""
+    """bench/paired.py: the pass-through, the hubgate targets and the other gateways at once,
+    runs alternating."""
     args = bench.args
     workdir = bench.workdir / "paired"  # fresh databases: not the sequential runs' files
-    bench.log("=== paired: the pass-through and hubgate side by side, runs alternating")
+    bench.log("=== paired: the pass-through, hubgate and the other gateways side by side, runs alternating")
     bench.wait_quiet()
     try:
         return paired.measure(
@@ -386,7 +387,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--paired-rounds",
         type=int,
         default=5,
-        help="rounds of the pass-through and hubgate side by side (bench/paired.py), 0: none (5)",
+        help="rounds of the pass-through, hubgate and the other gateways side by side"
+        " (bench/paired.py), 0: none (5)",
     )
     p.add_argument("--paired-duration", type=float, default=8.0, help="seconds per paired run (8)")
     p.add_argument("--date", default=dt.date.today().isoformat(), help="name of the result files")

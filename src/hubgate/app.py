@@ -44,7 +44,7 @@ from hubgate.storage.db import create_engine
 from hubgate.storage.journal import Journal, default_dir, replay
 from hubgate.storage.keys import KeyRepository
 from hubgate.storage.responses import ResponseStore
-from hubgate.storage.revisions import read_revisions
+from hubgate.storage.revisions import WATCHED, read_revisions
 from hubgate.storage.secrets import SecretBox
 from hubgate.storage.usage import UsageRow, UsageWriter, stored_ids
 
@@ -110,7 +110,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> web.Application
         app[GATEWAY] = opened.gw
         running = await _start(opened)
         # The run-time settings admins stored, over the file's; top-up limits follow at once.
-        await start_system_settings(opened.gw, running.revisions, lambda: sync_payments(app))
+        await start_system_settings(opened.gw, opened.revisions, lambda: sync_payments(app))
         try:
             yield
         finally:
@@ -125,6 +125,7 @@ class _Opened(NamedTuple):
     journal: Journal
     admin_channels: AdminChannels
     redis: Any
+    revisions: RevisionWatch
 
 
 async def _open(settings: Settings, bootstrap: bool) -> _Opened:
@@ -151,6 +152,11 @@ async def _open(settings: Settings, bootstrap: bool) -> _Opened:
     # Segments left by killed processes: their rows land before this one serves.
     await replay(journal, lambda ids: stored_ids(engine, ids), usage.record, usage.flush)
     admin_channels = AdminChannels(engine, SecretBox(settings.secret_key))
+    # Keys, channels, the catalogue and system settings: what other replicas change in
+    # them is followed through one poll of their revisions (storage/revisions.py), read
+    # first here, before any of them is loaded.
+    revisions = RevisionWatch(functools.partial(read_revisions, engine), WATCH_INTERVAL_S, WATCHED)
+    await revisions.baseline()
     gw = Gateway(
         settings=settings,
         engine=engine,
@@ -181,7 +187,7 @@ async def _open(settings: Settings, bootstrap: bool) -> _Opened:
     gw.health.on_cooldown = gw.metrics.cooldown  # observability
     follow_refusals(gw)  # channel_auto_disable_after: a channel whose every key is refused goes off
     gw.limiter.on_refusal = gw.metrics.rate_limited  # observability
-    return _Opened(gw, journal, admin_channels, redis)
+    return _Opened(gw, journal, admin_channels, redis, revisions)
 
 
 async def _billing(
@@ -238,7 +244,6 @@ def _usage(
 
 class _Running(NamedTuple):
     watchers: list[asyncio.Task[None]]
-    revisions: RevisionWatch
     shared_health: SharedHealth | None
 
 
@@ -249,9 +254,7 @@ async def _start(opened: _Opened) -> _Running:
     gw.usage.start()
     opened.journal.start()
     gw.metrics.start()  # observability
-    # Keys, channels, the catalogue and system settings: what other replicas change in
-    # them is followed through one poll of their revisions (storage/revisions.py).
-    revisions = RevisionWatch(functools.partial(read_revisions, gw.engine), WATCH_INTERVAL_S)
+    revisions = opened.revisions
     revisions.follow("keys", gw.keys.invalidate, "key")
     _follow_channels(gw, opened.admin_channels, revisions)
     await start_catalogue(gw, revisions)  # the model catalogue: seeded, loaded, followed
@@ -271,7 +274,7 @@ async def _start(opened: _Opened) -> _Running:
     if opened.redis is not None:  # cooldowns seen by one replica are honoured by all
         shared_health = SharedHealth(gw.health, opened.redis, settings.redis_prefix)
         watchers.append(asyncio.create_task(shared_health.run(), name="health-sync"))
-    return _Running(watchers, revisions, shared_health)
+    return _Running(watchers, shared_health)
 
 
 async def _close(opened: _Opened, running: _Running) -> None:

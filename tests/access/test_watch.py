@@ -25,7 +25,7 @@ class _Table:
 
 async def test_handlers_run_when_their_revision_moves_and_one_read_serves_all() -> None:
     table, calls = _Table(), []
-    watch = RevisionWatch(table.read, 1.0)
+    watch = RevisionWatch(table.read, 1.0, ("a", "b"))
     watch.follow("a", lambda: calls.append("a"))
 
     async def on_b() -> None:
@@ -56,7 +56,7 @@ async def test_a_failing_handler_is_retried_and_holds_up_no_other(caplog: pytest
             broken["left"] -= 1
             raise RuntimeError("reload failed")
 
-    watch = RevisionWatch(table.read, 1.0)
+    watch = RevisionWatch(table.read, 1.0, ("a", "b"))
     watch.follow("a", on_a, "thing a")
     watch.follow("b", lambda: calls.append("b"))
     await watch.poll()
@@ -73,7 +73,7 @@ async def test_a_failing_handler_is_retried_and_holds_up_no_other(caplog: pytest
 
 async def test_a_failed_read_is_logged_and_the_next_poll_goes_on(caplog: pytest.LogCaptureFixture) -> None:
     table, calls = _Table(), []
-    watch = RevisionWatch(table.read, 1.0)
+    watch = RevisionWatch(table.read, 1.0, ("a", "b"))
     watch.follow("a", lambda: calls.append("a"))
     await watch.poll()
     table.fail = True
@@ -88,7 +88,7 @@ async def test_a_failed_read_is_logged_and_the_next_poll_goes_on(caplog: pytest.
 
 async def test_a_name_followed_later_gets_its_baseline_at_the_next_poll() -> None:
     table, calls = _Table(), []
-    watch = RevisionWatch(table.read, 1.0)
+    watch = RevisionWatch(table.read, 1.0, ("a", "b"))
     watch.follow("a", lambda: calls.append("a"))
     await watch.poll()
     watch.follow("b", lambda: calls.append("b"))
@@ -97,3 +97,32 @@ async def test_a_name_followed_later_gets_its_baseline_at_the_next_poll() -> Non
     table.revisions["b"] = ("t1", 1)
     await watch.poll()
     assert calls == ["b"]
+
+
+async def test_a_change_between_the_baseline_and_the_load_is_not_missed() -> None:
+    table, calls = _Table(), []
+    watch = RevisionWatch(table.read, 1.0, ("a", "b"))
+    await watch.baseline()  # before the copies are loaded
+    table.revisions["b"] = ("t1", 1)  # another process, while this one loads
+    watch.follow("b", lambda: calls.append("b"))  # followed after the load
+    await watch.poll()
+    assert calls == ["b"]  # one extra reload, not a missed change
+    await watch.poll()
+    assert calls == ["b"]
+
+
+async def test_a_failed_baseline_leaves_the_first_poll_as_the_baseline() -> None:
+    table, calls = _Table(), []
+    watch = RevisionWatch(table.read, 1.0, ("a",))
+    table.fail = True
+    await watch.baseline()
+    table.fail = False
+    watch.follow("a", lambda: calls.append("a"))
+    await watch.poll()
+    assert calls == []
+
+
+def test_only_names_with_a_revision_can_be_followed() -> None:
+    watch = RevisionWatch(_Table().read, 1.0, ("a",))
+    with pytest.raises(ValueError, match="no revision is read for 'nope'"):
+        watch.follow("nope", lambda: None)

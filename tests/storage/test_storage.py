@@ -16,7 +16,7 @@ from hubgate.errors import AuthenticationFailed
 from hubgate.storage.admin_usage import UsageFilter, aggregate
 from hubgate.storage.db import create_engine
 from hubgate.storage.keys import KeyExists, KeyRepository, hash_key
-from hubgate.storage.revisions import read_revisions
+from hubgate.storage.revisions import WATCHED, read_revisions
 from hubgate.storage.tables import usage_logs
 from hubgate.storage.usage import UsageRow, UsageWriter
 
@@ -73,7 +73,7 @@ async def test_key_cache_serves_from_memory_and_sees_revocations(engine: AsyncEn
         with pytest.raises(AuthenticationFailed):
             await cache.authenticate("sk-unknown-key-000000000000")
     assert calls == 2  # unknown keys are cached too
-    revisions = RevisionWatch(lambda names: read_revisions(engine, names), 0.05)
+    revisions = RevisionWatch(lambda names: read_revisions(engine, names), 0.05, WATCHED)
     revisions.follow("keys", cache.invalidate)
     watcher = asyncio.create_task(revisions.run())
     await asyncio.sleep(0.2)  # the watcher has its baseline revision

@@ -31,9 +31,10 @@ class KeyCache:
     """Serves key lookups from memory; the database is asked once per key per TTL.
 
     Unknown keys are cached too (briefly, and bounded) so a client hammering with a
-    bad key cannot turn into one database query per request. A background watcher
-    drops everything when any process changes the keys table, so a revoke through
-    the CLI or another replica takes effect within `watch_interval_s`.
+    bad key cannot turn into one database query per request. The process's revision
+    watch (access/watch.py, wired in app.py) calls `invalidate` when any process changes
+    the keys table, so a revoke through the CLI or another replica takes effect within
+    about a second.
     """
 
     def __init__(

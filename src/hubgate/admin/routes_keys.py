@@ -1,7 +1,7 @@
 """API keys: list, create (the secret is returned once), read, change settings, revoke.
 
 Every change drops this process's key cache, so it applies to the next request; other
-replicas see it within the key watcher's interval.
+replicas see it within about a second (their revision watch, access/watch.py).
 """
 
 from __future__ import annotations
