@@ -51,6 +51,12 @@ async def test_every_table_in_one_statement_and_only_a_changed_one_moves(engine:
     await catalogue.delete(model)  # a removal moves the count even when max(updated_at) stays
     assert (await read_revisions(engine, ("catalogue",)))["catalogue"] != added["catalogue"]
 
-    await SystemSettingsRepository(engine).put({f"rev_{uuid.uuid4().hex[:6]}": 1})
-    assert (await read_revisions(engine, ("settings",)))["settings"] != after_key["settings"]
+    settings, name = SystemSettingsRepository(engine), f"rev_{uuid.uuid4().hex[:6]}"
+    await settings.put({name: 1})
+    try:
+        moved = (await read_revisions(engine, ("settings",)))["settings"]
+        assert moved != after_key["settings"]
+    finally:
+        await settings.put({name: None})  # other tests read the stored settings of this database
+    assert (await read_revisions(engine, ("settings",)))["settings"] != moved
     assert await read_revisions(engine, ()) == {}
