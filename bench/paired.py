@@ -22,7 +22,7 @@ import os
 import signal
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ def _cpu(target: tg.Target) -> float:
 
 
 def _signal(target: tg.Target, sig: signal.Signals) -> None:
+    if target.proc is None:  # never started, or stopped (the rounds hold no Direct target)
+        return
     for pid in h.tree_pids(target.root_pid()):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
@@ -92,49 +94,38 @@ def measure(
     dropped: dict[str, str] = {}
     out: dict[str, Any] = {"rounds": rounds, "duration_s": duration, "targets": wanted, "scenarios": {}}
 
-    def drop(name: str, exc: Exception) -> None:
-        """Portkey or LiteLLM failed: out of the rounds from now on (their checks fall back to
-        the sequential runs); the pass-through and hubgate ratios go on."""
-        dropped[name] = f"{type(exc).__name__}: {str(exc)[:200]}"
-        log(f"  paired: {name} left out: {dropped[name]}")
-        target = started.pop(name, None)
-        if target is not None:
+    @contextlib.contextmanager
+    def tolerated(name: str) -> Iterator[None]:
+        """A failure of Portkey or LiteLLM leaves it out of the rounds from then on (its
+        ratios read the rounds it took part in) and the pass-through and hubgate ratios go
+        on; a failure of any other target ends the stage."""
+        try:
+            yield
+        except Exception as exc:
+            if name not in others:
+                raise
+            dropped[name] = f"{type(exc).__name__}: {str(exc)[:200]}"
+            log(f"  paired: {name} left out: {dropped[name]}")
+            target = started.pop(name)
             _signal(target, signal.SIGCONT)
             with contextlib.suppress(Exception):
                 target.stop()
 
     try:
         for name in [*wanted, *others]:
-            target = make(name)
-            try:
+            target = started[name] = make(name)
+            with tolerated(name):
                 target.install()
                 target.start()
-            except Exception as exc:
-                if name not in others:
-                    raise
-                started[name] = target
-                drop(name, exc)
-                continue
-            started[name] = target
         out["targets"] = list(started)
         for key, sc_name, conns in SCENARIOS:
             scenarios = {n: t.scenarios()[sc_name] for n, t in started.items()}
             for name in list(started):  # warm each one up
                 _only(started, name)
                 sc = scenarios[name]
-                try:
-                    h.run_wrk(
-                        started[name].base_url + sc.path,
-                        sc.body_file(workdir),
-                        sc.headers,
-                        conns,
-                        warmup,
-                        threads,
-                    )
-                except Exception as exc:
-                    if name not in others:
-                        raise
-                    drop(name, exc)
+                with tolerated(name):
+                    h.run_wrk(started[name].base_url + sc.path, sc.body_file(workdir), sc.headers,
+                              conns, warmup, threads)  # fmt: skip
             runs: list[dict[str, Any]] = []
             for r in range(rounds):
                 turn = list(started)
@@ -142,12 +133,8 @@ def measure(
                 one: dict[str, Any] = {}
                 for n in order:
                     _only(started, n)
-                    try:
+                    with tolerated(n):
                         one[n] = _one(started[n], scenarios[n], workdir, conns, duration, threads)
-                    except Exception as exc:
-                        if n not in others:
-                            raise
-                        drop(n, exc)
                 one["order"] = [n for n in order if n in one]
                 runs.append(one)
                 shown = ", ".join(
